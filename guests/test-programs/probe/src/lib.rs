@@ -1,0 +1,74 @@
+//! Test guest. Echoes what the host gave it (request, params, context) as JSON, and misbehaves
+//! on request so that tests can check the host contains it:
+//! `/spin` loops forever, `/alloc` grows memory without end, `/panic` panics,
+//! `/print` writes to stdout and stderr.
+
+wit_bindgen::generate!({
+    world: "http-app",
+    path: "../../../wit",
+    generate_all,
+});
+
+use exports::nimbus::platform::http_handler::{Guest, Request, Response};
+use nimbus::platform::types::Context;
+
+struct Probe;
+
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn alloc_forever() -> usize {
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    loop {
+        held.push(vec![1u8; 1 << 20]);
+        std::hint::black_box(&held);
+    }
+}
+
+impl Guest for Probe {
+    fn handle(req: Request, ctx: Context) -> Response {
+        let tail = req.path.rsplit('/').next().unwrap_or_default();
+        match tail {
+            "spin" => spin(),
+            "alloc" => {
+                alloc_forever();
+            }
+            "panic" => panic!("probe was asked to panic"),
+            "print" => {
+                println!("probe says hello on stdout");
+                eprintln!("probe says hello on stderr");
+            }
+            _ => {}
+        }
+        let params: serde_json::Map<String, serde_json::Value> = req
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone())))
+            .collect();
+        let body = serde_json::json!({
+            "method": req.method,
+            "path": req.path,
+            "query": req.query,
+            "params": params,
+            "body": String::from_utf8_lossy(&req.body),
+            "context": {
+                "requestId": ctx.request_id,
+                "app": ctx.app,
+                "component": ctx.component,
+                "deadlineMs": ctx.deadline_ms,
+                "attempt": ctx.attempt,
+            },
+        });
+        Response {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+export!(Probe);
