@@ -1,0 +1,97 @@
+//! The manifest as written: serde types that reject unknown keys and validate values while
+//! parsing, so that `toml` reports the line and column of the offending key.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use super::units::{ByteSize, HumanDuration};
+use crate::routes::RoutePattern;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManifest {
+    pub app: RawApp,
+    #[serde(default)]
+    pub component: BTreeMap<Spanned<Name>, Spanned<RawComponent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApp {
+    pub name: Name,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawComponent {
+    pub source: Spanned<String>,
+    pub build: Option<String>,
+    #[serde(default)]
+    pub routes: Vec<Spanned<RoutePattern>>,
+    #[serde(default)]
+    pub key_value: Vec<Spanned<Name>>,
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<Spanned<OutboundHost>>,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub timeout: Option<HumanDuration>,
+    pub memory: Option<ByteSize>,
+    pub max_concurrency: Option<u32>,
+}
+
+/// An app, component or store name: 1 to 63 of `a-z`, `0-9`, `-`, `_`, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Name(pub String);
+
+impl TryFrom<String> for Name {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let mut chars = text.chars();
+        let starts_well = matches!(chars.next(), Some(c) if c.is_ascii_lowercase());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if starts_well && rest_ok && text.len() <= 63 {
+            Ok(Name(text))
+        } else {
+            Err(format!(
+                "`{text}` is not a valid name; use 1-63 lowercase letters, digits, `-` or `_`, starting with a letter"
+            ))
+        }
+    }
+}
+
+/// An `allowed_outbound_hosts` entry: `scheme://host[:port]`, where host may be `*` or
+/// `*.domain`; or `*` alone for any host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct OutboundHost(pub String);
+
+impl TryFrom<String> for OutboundHost {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let invalid = || {
+            format!(
+                "`{text}` is not an outbound host; write e.g. \"https://api.example.com\", \"http://localhost:8080\", \"https://*.example.com\" or \"*\""
+            )
+        };
+        if text == "*" {
+            return Ok(OutboundHost(text));
+        }
+        let (scheme, rest) = text.split_once("://").ok_or_else(invalid)?;
+        if !matches!(scheme, "http" | "https" | "*") || rest.is_empty() || rest.contains('/') {
+            return Err(invalid());
+        }
+        Ok(OutboundHost(text.to_ascii_lowercase()))
+    }
+}

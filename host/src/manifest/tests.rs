@@ -1,0 +1,129 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Manifest, String> {
+    Manifest::parse(Path::new("app/nimbus.toml"), text.to_string()).map_err(|e| e.to_string())
+}
+
+const GOOD: &str = r#"
+[app]
+name = "todo"
+
+[component.api]
+source = "api.wasm"
+routes = ["GET /todos", "/todos/:id", "/files/..."]
+key_value = ["todos"]
+config = { greeting = "hi" }
+[component.api.limits]
+timeout = "5s"
+memory = "64MiB"
+max_concurrency = 10
+
+[component.hello]
+source = "hello.wasm"
+routes = ["/hello"]
+"#;
+
+#[test]
+fn a_full_manifest_resolves_paths_limits_and_grants() {
+    let manifest = parse(GOOD).expect("valid manifest");
+    assert_eq!(manifest.app, "todo");
+    let api = &manifest.components[0];
+    assert_eq!(api.name, "api");
+    assert_eq!(api.source, PathBuf::from("app/api.wasm"));
+    assert_eq!(api.routes.len(), 3);
+    assert!(api.key_value.contains("todos"));
+    assert_eq!(api.limits.timeout, Duration::from_secs(5));
+    assert_eq!(api.limits.memory, 64 << 20);
+    assert_eq!(api.limits.max_concurrency, Some(10));
+    let hello = &manifest.components[1];
+    assert_eq!(hello.limits.timeout, DEFAULT_TIMEOUT);
+    assert_eq!(hello.limits.memory, DEFAULT_MEMORY);
+}
+
+fn error_of(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("manifest should be rejected:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn errors_when_a_key_is_misspelled_naming_line_and_valid_keys() {
+    let error = error_of(&GOOD.replace("key_value = [", "key_vaule = ["));
+    assert!(error.starts_with("app/nimbus.toml:8:"), "{error}");
+    assert!(error.contains("key_vaule"), "{error}");
+    assert!(error.contains("key_value"), "{error}");
+}
+
+#[test]
+fn errors_when_a_limit_is_misspelled() {
+    let error = error_of(&GOOD.replace("timeout = ", "timout = "));
+    assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");
+    assert!(error.contains("timout"), "{error}");
+}
+
+#[test]
+fn errors_on_a_bad_duration_at_its_line() {
+    let error = error_of(&GOOD.replace("\"5s\"", "\"5 parsecs\""));
+    assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");
+    assert!(error.contains("timeout: `5 parsecs` is not a duration"), "{error}");
+}
+
+#[test]
+fn errors_on_a_bad_size_at_its_line() {
+    let error = error_of(&GOOD.replace("\"64MiB\"", "\"64 mb\""));
+    assert!(error.starts_with("app/nimbus.toml:12:"), "{error}");
+    assert!(error.contains("memory: `64 mb` is not a size"), "{error}");
+}
+
+#[test]
+fn errors_on_a_bad_route() {
+    let error = error_of(&GOOD.replace("\"GET /todos\"", "\"FETCH /todos\""));
+    assert!(error.starts_with("app/nimbus.toml:7:"), "{error}");
+    assert!(error.contains("unknown method"), "{error}");
+}
+
+#[test]
+fn errors_when_two_components_claim_one_route() {
+    let error = error_of(&GOOD.replace("routes = [\"/hello\"]", "routes = [\"/todos/:key\"]"));
+    assert!(error.contains("already taken by component `api`"), "{error}");
+    assert!(error.starts_with("app/nimbus.toml:17:"), "{error}");
+}
+
+#[test]
+fn errors_when_source_is_missing() {
+    let error = error_of("[app]\nname = \"x\"\n[component.a]\nroutes = [\"/\"]\n");
+    assert!(error.contains("missing field `source`"), "{error}");
+    assert!(error.starts_with("app/nimbus.toml:3:"), "{error}");
+}
+
+#[test]
+fn errors_on_names_that_are_not_identifiers() {
+    let error = error_of("[app]\nname = \"My App\"\n");
+    assert!(error.contains("not a valid name"), "{error}");
+    let error = error_of(&GOOD.replace("[\"todos\"]", "[\"To Dos\"]"));
+    assert!(error.contains("not a valid name"), "{error}");
+}
+
+#[test]
+fn errors_on_a_missing_source_file_naming_the_key() {
+    let manifest = parse(GOOD).expect("valid manifest");
+    let error = manifest.check_sources().expect_err("files do not exist").to_string();
+    assert!(error.starts_with("app/nimbus.toml:6:"), "{error}");
+    assert!(error.contains("component.api.source"), "{error}");
+}
+
+#[test]
+fn errors_on_unknown_top_level_tables() {
+    let error = error_of(&format!("{GOOD}\n[componnet.x]\nsource = \"x\"\n"));
+    assert!(error.contains("componnet"), "{error}");
+}
+
+#[test]
+fn errors_on_bad_outbound_hosts() {
+    let error = error_of(&GOOD.replace(
+        "key_value = [\"todos\"]",
+        "allowed_outbound_hosts = [\"api.example.com/path\"]",
+    ));
+    assert!(error.contains("not an outbound host"), "{error}");
+}
