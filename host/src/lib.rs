@@ -3,3 +3,11 @@
 
 pub mod manifest;
 pub mod routes;
+pub mod bindings;
+pub mod capabilities;
+pub mod runtime;
+pub mod app;
+pub mod gateway;
+pub mod cli;
+mod invoke_fixture;
+mod logging;

@@ -1,0 +1,76 @@
+//! An app ready to serve: its manifest, engine, loaded components, routes and services.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use nimbus_kv::{KvStore, RedbKvStore};
+
+use crate::manifest::Manifest;
+use crate::routes::Router;
+use crate::runtime::{LoadedComponent, Runtime};
+
+/// Where an app keeps its data when `--data` is not given: beside its manifest.
+pub const DEFAULT_DATA_DIR: &str = ".nimbus";
+
+/// A loaded app.
+pub struct App {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The engine every component runs on.
+    pub runtime: Runtime,
+    /// Components in manifest order; routes refer to them by index.
+    pub components: Vec<Arc<LoadedComponent>>,
+    /// Routes of every component.
+    pub router: Router<usize>,
+}
+
+impl App {
+    /// The data directory for `manifest` when none is given.
+    pub fn default_data_dir(manifest: &Manifest) -> PathBuf {
+        manifest.dir.join(DEFAULT_DATA_DIR)
+    }
+
+    /// Loads every component of `manifest`, with services stored under `data_dir`.
+    pub fn load(manifest: Manifest, data_dir: &Path) -> anyhow::Result<Self> {
+        manifest.check_sources()?;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let kv_path = data_dir.join("kv.redb");
+        let kv: Arc<dyn KvStore> = Arc::new(
+            RedbKvStore::open(&kv_path)
+                .with_context(|| format!("cannot open the key-value store {}", kv_path.display()))?,
+        );
+        let max_memory = manifest
+            .components
+            .iter()
+            .map(|c| c.limits.memory)
+            .max()
+            .unwrap_or(crate::manifest::DEFAULT_MEMORY);
+        let runtime = Runtime::new(max_memory, Some(data_dir.join("cache")))
+            .context("cannot configure the WebAssembly engine")?;
+        let mut components = Vec::with_capacity(manifest.components.len());
+        let mut errors = Vec::new();
+        for spec in &manifest.components {
+            match LoadedComponent::load(&manifest, spec, &runtime, &kv) {
+                Ok(loaded) => components.push(Arc::new(loaded)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if !errors.is_empty() {
+            anyhow::bail!("{}", errors.join("\n"));
+        }
+        let routes = manifest
+            .components
+            .iter()
+            .enumerate()
+            .flat_map(|(index, spec)| spec.routes.iter().map(move |r| (r.clone(), index)))
+            .collect();
+        Ok(Self {
+            router: Router::new(routes),
+            manifest,
+            runtime,
+            components,
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! Outbound HTTP from `wasi:http` guests, allowed only to the origins the manifest lists in
+//! `allowed_outbound_hosts`. With no entry, every outbound request is denied.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::manifest::OutboundHost;
+
+/// The origins one component may call.
+#[derive(Debug, Clone, Default)]
+pub struct OutboundPolicy {
+    component: String,
+    allowed: Vec<OutboundHost>,
+}
+
+impl OutboundPolicy {
+    /// The policy of `component`, from its `allowed_outbound_hosts`.
+    pub fn new(component: &str, allowed: Vec<OutboundHost>) -> Self {
+        Self {
+            component: component.to_string(),
+            allowed,
+        }
+    }
+
+    /// Whether a request to `scheme://host:port` is allowed.
+    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.allowed.iter().any(|entry| entry_allows(&entry.0, scheme, &host, port))
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+fn entry_allows(entry: &str, scheme: &str, host: &str, port: u16) -> bool {
+    if entry == "*" {
+        return true;
+    }
+    let Some((entry_scheme, authority)) = entry.split_once("://") else {
+        return false;
+    };
+    if entry_scheme != "*" && entry_scheme != scheme {
+        return false;
+    }
+    let (entry_host, entry_port) = match authority.rsplit_once(':') {
+        Some((h, "*")) => (h, None),
+        Some((h, p)) => match p.parse::<u16>() {
+            Ok(p) => (h, Some(p)),
+            Err(_) => return false,
+        },
+        None => (authority, default_port(scheme)),
+    };
+    if entry_port.is_some_and(|p| p != port) {
+        return false;
+    }
+    match entry_host.strip_prefix("*.") {
+        _ if entry_host == "*" => true,
+        Some(domain) => host.ends_with(&format!(".{domain}")),
+        None => entry_host == host,
+    }
+}
+
+/// `wasi:http` hooks that enforce an [`OutboundPolicy`] before sending anything.
+pub struct OutboundHooks {
+    policy: Arc<OutboundPolicy>,
+}
+
+impl OutboundHooks {
+    /// Hooks enforcing `policy`.
+    pub fn new(policy: Arc<OutboundPolicy>) -> Self {
+        Self { policy }
+    }
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("https").to_string();
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16().or_else(|| default_port(&scheme)).unwrap_or(0);
+        if !self.policy.allows(&scheme, &host, port) {
+            tracing::warn!(
+                component = %self.policy.component,
+                "outbound request to {scheme}://{host}:{port} denied; to allow it add `allowed_outbound_hosts = [\"{scheme}://{host}:{port}\"]` to [component.{}]",
+                self.policy.component
+            );
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(entries: &[&str]) -> OutboundPolicy {
+        OutboundPolicy::new(
+            "c",
+            entries.iter().map(|e| OutboundHost(e.to_string())).collect(),
+        )
+    }
+
+    #[test]
+    fn nothing_is_allowed_without_entries() {
+        assert!(!policy(&[]).allows("https", "example.com", 443));
+    }
+
+    #[test]
+    fn exact_origin_allows_only_its_scheme_host_and_default_port() {
+        let p = policy(&["https://api.example.com"]);
+        assert!(p.allows("https", "api.example.com", 443));
+        assert!(p.allows("https", "API.example.com", 443));
+        assert!(!p.allows("http", "api.example.com", 80));
+        assert!(!p.allows("https", "api.example.com", 8443));
+        assert!(!p.allows("https", "evil.com", 443));
+        assert!(!p.allows("https", "api.example.com.evil.com", 443));
+    }
+
+    #[test]
+    fn explicit_ports_and_wildcards() {
+        let p = policy(&["http://localhost:8080", "https://*.example.com", "*://cdn.net:*"]);
+        assert!(p.allows("http", "localhost", 8080));
+        assert!(!p.allows("http", "localhost", 8081));
+        assert!(p.allows("https", "a.example.com", 443));
+        assert!(!p.allows("https", "example.com", 443));
+        assert!(!p.allows("https", "badexample.com", 443));
+        assert!(p.allows("http", "cdn.net", 1234));
+        assert!(policy(&["*"]).allows("http", "anything", 1));
+    }
+}

@@ -1,0 +1,174 @@
+//! The `nimbus` command line: `up`, `build`, `check`, `invoke`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::manifest::Manifest;
+
+/// nimbus: WebAssembly functions and the backends they need, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "nimbus", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve an app: its routes and the built-in APIs.
+    Up {
+        /// The app directory or its nimbus.toml.
+        #[arg(default_value = ".")]
+        app: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// Where data (key-value stores, compiled-code cache) lives [default: APP/.nimbus].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Run every component's `build` command first.
+        #[arg(long)]
+        build: bool,
+        /// Worker threads, each serving its own share of connections [default: one per core].
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Run every component's `build` command.
+    Build {
+        /// The app directory or its nimbus.toml.
+        #[arg(default_value = ".")]
+        app: PathBuf,
+    },
+    /// Validate the manifest and load every component, without serving.
+    Check {
+        /// The app directory or its nimbus.toml.
+        #[arg(default_value = ".")]
+        app: PathBuf,
+        /// Data directory [default: APP/.nimbus].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Invoke one component once with a request read from a JSON fixture, and print the
+    /// response: `{"method", "path", "query", "headers": {..}, "body"}`.
+    Invoke {
+        /// The component name, as in [component.NAME].
+        component: String,
+        /// The JSON request fixture.
+        #[arg(long)]
+        request: PathBuf,
+        /// The app directory or its nimbus.toml.
+        #[arg(long, default_value = ".")]
+        app: PathBuf,
+        /// Data directory [default: APP/.nimbus].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    crate::logging::init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_manifest(app: &Path) -> anyhow::Result<Manifest> {
+    Ok(Manifest::load(&Manifest::locate(app))?)
+}
+
+fn load_app(app: &Path, data: Option<PathBuf>) -> anyhow::Result<App> {
+    let manifest = load_manifest(app)?;
+    let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
+    App::load(manifest, &data)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up {
+            app,
+            listen,
+            data,
+            build,
+            workers,
+        } => {
+            if build {
+                build_components(&load_manifest(&app)?)?;
+            }
+            let app = Arc::new(load_app(&app, data)?);
+            let workers = workers.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            });
+            let name = app.manifest.app.clone();
+            let routes: Vec<String> = app
+                .components
+                .iter()
+                .flat_map(|c| c.spec.routes.iter().map(|r| format!("{r} -> {}", c.spec.name)))
+                .collect();
+            crate::gateway::serve(app, listen, workers, |bound| {
+                tracing::info!(app = %name, workers, "serving {} route(s): {}", routes.len(), routes.join(", "));
+                // Tests and scripts read this line to find the port.
+                println!("nimbus listening on http://{bound}");
+            })
+        }
+        Command::Build { app } => build_components(&load_manifest(&app)?),
+        Command::Check { app, data } => {
+            let app = load_app(&app, data)?;
+            println!(
+                "{}: app `{}` is valid; {} component(s) loaded",
+                app.manifest.path.display(),
+                app.manifest.app,
+                app.components.len()
+            );
+            Ok(())
+        }
+        Command::Invoke {
+            component,
+            request,
+            app,
+            data,
+        } => {
+            let app = load_app(&app, data)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the runtime")?;
+            let output = runtime.block_on(crate::invoke_fixture::invoke(&app, &component, &request))?;
+            println!("{output}");
+            Ok(())
+        }
+    }
+}
+
+fn build_components(manifest: &Manifest) -> anyhow::Result<()> {
+    for component in &manifest.components {
+        let Some(command) = &component.build else {
+            continue;
+        };
+        tracing::info!(component = %component.name, "building: {command}");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(&manifest.dir)
+            .status()
+            .with_context(|| format!("cannot run the build command of component `{}`", component.name))?;
+        if !status.success() {
+            anyhow::bail!(
+                "component.{}.build: `{command}` failed ({status})",
+                component.name
+            );
+        }
+    }
+    Ok(())
+}

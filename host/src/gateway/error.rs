@@ -1,0 +1,102 @@
+//! Every error the gateway answers with: JSON `{error, requestId}`, the right status, and the
+//! `x-request-id` header. 5xx bodies say what happened, never why in detail (that goes to the
+//! log with the same request id).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::runtime::InvokeError;
+
+/// The response header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A failed request.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    request_id: String,
+    allow: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `status` and a message safe to show the client.
+    pub fn new(status: StatusCode, message: impl Into<String>, request_id: &str) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            request_id: request_id.to_string(),
+            allow: None,
+            retry_after: None,
+        }
+    }
+
+    /// 405 listing the methods that would be accepted.
+    pub fn method_not_allowed(allowed: &[String], request_id: &str) -> Self {
+        let mut error = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method not allowed; this route accepts {}", allowed.join(", ")),
+            request_id,
+        );
+        error.allow = Some(allowed.join(", "));
+        error
+    }
+
+    /// The response for a failed invocation, logging the detail.
+    pub fn from_invoke(error: InvokeError, request_id: &str) -> Self {
+        match &error {
+            InvokeError::Trap { .. } => tracing::error!(request_id, "{error}"),
+            _ => tracing::warn!(request_id, "{error}"),
+        }
+        match error {
+            InvokeError::Timeout { component, timeout } => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("component `{component}` timed out after {timeout:?}"),
+                request_id,
+            ),
+            InvokeError::MemoryExceeded { component, limit } => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("component `{component}` exceeded its memory limit of {limit} bytes"),
+                request_id,
+            ),
+            InvokeError::Trap { component, .. } => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("component `{component}` failed; see the host log for request {request_id}"),
+                request_id,
+            ),
+            InvokeError::Overloaded { component } => {
+                let mut error = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("component `{component}` is at its concurrency limit; retry shortly"),
+                    request_id,
+                );
+                error.retry_after = Some(1);
+                error
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": self.message,
+            "status": self.status.as_u16(),
+            "requestId": self.request_id,
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Ok(id) = HeaderValue::from_str(&self.request_id) {
+            headers.insert(REQUEST_ID_HEADER, id);
+        }
+        if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            headers.insert(header::ALLOW, allow);
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

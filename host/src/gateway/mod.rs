@@ -1,0 +1,124 @@
+//! The HTTP gateway: one axum router with the built-in endpoints and the app's routes,
+//! served by one single-threaded worker per core. Each worker owns a listening socket on the
+//! same port (`SO_REUSEPORT`), so the kernel spreads connections and no request ever moves
+//! between threads.
+
+mod dispatch;
+mod error;
+pub mod request_id;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::get;
+
+pub use dispatch::{MAX_REQUEST_BODY, invoke_component};
+pub use error::{ApiError, REQUEST_ID_HEADER};
+
+use crate::app::App;
+
+/// The router serving `app`: built-in endpoints first, then the app's own routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(dispatch::dispatch)
+        .with_state(app)
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Binds `listen` once per worker and serves `app` until Ctrl-C or SIGTERM. `on_ready` gets
+/// the bound address (useful with port 0).
+pub fn serve(
+    app: Arc<App>,
+    listen: SocketAddr,
+    workers: usize,
+    on_ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let first = bind_reuseport(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = first.local_addr().context("cannot read the bound address")?;
+    let mut listeners = vec![first];
+    for _ in 1..workers.max(1) {
+        listeners.push(bind_reuseport(bound).with_context(|| format!("cannot listen on {bound}"))?);
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::new();
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let router = router(Arc::clone(&app));
+        let mut stop = stop_rx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("nimbus-worker-{index}"))
+            .spawn(move || -> anyhow::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start a worker runtime")?;
+                runtime.block_on(async move {
+                    use axum::serve::ListenerExt;
+                    let listener = tokio::net::TcpListener::from_std(listener)?
+                        .tap_io(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        });
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|stopped| *stopped).await;
+                        })
+                        .await?;
+                    anyhow::Ok(())
+                })
+            })
+            .context("cannot start a worker thread")?;
+        threads.push(thread);
+    }
+    on_ready(bound);
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal runtime")?;
+    signals.block_on(shutdown_signal());
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    for thread in threads {
+        match thread.join() {
+            Ok(result) => result?,
+            Err(_) => anyhow::bail!("a worker thread panicked"),
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

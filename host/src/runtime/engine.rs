@@ -1,0 +1,167 @@
+//! The one `wasmtime::Engine`: component model, pooling allocator with copy-on-write memory
+//! images, epoch interruption driven by a ticker thread, and a disk cache of compiled code.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of timeouts and of time slicing between
+/// guests that run long on one worker.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Instances that may exist at once across the whole host.
+const POOLED_INSTANCES: u32 = 1000;
+
+/// Why the engine or a component could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// wasmtime rejected the configuration or the component.
+    #[error("{0}")]
+    Wasmtime(String),
+    /// The component file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+impl From<wasmtime::Error> for EngineError {
+    fn from(error: wasmtime::Error) -> Self {
+        EngineError::Wasmtime(format!("{error:#}"))
+    }
+}
+
+/// The engine plus its compiled-code cache and epoch ticker.
+pub struct Runtime {
+    engine: Engine,
+    cache_dir: Option<PathBuf>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// An engine whose pool slots fit memories of up to `max_memory` bytes, caching compiled
+    /// code under `cache_dir` (none: compile every time).
+    pub fn new(max_memory: u64, cache_dir: Option<PathBuf>) -> Result<Self, EngineError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOLED_INSTANCES)
+            .total_core_instances(POOLED_INSTANCES * 2)
+            .total_memories(POOLED_INSTANCES * 2)
+            .total_tables(POOLED_INSTANCES * 2)
+            .total_stacks(POOLED_INSTANCES)
+            .max_memories_per_component(2)
+            .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
+            // Keeping the first pages of a slot mapped avoids a madvise and the page faults
+            // after it on every request (measured in PERF-NOTES.md); more is slower.
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(64 << 10)
+            .async_stack_keep_resident(64 << 10);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        start_epoch_ticker(engine.clone(), Arc::clone(&ticker_stop))
+            .map_err(|e| EngineError::Wasmtime(format!("cannot start the epoch ticker: {e}")))?;
+        if let Some(dir) = &cache_dir {
+            // A cache that cannot be created only costs compile time.
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::warn!("compiled-code cache disabled: cannot create {}: {e}", dir.display());
+            }
+        }
+        Ok(Self {
+            engine,
+            cache_dir,
+            ticker_stop,
+        })
+    }
+
+    /// The shared engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `path`, or loads its compiled code from the cache when the same bytes were
+    /// compiled before by a compatible engine.
+    pub fn load_component(&self, path: &Path) -> Result<Component, EngineError> {
+        let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let Some(cached) = self.cache_path(&bytes) else {
+            return Ok(Component::new(&self.engine, &bytes)?);
+        };
+        if cached.is_file() {
+            // SAFETY: the file was written by `Component::serialize` of an engine with the same
+            // compatibility hash (part of the file name) into our own data directory.
+            match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                Ok(component) => {
+                    tracing::info!(path = %path.display(), "loaded compiled code from cache");
+                    return Ok(component);
+                }
+                Err(e) => tracing::warn!(
+                    "ignoring unusable cache entry {}: {e}",
+                    cached.display()
+                ),
+            }
+        }
+        let started = std::time::Instant::now();
+        let component = Component::new(&self.engine, &bytes)?;
+        tracing::info!(
+            path = %path.display(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "compiled component"
+        );
+        match component.serialize() {
+            Ok(serialized) => write_atomically(&cached, &serialized),
+            Err(e) => tracing::warn!("cannot serialize compiled code: {e}"),
+        }
+        Ok(component)
+    }
+
+    fn cache_path(&self, wasm: &[u8]) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        let content = hex::encode(Sha256::digest(wasm));
+        Some(dir.join(format!("{content}-{:016x}.cwasm", engine_hash.finish())))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn start_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("nimbus-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .map(drop)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) {
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&temp);
+        tracing::warn!("cannot write compiled-code cache {}: {e}", path.display());
+    }
+}

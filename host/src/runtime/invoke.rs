@@ -1,0 +1,229 @@
+//! One invocation: a fresh `Store` from the component's `InstancePre`, a deadline, a memory
+//! limit, the call, and a verdict that tells a timeout from a memory overrun from a trap.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use super::component::LoadedComponent;
+use super::state::InvocationState;
+use crate::bindings::{HttpAppPre, http_handler, types};
+
+/// Why an invocation produced no response.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The guest ran past `limits.timeout`.
+    #[error("component `{component}` did not finish within its timeout of {timeout:?}")]
+    Timeout {
+        /// The component.
+        component: String,
+        /// Its limit.
+        timeout: Duration,
+    },
+    /// The guest asked for more memory than `limits.memory`.
+    #[error("component `{component}` exceeded its memory limit of {limit} bytes")]
+    MemoryExceeded {
+        /// The component.
+        component: String,
+        /// Its limit in bytes.
+        limit: u64,
+    },
+    /// The guest trapped or panicked, or broke the calling convention.
+    #[error("component `{component}` failed: {detail}")]
+    Trap {
+        /// The component.
+        component: String,
+        /// What happened (for the log, not for the client).
+        detail: String,
+    },
+    /// `limits.max_concurrency` invocations are already in flight.
+    #[error("component `{component}` is at its concurrency limit")]
+    Overloaded {
+        /// The component.
+        component: String,
+    },
+}
+
+/// How long a request waits for a concurrency slot before it is turned away with 503.
+pub const CONCURRENCY_WAIT: Duration = Duration::from_secs(1);
+
+/// Raised from the epoch callback when an invocation's deadline has passed.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// Per-invocation facts passed to the guest as `context`.
+pub struct Invocation<'a> {
+    /// The request id, also returned as `x-request-id`.
+    pub request_id: &'a str,
+    /// The app name.
+    pub app: &'a str,
+}
+
+fn fresh_store(engine: &Engine, loaded: &LoadedComponent) -> (Store<InvocationState>, crate::capabilities::wasi::CapturedOutput) {
+    let (state, output) = InvocationState::new(
+        &loaded.env,
+        &loaded.kv,
+        &loaded.outbound,
+        loaded.spec.limits.memory,
+    );
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    let deadline = Instant::now() + loaded.spec.limits.timeout;
+    // Every tick that a guest runs on, it yields to the executor, so a guest that spins
+    // cannot starve the other requests of its worker; past its deadline it is cut.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(DeadlineExceeded))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    (store, output)
+}
+
+fn verdict<T>(
+    loaded: &LoadedComponent,
+    store: &Store<InvocationState>,
+    outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+) -> Result<T, InvokeError> {
+    let component = loaded.spec.name.clone();
+    let timeout = || InvokeError::Timeout {
+        component: component.clone(),
+        timeout: loaded.spec.limits.timeout,
+    };
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Err(_) => Err(timeout()),
+        Ok(Err(error)) if error.is::<DeadlineExceeded>() => Err(timeout()),
+        Ok(Err(_)) if store.data().limiter.exceeded() => Err(InvokeError::MemoryExceeded {
+            component: component.clone(),
+            limit: loaded.spec.limits.memory,
+        }),
+        Ok(Err(error)) => Err(InvokeError::Trap {
+            component: component.clone(),
+            detail: format!("{error:#}"),
+        }),
+    }
+}
+
+fn deadline_ms(timeout: Duration) -> u64 {
+    (SystemTime::now() + timeout)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Holds a concurrency slot for the duration of an invocation.
+pub struct Permit(#[expect(dead_code, reason = "held for its drop")] Option<tokio::sync::OwnedSemaphorePermit>);
+
+/// Waits briefly for a slot under `limits.max_concurrency`.
+pub async fn acquire_slot(loaded: &LoadedComponent) -> Result<Permit, InvokeError> {
+    let Some(semaphore) = &loaded.concurrency else {
+        return Ok(Permit(None));
+    };
+    match tokio::time::timeout(CONCURRENCY_WAIT, std::sync::Arc::clone(semaphore).acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(Permit(Some(permit))),
+        _ => Err(InvokeError::Overloaded {
+            component: loaded.spec.name.clone(),
+        }),
+    }
+}
+
+/// Calls a record-based handler once, in a fresh instance.
+pub async fn call_handler(
+    engine: &Engine,
+    loaded: &LoadedComponent,
+    pre: &HttpAppPre<InvocationState>,
+    request: http_handler::Request,
+    invocation: Invocation<'_>,
+) -> Result<http_handler::Response, InvokeError> {
+    let (mut store, output) = fresh_store(engine, loaded);
+    let context = types::Context {
+        request_id: invocation.request_id.to_string(),
+        app: invocation.app.to_string(),
+        component: loaded.spec.name.clone(),
+        deadline_ms: deadline_ms(loaded.spec.limits.timeout),
+        attempt: 1,
+        identity: None,
+    };
+    let outcome = tokio::time::timeout(loaded.spec.limits.timeout, async {
+        let app = pre.instantiate_async(&mut store).await?;
+        app.nimbus_platform_http_handler()
+            .call_handle(&mut store, &request, &context)
+            .await
+    })
+    .await;
+    output.log(invocation.request_id, &loaded.spec.name);
+    verdict(loaded, &store, outcome)
+}
+
+/// Calls a `wasi:http` component once, in a fresh instance. The instance keeps running in
+/// its own task while it streams the response body, still bound by its deadline.
+pub async fn call_proxy(
+    engine: &Engine,
+    loaded: &std::sync::Arc<LoadedComponent>,
+    request: http::Request<axum::body::Body>,
+    request_id: String,
+) -> Result<http::Response<HyperOutgoingBody>, InvokeError> {
+    let trap = |detail: String| InvokeError::Trap {
+        component: loaded.spec.name.clone(),
+        detail,
+    };
+    let (mut store, output) = fresh_store(engine, loaded);
+    let request = request.map(|body| {
+        use http_body_util::BodyExt;
+        body.map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
+    });
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let mut http = store.data_mut().http();
+    let incoming = http
+        .new_incoming_request(Scheme::Http, request)
+        .map_err(|e| trap(format!("{e:#}")))?;
+    let outparam = http
+        .new_response_outparam(sender)
+        .map_err(|e| trap(format!("{e:#}")))?;
+    let component = std::sync::Arc::clone(loaded);
+    let task = tokio::spawn(async move {
+        let loaded = component.as_ref();
+        let super::component::Entry::Proxy(pre) = &loaded.entry else {
+            return Err(InvokeError::Trap {
+                component: loaded.spec.name.clone(),
+                detail: "not a wasi:http component".to_string(),
+            });
+        };
+        let outcome = tokio::time::timeout(loaded.spec.limits.timeout, async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await
+        })
+        .await;
+        output.log(&request_id, &loaded.spec.name);
+        verdict(loaded, &store, outcome)
+    });
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => Err(trap(format!("the guest answered with error {}", describe(&code)))),
+        Err(_) => match task.await {
+            Ok(Err(error)) => Err(error),
+            Ok(Ok(())) => Err(trap("the guest returned without setting a response".to_string())),
+            Err(join) => Err(trap(format!("invocation task failed: {join}"))),
+        },
+    }
+}
+
+fn describe(code: &ErrorCode) -> String {
+    format!("{code:?}")
+}

@@ -1,0 +1,119 @@
+//! What one invocation's `Store` holds: its WASI context, resource table, grants and limits.
+//! Built fresh for every invocation, so nothing a guest does survives into the next request.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::capabilities::kv::{KvCtx, KvCtxView, KvView};
+use crate::capabilities::outbound::{OutboundHooks, OutboundPolicy};
+use crate::capabilities::wasi::{CapturedOutput, powerless_ctx};
+
+/// Most table elements an instance may grow to.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Store data of one invocation.
+pub struct InvocationState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutboundHooks,
+    kv: KvCtx,
+    pub(crate) limiter: MemoryLimiter,
+}
+
+impl InvocationState {
+    /// Fresh state for one invocation of a component with these grants.
+    pub fn new(
+        config: &[(String, String)],
+        kv: &KvCtx,
+        outbound: &Arc<OutboundPolicy>,
+        memory_limit: u64,
+    ) -> (Self, CapturedOutput) {
+        let (wasi, output) = powerless_ctx(config);
+        let state = Self {
+            table: ResourceTable::new(),
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHooks::new(Arc::clone(outbound)),
+            kv: kv.clone(),
+            limiter: MemoryLimiter::new(memory_limit),
+        };
+        (state, output)
+    }
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InvocationState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl KvView for InvocationState {
+    fn kv(&mut self) -> KvCtxView<'_> {
+        KvCtxView {
+            ctx: &self.kv,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Enforces `limits.memory` and remembers whether the guest ran into it, so that the failure
+/// that follows (usually an abort in the guest's allocator) is reported as what it is.
+pub struct MemoryLimiter {
+    limit: u64,
+    exceeded: bool,
+}
+
+impl MemoryLimiter {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            exceeded: false,
+        }
+    }
+
+    /// Whether the guest asked for more memory than its limit.
+    pub fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
