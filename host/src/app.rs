@@ -37,10 +37,10 @@ impl App {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let kv_path = data_dir.join("kv.redb");
-        let kv: Arc<dyn KvStore> = Arc::new(
-            RedbKvStore::open(&kv_path)
-                .with_context(|| format!("cannot open the key-value store {}", kv_path.display()))?,
-        );
+        let kv: Arc<dyn KvStore> =
+            Arc::new(RedbKvStore::open(&kv_path).with_context(|| {
+                format!("cannot open the key-value store {}", kv_path.display())
+            })?);
         let max_memory = manifest
             .components
             .iter()

@@ -114,7 +114,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let routes: Vec<String> = app
                 .components
                 .iter()
-                .flat_map(|c| c.spec.routes.iter().map(|r| format!("{r} -> {}", c.spec.name)))
+                .flat_map(|c| {
+                    c.spec
+                        .routes
+                        .iter()
+                        .map(|r| format!("{r} -> {}", c.spec.name))
+                })
                 .collect();
             crate::gateway::serve(app, listen, workers, |bound| {
                 tracing::info!(app = %name, workers, "serving {} route(s): {}", routes.len(), routes.join(", "));
@@ -144,7 +149,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the runtime")?;
-            let output = runtime.block_on(crate::invoke_fixture::invoke(&app, &component, &request))?;
+            let output =
+                runtime.block_on(crate::invoke_fixture::invoke(&app, &component, &request))?;
             println!("{output}");
             Ok(())
         }
@@ -162,7 +168,12 @@ fn build_components(manifest: &Manifest) -> anyhow::Result<()> {
             .arg(command)
             .current_dir(&manifest.dir)
             .status()
-            .with_context(|| format!("cannot run the build command of component `{}`", component.name))?;
+            .with_context(|| {
+                format!(
+                    "cannot run the build command of component `{}`",
+                    component.name
+                )
+            })?;
         if !status.success() {
             anyhow::bail!(
                 "component.{}.build: `{command}` failed ({status})",

@@ -49,8 +49,15 @@ pub async fn invoke(app: &App, component: &str, fixture: &Path) -> anyhow::Resul
         .iter()
         .position(|c| c.spec.name == component)
         .with_context(|| {
-            let names: Vec<&str> = app.components.iter().map(|c| c.spec.name.as_str()).collect();
-            format!("no component `{component}`; the app has: {}", names.join(", "))
+            let names: Vec<&str> = app
+                .components
+                .iter()
+                .map(|c| c.spec.name.as_str())
+                .collect();
+            format!(
+                "no component `{component}`; the app has: {}",
+                names.join(", ")
+            )
         })?;
     let params = match app.router.route(&fixture.method, &fixture.path) {
         RouteMatch::Found { target, params } if target == index => params,
@@ -73,13 +80,20 @@ pub async fn invoke(app: &App, component: &str, fixture: &Path) -> anyhow::Resul
     for (name, value) in &fixture.headers {
         request = request.header(name, value);
     }
-    let request = request.body(Body::from(body)).context("the fixture is not a valid HTTP request")?;
+    let request = request
+        .body(Body::from(body))
+        .context("the fixture is not a valid HTTP request")?;
     let response = invoke_component(app, index, request, params, request_id::next()).await;
     let status = response.status().as_u16();
     let headers: BTreeMap<String, String> = response
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let body = axum::body::to_bytes(response.into_body(), MAX_REQUEST_BODY)
         .await

@@ -91,9 +91,14 @@ impl RoutePattern {
             } else if part.is_empty() {
                 // Only the root path "/" has an empty segment.
                 if !(last && index == 0) {
-                    return Err(format!("route `{text}`: empty path segment (`//` or a trailing `/`)"));
+                    return Err(format!(
+                        "route `{text}`: empty path segment (`//` or a trailing `/`)"
+                    ));
                 }
-            } else if part.chars().any(|c| c.is_whitespace() || c == '?' || c == '#') {
+            } else if part
+                .chars()
+                .any(|c| c.is_whitespace() || c == '?' || c == '#')
+            {
                 return Err(format!(
                     "route `{text}`: segment `{part}` may not contain spaces, `?` or `#`"
                 ));
@@ -119,11 +124,15 @@ impl RoutePattern {
         self.method == other.method
             && self.wildcard == other.wildcard
             && self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|pair| match pair {
-                (Segment::Literal(a), Segment::Literal(b)) => a == b,
-                (Segment::Param(_), Segment::Param(_)) => true,
-                _ => false,
-            })
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|pair| match pair {
+                    (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                    (Segment::Param(_), Segment::Param(_)) => true,
+                    _ => false,
+                })
     }
 
     /// The parameters captured when `path` matches this pattern's path (method not considered).
@@ -168,6 +177,9 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Captured `:param` and wildcard values, in pattern order.
+pub type Params = Vec<(String, String)>;
+
 /// What the router decided for one request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteMatch<T> {
@@ -205,7 +217,7 @@ impl<T: Clone> Router<T> {
         } else {
             trimmed.split('/').collect()
         };
-        let mut best: Option<(&RoutePattern, &T, Vec<(String, String)>)> = None;
+        let mut best: Option<(&RoutePattern, &T, Params)> = None;
         let mut allowed: Vec<String> = Vec::new();
         for (pattern, target) in &self.routes {
             let Some(params) = pattern.match_path(&segments) else {
@@ -260,7 +272,10 @@ mod tests {
     }
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -283,14 +298,23 @@ mod tests {
     #[test]
     fn wildcard_captures_the_rest_including_nothing() {
         let r = router(&["/files/..."]);
-        assert_eq!(found(r.route("GET", "/files/a/b.txt")).1, pairs(&[("...", "a/b.txt")]));
+        assert_eq!(
+            found(r.route("GET", "/files/a/b.txt")).1,
+            pairs(&[("...", "a/b.txt")])
+        );
         assert_eq!(found(r.route("GET", "/files")).1, pairs(&[("...", "")]));
         assert_eq!(r.route("GET", "/filesystem"), RouteMatch::NotFound);
     }
 
     #[test]
     fn most_specific_route_wins_whatever_the_order() {
-        let r = router(&["/...", "/todos/...", "/todos/:id", "/todos/special", "GET /todos/:id"]);
+        let r = router(&[
+            "/...",
+            "/todos/...",
+            "/todos/:id",
+            "/todos/special",
+            "GET /todos/:id",
+        ]);
         assert_eq!(found(r.route("GET", "/todos/special")).0, 3);
         assert_eq!(found(r.route("GET", "/todos/9")).0, 4);
         assert_eq!(found(r.route("DELETE", "/todos/9")).0, 2);
@@ -326,7 +350,10 @@ mod tests {
             "/:id/:id",
             "/a b",
         ] {
-            assert!(RoutePattern::parse(bad).is_err(), "{bad} should be rejected");
+            assert!(
+                RoutePattern::parse(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 

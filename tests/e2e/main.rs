@@ -1,1 +1,10 @@
-fn main() {}
+//! End-to-end tests: the real `nimbus` binary, real HTTP, real guest components.
+//! Build the guests first (`make guests`; `make test` does it).
+
+mod cli;
+mod grants;
+mod harness;
+mod limits;
+mod manifest_errors;
+mod routing;
+mod storage;

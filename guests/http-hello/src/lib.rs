@@ -15,11 +15,9 @@ const BODY: &[u8] = br#"{"message":"Hello, Serverless!"}"#;
 
 impl wasip2::exports::http::incoming_handler::Guest for HttpHello {
     fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
-        let headers = Fields::from_list(&[(
-            "content-type".to_string(),
-            b"application/json".to_vec(),
-        )])
-        .unwrap_or_else(|_| Fields::new());
+        let headers =
+            Fields::from_list(&[("content-type".to_string(), b"application/json".to_vec())])
+                .unwrap_or_else(|_| Fields::new());
         let response = OutgoingResponse::new(headers);
         let Ok(body) = response.body() else {
             return;

@@ -84,7 +84,9 @@ impl KvCtxView<'_> {
         let component = self.ctx.0.component.clone();
         let outcome = tokio::task::spawn_blocking(move || op(backend.as_ref(), &id))
             .await
-            .map_err(|e| PlatformError::Trap(wasmtime::Error::msg(format!("key-value task failed: {e}"))))?;
+            .map_err(|e| {
+                PlatformError::Trap(wasmtime::Error::msg(format!("key-value task failed: {e}")))
+            })?;
         outcome.map_err(|error| match error {
             KvError::Invalid(why) => PlatformError::Invalid(why),
             KvError::Storage(why) => {
@@ -129,14 +131,23 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), PlatformError> {
-        self.run(&store, move |kv, id| kv.set(id, &key, &value)).await
+        self.run(&store, move |kv, id| kv.set(id, &key, &value))
+            .await
     }
 
-    async fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), PlatformError> {
+    async fn delete(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> Result<(), PlatformError> {
         self.run(&store, move |kv, id| kv.delete(id, &key)).await
     }
 
-    async fn exists(&mut self, store: Resource<OpenStore>, key: String) -> Result<bool, PlatformError> {
+    async fn exists(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> Result<bool, PlatformError> {
         self.run(&store, move |kv, id| kv.exists(id, &key)).await
     }
 
@@ -147,7 +158,9 @@ impl key_value::HostStore for KvCtxView<'_> {
         cursor: Option<String>,
     ) -> Result<key_value::KeyPage, PlatformError> {
         let page = self
-            .run(&store, move |kv, id| kv.list_keys(id, &prefix, cursor.as_deref()))
+            .run(&store, move |kv, id| {
+                kv.list_keys(id, &prefix, cursor.as_deref())
+            })
             .await?;
         Ok(key_value::KeyPage {
             keys: page.keys,
@@ -161,7 +174,8 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
         delta: i64,
     ) -> Result<i64, PlatformError> {
-        self.run(&store, move |kv, id| kv.increment(id, &key, delta)).await
+        self.run(&store, move |kv, id| kv.increment(id, &key, delta))
+            .await
     }
 
     async fn compare_and_swap(
@@ -171,8 +185,10 @@ impl key_value::HostStore for KvCtxView<'_> {
         old: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, PlatformError> {
-        self.run(&store, move |kv, id| kv.compare_and_swap(id, &key, old.as_deref(), &new))
-            .await
+        self.run(&store, move |kv, id| {
+            kv.compare_and_swap(id, &key, old.as_deref(), &new)
+        })
+        .await
     }
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {

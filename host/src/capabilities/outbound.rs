@@ -27,7 +27,9 @@ impl OutboundPolicy {
     /// Whether a request to `scheme://host:port` is allowed.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let host = host.to_ascii_lowercase();
-        self.allowed.iter().any(|entry| entry_allows(&entry.0, scheme, &host, port))
+        self.allowed
+            .iter()
+            .any(|entry| entry_allows(&entry.0, scheme, &host, port))
     }
 }
 
@@ -101,7 +103,10 @@ impl WasiHttpHooks for OutboundHooks {
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("https").to_string();
         let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().or_else(|| default_port(&scheme)).unwrap_or(0);
+        let port = uri
+            .port_u16()
+            .or_else(|| default_port(&scheme))
+            .unwrap_or(0);
         if !self.policy.allows(&scheme, &host, port) {
             tracing::warn!(
                 component = %self.policy.component,
@@ -128,7 +133,10 @@ mod tests {
     fn policy(entries: &[&str]) -> OutboundPolicy {
         OutboundPolicy::new(
             "c",
-            entries.iter().map(|e| OutboundHost(e.to_string())).collect(),
+            entries
+                .iter()
+                .map(|e| OutboundHost(e.to_string()))
+                .collect(),
         )
     }
 
@@ -150,7 +158,11 @@ mod tests {
 
     #[test]
     fn explicit_ports_and_wildcards() {
-        let p = policy(&["http://localhost:8080", "https://*.example.com", "*://cdn.net:*"]);
+        let p = policy(&[
+            "http://localhost:8080",
+            "https://*.example.com",
+            "*://cdn.net:*",
+        ]);
         assert!(p.allows("http", "localhost", 8080));
         assert!(!p.allows("http", "localhost", 8081));
         assert!(p.allows("https", "a.example.com", 443));

@@ -86,7 +86,10 @@ pub async fn invoke_component(
                         tracing::error!(request_id, component = %loaded.spec.name, "invalid response: {why}");
                         return ApiError::new(
                             StatusCode::INTERNAL_SERVER_ERROR,
-                            format!("component `{}` returned an invalid response: {why}", loaded.spec.name),
+                            format!(
+                                "component `{}` returned an invalid response: {why}",
+                                loaded.spec.name
+                            ),
                             &request_id,
                         )
                         .into_response();

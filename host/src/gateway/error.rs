@@ -37,7 +37,10 @@ impl ApiError {
     pub fn method_not_allowed(allowed: &[String], request_id: &str) -> Self {
         let mut error = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            format!("method not allowed; this route accepts {}", allowed.join(", ")),
+            format!(
+                "method not allowed; this route accepts {}",
+                allowed.join(", ")
+            ),
             request_id,
         );
         error.allow = Some(allowed.join(", "));
@@ -63,7 +66,9 @@ impl ApiError {
             ),
             InvokeError::Trap { component, .. } => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("component `{component}` failed; see the host log for request {request_id}"),
+                format!(
+                    "component `{component}` failed; see the host log for request {request_id}"
+                ),
                 request_id,
             ),
             InvokeError::Overloaded { component } => {

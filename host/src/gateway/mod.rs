@@ -51,7 +51,9 @@ pub fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let first = bind_reuseport(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    let bound = first.local_addr().context("cannot read the bound address")?;
+    let bound = first
+        .local_addr()
+        .context("cannot read the bound address")?;
     let mut listeners = vec![first];
     for _ in 1..workers.max(1) {
         listeners.push(bind_reuseport(bound).with_context(|| format!("cannot listen on {bound}"))?);
@@ -70,10 +72,9 @@ pub fn serve(
                     .context("cannot start a worker runtime")?;
                 runtime.block_on(async move {
                     use axum::serve::ListenerExt;
-                    let listener = tokio::net::TcpListener::from_std(listener)?
-                        .tap_io(|tcp| {
-                            let _ = tcp.set_nodelay(true);
-                        });
+                    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     axum::serve(listener, router)
                         .with_graceful_shutdown(async move {
                             let _ = stop.wait_for(|stopped| *stopped).await;

@@ -118,7 +118,10 @@ impl Manifest {
             let name = name.into_inner().0;
             let raw = component.into_inner();
             for route in &raw.routes {
-                if let Some((_, owner)) = seen_routes.iter().find(|(seen, _)| seen.same_as(route.get_ref())) {
+                if let Some((_, owner)) = seen_routes
+                    .iter()
+                    .find(|(seen, _)| seen.same_as(route.get_ref()))
+                {
                     return Err(ManifestError::at(
                         path,
                         &text,
@@ -138,7 +141,10 @@ impl Manifest {
                         path,
                         &text,
                         store.span().start,
-                        format!("component.{name}.key_value: store `{}` is listed twice", store.get_ref().0),
+                        format!(
+                            "component.{name}.key_value: store `{}` is listed twice",
+                            store.get_ref().0
+                        ),
                     ));
                 }
             }
@@ -148,7 +154,9 @@ impl Manifest {
                         path,
                         &text,
                         table_span.start,
-                        format!("component.{name}.config: `{key}` is not a valid config name (no `=`, NUL, or empty names)"),
+                        format!(
+                            "component.{name}.config: `{key}` is not a valid config name (no `=`, NUL, or empty names)"
+                        ),
                     ));
                 }
             }

@@ -59,7 +59,8 @@ impl TryFrom<String> for Name {
     fn try_from(text: String) -> Result<Self, String> {
         let mut chars = text.chars();
         let starts_well = matches!(chars.next(), Some(c) if c.is_ascii_lowercase());
-        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if starts_well && rest_ok && text.len() <= 63 {
             Ok(Name(text))
         } else {

@@ -66,7 +66,10 @@ fn errors_when_a_limit_is_misspelled() {
 fn errors_on_a_bad_duration_at_its_line() {
     let error = error_of(&GOOD.replace("\"5s\"", "\"5 parsecs\""));
     assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");
-    assert!(error.contains("timeout: `5 parsecs` is not a duration"), "{error}");
+    assert!(
+        error.contains("timeout: `5 parsecs` is not a duration"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -86,7 +89,10 @@ fn errors_on_a_bad_route() {
 #[test]
 fn errors_when_two_components_claim_one_route() {
     let error = error_of(&GOOD.replace("routes = [\"/hello\"]", "routes = [\"/todos/:key\"]"));
-    assert!(error.contains("already taken by component `api`"), "{error}");
+    assert!(
+        error.contains("already taken by component `api`"),
+        "{error}"
+    );
     assert!(error.starts_with("app/nimbus.toml:17:"), "{error}");
 }
 
@@ -108,7 +114,10 @@ fn errors_on_names_that_are_not_identifiers() {
 #[test]
 fn errors_on_a_missing_source_file_naming_the_key() {
     let manifest = parse(GOOD).expect("valid manifest");
-    let error = manifest.check_sources().expect_err("files do not exist").to_string();
+    let error = manifest
+        .check_sources()
+        .expect_err("files do not exist")
+        .to_string();
     assert!(error.starts_with("app/nimbus.toml:6:"), "{error}");
     assert!(error.contains("component.api.source"), "{error}");
 }

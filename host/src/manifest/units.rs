@@ -98,7 +98,15 @@ mod tests {
 
     #[test]
     fn durations_without_units_or_zero_are_rejected() {
-        for bad in ["5", "s", "five seconds", "0s", "1.5s", "-1s", "99999999999999999999h"] {
+        for bad in [
+            "5",
+            "s",
+            "five seconds",
+            "0s",
+            "1.5s",
+            "-1s",
+            "99999999999999999999h",
+        ] {
             assert!(duration(bad).is_err(), "{bad} should be rejected");
         }
     }

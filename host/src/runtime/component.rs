@@ -91,7 +91,10 @@ fn check_imports(
 
 /// The linker for one component: baseline WASI and `wasi:http` for everyone, then only the
 /// platform interfaces the manifest grants.
-fn linker_for(spec: &ComponentSpec, runtime: &Runtime) -> wasmtime::Result<Linker<InvocationState>> {
+fn linker_for(
+    spec: &ComponentSpec,
+    runtime: &Runtime,
+) -> wasmtime::Result<Linker<InvocationState>> {
     let mut linker = Linker::new(runtime.engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -117,9 +120,12 @@ impl LoadedComponent {
         check_imports(manifest, spec, &component, runtime)?;
         let linker = linker_for(spec, runtime)
             .map_err(|e| fail(format!("component `{}`: cannot link: {e:#}", spec.name)))?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| fail(format!("component `{}`: cannot link its imports: {e:#}", spec.name)))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            fail(format!(
+                "component `{}`: cannot link its imports: {e:#}",
+                spec.name
+            ))
+        })?;
         let exports: Vec<String> = component
             .component_type()
             .exports(runtime.engine())
@@ -132,13 +138,18 @@ impl LoadedComponent {
             )
         } else if exports.iter().any(|e| e == WASI_HTTP_EXPORT) {
             Entry::Proxy(
-                ProxyPre::new(pre).map_err(|e| fail(format!("component `{}`: {e:#}", spec.name)))?,
+                ProxyPre::new(pre)
+                    .map_err(|e| fail(format!("component `{}`: {e:#}", spec.name)))?,
             )
         } else {
             return Err(fail(format!(
                 "component `{}` exports neither `{HTTP_HANDLER_EXPORT}` nor `{WASI_HTTP_EXPORT}` (it exports: {}), so no route can invoke it",
                 spec.name,
-                if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
             )));
         };
         Ok(Self {
@@ -152,7 +163,11 @@ impl LoadedComponent {
                 &spec.name,
                 spec.allowed_outbound_hosts.clone(),
             )),
-            env: spec.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            env: spec
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             concurrency: spec
                 .limits
                 .max_concurrency

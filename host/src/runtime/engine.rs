@@ -77,7 +77,10 @@ impl Runtime {
         if let Some(dir) = &cache_dir {
             // A cache that cannot be created only costs compile time.
             if let Err(e) = std::fs::create_dir_all(dir) {
-                tracing::warn!("compiled-code cache disabled: cannot create {}: {e}", dir.display());
+                tracing::warn!(
+                    "compiled-code cache disabled: cannot create {}: {e}",
+                    dir.display()
+                );
             }
         }
         Ok(Self {
@@ -110,10 +113,7 @@ impl Runtime {
                     tracing::info!(path = %path.display(), "loaded compiled code from cache");
                     return Ok(component);
                 }
-                Err(e) => tracing::warn!(
-                    "ignoring unusable cache entry {}: {e}",
-                    cached.display()
-                ),
+                Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e}", cached.display()),
             }
         }
         let started = std::time::Instant::now();
@@ -133,7 +133,9 @@ impl Runtime {
     fn cache_path(&self, wasm: &[u8]) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
         let content = hex::encode(Sha256::digest(wasm));
         Some(dir.join(format!("{content}-{:016x}.cwasm", engine_hash.finish())))
     }

@@ -70,7 +70,13 @@ pub struct Invocation<'a> {
     pub app: &'a str,
 }
 
-fn fresh_store(engine: &Engine, loaded: &LoadedComponent) -> (Store<InvocationState>, crate::capabilities::wasi::CapturedOutput) {
+fn fresh_store(
+    engine: &Engine,
+    loaded: &LoadedComponent,
+) -> (
+    Store<InvocationState>,
+    crate::capabilities::wasi::CapturedOutput,
+) {
     let (state, output) = InvocationState::new(
         &loaded.env,
         &loaded.kv,
@@ -81,13 +87,18 @@ fn fresh_store(engine: &Engine, loaded: &LoadedComponent) -> (Store<InvocationSt
     store.limiter(|state| &mut state.limiter);
     let deadline = Instant::now() + loaded.spec.limits.timeout;
     // Every tick that a guest runs on, it yields to the executor, so a guest that spins
-    // cannot starve the other requests of its worker; past its deadline it is cut.
+    // cannot starve the other requests of its worker; past its deadline it is cut. tokio's
+    // `yield_now` (unlike an immediate re-wake) lets the worker poll its sockets first, so
+    // new requests are accepted within a tick, not after the scheduler's event interval.
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
             Err(wasmtime::Error::new(DeadlineExceeded))
         } else {
-            Ok(UpdateDeadline::Yield(1))
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         }
     });
     (store, output)
@@ -125,14 +136,21 @@ fn deadline_ms(timeout: Duration) -> u64 {
 }
 
 /// Holds a concurrency slot for the duration of an invocation.
-pub struct Permit(#[expect(dead_code, reason = "held for its drop")] Option<tokio::sync::OwnedSemaphorePermit>);
+pub struct Permit(
+    #[expect(dead_code, reason = "held for its drop")] Option<tokio::sync::OwnedSemaphorePermit>,
+);
 
 /// Waits briefly for a slot under `limits.max_concurrency`.
 pub async fn acquire_slot(loaded: &LoadedComponent) -> Result<Permit, InvokeError> {
     let Some(semaphore) = &loaded.concurrency else {
         return Ok(Permit(None));
     };
-    match tokio::time::timeout(CONCURRENCY_WAIT, std::sync::Arc::clone(semaphore).acquire_owned()).await {
+    match tokio::time::timeout(
+        CONCURRENCY_WAIT,
+        std::sync::Arc::clone(semaphore).acquire_owned(),
+    )
+    .await
+    {
         Ok(Ok(permit)) => Ok(Permit(Some(permit))),
         _ => Err(InvokeError::Overloaded {
             component: loaded.spec.name.clone(),
@@ -215,10 +233,15 @@ pub async fn call_proxy(
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(code)) => Err(trap(format!("the guest answered with error {}", describe(&code)))),
+        Ok(Err(code)) => Err(trap(format!(
+            "the guest answered with error {}",
+            describe(&code)
+        ))),
         Err(_) => match task.await {
             Ok(Err(error)) => Err(error),
-            Ok(Ok(())) => Err(trap("the guest returned without setting a response".to_string())),
+            Ok(Ok(())) => Err(trap(
+                "the guest returned without setting a response".to_string(),
+            )),
             Err(join) => Err(trap(format!("invocation task failed: {join}"))),
         },
     }

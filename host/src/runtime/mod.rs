@@ -8,4 +8,4 @@ pub mod state;
 
 pub use component::{Entry, LoadedComponent};
 pub use engine::{EngineError, Runtime};
-pub use invoke::{InvokeError, Invocation};
+pub use invoke::{Invocation, InvokeError};

@@ -195,7 +195,11 @@ mod tests {
         // A key that spells another store's prefix stays inside its own store.
         kv.set(&StoreId::new("a", "s"), "x\0k", b"2")?;
         assert!(kv.get(&StoreId::new("a", "s\0x"), "k").is_err());
-        assert!(kv.list_keys(&StoreId::new("a", "t"), "", None)?.keys.is_empty());
+        assert!(
+            kv.list_keys(&StoreId::new("a", "t"), "", None)?
+                .keys
+                .is_empty()
+        );
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! Test guest. Echoes what the host gave it (request, params, context) as JSON, and misbehaves
 //! on request so that tests can check the host contains it:
 //! `/spin` loops forever, `/alloc` grows memory without end, `/panic` panics,
-//! `/print` writes to stdout and stderr.
+//! `/print` writes to stdout and stderr. `/static` counts calls in a global: with a fresh
+//! instance per request it must always answer 1.
 
 wit_bindgen::generate!({
     world: "http-app",
@@ -13,6 +14,8 @@ use exports::nimbus::platform::http_handler::{Guest, Request, Response};
 use nimbus::platform::types::Context;
 
 struct Probe;
+
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn spin() -> ! {
     let mut n: u64 = 0;
@@ -38,6 +41,16 @@ impl Guest for Probe {
                 alloc_forever();
             }
             "panic" => panic!("probe was asked to panic"),
+            "static" => {
+                let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                return Response {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: serde_json::json!({ "calls": calls })
+                        .to_string()
+                        .into_bytes(),
+                };
+            }
             "print" => {
                 println!("probe says hello on stdout");
                 eprintln!("probe says hello on stderr");
@@ -60,6 +73,7 @@ impl Guest for Probe {
                 "app": ctx.app,
                 "component": ctx.component,
                 "deadlineMs": ctx.deadline_ms,
+                "env": std::env::vars().collect::<std::collections::BTreeMap<_, _>>(),
                 "attempt": ctx.attempt,
             },
         });

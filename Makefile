@@ -1,0 +1,45 @@
+# nimbus: `make up` serves the example app, `make test` checks everything, `make bench`
+# measures. Every step that a fresh machine needs is here; nothing is done by hand.
+
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:3000
+APP ?= guests/apps/hello
+
+.PHONY: up test bench setup guests host host-release lint unit e2e clean-data
+
+## Install the wasm32-wasip2 target (idempotent).
+setup:
+	@command -v rustup >/dev/null || { echo "rustup is required (https://rustup.rs)"; exit 1; }
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+## Build every guest component (target/wasm32-wasip2/release/*.wasm).
+guests: setup
+	cd guests && $(CARGO) build --release
+
+## Build the host (dev profile; dependencies are optimised, see Cargo.toml).
+host:
+	$(CARGO) build -p nimbus
+
+host-release:
+	$(CARGO) build --release -p nimbus
+
+## Serve the example app on $(LISTEN) with embedded storage.
+up: guests host
+	./target/debug/nimbus up $(APP) --listen $(LISTEN)
+
+## Formatting and lints, as CI enforces them.
+lint: setup
+	$(CARGO) fmt --all -- --check
+	cd guests && $(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd guests && $(CARGO) clippy --release -- -D warnings
+
+## Every test: lints, unit tests, and end-to-end tests against the real binary and guests.
+test: guests lint
+	RUST_BACKTRACE=0 $(CARGO) test --workspace
+
+## Benchmarks (not part of `make test`): load test against native and wasmtime baselines,
+## plus the criterion bench of one invocation.
+bench: guests host-release
+	./bench/run.sh
+	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus --bench invoke

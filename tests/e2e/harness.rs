@@ -1,0 +1,179 @@
+//! Starts the real `nimbus` binary on a free loopback port, with a manifest written for the
+//! test and guests built from `guests/`, and stops it when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Path of a guest component built by `make guests`.
+pub fn guest(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the guests first (`make guests`)",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+/// An app directory: a manifest (with `{probe}`-style placeholders replaced by guest paths)
+/// and a data directory.
+pub struct AppDir {
+    dir: tempfile::TempDir,
+}
+
+impl AppDir {
+    pub fn new(manifest: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut text = manifest.to_string();
+        for name in ["hello", "router", "counter", "http_hello", "probe"] {
+            let placeholder = format!("{{{name}}}");
+            if text.contains(&placeholder) {
+                text = text.replace(&placeholder, &guest(name));
+            }
+        }
+        std::fs::write(dir.path().join("nimbus.toml"), text).expect("write manifest");
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `nimbus ARGS...` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_nimbus"))
+            .args(args)
+            .env("NIMBUS_LOG", "info")
+            .output()
+            .expect("run nimbus")
+    }
+
+    /// `nimbus up` on this app with `workers` worker threads.
+    pub fn start(&self, workers: usize) -> Server {
+        Server::start(self.path(), &self.data(), workers)
+    }
+}
+
+/// A running `nimbus up`.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(app: &Path, data: &Path, workers: usize) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
+            .arg("up")
+            .arg(app)
+            .args(["--listen", "127.0.0.1:0", "--workers", &workers.to_string()])
+            .arg("--data")
+            .arg(data)
+            .env("NIMBUS_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nimbus");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("nimbus listening on ") {
+                        break url.trim().to_string();
+                    }
+                }
+                _ => {
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    panic!(
+                        "nimbus exited before listening:\n{}",
+                        log.lock().expect("log")
+                    );
+                }
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits until the log contains `needle` (logs are written asynchronously).
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(needle) || started.elapsed() > Duration::from_secs(10) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server (SIGKILL: a write that returned must be durable even then).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// GETs `url` and returns status, the `x-request-id` header, and the body as JSON.
+pub async fn get_json(url: &str) -> (u16, Option<String>, serde_json::Value) {
+    send_json(client().get(url)).await
+}
+
+pub async fn send_json(
+    request: reqwest::RequestBuilder,
+) -> (u16, Option<String>, serde_json::Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, request_id, json)
+}

@@ -1,0 +1,62 @@
+use crate::harness::{AppDir, get_json};
+
+const APP: &str = r#"
+[app]
+name = "storage"
+
+[component.counter]
+source = "{counter}"
+routes = ["/count/..."]
+key_value = ["counter"]
+"#;
+
+#[tokio::test]
+async fn key_value_data_survives_a_restart() {
+    let app = AppDir::new(APP);
+    let server = app.start(2);
+    for expected in 1..=2 {
+        let (status, _, body) = get_json(&server.url("/count/visits")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["count"], expected);
+    }
+    // Killed, not shut down: a write that returned must already be durable.
+    server.kill();
+    let server = app.start(2);
+    let (_, _, body) = get_json(&server.url("/count/visits")).await;
+    assert_eq!(body["count"], 3);
+    let (_, _, body) = get_json(&server.url("/count/other")).await;
+    assert_eq!(body["count"], 1);
+}
+
+#[tokio::test]
+async fn apps_do_not_see_each_others_data() {
+    let first = AppDir::new(APP);
+    let server = first.start(1);
+    get_json(&server.url("/count/shared")).await;
+    server.kill();
+    // Same data directory, another app name.
+    let second = AppDir::new(&APP.replace("name = \"storage\"", "name = \"other\""));
+    std::fs::rename(first.data(), second.data()).expect("move data");
+    let server = second.start(1);
+    let (_, _, body) = get_json(&server.url("/count/shared")).await;
+    assert_eq!(body["count"], 1);
+}
+
+#[test]
+fn a_second_start_loads_compiled_code_from_the_cache() {
+    let app = AppDir::new(APP);
+    let path = app.path().to_str().expect("utf-8 path").to_string();
+    let data = app.data();
+    let data = data.to_str().expect("utf-8 path");
+    let first = app.run(&["check", &path, "--data", data]);
+    assert!(first.status.success());
+    let first_log = String::from_utf8_lossy(&first.stderr);
+    assert!(first_log.contains("compiled component"), "{first_log}");
+    let second = app.run(&["check", &path, "--data", data]);
+    let second_log = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        second_log.contains("loaded compiled code from cache"),
+        "{second_log}"
+    );
+    assert!(!second_log.contains("compiled component"), "{second_log}");
+}
