@@ -45,3 +45,26 @@ key_value = ["something-else"]
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn wasi_is_linked_but_powerless() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "sandbox"
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+"#,
+    );
+    let server = app.start(1);
+    // A real listener the guest would reach if sockets were allowed.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let target = listener.local_addr().expect("address");
+    let (status, _, body) = get_json(&server.url(&format!("/probe/escape?{target}"))).await;
+    assert_eq!(status, 200, "{body}");
+    for attempt in ["read_file", "list_dir", "write_file", "tcp_connect"] {
+        assert_eq!(body[attempt], false, "{attempt} must fail inside the sandbox: {body}");
+    }
+}

@@ -1,7 +1,8 @@
 //! Test guest. Echoes what the host gave it (request, params, context) as JSON, and misbehaves
 //! on request so that tests can check the host contains it:
 //! `/spin` loops forever, `/alloc` grows memory without end, `/panic` panics,
-//! `/print` writes to stdout and stderr. `/static` counts calls in a global: with a fresh
+//! `/print` writes to stdout and stderr. `/escape?HOST:PORT` tries to reach outside its
+//! sandbox (files, directories, a TCP socket) and reports what happened. `/static` counts calls in a global: with a fresh
 //! instance per request it must always answer 1.
 
 wit_bindgen::generate!({
@@ -49,6 +50,19 @@ impl Guest for Probe {
                     body: serde_json::json!({ "calls": calls })
                         .to_string()
                         .into_bytes(),
+                };
+            }
+            "escape" => {
+                let attempts = serde_json::json!({
+                    "read_file": std::fs::read("/etc/passwd").is_ok(),
+                    "list_dir": std::fs::read_dir(".").is_ok(),
+                    "write_file": std::fs::write("escape.txt", b"x").is_ok(),
+                    "tcp_connect": std::net::TcpStream::connect(req.query.as_str()).is_ok(),
+                });
+                return Response {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: attempts.to_string().into_bytes(),
                 };
             }
             "print" => {
