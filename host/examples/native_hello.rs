@@ -19,7 +19,10 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3100".to_string());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
-    println!("native hello listening on http://{}", listener.local_addr()?);
+    println!(
+        "native hello listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, Router::new().route("/hello", get(hello))).await?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use nimbus_kv::{KvStore, RedbKvStore};
+use nimbus_kv::{KvStore, RedbKvStore, RemoteKvStore};
 
 use crate::manifest::Manifest;
 use crate::routes::Router;
@@ -12,6 +12,15 @@ use crate::runtime::{LoadedComponent, Runtime};
 
 /// Where an app keeps its data when `--data` is not given: beside its manifest.
 pub const DEFAULT_DATA_DIR: &str = ".nimbus";
+
+/// Where the key-value service lives for this process.
+#[derive(Debug, Clone)]
+pub enum KvBackend {
+    /// This process opens `DATA/kv.redb` itself.
+    Owned,
+    /// Another process of the same host owns it and serves it on this Unix socket.
+    Remote(PathBuf),
+}
 
 /// A loaded app.
 pub struct App {
@@ -23,6 +32,8 @@ pub struct App {
     pub components: Vec<Arc<LoadedComponent>>,
     /// Routes of every component.
     pub router: Router<usize>,
+    /// The key-value service the components use.
+    pub kv: Arc<dyn KvStore>,
 }
 
 impl App {
@@ -32,15 +43,19 @@ impl App {
     }
 
     /// Loads every component of `manifest`, with services stored under `data_dir`.
-    pub fn load(manifest: Manifest, data_dir: &Path) -> anyhow::Result<Self> {
+    pub fn load(manifest: Manifest, data_dir: &Path, kv: KvBackend) -> anyhow::Result<Self> {
         manifest.check_sources()?;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let kv_path = data_dir.join("kv.redb");
-        let kv: Arc<dyn KvStore> =
-            Arc::new(RedbKvStore::open(&kv_path).with_context(|| {
-                format!("cannot open the key-value store {}", kv_path.display())
-            })?);
+        let kv: Arc<dyn KvStore> = match kv {
+            KvBackend::Owned => {
+                let kv_path = data_dir.join("kv.redb");
+                Arc::new(RedbKvStore::open(&kv_path).with_context(|| {
+                    format!("cannot open the key-value store {}", kv_path.display())
+                })?)
+            }
+            KvBackend::Remote(socket) => Arc::new(RemoteKvStore::new(&socket)),
+        };
         let max_memory = manifest
             .components
             .iter()
@@ -71,6 +86,7 @@ impl App {
             manifest,
             runtime,
             components,
+            kv,
         })
     }
 }

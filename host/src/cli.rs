@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::app::App;
+use crate::app::{App, KvBackend};
 use crate::manifest::Manifest;
 
 /// nimbus: WebAssembly functions and the backends they need, in one binary.
@@ -35,9 +35,15 @@ enum Command {
         /// Run every component's `build` command first.
         #[arg(long)]
         build: bool,
-        /// Worker threads, each serving its own share of connections [default: one per core].
+        /// Worker processes, each accepting its own share of connections [default: one per core].
+        #[arg(long)]
+        processes: Option<usize>,
+        /// Worker threads per process [default: 1, or one per core with `--processes 1`].
         #[arg(long)]
         workers: Option<usize>,
+        /// Internal: run as a worker process using the key-value store served on this socket.
+        #[arg(long, hide = true)]
+        kv_socket: Option<PathBuf>,
     },
     /// Run every component's `build` command.
     Build {
@@ -88,10 +94,14 @@ fn load_manifest(app: &Path) -> anyhow::Result<Manifest> {
     Ok(Manifest::load(&Manifest::locate(app))?)
 }
 
-fn load_app(app: &Path, data: Option<PathBuf>) -> anyhow::Result<App> {
+fn load_app(app: &Path, data: Option<PathBuf>, kv: KvBackend) -> anyhow::Result<App> {
     let manifest = load_manifest(app)?;
     let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
-    App::load(manifest, &data)
+    App::load(manifest, &data, kv)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -101,35 +111,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             data,
             build,
+            processes,
             workers,
+            kv_socket,
         } => {
-            if build {
-                build_components(&load_manifest(&app)?)?;
+            if let Some(socket) = kv_socket {
+                crate::supervisor::die_with_supervisor();
+                let app = Arc::new(load_app(&app, data, KvBackend::Remote(socket))?);
+                return crate::gateway::serve(app, listen, workers.unwrap_or(1), announce);
             }
-            let app = Arc::new(load_app(&app, data)?);
-            let workers = workers.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-            });
-            let name = app.manifest.app.clone();
-            let routes: Vec<String> = app
-                .components
-                .iter()
-                .flat_map(|c| {
-                    c.spec
-                        .routes
-                        .iter()
-                        .map(|r| format!("{r} -> {}", c.spec.name))
-                })
-                .collect();
-            crate::gateway::serve(app, listen, workers, |bound| {
-                tracing::info!(app = %name, workers, "serving {} route(s): {}", routes.len(), routes.join(", "));
-                // Tests and scripts read this line to find the port.
-                println!("nimbus listening on http://{bound}");
-            })
+            let manifest = load_manifest(&app)?;
+            if build {
+                build_components(&manifest)?;
+            }
+            let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
+            let manifest_path = manifest.path.clone();
+            let app = Arc::new(App::load(manifest, &data, KvBackend::Owned)?);
+            log_routes(&app);
+            let processes = processes.unwrap_or_else(cores).max(1);
+            if processes == 1 {
+                let workers = workers.unwrap_or_else(cores);
+                return crate::gateway::serve(app, listen, workers, announce);
+            }
+            crate::supervisor::serve(app, &manifest_path, &data, listen, processes, announce)
         }
         Command::Build { app } => build_components(&load_manifest(&app)?),
         Command::Check { app, data } => {
-            let app = load_app(&app, data)?;
+            let app = load_app(&app, data, KvBackend::Owned)?;
             println!(
                 "{}: app `{}` is valid; {} component(s) loaded",
                 app.manifest.path.display(),
@@ -144,7 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             app,
             data,
         } => {
-            let app = load_app(&app, data)?;
+            let app = load_app(&app, data, KvBackend::Owned)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -155,6 +163,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn log_routes(app: &App) {
+    let routes: Vec<String> = app
+        .components
+        .iter()
+        .flat_map(|c| {
+            c.spec
+                .routes
+                .iter()
+                .map(|r| format!("{r} -> {}", c.spec.name))
+        })
+        .collect();
+    tracing::info!(app = %app.manifest.app, "{} route(s): {}", routes.len(), routes.join(", "));
+}
+
+/// Tests and scripts read this line to find the port.
+fn announce(bound: SocketAddr) {
+    println!("nimbus listening on http://{bound}");
 }
 
 fn build_components(manifest: &Manifest) -> anyhow::Result<()> {

@@ -11,3 +11,4 @@ mod logging;
 pub mod manifest;
 pub mod routes;
 pub mod runtime;
+pub mod supervisor;

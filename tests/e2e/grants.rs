@@ -65,6 +65,9 @@ routes = ["/probe/..."]
     let (status, _, body) = get_json(&server.url(&format!("/probe/escape?{target}"))).await;
     assert_eq!(status, 200, "{body}");
     for attempt in ["read_file", "list_dir", "write_file", "tcp_connect"] {
-        assert_eq!(body[attempt], false, "{attempt} must fail inside the sandbox: {body}");
+        assert_eq!(
+            body[attempt], false,
+            "{attempt} must fail inside the sandbox: {body}"
+        );
     }
 }

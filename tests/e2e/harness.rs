@@ -57,9 +57,22 @@ impl AppDir {
             .expect("run nimbus")
     }
 
-    /// `nimbus up` on this app with `workers` worker threads.
+    /// `nimbus up` on this app: one process with `workers` worker threads.
     pub fn start(&self, workers: usize) -> Server {
-        Server::start(self.path(), &self.data(), workers)
+        Server::start(
+            self.path(),
+            &self.data(),
+            &["--processes", "1", "--workers", &workers.to_string()],
+        )
+    }
+
+    /// `nimbus up` on this app with `processes` single-threaded worker processes.
+    pub fn start_processes(&self, processes: usize) -> Server {
+        Server::start(
+            self.path(),
+            &self.data(),
+            &["--processes", &processes.to_string()],
+        )
     }
 }
 
@@ -71,11 +84,12 @@ pub struct Server {
 }
 
 impl Server {
-    fn start(app: &Path, data: &Path, workers: usize) -> Self {
+    fn start(app: &Path, data: &Path, options: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
             .arg("up")
             .arg(app)
-            .args(["--listen", "127.0.0.1:0", "--workers", &workers.to_string()])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(options)
             .arg("--data")
             .arg(data)
             .env("NIMBUS_LOG", "info")

@@ -60,3 +60,43 @@ fn a_second_start_loads_compiled_code_from_the_cache() {
     );
     assert!(!second_log.contains("compiled component"), "{second_log}");
 }
+
+#[tokio::test]
+async fn worker_processes_share_one_key_value_store() {
+    let app = AppDir::new(APP);
+    let server = app.start_processes(3);
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        // A new connection each time, so the kernel spreads them over the processes.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let (status, _, body) =
+            crate::harness::send_json(client.get(server.url("/count/shared"))).await;
+        assert_eq!(status, 200, "{body}");
+        seen.push(body["count"].as_i64().expect("count"));
+    }
+    assert_eq!(seen, (1..=30).collect::<Vec<i64>>());
+    let log = server.log();
+    assert!(log.contains("processes=3"), "{log}");
+}
+
+#[test]
+fn worker_processes_end_with_their_supervisor() {
+    let app = AppDir::new(APP);
+    let server = app.start_processes(2);
+    let address = server.base.trim_start_matches("http://").to_string();
+    server.kill();
+    let started = std::time::Instant::now();
+    loop {
+        if std::net::TcpStream::connect(&address).is_err() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "a worker process is still accepting on {address}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

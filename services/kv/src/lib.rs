@@ -16,9 +16,11 @@
 
 mod error;
 mod redb_backend;
+pub mod remote;
 
 pub use error::KvError;
 pub use redb_backend::RedbKvStore;
+pub use remote::RemoteKvStore;
 
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -28,7 +30,7 @@ pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
 pub const LIST_PAGE_SIZE: usize = 1000;
 
 /// Names one store of one app: the unit of namespacing and of grants.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct StoreId {
     /// The `[app] name` of the manifest.
     pub app: String,
@@ -47,7 +49,7 @@ impl StoreId {
 }
 
 /// One page of keys from [`KvStore::list_keys`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct KeyPage {
     /// Keys in ascending byte order.
     pub keys: Vec<String>,
