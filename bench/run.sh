@@ -18,7 +18,7 @@ if ! command -v wrk >/dev/null; then
   else sudo apt-get install -y wrk >/dev/null; fi
 fi
 
-cargo build --release -p nimbus --example native_hello
+cargo build --release -p nimbus --bin nimbus --example native_hello
 NIMBUS=target/release/nimbus
 NATIVE=target/release/examples/native_hello
 HTTP_WASM=target/wasm32-wasip2/release/http_hello.wasm
