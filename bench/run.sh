@@ -77,7 +77,8 @@ kill "${pids[-1]}"
 # (d) wasmtime serve, when installed.
 if command -v wasmtime >/dev/null; then
   port=$(free_port)
-  wasmtime serve --addr "127.0.0.1:$port" "$HTTP_WASM" >/dev/null 2>&1 &
+  # -Scli: components built with std import wasi:cli, which serve leaves out by default.
+  wasmtime serve -Scli --addr "127.0.0.1:$port" "$HTTP_WASM" >/dev/null 2>&1 &
   pids+=($!)
   wait_up "http://127.0.0.1:$port/"
   measure wasmtime-serve "http://127.0.0.1:$port/"
