@@ -11,6 +11,10 @@ use nimbus::runtime::invoke::call_handler;
 use nimbus::runtime::{Entry, Invocation, LoadedComponent, Runtime};
 use nimbus_kv::{KvStore, RedbKvStore};
 
+// The same allocator as the `nimbus` binary, so the figure is the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench_invoke(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let wasm = root.join("target/wasm32-wasip2/release/hello.wasm");
