@@ -80,3 +80,36 @@ async fn a_panicking_guest_gives_500_and_the_next_request_is_served() {
     let log = server.wait_for_log("probe was asked to panic");
     assert!(log.contains("probe was asked to panic"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_over_max_concurrency_get_503_with_retry_after() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "limits"
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+[component.probe.limits]
+timeout = "3s"
+max_concurrency = 1
+"#,
+    );
+    let server = app.start(1);
+    let spin_url = server.url("/probe/spin");
+    let spinning = tokio::spawn(async move { get_json(&spin_url).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let response = crate::harness::client()
+        .get(server.url("/probe/fine"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(response.headers().contains_key("x-request-id"));
+    let (status, _, _) = spinning.await.expect("spin request");
+    assert_eq!(status, 504);
+    let (status, _, _) = get_json(&server.url("/probe/fine")).await;
+    assert_eq!(status, 200, "the slot is free again");
+}

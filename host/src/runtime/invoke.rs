@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::component::LoadedComponent;
@@ -233,10 +233,7 @@ pub async fn call_proxy(
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(code)) => Err(trap(format!(
-            "the guest answered with error {}",
-            describe(&code)
-        ))),
+        Ok(Err(code)) => Err(trap(format!("the guest answered with error {code:?}"))),
         Err(_) => match task.await {
             Ok(Err(error)) => Err(error),
             Ok(Ok(())) => Err(trap(
@@ -245,8 +242,4 @@ pub async fn call_proxy(
             Err(join) => Err(trap(format!("invocation task failed: {join}"))),
         },
     }
-}
-
-fn describe(code: &ErrorCode) -> String {
-    format!("{code:?}")
 }
