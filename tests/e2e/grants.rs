@@ -71,3 +71,75 @@ routes = ["/probe/..."]
         );
     }
 }
+
+/// A local upstream answering every request with 204.
+async fn upstream() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+fn outbound_app(grant: &str) -> AppDir {
+    AppDir::new(&format!(
+        r#"
+[app]
+name = "outbound"
+
+[component.probe]
+source = "{{probe}}"
+routes = ["/probe/..."]
+{grant}
+"#
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_http_is_denied_without_a_grant() {
+    let target = upstream().await;
+    let app = outbound_app("");
+    let server = app.start(1);
+    let (status, _, body) = get_json(&server.url(&format!("/probe/fetch?{target}"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HttpRequestDenied")),
+        "{body}"
+    );
+    let log = server.wait_for_log("allowed_outbound_hosts");
+    assert!(
+        log.contains(&format!("allowed_outbound_hosts = [\"http://{target}\"]")),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_http_reaches_only_the_granted_origin() {
+    let target = upstream().await;
+    let other = upstream().await;
+    let app = outbound_app(&format!("allowed_outbound_hosts = [\"http://{target}\"]"));
+    let server = app.start(1);
+    let (_, _, body) = get_json(&server.url(&format!("/probe/fetch?{target}"))).await;
+    assert_eq!(body["status"], 204, "{body}");
+    let (_, _, body) = get_json(&server.url(&format!("/probe/fetch?{other}"))).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HttpRequestDenied")),
+        "{body}"
+    );
+}

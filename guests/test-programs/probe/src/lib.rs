@@ -2,7 +2,8 @@
 //! on request so that tests can check the host contains it:
 //! `/spin` loops forever, `/alloc` grows memory without end, `/panic` panics,
 //! `/print` writes to stdout and stderr. `/escape?HOST:PORT` tries to reach outside its
-//! sandbox (files, directories, a TCP socket) and reports what happened. `/static` counts calls in a global: with a fresh
+//! sandbox (files, directories, a TCP socket) and reports what happened. `/fetch?HOST:PORT`
+//! makes an outgoing wasi:http GET to `http://HOST:PORT/` and reports the status or the error. `/static` counts calls in a global: with a fresh
 //! instance per request it must always answer 1.
 
 wit_bindgen::generate!({
@@ -22,6 +23,24 @@ fn spin() -> ! {
     let mut n: u64 = 0;
     loop {
         n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn fetch(authority: &str) -> Result<u16, String> {
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .and_then(|()| request.set_authority(Some(authority)))
+        .and_then(|()| request.set_path_with_query(Some("/")))
+        .map_err(|()| "invalid request".to_string())?;
+    let pending = wasip2::http::outgoing_handler::handle(request, None)
+        .map_err(|code| format!("{code:?}"))?;
+    pending.subscribe().block();
+    match pending.get() {
+        Some(Ok(Ok(response))) => Ok(response.status()),
+        Some(Ok(Err(code))) => Err(format!("{code:?}")),
+        _ => Err("no response".to_string()),
     }
 }
 
@@ -63,6 +82,17 @@ impl Guest for Probe {
                     status: 200,
                     headers: vec![("content-type".into(), "application/json".into())],
                     body: attempts.to_string().into_bytes(),
+                };
+            }
+            "fetch" => {
+                let outcome = match fetch(&req.query) {
+                    Ok(status) => serde_json::json!({ "status": status }),
+                    Err(error) => serde_json::json!({ "error": error }),
+                };
+                return Response {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: outcome.to_string().into_bytes(),
                 };
             }
             "print" => {
