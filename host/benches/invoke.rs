@@ -49,7 +49,7 @@ fn bench_invoke(c: &mut Criterion) {
         b.iter(|| {
             executor
                 .block_on(call_handler(
-                    runtime.engine(),
+                    &runtime,
                     &loaded,
                     pre,
                     request.clone(),

@@ -61,7 +61,7 @@ pub async fn invoke_component(
         Ok(slot) => slot,
         Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
     };
-    let engine = app.runtime.engine();
+    let runtime = &app.runtime;
     let mut response = match &loaded.entry {
         Entry::Handler(pre) => {
             let record = match to_record(request, params).await {
@@ -79,7 +79,7 @@ pub async fn invoke_component(
                 request_id: &request_id,
                 app: &app.manifest.app,
             };
-            match call_handler(engine, loaded, pre, record, invocation).await {
+            match call_handler(runtime, loaded, pre, record, invocation).await {
                 Ok(answer) => match from_record(answer) {
                     Ok(response) => response,
                     Err(why) => {
@@ -98,7 +98,7 @@ pub async fn invoke_component(
                 Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
             }
         }
-        Entry::Proxy(_) => match call_proxy(engine, loaded, request, request_id.clone()).await {
+        Entry::Proxy(_) => match call_proxy(runtime, loaded, request, request_id.clone()).await {
             Ok(response) => response.map(Body::new),
             Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
         },

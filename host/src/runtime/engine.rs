@@ -4,7 +4,7 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -44,7 +44,27 @@ impl From<wasmtime::Error> for EngineError {
 pub struct Runtime {
     engine: Engine,
     cache_dir: Option<PathBuf>,
-    ticker_stop: Arc<AtomicBool>,
+    ticker: Ticker,
+}
+
+/// Drives the epoch while invocations run, and parks when none does, so an idle host does not
+/// wake a thousand times a second.
+#[derive(Clone)]
+struct Ticker {
+    in_flight: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
+
+/// Marks one invocation in flight for as long as it lives.
+pub struct InFlight {
+    ticker: Ticker,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.ticker.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Runtime {
@@ -75,8 +95,7 @@ impl Runtime {
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        start_epoch_ticker(engine.clone(), Arc::clone(&ticker_stop))
+        let ticker = start_epoch_ticker(engine.clone())
             .map_err(|e| EngineError::Wasmtime(format!("cannot start the epoch ticker: {e}")))?;
         if let Some(dir) = &cache_dir {
             // A cache that cannot be created only costs compile time.
@@ -90,8 +109,18 @@ impl Runtime {
         Ok(Self {
             engine,
             cache_dir,
-            ticker_stop,
+            ticker,
         })
+    }
+
+    /// Registers an invocation about to run; the epoch advances until the guard drops.
+    pub fn in_flight(&self) -> InFlight {
+        if self.ticker.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.ticker.thread.unpark();
+        }
+        InFlight {
+            ticker: self.ticker.clone(),
+        }
     }
 
     /// The shared engine.
@@ -147,20 +176,33 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
+        self.ticker.stop.store(true, Ordering::Relaxed);
+        self.ticker.thread.unpark();
     }
 }
 
-fn start_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
-    std::thread::Builder::new()
+fn start_epoch_ticker(engine: Engine) -> std::io::Result<Ticker> {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (running, stopping) = (Arc::clone(&in_flight), Arc::clone(&stop));
+    let handle = std::thread::Builder::new()
         .name("nimbus-epoch".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
+            while !stopping.load(Ordering::Relaxed) {
+                if running.load(Ordering::Acquire) == 0 {
+                    // `in_flight` unparks us; a wake-up that raced ahead is kept as a token.
+                    std::thread::park();
+                    continue;
+                }
                 std::thread::sleep(EPOCH_TICK);
                 engine.increment_epoch();
             }
-        })
-        .map(drop)
+        })?;
+    Ok(Ticker {
+        in_flight,
+        stop,
+        thread: handle.thread().clone(),
+    })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) {

@@ -3,12 +3,13 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::component::LoadedComponent;
+use super::engine::Runtime;
 use super::state::InvocationState;
 use crate::bindings::{HttpAppPre, http_handler, types};
 
@@ -71,7 +72,7 @@ pub struct Invocation<'a> {
 }
 
 fn fresh_store(
-    engine: &Engine,
+    runtime: &Runtime,
     loaded: &LoadedComponent,
 ) -> (
     Store<InvocationState>,
@@ -82,8 +83,9 @@ fn fresh_store(
         &loaded.kv,
         &loaded.outbound,
         loaded.spec.limits.memory,
+        runtime.in_flight(),
     );
-    let mut store = Store::new(engine, state);
+    let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
     let deadline = Instant::now() + loaded.spec.limits.timeout;
     // Every tick that a guest runs on, it yields to the executor, so a guest that spins
@@ -160,13 +162,13 @@ pub async fn acquire_slot(loaded: &LoadedComponent) -> Result<Permit, InvokeErro
 
 /// Calls a record-based handler once, in a fresh instance.
 pub async fn call_handler(
-    engine: &Engine,
+    runtime: &Runtime,
     loaded: &LoadedComponent,
     pre: &HttpAppPre<InvocationState>,
     request: http_handler::Request,
     invocation: Invocation<'_>,
 ) -> Result<http_handler::Response, InvokeError> {
-    let (mut store, output) = fresh_store(engine, loaded);
+    let (mut store, output) = fresh_store(runtime, loaded);
     let context = types::Context {
         request_id: invocation.request_id.to_string(),
         app: invocation.app.to_string(),
@@ -189,7 +191,7 @@ pub async fn call_handler(
 /// Calls a `wasi:http` component once, in a fresh instance. The instance keeps running in
 /// its own task while it streams the response body, still bound by its deadline.
 pub async fn call_proxy(
-    engine: &Engine,
+    runtime: &Runtime,
     loaded: &std::sync::Arc<LoadedComponent>,
     request: http::Request<axum::body::Body>,
     request_id: String,
@@ -198,7 +200,7 @@ pub async fn call_proxy(
         component: loaded.spec.name.clone(),
         detail,
     };
-    let (mut store, output) = fresh_store(engine, loaded);
+    let (mut store, output) = fresh_store(runtime, loaded);
     let request = request.map(|body| {
         use http_body_util::BodyExt;
         body.map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)

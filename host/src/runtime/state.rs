@@ -10,6 +10,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::capabilities::kv::{KvCtx, KvCtxView, KvView};
 use crate::capabilities::outbound::{OutboundHooks, OutboundPolicy};
 use crate::capabilities::wasi::{CapturedOutput, powerless_ctx};
+use crate::runtime::engine::InFlight;
 
 /// Most table elements an instance may grow to.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
@@ -22,6 +23,7 @@ pub struct InvocationState {
     hooks: OutboundHooks,
     kv: KvCtx,
     pub(crate) limiter: MemoryLimiter,
+    _in_flight: InFlight,
 }
 
 impl InvocationState {
@@ -31,6 +33,7 @@ impl InvocationState {
         kv: &KvCtx,
         outbound: &Arc<OutboundPolicy>,
         memory_limit: u64,
+        in_flight: InFlight,
     ) -> (Self, CapturedOutput) {
         let (wasi, output) = powerless_ctx(config);
         let state = Self {
@@ -40,6 +43,7 @@ impl InvocationState {
             hooks: OutboundHooks::new(Arc::clone(outbound)),
             kv: kv.clone(),
             limiter: MemoryLimiter::new(memory_limit),
+            _in_flight: in_flight,
         };
         (state, output)
     }
