@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
-unset RUST_BACKTRACE   # a backtrace per Store drop would distort every figure (PERF-NOTES.md)
+unset RUST_BACKTRACE   # a backtrace per Store drop would distort every figure
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)"

@@ -1,7 +1,7 @@
 //! `nimbus up` across processes: one single-threaded worker process per core, all accepting
 //! on the same port (`SO_REUSEPORT`). Threads of one process slow each other down: every
 //! instance reset madvises memory, and each madvise interrupts the other cores running the
-//! same address space to flush their TLBs (PERF-NOTES.md). Separate processes share nothing
+//! same address space to flush their TLBs. Separate processes share nothing
 //! but the socket, so they do not.
 //!
 //! The first process (the supervisor) owns the key-value store and serves it to the others on
