@@ -203,8 +203,12 @@ pub struct Router<T> {
 }
 
 impl<T: Clone> Router<T> {
-    /// A router over `routes`; the caller has already rejected duplicates.
-    pub fn new(routes: Vec<(RoutePattern, T)>) -> Self {
+    /// A router over `routes`; the caller has already rejected duplicates. Routes are ordered
+    /// most specific first, once, so that matching stops at the first route that accepts.
+    pub fn new(mut routes: Vec<(RoutePattern, T)>) -> Self {
+        // Stable: of two equally specific routes (which cannot match the same request once
+        // duplicates are rejected) the first declared stays first.
+        routes.sort_by_cached_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
         Self { routes }
     }
 
@@ -217,7 +221,6 @@ impl<T: Clone> Router<T> {
         } else {
             trimmed.split('/').collect()
         };
-        let mut best: Option<(&RoutePattern, &T, Params)> = None;
         let mut allowed: Vec<String> = Vec::new();
         for (pattern, target) in &self.routes {
             let Some(params) = pattern.match_path(&segments) else {
@@ -228,24 +231,20 @@ impl<T: Clone> Router<T> {
                     if !allowed.iter().any(|a| a == m) {
                         allowed.push(m.to_string());
                     }
-                    continue;
                 }
-                _ => {}
-            }
-            let better = best
-                .as_ref()
-                .is_none_or(|(current, _, _)| pattern.specificity() > current.specificity());
-            if better {
-                best = Some((pattern, target, params));
+                _ => {
+                    return RouteMatch::Found {
+                        target: target.clone(),
+                        params,
+                    };
+                }
             }
         }
-        match best {
-            Some((_, target, params)) => RouteMatch::Found {
-                target: target.clone(),
-                params,
-            },
-            None if !allowed.is_empty() => RouteMatch::MethodNotAllowed(allowed),
-            None => RouteMatch::NotFound,
+        if allowed.is_empty() {
+            RouteMatch::NotFound
+        } else {
+            allowed.sort();
+            RouteMatch::MethodNotAllowed(allowed)
         }
     }
 }

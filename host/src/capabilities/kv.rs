@@ -81,7 +81,6 @@ impl KvCtxView<'_> {
     ) -> Result<R, PlatformError> {
         let id = self.table.get(store)?.id.clone();
         let backend = Arc::clone(&self.ctx.0.backend);
-        let component = self.ctx.0.component.clone();
         let outcome = tokio::task::spawn_blocking(move || op(backend.as_ref(), &id))
             .await
             .map_err(|e| {
@@ -90,7 +89,7 @@ impl KvCtxView<'_> {
         outcome.map_err(|error| match error {
             KvError::Invalid(why) => PlatformError::Invalid(why),
             KvError::Storage(why) => {
-                tracing::error!(component, "key-value storage failure: {why}");
+                tracing::error!(component = %self.ctx.0.component, "key-value storage failure: {why}");
                 PlatformError::Unavailable("key-value storage failed".to_string())
             }
         })

@@ -98,10 +98,12 @@ pub async fn invoke_component(
                 Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
             }
         }
-        Entry::Proxy(_) => match call_proxy(runtime, loaded, request, request_id.clone()).await {
-            Ok(response) => response.map(Body::new),
-            Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
-        },
+        Entry::Proxy(pre) => {
+            match call_proxy(runtime, loaded, pre, request, request_id.clone()).await {
+                Ok(response) => response.map(Body::new),
+                Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
+            }
+        }
     };
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, id);

@@ -1,10 +1,12 @@
 //! One invocation: a fresh `Store` from the component's `InstancePre`, a deadline, a memory
 //! limit, the call, and a verdict that tells a timeout from a memory overrun from a trap.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -46,6 +48,15 @@ pub enum InvokeError {
         /// The component.
         component: String,
     },
+}
+
+impl InvokeError {
+    fn trap(loaded: &LoadedComponent, detail: String) -> Self {
+        InvokeError::Trap {
+            component: loaded.spec.name.clone(),
+            detail,
+        }
+    }
 }
 
 /// How long a request waits for a concurrency slot before it is turned away with 503.
@@ -111,24 +122,23 @@ fn verdict<T>(
     store: &Store<InvocationState>,
     outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
 ) -> Result<T, InvokeError> {
-    let component = loaded.spec.name.clone();
-    let timeout = || InvokeError::Timeout {
-        component: component.clone(),
-        timeout: loaded.spec.limits.timeout,
+    let error = match outcome {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(error)) if !error.is::<DeadlineExceeded>() => error,
+        Err(_) | Ok(Err(_)) => {
+            return Err(InvokeError::Timeout {
+                component: loaded.spec.name.clone(),
+                timeout: loaded.spec.limits.timeout,
+            });
+        }
     };
-    match outcome {
-        Ok(Ok(value)) => Ok(value),
-        Err(_) => Err(timeout()),
-        Ok(Err(error)) if error.is::<DeadlineExceeded>() => Err(timeout()),
-        Ok(Err(_)) if store.data().limiter.exceeded() => Err(InvokeError::MemoryExceeded {
-            component: component.clone(),
+    if store.data().limiter.exceeded() {
+        return Err(InvokeError::MemoryExceeded {
+            component: loaded.spec.name.clone(),
             limit: loaded.spec.limits.memory,
-        }),
-        Ok(Err(error)) => Err(InvokeError::Trap {
-            component: component.clone(),
-            detail: format!("{error:#}"),
-        }),
+        });
     }
+    Err(InvokeError::trap(loaded, format!("{error:#}")))
 }
 
 fn deadline_ms(timeout: Duration) -> u64 {
@@ -137,23 +147,16 @@ fn deadline_ms(timeout: Duration) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Holds a concurrency slot for the duration of an invocation.
-pub struct Permit(
-    #[expect(dead_code, reason = "held for its drop")] Option<tokio::sync::OwnedSemaphorePermit>,
-);
-
-/// Waits briefly for a slot under `limits.max_concurrency`.
-pub async fn acquire_slot(loaded: &LoadedComponent) -> Result<Permit, InvokeError> {
+/// Waits briefly for a slot under `limits.max_concurrency`; the slot is held until the
+/// returned permit drops (none when the component has no limit).
+pub async fn acquire_slot(
+    loaded: &LoadedComponent,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, InvokeError> {
     let Some(semaphore) = &loaded.concurrency else {
-        return Ok(Permit(None));
+        return Ok(None);
     };
-    match tokio::time::timeout(
-        CONCURRENCY_WAIT,
-        std::sync::Arc::clone(semaphore).acquire_owned(),
-    )
-    .await
-    {
-        Ok(Ok(permit)) => Ok(Permit(Some(permit))),
+    match tokio::time::timeout(CONCURRENCY_WAIT, Arc::clone(semaphore).acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(Some(permit)),
         _ => Err(InvokeError::Overloaded {
             component: loaded.spec.name.clone(),
         }),
@@ -192,14 +195,12 @@ pub async fn call_handler(
 /// its own task while it streams the response body, still bound by its deadline.
 pub async fn call_proxy(
     runtime: &Runtime,
-    loaded: &std::sync::Arc<LoadedComponent>,
+    loaded: &Arc<LoadedComponent>,
+    pre: &ProxyPre<InvocationState>,
     request: http::Request<axum::body::Body>,
     request_id: String,
 ) -> Result<http::Response<HyperOutgoingBody>, InvokeError> {
-    let trap = |detail: String| InvokeError::Trap {
-        component: loaded.spec.name.clone(),
-        detail,
-    };
+    let trap = |detail: String| InvokeError::trap(loaded, detail);
     let (mut store, output) = fresh_store(runtime, loaded);
     let request = request.map(|body| {
         use http_body_util::BodyExt;
@@ -213,16 +214,9 @@ pub async fn call_proxy(
     let outparam = http
         .new_response_outparam(sender)
         .map_err(|e| trap(format!("{e:#}")))?;
-    let component = std::sync::Arc::clone(loaded);
+    let (component, pre) = (Arc::clone(loaded), pre.clone());
     let task = tokio::spawn(async move {
-        let loaded = component.as_ref();
-        let super::component::Entry::Proxy(pre) = &loaded.entry else {
-            return Err(InvokeError::Trap {
-                component: loaded.spec.name.clone(),
-                detail: "not a wasi:http component".to_string(),
-            });
-        };
-        let outcome = tokio::time::timeout(loaded.spec.limits.timeout, async {
+        let outcome = tokio::time::timeout(component.spec.limits.timeout, async {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
@@ -230,8 +224,8 @@ pub async fn call_proxy(
                 .await
         })
         .await;
-        output.log(&request_id, &loaded.spec.name);
-        verdict(loaded, &store, outcome)
+        output.log(&request_id, &component.spec.name);
+        verdict(&component, &store, outcome)
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),

@@ -17,6 +17,14 @@ use nimbus::platform::types::Context;
 
 struct Probe;
 
+fn json(body: serde_json::Value) -> Response {
+    Response {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
 static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn spin() -> ! {
@@ -63,13 +71,7 @@ impl Guest for Probe {
             "panic" => panic!("probe was asked to panic"),
             "static" => {
                 let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                return Response {
-                    status: 200,
-                    headers: vec![("content-type".into(), "application/json".into())],
-                    body: serde_json::json!({ "calls": calls })
-                        .to_string()
-                        .into_bytes(),
-                };
+                return json(serde_json::json!({ "calls": calls }));
             }
             "escape" => {
                 let attempts = serde_json::json!({
@@ -78,22 +80,14 @@ impl Guest for Probe {
                     "write_file": std::fs::write("escape.txt", b"x").is_ok(),
                     "tcp_connect": std::net::TcpStream::connect(req.query.as_str()).is_ok(),
                 });
-                return Response {
-                    status: 200,
-                    headers: vec![("content-type".into(), "application/json".into())],
-                    body: attempts.to_string().into_bytes(),
-                };
+                return json(attempts);
             }
             "fetch" => {
                 let outcome = match fetch(&req.query) {
                     Ok(status) => serde_json::json!({ "status": status }),
                     Err(error) => serde_json::json!({ "error": error }),
                 };
-                return Response {
-                    status: 200,
-                    headers: vec![("content-type".into(), "application/json".into())],
-                    body: outcome.to_string().into_bytes(),
-                };
+                return json(outcome);
             }
             "print" => {
                 println!("probe says hello on stdout");
@@ -121,11 +115,7 @@ impl Guest for Probe {
                 "attempt": ctx.attempt,
             },
         });
-        Response {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
-        }
+        json(body)
     }
 }
 
