@@ -1,0 +1,82 @@
+//! Password hashing: argon2id with at least OWASP's parameters.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::AuthError;
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// Longest password accepted (argon2 accepts more; nobody needs it, and it bounds the work).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
+fn hasher() -> Result<Argon2<'static>, AuthError> {
+    let params = Params::new(19 * 1024, 2, 1, None)
+        .map_err(|e| AuthError::Internal(format!("argon2 parameters: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Checks the password policy.
+pub fn check_policy(password: &str) -> Result<(), AuthError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_LEN {
+        return Err(AuthError::WeakPassword(format!(
+            "Password should be at least {MIN_PASSWORD_LEN} characters."
+        )));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(AuthError::WeakPassword(format!(
+            "Password should be at most {MAX_PASSWORD_LEN} bytes."
+        )));
+    }
+    Ok(())
+}
+
+/// Hashes `password` with a fresh random salt, as a PHC string.
+pub fn hash(password: &str) -> Result<String, AuthError> {
+    let mut salt = [0u8; 16];
+    crate::random::fill(&mut salt)?;
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|e| AuthError::Internal(format!("argon2 salt: {e}")))?;
+    hasher()?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| AuthError::Internal(format!("argon2: {e}")))
+}
+
+/// Whether `password` matches `phc`. Takes the same time whether or not it matches (argon2's
+/// verifier compares in constant time).
+pub fn verify(password: &str, phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    // Verify with the parameters stored in the hash, so raising the defaults later keeps old
+    // hashes working.
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_use_owasp_parameters() {
+        let phc = hash("correct horse").expect("hash");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify("correct horse", &phc));
+        assert!(!verify("wrong horse!", &phc));
+        assert!(!verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn short_passwords_are_weak() {
+        assert!(matches!(
+            check_policy("1234567"),
+            Err(AuthError::WeakPassword(_))
+        ));
+        assert!(check_policy("12345678").is_ok());
+    }
+}

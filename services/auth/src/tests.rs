@@ -1,0 +1,198 @@
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use nimbus_kv::RedbKvStore;
+
+use super::*;
+
+fn service(dir: &tempfile::TempDir, app: &str) -> AuthService {
+    let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
+    AuthService::open(Arc::new(kv), AuthConfig::new(app)).expect("auth")
+}
+
+#[test]
+fn signup_login_refresh_logout() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo");
+    let first = auth
+        .signup(
+            "Ann@Example.com",
+            "password1",
+            serde_json::json!({"name": "Ann"}),
+        )
+        .expect("signup");
+    assert_eq!(first.user.email, "ann@example.com");
+    assert!(matches!(
+        auth.signup("ann@example.com", "password2", serde_json::Value::Null),
+        Err(AuthError::EmailTaken)
+    ));
+    let login = auth.sign_in("ann@example.com", "password1").expect("login");
+    let claims = auth.verify(&login.access_token).expect("valid token");
+    assert_eq!(claims.sub, first.user.id);
+    assert_eq!(claims.aud, "todo");
+
+    let refreshed = auth.refresh(&login.refresh_token).expect("refresh");
+    assert_ne!(refreshed.refresh_token, login.refresh_token);
+    auth.authenticate(&refreshed.access_token)
+        .expect("session live");
+
+    auth.logout(&claims, LogoutScope::Local).expect("logout");
+    assert!(matches!(
+        auth.authenticate(&refreshed.access_token),
+        Err(AuthError::SessionNotFound)
+    ));
+    assert!(matches!(
+        auth.refresh(&refreshed.refresh_token),
+        Err(AuthError::RefreshTokenNotFound)
+    ));
+    // The signup session is another session: still live.
+    auth.authenticate(&first.access_token)
+        .expect("other session");
+}
+
+#[test]
+fn unknown_email_and_wrong_password_are_the_same_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo");
+    auth.signup("ann@example.com", "password1", serde_json::Value::Null)
+        .expect("signup");
+    let wrong = auth
+        .sign_in("ann@example.com", "password2")
+        .expect_err("wrong");
+    let unknown = auth
+        .sign_in("bob@example.com", "password1")
+        .expect_err("unknown");
+    assert_eq!(wrong.to_string(), unknown.to_string());
+    assert_eq!(wrong.code(), unknown.code());
+    assert_eq!(wrong.status(), unknown.status());
+}
+
+#[test]
+fn repeated_failures_lock_the_account() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo");
+    auth.signup("ann@example.com", "password1", serde_json::Value::Null)
+        .expect("signup");
+    for _ in 0..FREE_FAILURES {
+        assert!(matches!(
+            auth.sign_in("ann@example.com", "nope-nope"),
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    // Locked: even the right password is refused until the lock ends.
+    assert!(matches!(
+        auth.sign_in("ann@example.com", "password1"),
+        Err(AuthError::Throttled { .. })
+    ));
+}
+
+#[test]
+fn a_reused_refresh_token_revokes_the_family() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo");
+    let session = auth
+        .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .expect("signup");
+    let next = auth.refresh(&session.refresh_token).expect("first use");
+    assert!(matches!(
+        auth.refresh(&session.refresh_token),
+        Err(AuthError::RefreshTokenReused)
+    ));
+    // The legitimate holder's newer token died with the family.
+    assert!(auth.refresh(&next.refresh_token).is_err());
+    assert!(auth.authenticate(&next.access_token).is_err());
+}
+
+#[test]
+fn forged_tokens_are_rejected() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo");
+    let other_app = service(&tempfile::tempdir().expect("dir"), "other");
+    let session = auth
+        .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .expect("signup");
+    let token = session.access_token;
+    let parts: Vec<&str> = token.split('.').collect();
+
+    // Tampered payload.
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("json");
+    claims["role"] = "admin".into();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    assert!(auth.verify(&tampered).is_err());
+
+    // alg: none.
+    let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    assert!(
+        auth.verify(&format!("{none_header}.{}.", parts[1]))
+            .is_err()
+    );
+
+    // HS256 keyed with the public key.
+    let jwks = auth.jwks().expect("jwks");
+    let public = jwks["keys"][0].to_string();
+    let hs = jsonwebtoken::encode(
+        &Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
+    )
+    .expect("hs256");
+    assert!(auth.verify(&hs).is_err());
+
+    // Another app's audience and keys.
+    assert!(other_app.verify(&token).is_err());
+    assert!(auth.verify(&token).is_ok());
+}
+
+#[test]
+fn rotated_keys_keep_old_tokens_valid() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo");
+    let session = auth
+        .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .expect("signup");
+    let new_kid = auth.rotate_signing_key().expect("rotate");
+    assert!(auth.verify(&session.access_token).is_ok());
+    let later = auth.sign_in("ann@example.com", "password1").expect("login");
+    let header = jsonwebtoken::decode_header(&later.access_token).expect("header");
+    assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
+    assert_eq!(
+        auth.jwks().expect("jwks")["keys"].as_array().map(Vec::len),
+        Some(2)
+    );
+    // Another process (a second service on the same store) verifies the new key too.
+    drop(auth);
+    let reopened = service(&dir, "todo");
+    assert!(reopened.verify(&later.access_token).is_ok());
+}
+
+#[test]
+fn admin_operations() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo");
+    let user = auth
+        .create_user(
+            "ann@example.com",
+            "password1",
+            "authenticated",
+            serde_json::Value::Null,
+        )
+        .expect("create");
+    auth.set_role(&user.id, "admin").expect("role");
+    let login = auth.sign_in("ann@example.com", "password1").expect("login");
+    assert_eq!(
+        auth.verify(&login.access_token).expect("verify").role,
+        "admin"
+    );
+    assert_eq!(auth.list_users().expect("list").len(), 1);
+    auth.delete_user(&user.id).expect("delete");
+    assert!(auth.list_users().expect("list").is_empty());
+    assert!(auth.authenticate(&login.access_token).is_err());
+    assert!(auth.sign_in("ann@example.com", "password1").is_err());
+    assert!(auth.set_role("nobody", "admin").is_err());
+    assert!(auth.set_role(&user.id, "bad role").is_err());
+}
