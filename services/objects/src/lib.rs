@@ -1,0 +1,194 @@
+//! The nimbus object storage service.
+//!
+//! [`ObjectStore`] is the contract every backend keeps; [`LocalObjectStore`] keeps bytes in
+//! files and metadata in a [`nimbus_kv::KvStore`]. Bodies stream both ways: no method holds a
+//! whole object in memory.
+#![deny(missing_docs)]
+
+mod error;
+mod key;
+mod local;
+mod range;
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+pub use error::ObjectError;
+pub use key::{MAX_KEY_BYTES, validate_key, validate_name, validate_prefix};
+pub use local::{LocalObjectStore, OBJECTS_STORE};
+pub use range::RangeSpec;
+
+/// A body, in chunks.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Most entries one [`ObjectStore::list`] call returns.
+pub const MAX_LIST_LIMIT: usize = 1000;
+
+/// Names one bucket of one app.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BucketId {
+    /// The `[app] name`.
+    pub app: String,
+    /// The `[bucket.NAME]`.
+    pub bucket: String,
+}
+
+impl BucketId {
+    /// Builds a bucket id.
+    pub fn new(app: impl Into<String>, bucket: impl Into<String>) -> Self {
+        Self {
+            app: app.into(),
+            bucket: bucket.into(),
+        }
+    }
+}
+
+/// What a write may do to an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Only create: an existing key fails with [`ObjectError::AlreadyExists`].
+    Create,
+    /// Only replace: a missing key fails with [`ObjectError::NotFound`].
+    Replace,
+    /// Create or replace.
+    Upsert,
+}
+
+/// How to store a new object.
+#[derive(Debug, Clone)]
+pub struct PutOptions {
+    /// `Content-Type` to serve it with.
+    pub content_type: String,
+    /// `Cache-Control` to serve it with.
+    pub cache_control: Option<String>,
+    /// Largest body accepted; a larger one stores nothing.
+    pub max_size: Option<u64>,
+    /// Create, replace or either.
+    pub mode: WriteMode,
+    /// Free-form metadata kept beside the object.
+    pub user_metadata: serde_json::Value,
+}
+
+impl PutOptions {
+    /// Options for an upsert of `content_type` with no size limit.
+    pub fn upsert(content_type: impl Into<String>) -> Self {
+        Self {
+            content_type: content_type.into(),
+            cache_control: None,
+            max_size: None,
+            mode: WriteMode::Upsert,
+            user_metadata: serde_json::Value::Null,
+        }
+    }
+}
+
+/// An object's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Its key in its bucket.
+    pub key: String,
+    /// Unique per stored version.
+    pub id: String,
+    /// Bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the content.
+    pub etag: String,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// `Cache-Control`.
+    #[serde(default)]
+    pub cache_control: Option<String>,
+    /// Milliseconds since the epoch when the key was first written.
+    pub created_at_ms: u64,
+    /// Milliseconds since the epoch of the last write.
+    pub updated_at_ms: u64,
+    /// Free-form metadata.
+    #[serde(default)]
+    pub user_metadata: serde_json::Value,
+}
+
+/// An object being read.
+pub struct ObjectRead {
+    /// Its metadata.
+    pub meta: ObjectMeta,
+    /// First byte of the body within the object.
+    pub start: u64,
+    /// Bytes in the body.
+    pub len: u64,
+    /// The bytes.
+    pub body: ByteStream,
+}
+
+/// A listing request.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys that have this after the prefix into one entry per folder.
+    pub delimiter: Option<char>,
+    /// From [`ListPage::cursor`] of the previous page.
+    pub cursor: Option<String>,
+    /// Most entries (objects plus folders) to return, at most [`MAX_LIST_LIMIT`].
+    pub limit: usize,
+}
+
+/// One page of a listing, in key order.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    /// Objects.
+    pub objects: Vec<ObjectMeta>,
+    /// Folders (`prefix` + text up to and including the delimiter).
+    pub folders: Vec<String>,
+    /// Pass back to continue; `None` when complete.
+    pub cursor: Option<String>,
+}
+
+/// An object storage backend.
+#[async_trait::async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Stores `body` under `key`. Atomic: readers see the old object or the new one, and a
+    /// failed, interrupted or oversized upload leaves nothing behind. Durable once it returns.
+    async fn put(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        body: ByteStream,
+        options: PutOptions,
+    ) -> Result<ObjectMeta, ObjectError>;
+    /// Reads the object, or the part `range` names.
+    async fn get(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        range: Option<RangeSpec>,
+    ) -> Result<ObjectRead, ObjectError>;
+    /// The object's metadata.
+    async fn head(&self, bucket: &BucketId, key: &str) -> Result<ObjectMeta, ObjectError>;
+    /// Deletes the object, returning what it was (`None` if there was none).
+    async fn delete(&self, bucket: &BucketId, key: &str)
+    -> Result<Option<ObjectMeta>, ObjectError>;
+    /// Lists objects and folders.
+    async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError>;
+    /// Deletes every object whose key starts with `prefix`; returns how many.
+    async fn delete_prefix(&self, bucket: &BucketId, prefix: &str) -> Result<u64, ObjectError>;
+    /// Copies an object (possibly across buckets of one app).
+    async fn copy(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+        mode: WriteMode,
+    ) -> Result<ObjectMeta, ObjectError>;
+    /// Moves an object; the destination must not exist.
+    async fn rename(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+    ) -> Result<ObjectMeta, ObjectError>;
+}

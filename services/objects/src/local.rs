@@ -1,0 +1,592 @@
+//! The local-filesystem backend: each stored version of an object is an immutable file named by
+//! a random id (`DATA/objects/{app}/blobs/ab/abcd...`), and the metadata (key → id, size, etag,
+//! content type, times) lives in the app's reserved key-value store [`OBJECTS_STORE`].
+//!
+//! Keys never become paths, so no key can reach outside the app's directory; the blob path is
+//! still checked to lie inside it. A write streams into `tmp/`, is fsynced, renamed into
+//! `blobs/`, and only then published by a compare-and-swap of its metadata; an overwrite
+//! deletes the old blob after the swap. A reader that opened the old blob keeps reading it
+//! (the file lives until closed).
+
+use std::io::{Seek as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use nimbus_kv::{KvStore, StoreId};
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::mpsc;
+
+use crate::{
+    BucketId, ByteStream, ListPage, ListQuery, MAX_LIST_LIMIT, ObjectError, ObjectMeta, ObjectRead,
+    ObjectStore, PutOptions, RangeSpec, WriteMode, validate_key, validate_name, validate_prefix,
+};
+
+/// The key-value store (per app) holding object metadata. Not a valid manifest store name, so
+/// no guest can be granted it.
+pub const OBJECTS_STORE: &str = "~objects";
+const WRITE_BUFFER: usize = 1 << 20;
+const READ_CHUNK: usize = 256 << 10;
+
+/// Objects in files under one root directory.
+pub struct LocalObjectStore {
+    inner: Blocking,
+}
+
+enum Chunk {
+    Data(Bytes),
+    End,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn new_id() -> Result<String, ObjectError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ObjectError::Io(std::io::Error::other(format!("no randomness: {e}"))))?;
+    Ok(hex::encode(bytes))
+}
+
+fn meta_key(bucket: &BucketId, key: &str) -> String {
+    format!("{}/{key}", bucket.bucket)
+}
+
+/// Removes a file when dropped, unless [`TempFile::keep`] was called.
+struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ObjectError> + Send + 'static,
+) -> Result<T, ObjectError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ObjectError::Io(std::io::Error::other(e.to_string())))?
+}
+
+/// The part of the store that runs on blocking threads.
+#[derive(Clone)]
+struct Blocking {
+    root: PathBuf,
+    kv: Arc<dyn KvStore>,
+}
+
+impl Blocking {
+    fn app_dir(&self, app: &str) -> Result<PathBuf, ObjectError> {
+        validate_name(app)?;
+        Ok(self.root.join(app))
+    }
+
+    fn blob_path(&self, app: &str, id: &str) -> Result<PathBuf, ObjectError> {
+        let app_dir = self.app_dir(app)?;
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ObjectError::Corrupt(format!("`{id}` is not a blob id")));
+        }
+        let path = app_dir.join("blobs").join(&id[..2]).join(id);
+        if !path.starts_with(&app_dir) {
+            return Err(ObjectError::InvalidKey(
+                "resolves outside the bucket".into(),
+            ));
+        }
+        Ok(path)
+    }
+
+    fn store(app: &str) -> StoreId {
+        StoreId::new(app, OBJECTS_STORE)
+    }
+
+    fn read_meta(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+    ) -> Result<Option<(ObjectMeta, Vec<u8>)>, ObjectError> {
+        let Some(bytes) = self
+            .kv
+            .get(&Self::store(&bucket.app), &meta_key(bucket, key))?
+        else {
+            return Ok(None);
+        };
+        let meta = serde_json::from_slice(&bytes)
+            .map_err(|e| ObjectError::Corrupt(format!("{}/{key}: {e}", bucket.bucket)))?;
+        Ok(Some((meta, bytes)))
+    }
+
+    /// Publishes `meta` under its key as `mode` allows; returns the version it replaced.
+    fn commit(
+        &self,
+        bucket: &BucketId,
+        mut meta: ObjectMeta,
+        mode: WriteMode,
+    ) -> Result<(ObjectMeta, Option<ObjectMeta>), ObjectError> {
+        let store = Self::store(&bucket.app);
+        let key = meta_key(bucket, &meta.key);
+        loop {
+            let current = self.read_meta(bucket, &meta.key)?;
+            match (&current, mode) {
+                (Some(_), WriteMode::Create) => return Err(ObjectError::AlreadyExists),
+                (None, WriteMode::Replace) => return Err(ObjectError::NotFound),
+                _ => {}
+            }
+            if let Some((old, _)) = &current {
+                meta.created_at_ms = old.created_at_ms;
+            }
+            let encoded =
+                serde_json::to_vec(&meta).map_err(|e| ObjectError::Corrupt(e.to_string()))?;
+            let expected = current.as_ref().map(|(_, bytes)| bytes.as_slice());
+            if self.kv.compare_and_swap(&store, &key, expected, &encoded)? {
+                return Ok((meta, current.map(|(old, _)| old)));
+            }
+        }
+    }
+
+    fn remove_blob(&self, app: &str, id: &str) {
+        if let Ok(path) = self.blob_path(app, id) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Receives the body, hashing and writing it to a temp file; on [`Chunk::End`] makes it a
+    /// durable blob and publishes it.
+    fn write(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        options: PutOptions,
+        mut chunks: mpsc::Receiver<Chunk>,
+    ) -> Result<ObjectMeta, ObjectError> {
+        let app_dir = self.app_dir(&bucket.app)?;
+        let tmp_dir = app_dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir)?;
+        let id = new_id()?;
+        let tmp_path = tmp_dir.join(&id);
+        let file = std::fs::File::create_new(&tmp_path)?;
+        let tmp = TempFile(Some(tmp_path.clone()));
+        let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        loop {
+            match chunks.blocking_recv() {
+                Some(Chunk::Data(bytes)) => {
+                    size += bytes.len() as u64;
+                    if let Some(limit) = options.max_size.filter(|limit| size > *limit) {
+                        return Err(ObjectError::TooLarge { limit });
+                    }
+                    hasher.update(&bytes);
+                    writer.write_all(&bytes)?;
+                }
+                Some(Chunk::End) => break,
+                None => return Err(ObjectError::Interrupted("the body ended early".into())),
+            }
+        }
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        let blob = self.blob_path(&bucket.app, &id)?;
+        let blob_dir = blob.parent().unwrap_or(&app_dir).to_path_buf();
+        std::fs::create_dir_all(&blob_dir)?;
+        std::fs::rename(&tmp_path, &blob)?;
+        tmp.keep();
+        let published = TempFile(Some(blob));
+        sync_dir(&blob_dir)?;
+        let now = now_ms();
+        let meta = ObjectMeta {
+            key: key.to_string(),
+            id,
+            size,
+            etag: hex::encode(hasher.finalize()),
+            content_type: options.content_type,
+            cache_control: options.cache_control,
+            created_at_ms: now,
+            updated_at_ms: now,
+            user_metadata: options.user_metadata,
+        };
+        let (meta, replaced) = self.commit(bucket, meta, options.mode)?;
+        published.keep();
+        if let Some(old) = replaced {
+            self.remove_blob(&bucket.app, &old.id);
+        }
+        Ok(meta)
+    }
+
+    fn delete(&self, bucket: &BucketId, key: &str) -> Result<Option<ObjectMeta>, ObjectError> {
+        let Some((meta, _)) = self.read_meta(bucket, key)? else {
+            return Ok(None);
+        };
+        self.kv
+            .delete(&Self::store(&bucket.app), &meta_key(bucket, key))?;
+        self.remove_blob(&bucket.app, &meta.id);
+        Ok(Some(meta))
+    }
+
+    fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError> {
+        validate_prefix(&query.prefix)?;
+        let store = Self::store(&bucket.app);
+        let base = format!("{}/", bucket.bucket);
+        let full_prefix = format!("{base}{}", query.prefix);
+        let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
+        let mut cursor = query.cursor.map(|c| format!("{base}{c}"));
+        let mut page = ListPage::default();
+        'pages: loop {
+            let keys = self.kv.list_keys(&store, &full_prefix, cursor.as_deref())?;
+            for full_key in &keys.keys {
+                let key = &full_key[base.len()..];
+                let after_prefix = &key[query.prefix.len()..];
+                let folder_end = query
+                    .delimiter
+                    .and_then(|d| after_prefix.find(d).map(|at| at + d.len_utf8()));
+                let position = if let Some(end) = folder_end {
+                    let folder = format!("{}{}", query.prefix, &after_prefix[..end]);
+                    // Everything in the folder sorts before this, so the next read skips it.
+                    let skip_to = format!("{folder}\u{10FFFF}");
+                    page.folders.push(folder);
+                    skip_to
+                } else {
+                    if let Some((meta, _)) = self.read_meta(bucket, key)? {
+                        page.objects.push(meta);
+                    }
+                    key.to_string()
+                };
+                if page.objects.len() + page.folders.len() >= limit {
+                    page.cursor = Some(position);
+                    break 'pages;
+                }
+                if folder_end.is_some() {
+                    cursor = Some(format!("{base}{position}"));
+                    continue 'pages;
+                }
+            }
+            match keys.cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(page)
+    }
+
+    fn delete_prefix(&self, bucket: &BucketId, prefix: &str) -> Result<u64, ObjectError> {
+        validate_prefix(prefix)?;
+        let store = Self::store(&bucket.app);
+        let full_prefix = format!("{}/{prefix}", bucket.bucket);
+        let mut deleted = 0;
+        loop {
+            let page = self.kv.list_keys(&store, &full_prefix, None)?;
+            if page.keys.is_empty() {
+                return Ok(deleted);
+            }
+            for full_key in &page.keys {
+                let key = &full_key[bucket.bucket.len() + 1..];
+                if self.delete(bucket, key)?.is_some() {
+                    deleted += 1;
+                }
+            }
+        }
+    }
+
+    fn copy(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+        mode: WriteMode,
+    ) -> Result<ObjectMeta, ObjectError> {
+        same_app(from, to)?;
+        let (source, _) = self
+            .read_meta(from, from_key)?
+            .ok_or(ObjectError::NotFound)?;
+        let id = new_id()?;
+        let target = self.blob_path(&to.app, &id)?;
+        // Blobs never change once written, so a hard link is a copy.
+        let source_path = self.blob_path(&from.app, &source.id)?;
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if std::fs::hard_link(&source_path, &target).is_err() {
+            std::fs::copy(&source_path, &target)?;
+            std::fs::File::open(&target)?.sync_all()?;
+        }
+        let linked = TempFile(Some(target.clone()));
+        if let Some(dir) = target.parent() {
+            sync_dir(dir)?;
+        }
+        let now = now_ms();
+        let meta = ObjectMeta {
+            key: to_key.to_string(),
+            id,
+            created_at_ms: now,
+            updated_at_ms: now,
+            ..source
+        };
+        let (meta, replaced) = self.commit(to, meta, mode)?;
+        linked.keep();
+        if let Some(old) = replaced {
+            self.remove_blob(&to.app, &old.id);
+        }
+        Ok(meta)
+    }
+
+    fn rename(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+    ) -> Result<ObjectMeta, ObjectError> {
+        same_app(from, to)?;
+        let (source, _) = self
+            .read_meta(from, from_key)?
+            .ok_or(ObjectError::NotFound)?;
+        let moved = ObjectMeta {
+            key: to_key.to_string(),
+            updated_at_ms: now_ms(),
+            ..source
+        };
+        let (moved, _) = self.commit(to, moved, WriteMode::Create)?;
+        self.kv
+            .delete(&Self::store(&from.app), &meta_key(from, from_key))?;
+        Ok(moved)
+    }
+}
+
+fn same_app(from: &BucketId, to: &BucketId) -> Result<(), ObjectError> {
+    if from.app == to.app {
+        Ok(())
+    } else {
+        Err(ObjectError::InvalidKey(
+            "objects move and copy only between buckets of one app".into(),
+        ))
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl LocalObjectStore {
+    /// Objects under `root` (one directory per app), metadata in `kv`.
+    pub fn new(root: impl Into<PathBuf>, kv: Arc<dyn KvStore>) -> Self {
+        Self {
+            inner: Blocking {
+                root: root.into(),
+                kv,
+            },
+        }
+    }
+
+    fn inner(&self) -> Blocking {
+        self.inner.clone()
+    }
+
+    /// Removes upload temp files left by a crash (uploads in flight in another process are
+    /// younger than `older_than`).
+    pub fn sweep_temp_files(&self, app: &str, older_than: std::time::Duration) -> u64 {
+        let Ok(dir) = self.inner().app_dir(app).map(|d| d.join("tmp")) else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > older_than);
+            if old && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
+fn check(bucket: &BucketId, key: &str) -> Result<(), ObjectError> {
+    validate_name(&bucket.app)?;
+    validate_name(&bucket.bucket)?;
+    validate_key(key)
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for LocalObjectStore {
+    async fn put(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        mut body: ByteStream,
+        options: PutOptions,
+    ) -> Result<ObjectMeta, ObjectError> {
+        check(bucket, key)?;
+        let (tx, rx) = mpsc::channel(16);
+        let inner = self.inner();
+        let (bucket_owned, key_owned) = (bucket.clone(), key.to_string());
+        let writer = tokio::task::spawn_blocking(move || {
+            inner.write(&bucket_owned, &key_owned, options, rx)
+        });
+        let mut interrupted = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                // A send fails only when the writer stopped early; its error says why.
+                Ok(bytes) => {
+                    if tx.send(Chunk::Data(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    interrupted = Some(e);
+                    break;
+                }
+            }
+        }
+        if interrupted.is_none() {
+            let _ = tx.send(Chunk::End).await;
+        }
+        drop(tx);
+        let result = writer
+            .await
+            .map_err(|e| ObjectError::Io(std::io::Error::other(e.to_string())))?;
+        match (result, interrupted) {
+            (Err(ObjectError::Interrupted(_)), Some(e)) => {
+                Err(ObjectError::Interrupted(e.to_string()))
+            }
+            (result, _) => result,
+        }
+    }
+
+    async fn get(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        range: Option<RangeSpec>,
+    ) -> Result<ObjectRead, ObjectError> {
+        check(bucket, key)?;
+        // The blob can be replaced between reading the metadata and opening it; then read the
+        // metadata again.
+        for _ in 0..3 {
+            let meta = self.head(bucket, key).await?;
+            let (start, len) = match range {
+                Some(range) => range.resolve(meta.size)?,
+                None => (0, meta.size),
+            };
+            let path = self.inner().blob_path(&bucket.app, &meta.id)?;
+            let file = match blocking(move || {
+                let mut file = std::fs::File::open(path)?;
+                file.seek(std::io::SeekFrom::Start(start))?;
+                Ok(file)
+            })
+            .await
+            {
+                Ok(file) => file,
+                Err(ObjectError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let reader = tokio::fs::File::from_std(file).take(len);
+            let body = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK);
+            return Ok(ObjectRead {
+                meta,
+                start,
+                len,
+                body: Box::pin(body),
+            });
+        }
+        Err(ObjectError::NotFound)
+    }
+
+    async fn head(&self, bucket: &BucketId, key: &str) -> Result<ObjectMeta, ObjectError> {
+        check(bucket, key)?;
+        let (inner, bucket, key) = (self.inner(), bucket.clone(), key.to_string());
+        blocking(move || {
+            Ok(inner
+                .read_meta(&bucket, &key)?
+                .ok_or(ObjectError::NotFound)?
+                .0)
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+    ) -> Result<Option<ObjectMeta>, ObjectError> {
+        check(bucket, key)?;
+        let (inner, bucket, key) = (self.inner(), bucket.clone(), key.to_string());
+        blocking(move || inner.delete(&bucket, &key)).await
+    }
+
+    async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError> {
+        validate_name(&bucket.app)?;
+        validate_name(&bucket.bucket)?;
+        let (inner, bucket) = (self.inner(), bucket.clone());
+        blocking(move || inner.list(&bucket, query)).await
+    }
+
+    async fn delete_prefix(&self, bucket: &BucketId, prefix: &str) -> Result<u64, ObjectError> {
+        validate_name(&bucket.app)?;
+        validate_name(&bucket.bucket)?;
+        let (inner, bucket, prefix) = (self.inner(), bucket.clone(), prefix.to_string());
+        blocking(move || inner.delete_prefix(&bucket, &prefix)).await
+    }
+
+    async fn copy(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+        mode: WriteMode,
+    ) -> Result<ObjectMeta, ObjectError> {
+        check(from, from_key)?;
+        check(to, to_key)?;
+        let inner = self.inner();
+        let (from, from_key, to, to_key) = (
+            from.clone(),
+            from_key.to_string(),
+            to.clone(),
+            to_key.to_string(),
+        );
+        blocking(move || inner.copy(&from, &from_key, &to, &to_key, mode)).await
+    }
+
+    async fn rename(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+    ) -> Result<ObjectMeta, ObjectError> {
+        check(from, from_key)?;
+        check(to, to_key)?;
+        let inner = self.inner();
+        let (from, from_key, to, to_key) = (
+            from.clone(),
+            from_key.to_string(),
+            to.clone(),
+            to_key.to_string(),
+        );
+        blocking(move || inner.rename(&from, &from_key, &to, &to_key)).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

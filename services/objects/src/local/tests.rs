@@ -1,0 +1,301 @@
+use nimbus_kv::RedbKvStore;
+
+use super::*;
+
+fn store(dir: &tempfile::TempDir) -> LocalObjectStore {
+    let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
+    LocalObjectStore::new(dir.path().join("objects"), Arc::new(kv))
+}
+
+fn body(parts: &[&'static [u8]]) -> ByteStream {
+    let chunks: Vec<std::io::Result<Bytes>> =
+        parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+    Box::pin(futures::stream::iter(chunks))
+}
+
+async fn read_all(read: ObjectRead) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut body = read.body;
+    while let Some(chunk) = body.next().await {
+        out.extend_from_slice(&chunk.expect("chunk"));
+    }
+    out
+}
+
+fn files_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    files_under(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
+#[tokio::test]
+async fn put_get_range_head_delete() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    let meta = objects
+        .put(
+            &bucket,
+            "a/b.txt",
+            body(&[b"hello ", b"world"]),
+            PutOptions::upsert("text/plain"),
+        )
+        .await
+        .expect("put");
+    assert_eq!(meta.size, 11);
+    assert_eq!(
+        meta.etag,
+        "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    );
+    let whole = objects.get(&bucket, "a/b.txt", None).await.expect("get");
+    assert_eq!(read_all(whole).await, b"hello world");
+    let part = objects
+        .get(&bucket, "a/b.txt", Some(RangeSpec::Bounded(6, 100)))
+        .await
+        .expect("range");
+    assert_eq!((part.start, part.len), (6, 5));
+    assert_eq!(read_all(part).await, b"world");
+    assert_eq!(objects.head(&bucket, "a/b.txt").await.expect("head"), meta);
+    assert!(
+        objects
+            .delete(&bucket, "a/b.txt")
+            .await
+            .expect("delete")
+            .is_some()
+    );
+    assert!(matches!(
+        objects.head(&bucket, "a/b.txt").await,
+        Err(ObjectError::NotFound)
+    ));
+    assert_eq!(files_under(&dir.path().join("objects/todo/blobs")), 0);
+}
+
+#[tokio::test]
+async fn write_modes_and_overwrites() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    let mut create = PutOptions::upsert("text/plain");
+    create.mode = WriteMode::Create;
+    objects
+        .put(&bucket, "k", body(&[b"1"]), create.clone())
+        .await
+        .expect("create");
+    assert!(matches!(
+        objects.put(&bucket, "k", body(&[b"2"]), create).await,
+        Err(ObjectError::AlreadyExists)
+    ));
+    let mut replace = PutOptions::upsert("text/plain");
+    replace.mode = WriteMode::Replace;
+    assert!(matches!(
+        objects
+            .put(&bucket, "missing", body(&[b"2"]), replace.clone())
+            .await,
+        Err(ObjectError::NotFound)
+    ));
+    objects
+        .put(&bucket, "k", body(&[b"22"]), replace)
+        .await
+        .expect("replace");
+    let read = objects.get(&bucket, "k", None).await.expect("get");
+    assert_eq!(read_all(read).await, b"22");
+    // One blob per live object: the replaced one and the refused ones are gone.
+    assert_eq!(files_under(&dir.path().join("objects/todo/blobs")), 1);
+    assert_eq!(files_under(&dir.path().join("objects/todo/tmp")), 0);
+}
+
+#[tokio::test]
+async fn oversized_and_interrupted_uploads_leave_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    let mut limited = PutOptions::upsert("text/plain");
+    limited.max_size = Some(4);
+    assert!(matches!(
+        objects
+            .put(&bucket, "big", body(&[b"123", b"45"]), limited)
+            .await,
+        Err(ObjectError::TooLarge { limit: 4 })
+    ));
+    let broken: ByteStream = Box::pin(futures::stream::iter(vec![
+        Ok(Bytes::from_static(b"partial")),
+        Err(std::io::Error::other("client went away")),
+    ]));
+    assert!(matches!(
+        objects
+            .put(&bucket, "cut", broken, PutOptions::upsert("text/plain"))
+            .await,
+        Err(ObjectError::Interrupted(_))
+    ));
+    for key in ["big", "cut"] {
+        assert!(matches!(
+            objects.head(&bucket, key).await,
+            Err(ObjectError::NotFound)
+        ));
+    }
+    assert_eq!(files_under(&dir.path().join("objects")), 0);
+}
+
+#[tokio::test]
+async fn listing_with_folders_and_cursor() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    for key in ["a.txt", "b/1.txt", "b/2.txt", "c.txt", "d/x/y.txt"] {
+        objects
+            .put(
+                &bucket,
+                key,
+                body(&[b"x"]),
+                PutOptions::upsert("text/plain"),
+            )
+            .await
+            .expect("put");
+    }
+    let other = BucketId::new("todo", "other");
+    objects
+        .put(
+            &other,
+            "a.txt",
+            body(&[b"x"]),
+            PutOptions::upsert("text/plain"),
+        )
+        .await
+        .expect("put");
+    let query = ListQuery {
+        delimiter: Some('/'),
+        limit: 2,
+        ..ListQuery::default()
+    };
+    let first = objects.list(&bucket, query.clone()).await.expect("list");
+    assert_eq!(
+        first
+            .objects
+            .iter()
+            .map(|m| m.key.as_str())
+            .collect::<Vec<_>>(),
+        ["a.txt"]
+    );
+    assert_eq!(first.folders, ["b/"]);
+    let second = objects
+        .list(
+            &bucket,
+            ListQuery {
+                cursor: first.cursor,
+                ..query.clone()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        second
+            .objects
+            .iter()
+            .map(|m| m.key.as_str())
+            .collect::<Vec<_>>(),
+        ["c.txt"]
+    );
+    assert_eq!(second.folders, ["d/"]);
+    let flat = objects
+        .list(
+            &bucket,
+            ListQuery {
+                prefix: "b/".into(),
+                limit: 10,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(flat.objects.len(), 2);
+    assert_eq!(flat.cursor, None);
+    assert_eq!(
+        objects.delete_prefix(&bucket, "b/").await.expect("delete"),
+        2
+    );
+    assert!(
+        objects.head(&other, "a.txt").await.is_ok(),
+        "other bucket untouched"
+    );
+}
+
+#[tokio::test]
+async fn copy_and_rename() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    objects
+        .put(
+            &bucket,
+            "a",
+            body(&[b"data"]),
+            PutOptions::upsert("text/plain"),
+        )
+        .await
+        .expect("put");
+    objects
+        .copy(&bucket, "a", &bucket, "b", WriteMode::Create)
+        .await
+        .expect("copy");
+    objects.delete(&bucket, "a").await.expect("delete");
+    assert_eq!(
+        read_all(objects.get(&bucket, "b", None).await.expect("get")).await,
+        b"data"
+    );
+    objects
+        .rename(&bucket, "b", &bucket, "c")
+        .await
+        .expect("move");
+    assert!(objects.head(&bucket, "b").await.is_err());
+    assert_eq!(
+        read_all(objects.get(&bucket, "c", None).await.expect("get")).await,
+        b"data"
+    );
+    assert!(matches!(
+        objects
+            .copy(
+                &bucket,
+                "c",
+                &BucketId::new("other-app", "files"),
+                "d",
+                WriteMode::Upsert
+            )
+            .await,
+        Err(ObjectError::InvalidKey(_))
+    ));
+}
+
+#[tokio::test]
+async fn hostile_keys_are_refused_before_touching_disk() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    for (app, bucket, key) in [
+        ("todo", "files", "../../etc/passwd"),
+        ("todo", "files", "/abs"),
+        ("..", "files", "a"),
+        ("todo", "../x", "a"),
+    ] {
+        let result = objects
+            .put(
+                &BucketId::new(app, bucket),
+                key,
+                body(&[b"x"]),
+                PutOptions::upsert("x/y"),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(ObjectError::InvalidKey(_))),
+            "{app} {bucket} {key}"
+        );
+    }
+    assert_eq!(files_under(dir.path()), 1, "only the metadata database");
+}
