@@ -2,14 +2,13 @@
 //! `InstancePre`, instantiate, call `handle`, drop. Build the guests first (`make guests`).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use nimbus::app::{App, KvBackend};
 use nimbus::bindings::http_handler::Request;
 use nimbus::manifest::Manifest;
 use nimbus::runtime::invoke::call_handler;
-use nimbus::runtime::{Entry, Invocation, LoadedComponent, Runtime};
-use nimbus_kv::{KvStore, RedbKvStore};
+use nimbus::runtime::{Entry, Invocation};
 
 // The same allocator as the `nimbus` binary, so the figure is the server's.
 #[global_allocator]
@@ -25,11 +24,9 @@ fn bench_invoke(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest =
         Manifest::parse(&dir.path().join("nimbus.toml"), manifest_text).expect("manifest");
-    let kv: Arc<dyn KvStore> =
-        Arc::new(RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv"));
-    let runtime = Runtime::new(128 << 20, None).expect("engine");
-    let loaded = LoadedComponent::load(&manifest, &manifest.components[0], &runtime, &kv)
+    let app = App::load(manifest, dir.path(), KvBackend::Owned)
         .expect("hello.wasm must be built: make guests");
+    let (runtime, loaded) = (&app.runtime, &app.components[0]);
     let Entry::Handler(pre) = &loaded.entry else {
         panic!("hello is a record handler");
     };
@@ -49,13 +46,14 @@ fn bench_invoke(c: &mut Criterion) {
         b.iter(|| {
             executor
                 .block_on(call_handler(
-                    &runtime,
-                    &loaded,
+                    runtime,
+                    loaded,
                     pre,
                     request.clone(),
                     Invocation {
                         request_id: "bench",
                         app: "bench",
+                        identity: None,
                     },
                 ))
                 .expect("invocation")

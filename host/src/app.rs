@@ -4,14 +4,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use nimbus_auth::{AuthConfig, AuthService};
 use nimbus_kv::{KvStore, RedbKvStore, RemoteKvStore};
+use nimbus_objects::{LocalObjectStore, ObjectStore, UrlSigner};
 
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, RouteAuth};
 use crate::routes::Router;
 use crate::runtime::{LoadedComponent, Runtime};
 
 /// Where an app keeps its data when `--data` is not given: beside its manifest.
 pub const DEFAULT_DATA_DIR: &str = ".nimbus";
+
+/// Upload temp files older than this are leftovers of a crash.
+const STALE_UPLOAD_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Where the key-value service lives for this process.
 #[derive(Debug, Clone)]
@@ -20,6 +25,15 @@ pub enum KvBackend {
     Owned,
     /// Another process of the same host owns it and serves it on this Unix socket.
     Remote(PathBuf),
+}
+
+/// What a route invokes, and whether it needs a bearer token.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTarget {
+    /// Index into [`App::components`].
+    pub component: usize,
+    /// The route's `auth`.
+    pub auth: RouteAuth,
 }
 
 /// A loaded app.
@@ -31,9 +45,17 @@ pub struct App {
     /// Components in manifest order; routes refer to them by index.
     pub components: Vec<Arc<LoadedComponent>>,
     /// Routes of every component.
-    pub router: Router<usize>,
+    pub router: Router<RouteTarget>,
     /// The key-value service the components use.
     pub kv: Arc<dyn KvStore>,
+    /// The app's users and tokens.
+    pub auth: Arc<AuthService>,
+    /// The app's buckets.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Signs and checks signed object URLs.
+    pub signer: Arc<UrlSigner>,
+    /// The app's publishable API key (`apikey` header).
+    pub api_key: String,
 }
 
 impl App {
@@ -43,18 +65,48 @@ impl App {
     }
 
     /// Loads every component of `manifest`, with services stored under `data_dir`.
-    pub fn load(manifest: Manifest, data_dir: &Path, kv: KvBackend) -> anyhow::Result<Self> {
+    pub fn load(
+        manifest: Manifest,
+        data_dir: &Path,
+        kv_backend: KvBackend,
+    ) -> anyhow::Result<Self> {
         manifest.check_sources()?;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let kv: Arc<dyn KvStore> = match kv {
+        let kv: Arc<dyn KvStore> = match &kv_backend {
             KvBackend::Owned => {
                 let kv_path = data_dir.join("kv.redb");
                 Arc::new(RedbKvStore::open(&kv_path).with_context(|| {
                     format!("cannot open the key-value store {}", kv_path.display())
                 })?)
             }
-            KvBackend::Remote(socket) => Arc::new(RemoteKvStore::new(&socket)),
+            KvBackend::Remote(socket) => Arc::new(RemoteKvStore::new(socket)),
+        };
+        let mut auth_config = AuthConfig::new(&manifest.app);
+        auth_config.access_token_ttl = manifest.access_token_ttl;
+        let auth = Arc::new(
+            AuthService::open(Arc::clone(&kv), auth_config)
+                .context("cannot open the auth service")?,
+        );
+        let api_key = auth
+            .publishable_key()
+            .context("cannot read the app's publishable key")?;
+        let local_objects = LocalObjectStore::new(data_dir.join("objects"), Arc::clone(&kv));
+        if matches!(kv_backend, KvBackend::Owned) {
+            // Only the owning process sweeps, and only files no upload still writes to.
+            let swept = local_objects.sweep_temp_files(&manifest.app, STALE_UPLOAD_AGE);
+            if swept > 0 {
+                tracing::info!(swept, "removed upload temp files left by a crash");
+            }
+        }
+        let objects: Arc<dyn ObjectStore> = Arc::new(local_objects);
+        let signer =
+            Arc::new(UrlSigner::open(&kv, &manifest.app).context("cannot open the URL signer")?);
+        let services = crate::capabilities::Services {
+            kv: Arc::clone(&kv),
+            auth: Arc::clone(&auth),
+            objects: Arc::clone(&objects),
+            signer: Arc::clone(&signer),
         };
         let max_memory = manifest
             .components
@@ -67,7 +119,7 @@ impl App {
         let mut components = Vec::with_capacity(manifest.components.len());
         let mut errors = Vec::new();
         for spec in &manifest.components {
-            match LoadedComponent::load(&manifest, spec, &runtime, &kv) {
+            match LoadedComponent::load(&manifest, spec, &runtime, &services) {
                 Ok(loaded) => components.push(Arc::new(loaded)),
                 Err(e) => errors.push(e.to_string()),
             }
@@ -79,7 +131,15 @@ impl App {
             .components
             .iter()
             .enumerate()
-            .flat_map(|(index, spec)| spec.routes.iter().map(move |r| (r.clone(), index)))
+            .flat_map(|(component, spec)| {
+                spec.routes.iter().map(move |r| {
+                    let target = RouteTarget {
+                        component,
+                        auth: r.auth,
+                    };
+                    (r.pattern.clone(), target)
+                })
+            })
             .collect();
         Ok(Self {
             router: Router::new(routes),
@@ -87,6 +147,10 @@ impl App {
             runtime,
             components,
             kv,
+            auth,
+            objects,
+            signer,
+            api_key,
         })
     }
 }

@@ -8,6 +8,7 @@ mod generated {
         exports: { default: async },
         with: {
             "nimbus:platform/key-value.store": crate::capabilities::kv::OpenStore,
+            "nimbus:platform/object-store.bucket": crate::capabilities::objects::OpenBucket,
         },
         trappable_error_type: {
             "nimbus:platform/types.error" => crate::capabilities::PlatformError,
@@ -16,5 +17,5 @@ mod generated {
 }
 
 pub use generated::exports::nimbus::platform::http_handler;
-pub use generated::nimbus::platform::{key_value, types};
+pub use generated::nimbus::platform::{auth, auth_admin, key_value, object_store, types};
 pub use generated::{HttpApp, HttpAppIndices, HttpAppPre};

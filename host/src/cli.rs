@@ -1,4 +1,4 @@
-//! The `nimbus` command line: `up`, `build`, `check`, `invoke`.
+//! The `nimbus` command line: `up`, `build`, `check`, `invoke`, `users`, `keys`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,6 +75,28 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Manage the app's users.
+    Users {
+        #[command(subcommand)]
+        command: crate::admin::UsersCommand,
+        /// The app directory or its nimbus.toml.
+        #[arg(long, default_value = ".", global = true)]
+        app: PathBuf,
+        /// Data directory [default: APP/.nimbus].
+        #[arg(long, global = true)]
+        data: Option<PathBuf>,
+    },
+    /// Show or rotate the app's publishable key and JWT signing key.
+    Keys {
+        #[command(subcommand)]
+        command: crate::admin::KeysCommand,
+        /// The app directory or its nimbus.toml.
+        #[arg(long, default_value = ".", global = true)]
+        app: PathBuf,
+        /// Data directory [default: APP/.nimbus].
+        #[arg(long, global = true)]
+        data: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -129,11 +151,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Arc::new(App::load(manifest, &data, KvBackend::Owned)?);
             log_routes(&app);
             let processes = processes.unwrap_or_else(cores).max(1);
-            if processes == 1 {
-                let workers = workers.unwrap_or_else(cores);
-                return crate::gateway::serve(app, listen, workers, announce);
-            }
-            crate::supervisor::serve(app, &manifest_path, &data, listen, processes, announce)
+            let workers = if processes == 1 {
+                workers.unwrap_or_else(cores)
+            } else {
+                1
+            };
+            let shape = crate::supervisor::Shape { processes, workers };
+            crate::supervisor::serve(app, &manifest_path, &data, listen, shape, announce)
         }
         Command::Build { app } => build_components(&load_manifest(&app)?),
         Command::Check { app, data } => {
@@ -145,6 +169,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 app.components.len()
             );
             Ok(())
+        }
+        Command::Users { command, app, data } => {
+            let manifest = load_manifest(&app)?;
+            let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
+            crate::admin::users(&manifest, &data, command)
+        }
+        Command::Keys { command, app, data } => {
+            let manifest = load_manifest(&app)?;
+            let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
+            crate::admin::keys(&manifest, &data, command)
         }
         Command::Invoke {
             component,
@@ -173,7 +207,7 @@ fn log_routes(app: &App) {
             c.spec
                 .routes
                 .iter()
-                .map(|r| format!("{r} -> {}", c.spec.name))
+                .map(|r| format!("{} -> {}{}", r.pattern, c.spec.name, r.auth.label()))
         })
         .collect();
     tracing::info!(app = %app.manifest.app, "{} route(s): {}", routes.len(), routes.join(", "));

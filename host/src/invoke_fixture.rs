@@ -60,7 +60,7 @@ pub async fn invoke(app: &App, component: &str, fixture: &Path) -> anyhow::Resul
             )
         })?;
     let params = match app.router.route(&fixture.method, &fixture.path) {
-        RouteMatch::Found { target, params } if target == index => params,
+        RouteMatch::Found { target, params } if target.component == index => params,
         _ => Vec::new(),
     };
     let uri = if fixture.query.is_empty() {
@@ -83,7 +83,7 @@ pub async fn invoke(app: &App, component: &str, fixture: &Path) -> anyhow::Resul
     let request = request
         .body(Body::from(body))
         .context("the fixture is not a valid HTTP request")?;
-    let response = invoke_component(app, index, request, params, request_id::next()).await;
+    let response = invoke_component(app, index, request, params, request_id::next(), None).await;
     let status = response.status().as_u16();
     let headers: BTreeMap<String, String> = response
         .headers()

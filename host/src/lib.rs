@@ -1,6 +1,7 @@
 //! nimbus: a serverless platform in one binary. This crate is the host: the manifest, the
 //! wasmtime engine and capability linking, the HTTP gateway, and the CLI.
 
+pub mod admin;
 pub mod app;
 pub mod bindings;
 pub mod capabilities;

@@ -22,15 +22,27 @@ use crate::app::App;
 /// How long a worker process may take to load the app and listen.
 const WORKER_START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Serves `app` from this process and `processes - 1` worker processes.
+/// How many processes serve, and how many threads each runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Processes, this one included.
+    pub processes: usize,
+    /// Worker threads in this process.
+    pub workers: usize,
+}
+
+/// Serves `app` from this process (with `shape.workers` threads) and `shape.processes - 1`
+/// worker processes. The key-value socket is served even with one process, so that
+/// `nimbus users` and `nimbus keys` work while the app runs.
 pub fn serve(
     app: Arc<App>,
     manifest_path: &Path,
     data_dir: &Path,
     listen: SocketAddr,
-    processes: usize,
+    shape: Shape,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
+    let processes = shape.processes;
     let socket = data_dir.join("kv.sock");
     if socket.exists() {
         std::fs::remove_file(&socket)
@@ -44,14 +56,16 @@ pub fn serve(
         .spawn(move || nimbus_kv::remote::serve(kv, listener))
         .context("cannot start the key-value owner thread")?;
     let mut workers: Vec<Child> = Vec::new();
-    let result = crate::gateway::serve(app, listen, 1, |bound| {
+    let result = crate::gateway::serve(app, listen, shape.workers, |bound| {
         for index in 1..processes {
             match start_worker(manifest_path, data_dir, &socket, bound) {
                 Ok(child) => workers.push(child),
                 Err(e) => tracing::error!("worker process {index} did not start: {e:#}"),
             }
         }
-        tracing::info!(processes = workers.len() + 1, "worker processes serving");
+        if processes > 1 {
+            tracing::info!(processes = workers.len() + 1, "worker processes serving");
+        }
         on_ready(bound);
     });
     for mut worker in workers {

@@ -8,16 +8,26 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::caller::{api_key_ok, user_token};
 use super::error::{ApiError, REQUEST_ID_HEADER};
 use super::request_id;
-use crate::app::App;
+use crate::app::{App, RouteTarget};
 use crate::bindings::http_handler;
+use crate::manifest::RouteAuth;
 use crate::routes::RouteMatch;
 use crate::runtime::invoke::{acquire_slot, call_handler, call_proxy};
 use crate::runtime::{Entry, Invocation};
 
 /// Largest request body passed to a record-based handler.
 pub const MAX_REQUEST_BODY: usize = 16 << 20;
+
+/// Request headers that carry the verified identity to `wasi:http` components. Whatever a
+/// client sends under these names is removed first.
+const IDENTITY_HEADERS: [&str; 3] = [
+    "x-nimbus-user-id",
+    "x-nimbus-user-email",
+    "x-nimbus-user-role",
+];
 
 /// The fallback handler: every request that is not a built-in API goes to the app's routes.
 pub async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Response {
@@ -27,7 +37,20 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Re
         .route(request.method().as_str(), request.uri().path());
     match routed {
         RouteMatch::Found { target, params } => {
-            invoke_component(&app, target, request, params, request_id).await
+            let mut request = request;
+            let identity = match check_caller(&app, target, &mut request, &request_id) {
+                Ok(identity) => identity,
+                Err(error) => return error.into_response(),
+            };
+            invoke_component(
+                &app,
+                target.component,
+                request,
+                params,
+                request_id,
+                identity,
+            )
+            .await
         }
         RouteMatch::MethodNotAllowed(allowed) => {
             ApiError::method_not_allowed(&allowed, &request_id).into_response()
@@ -45,6 +68,63 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Re
     }
 }
 
+/// Applies the app's API key rule and the route's `auth`; returns the verified identity and
+/// puts it in the identity headers (after removing any the client sent).
+fn check_caller(
+    app: &App,
+    target: RouteTarget,
+    request: &mut Request<Body>,
+    request_id: &str,
+) -> Result<Option<nimbus_auth::Identity>, ApiError> {
+    if !api_key_ok(app, request.headers(), request.uri().query()) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this app requires its publishable key in the `apikey` header",
+            request_id,
+        ));
+    }
+    let headers = request.headers_mut();
+    for name in IDENTITY_HEADERS {
+        headers.remove(name);
+    }
+    if target.auth == RouteAuth::None {
+        return Ok(None);
+    }
+    let identity = match user_token(app, headers) {
+        Some(token) => match app.auth.verify(token) {
+            Ok(claims) => Some(claims.identity()),
+            Err(error) => {
+                return Err(
+                    ApiError::new(StatusCode::UNAUTHORIZED, error.to_string(), request_id)
+                        .with_www_authenticate(),
+                );
+            }
+        },
+        None if target.auth == RouteAuth::Required => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this route requires `Authorization: Bearer <access token>`; get one from POST /auth/v1/token",
+                request_id,
+            )
+            .with_www_authenticate());
+        }
+        None => None,
+    };
+    if let Some(identity) = &identity {
+        let values = [
+            Some(identity.user_id.as_str()),
+            identity.email.as_deref(),
+            Some(identity.role.as_str()),
+        ];
+        for (name, value) in IDENTITY_HEADERS.into_iter().zip(values) {
+            if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    Ok(identity)
+}
+
 /// Invokes component `index` of `app` once with `request`.
 pub async fn invoke_component(
     app: &App,
@@ -52,6 +132,7 @@ pub async fn invoke_component(
     request: Request<Body>,
     params: Vec<(String, String)>,
     request_id: String,
+    identity: Option<nimbus_auth::Identity>,
 ) -> Response {
     let Some(loaded) = app.components.get(index) else {
         return ApiError::new(StatusCode::NOT_FOUND, "no such component", &request_id)
@@ -78,6 +159,7 @@ pub async fn invoke_component(
             let invocation = Invocation {
                 request_id: &request_id,
                 app: &app.manifest.app,
+                identity,
             };
             match call_handler(runtime, loaded, pre, record, invocation).await {
                 Ok(answer) => match from_record(answer) {

@@ -19,6 +19,7 @@ pub struct ApiError {
     request_id: String,
     allow: Option<String>,
     retry_after: Option<u64>,
+    www_authenticate: bool,
 }
 
 impl ApiError {
@@ -30,7 +31,14 @@ impl ApiError {
             request_id: request_id.to_string(),
             allow: None,
             retry_after: None,
+            www_authenticate: false,
         }
+    }
+
+    /// Adds `WWW-Authenticate: Bearer` (for 401s).
+    pub fn with_www_authenticate(mut self) -> Self {
+        self.www_authenticate = true;
+        self
     }
 
     /// 405 listing the methods that would be accepted.
@@ -98,6 +106,9 @@ impl IntoResponse for ApiError {
         }
         if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
             headers.insert(header::ALLOW, allow);
+        }
+        if self.www_authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

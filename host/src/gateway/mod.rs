@@ -3,9 +3,12 @@
 //! same port (`SO_REUSEPORT`), so the kernel spreads connections and no request ever moves
 //! between threads.
 
+mod auth_api;
+mod caller;
 mod dispatch;
 mod error;
 pub mod request_id;
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use axum::routing::get;
 
 pub use dispatch::{MAX_REQUEST_BODY, invoke_component};
 pub use error::{ApiError, REQUEST_ID_HEADER};
+pub use storage::{signed_url_path, unix_now};
 
 use crate::app::App;
 
@@ -23,6 +27,8 @@ use crate::app::App;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .nest("/auth/v1", auth_api::routes())
+        .nest("/storage/v1", storage::routes())
         .fallback(dispatch::dispatch)
         .with_state(app)
 }
@@ -75,7 +81,8 @@ pub fn serve(
                     let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
                         let _ = tcp.set_nodelay(true);
                     });
-                    axum::serve(listener, router)
+                    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                    axum::serve(listener, service)
                         .with_graceful_shutdown(async move {
                             let _ = stop.wait_for(|stopped| *stopped).await;
                         })

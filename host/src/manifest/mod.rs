@@ -5,6 +5,7 @@
 //! and key.
 
 mod error;
+mod grants;
 mod schema;
 mod units;
 
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ManifestError;
+pub use grants::{
+    AuthGrant, BucketAccess, BucketMode, ContentTypePattern, RESERVED_BUCKET_NAMES, RouteAuth,
+};
 pub use schema::{Name, OutboundHost};
 pub use units::{ByteSize, HumanDuration};
 
@@ -27,6 +31,10 @@ pub const MANIFEST_FILE: &str = "nimbus.toml";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `limits.memory` when unset.
 pub const DEFAULT_MEMORY: u64 = 128 << 20;
+/// A bucket's `max_size` when unset (Supabase's default too).
+pub const DEFAULT_MAX_OBJECT_SIZE: u64 = 50 << 20;
+/// `[auth] access_token_ttl` when unset.
+pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// A validated manifest.
 #[derive(Debug, Clone)]
@@ -39,7 +47,42 @@ pub struct Manifest {
     pub app: String,
     /// Components in name order.
     pub components: Vec<ComponentSpec>,
+    /// `[bucket.NAME]` tables in name order.
+    pub buckets: Vec<BucketSpec>,
+    /// `[auth] access_token_ttl`.
+    pub access_token_ttl: Duration,
+    /// `[app] require_api_key`: refuse requests without the app's publishable key.
+    pub require_api_key: bool,
     text: String,
+}
+
+/// One `[bucket.NAME]`.
+#[derive(Debug, Clone)]
+pub struct BucketSpec {
+    /// NAME.
+    pub name: String,
+    /// Who may use it over HTTP.
+    pub access: BucketAccess,
+    /// Largest object, in bytes.
+    pub max_size: u64,
+    /// Content types accepted; empty for any.
+    pub content_types: Vec<ContentTypePattern>,
+}
+
+impl BucketSpec {
+    /// Whether an object of `content_type` may be stored.
+    pub fn accepts(&self, content_type: &str) -> bool {
+        self.content_types.is_empty() || self.content_types.iter().any(|p| p.matches(content_type))
+    }
+}
+
+/// One route of a component.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// The pattern.
+    pub pattern: RoutePattern,
+    /// Whether it needs a bearer token.
+    pub auth: RouteAuth,
 }
 
 /// One `[component.NAME]`.
@@ -52,9 +95,13 @@ pub struct ComponentSpec {
     /// The command `nimbus build` runs in the manifest's directory.
     pub build: Option<String>,
     /// HTTP routes that invoke it.
-    pub routes: Vec<RoutePattern>,
+    pub routes: Vec<RouteSpec>,
     /// Stores granted by `key_value`.
     pub key_value: BTreeSet<String>,
+    /// Buckets granted by `buckets`, with what it may do in each.
+    pub buckets: BTreeMap<String, BucketMode>,
+    /// `auth`: what it may do with the app's users.
+    pub auth: AuthGrant,
     /// Outbound HTTP origins granted by `allowed_outbound_hosts`.
     pub allowed_outbound_hosts: Vec<OutboundHost>,
     /// `config`, passed to the guest as its environment.
@@ -111,6 +158,23 @@ impl Manifest {
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
+        let mut raw_buckets = BTreeMap::new();
+        for (name, bucket) in raw.bucket {
+            if RESERVED_BUCKET_NAMES.contains(&name.get_ref().0.as_str()) {
+                return Err(ManifestError::at(
+                    path,
+                    &text,
+                    name.span().start,
+                    format!(
+                        "bucket.{}: `{}` is reserved by the storage API ({}); choose another name",
+                        name.get_ref().0,
+                        name.get_ref().0,
+                        RESERVED_BUCKET_NAMES.join(", ")
+                    ),
+                ));
+            }
+            raw_buckets.insert(name.into_inner(), bucket);
+        }
         let mut components = Vec::new();
         let mut seen_routes: Vec<(RoutePattern, String)> = Vec::new();
         for (name, component) in raw.component {
@@ -118,21 +182,19 @@ impl Manifest {
             let name = name.into_inner().0;
             let raw = component.into_inner();
             for route in &raw.routes {
-                if let Some((_, owner)) = seen_routes
-                    .iter()
-                    .find(|(seen, _)| seen.same_as(route.get_ref()))
+                let pattern = &route.get_ref().pattern;
+                if let Some((_, owner)) = seen_routes.iter().find(|(seen, _)| seen.same_as(pattern))
                 {
                     return Err(ManifestError::at(
                         path,
                         &text,
                         route.span().start,
                         format!(
-                            "component.{name}.routes: route `{}` is already taken by component `{owner}`; each route may invoke one component",
-                            route.get_ref()
+                            "component.{name}.routes: route `{pattern}` is already taken by component `{owner}`; each route may invoke one component",
                         ),
                     ));
                 }
-                seen_routes.push((route.get_ref().clone(), name.clone()));
+                seen_routes.push((pattern.clone(), name.clone()));
             }
             let mut key_value = BTreeSet::new();
             for store in raw.key_value {
@@ -168,12 +230,46 @@ impl Manifest {
                     format!("component.{name}.limits.max_concurrency: must be at least 1"),
                 ));
             }
+            for bucket in raw.buckets.keys() {
+                if !raw_buckets.contains_key(bucket) {
+                    return Err(ManifestError::at(
+                        path,
+                        &text,
+                        table_span.start,
+                        format!(
+                            "component.{name}.buckets: bucket `{}` is not declared; add a [bucket.{}] table with its `access`",
+                            bucket.0, bucket.0
+                        ),
+                    ));
+                }
+            }
+            let default_auth = if raw.auth_required {
+                RouteAuth::Required
+            } else {
+                RouteAuth::None
+            };
             let source_span = raw.source.span();
             components.push(ComponentSpec {
                 source: dir.join(raw.source.get_ref()),
                 build: raw.build,
-                routes: raw.routes.into_iter().map(Spanned::into_inner).collect(),
+                routes: raw
+                    .routes
+                    .into_iter()
+                    .map(|route| {
+                        let route = route.into_inner();
+                        RouteSpec {
+                            pattern: route.pattern,
+                            auth: route.auth.unwrap_or(default_auth),
+                        }
+                    })
+                    .collect(),
                 key_value,
+                buckets: raw
+                    .buckets
+                    .into_iter()
+                    .map(|(bucket, mode)| (bucket.0, mode))
+                    .collect(),
+                auth: raw.auth,
                 allowed_outbound_hosts: raw
                     .allowed_outbound_hosts
                     .into_iter()
@@ -195,8 +291,27 @@ impl Manifest {
             dir,
             app: raw.app.name.0,
             components,
+            buckets: raw_buckets
+                .into_iter()
+                .map(|(name, bucket)| BucketSpec {
+                    name: name.0,
+                    access: bucket.access,
+                    max_size: bucket.max_size.map_or(DEFAULT_MAX_OBJECT_SIZE, |s| s.0),
+                    content_types: bucket.content_types,
+                })
+                .collect(),
+            access_token_ttl: raw
+                .auth
+                .access_token_ttl
+                .map_or(DEFAULT_ACCESS_TOKEN_TTL, |t| t.0),
+            require_api_key: raw.app.require_api_key,
             text,
         })
+    }
+
+    /// The `[bucket.NAME]` called `name`.
+    pub fn bucket(&self, name: &str) -> Option<&BucketSpec> {
+        self.buckets.iter().find(|b| b.name == name)
     }
 
     /// An error located at `component`'s `source` key.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
+use super::grants::{AuthGrant, BucketAccess, BucketMode, ContentTypePattern, RawRoute};
 use super::units::{ByteSize, HumanDuration};
-use crate::routes::RoutePattern;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,12 +15,33 @@ pub(super) struct RawManifest {
     pub app: RawApp,
     #[serde(default)]
     pub component: BTreeMap<Spanned<Name>, Spanned<RawComponent>>,
+    #[serde(default)]
+    pub bucket: BTreeMap<Spanned<Name>, RawBucket>,
+    #[serde(default)]
+    pub auth: RawAuth,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawApp {
     pub name: Name,
+    #[serde(default)]
+    pub require_api_key: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    pub access_token_ttl: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBucket {
+    pub access: BucketAccess,
+    pub max_size: Option<ByteSize>,
+    #[serde(default)]
+    pub content_types: Vec<ContentTypePattern>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,9 +50,15 @@ pub(super) struct RawComponent {
     pub source: Spanned<String>,
     pub build: Option<String>,
     #[serde(default)]
-    pub routes: Vec<Spanned<RoutePattern>>,
+    pub routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    pub auth_required: bool,
     #[serde(default)]
     pub key_value: Vec<Spanned<Name>>,
+    #[serde(default)]
+    pub buckets: BTreeMap<Name, BucketMode>,
+    #[serde(default)]
+    pub auth: AuthGrant,
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<Spanned<OutboundHost>>,
     #[serde(default)]

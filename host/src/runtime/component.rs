@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use nimbus_kv::KvStore;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -11,9 +10,12 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use super::engine::Runtime;
 use super::state::InvocationState;
 use crate::bindings::HttpAppPre;
+use crate::capabilities::Services;
+use crate::capabilities::auth::{self, AuthCtx};
 use crate::capabilities::kv::{self, KvCtx};
+use crate::capabilities::objects::{self, ObjectsCtx};
 use crate::capabilities::outbound::OutboundPolicy;
-use crate::manifest::{ComponentSpec, Manifest, ManifestError};
+use crate::manifest::{AuthGrant, ComponentSpec, Manifest, ManifestError};
 
 /// The export a record-based HTTP handler provides.
 const HTTP_HANDLER_EXPORT: &str = "nimbus:platform/http-handler";
@@ -35,6 +37,8 @@ pub struct LoadedComponent {
     /// How to call it.
     pub entry: Entry,
     pub(crate) kv: KvCtx,
+    pub(crate) auth: AuthCtx,
+    pub(crate) objects: ObjectsCtx,
     pub(crate) outbound: Arc<OutboundPolicy>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) concurrency: Option<Arc<Semaphore>>,
@@ -44,6 +48,9 @@ pub struct LoadedComponent {
 fn grant_key(interface: &str) -> Option<&'static str> {
     match interface {
         "nimbus:platform/key-value" => Some("key_value = [\"STORE\"]"),
+        "nimbus:platform/object-store" => Some("buckets = { BUCKET = \"read-write\" }"),
+        "nimbus:platform/auth" => Some("auth = \"verify\""),
+        "nimbus:platform/auth-admin" => Some("auth = \"admin\""),
         _ => None,
     }
 }
@@ -55,6 +62,9 @@ fn without_version(name: &str) -> &str {
 fn is_granted(spec: &ComponentSpec, interface: &str) -> bool {
     match interface {
         "nimbus:platform/key-value" => !spec.key_value.is_empty(),
+        "nimbus:platform/object-store" => !spec.buckets.is_empty(),
+        "nimbus:platform/auth" => spec.auth >= AuthGrant::Verify,
+        "nimbus:platform/auth-admin" => spec.auth == AuthGrant::Admin,
         _ => false,
     }
 }
@@ -80,7 +90,7 @@ fn check_imports(
                 spec.name, spec.name
             ),
             None => format!(
-                "component `{}` imports `{name}`, which nimbus does not provide; nimbus offers wasi:cli, wasi:clocks, wasi:random, wasi:io, wasi:filesystem, wasi:sockets, wasi:http and nimbus:platform/key-value",
+                "component `{}` imports `{name}`, which nimbus does not provide; nimbus offers wasi:cli, wasi:clocks, wasi:random, wasi:io, wasi:filesystem, wasi:sockets, wasi:http and nimbus:platform/{{key-value, object-store, auth, auth-admin}}",
                 spec.name
             ),
         };
@@ -102,6 +112,15 @@ fn linker_for(
     if !spec.key_value.is_empty() {
         kv::add_to_linker(&mut linker)?;
     }
+    if !spec.buckets.is_empty() {
+        objects::add_to_linker(&mut linker)?;
+    }
+    if spec.auth >= AuthGrant::Verify {
+        auth::add_to_linker(&mut linker)?;
+    }
+    if spec.auth == AuthGrant::Admin {
+        auth::add_admin_to_linker(&mut linker)?;
+    }
     Ok(linker)
 }
 
@@ -111,7 +130,7 @@ impl LoadedComponent {
         manifest: &Manifest,
         spec: &ComponentSpec,
         runtime: &Runtime,
-        kv_backend: &Arc<dyn KvStore>,
+        services: &Services,
     ) -> Result<Self, ManifestError> {
         let fail = |message: String| manifest.error_at_source(spec, message);
         let component = runtime
@@ -157,7 +176,23 @@ impl LoadedComponent {
                 &manifest.app,
                 &spec.name,
                 spec.key_value.clone(),
-                Arc::clone(kv_backend),
+                Arc::clone(&services.kv),
+            ),
+            auth: AuthCtx::new(&spec.name, Arc::clone(&services.auth)),
+            objects: ObjectsCtx::new(
+                &manifest.app,
+                &spec.name,
+                spec.buckets
+                    .iter()
+                    .filter_map(|(name, mode)| {
+                        manifest
+                            .bucket(name)
+                            .map(|bucket| (name.clone(), (*mode, bucket.clone())))
+                    })
+                    .collect(),
+                Arc::clone(&services.objects),
+                Arc::clone(&services.signer),
+                spec.limits.memory,
             ),
             outbound: Arc::new(OutboundPolicy::new(
                 &spec.name,

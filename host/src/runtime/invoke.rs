@@ -80,6 +80,8 @@ pub struct Invocation<'a> {
     pub request_id: &'a str,
     /// The app name.
     pub app: &'a str,
+    /// Who made the request, when the route verified a bearer token.
+    pub identity: Option<nimbus_auth::Identity>,
 }
 
 fn fresh_store(
@@ -89,13 +91,7 @@ fn fresh_store(
     Store<InvocationState>,
     crate::capabilities::wasi::CapturedOutput,
 ) {
-    let (state, output) = InvocationState::new(
-        &loaded.env,
-        &loaded.kv,
-        &loaded.outbound,
-        loaded.spec.limits.memory,
-        runtime.in_flight(),
-    );
+    let (state, output) = InvocationState::new(loaded, runtime.in_flight());
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
     let deadline = Instant::now() + loaded.spec.limits.timeout;
@@ -178,7 +174,11 @@ pub async fn call_handler(
         component: loaded.spec.name.clone(),
         deadline_ms: deadline_ms(loaded.spec.limits.timeout),
         attempt: 1,
-        identity: None,
+        identity: invocation.identity.map(|identity| types::Identity {
+            user_id: identity.user_id,
+            email: identity.email,
+            role: identity.role,
+        }),
     };
     let outcome = tokio::time::timeout(loaded.spec.limits.timeout, async {
         let app = pre.instantiate_async(&mut store).await?;

@@ -7,9 +7,12 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::auth::{AuthCtx, AuthView};
 use crate::capabilities::kv::{KvCtx, KvCtxView, KvView};
-use crate::capabilities::outbound::{OutboundHooks, OutboundPolicy};
+use crate::capabilities::objects::{ObjectsCtx, ObjectsCtxView, ObjectsView};
+use crate::capabilities::outbound::OutboundHooks;
 use crate::capabilities::wasi::{CapturedOutput, powerless_ctx};
+use crate::runtime::LoadedComponent;
 use crate::runtime::engine::InFlight;
 
 /// Most table elements an instance may grow to.
@@ -22,27 +25,25 @@ pub struct InvocationState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     kv: KvCtx,
+    auth: AuthCtx,
+    objects: ObjectsCtx,
     pub(crate) limiter: MemoryLimiter,
     _in_flight: InFlight,
 }
 
 impl InvocationState {
-    /// Fresh state for one invocation of a component with these grants.
-    pub fn new(
-        config: &[(String, String)],
-        kv: &KvCtx,
-        outbound: &Arc<OutboundPolicy>,
-        memory_limit: u64,
-        in_flight: InFlight,
-    ) -> (Self, CapturedOutput) {
-        let (wasi, output) = powerless_ctx(config);
+    /// Fresh state for one invocation of `loaded`.
+    pub fn new(loaded: &LoadedComponent, in_flight: InFlight) -> (Self, CapturedOutput) {
+        let (wasi, output) = powerless_ctx(&loaded.env);
         let state = Self {
             table: ResourceTable::new(),
             wasi,
             http: WasiHttpCtx::new(),
-            hooks: OutboundHooks::new(Arc::clone(outbound)),
-            kv: kv.clone(),
-            limiter: MemoryLimiter::new(memory_limit),
+            hooks: OutboundHooks::new(Arc::clone(&loaded.outbound)),
+            kv: loaded.kv.clone(),
+            auth: loaded.auth.clone(),
+            objects: loaded.objects.clone(),
+            limiter: MemoryLimiter::new(loaded.spec.limits.memory),
             _in_flight: in_flight,
         };
         (state, output)
@@ -72,6 +73,21 @@ impl KvView for InvocationState {
     fn kv(&mut self) -> KvCtxView<'_> {
         KvCtxView {
             ctx: &self.kv,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl AuthView for InvocationState {
+    fn auth(&mut self) -> &AuthCtx {
+        &self.auth
+    }
+}
+
+impl ObjectsView for InvocationState {
+    fn objects(&mut self) -> ObjectsCtxView<'_> {
+        ObjectsCtxView {
+            ctx: &self.objects,
             table: &mut self.table,
         }
     }

@@ -41,6 +41,7 @@ pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 /// Clock skew tolerated when checking `exp`.
 const LEEWAY_SECS: u64 = 5;
 const SIGNING_KEYS: &str = "signing-keys";
+const PUBLISHABLE_KEY: &str = "publishable-key";
 
 /// Settings of one app's auth.
 #[derive(Debug, Clone)]
@@ -368,6 +369,27 @@ impl AuthService {
         jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|e| AuthError::InvalidToken(e.to_string()))
+    }
+
+    /// The app's publishable API key (sent by clients as `apikey`), created on first use.
+    pub fn publishable_key(&self) -> Result<String, AuthError> {
+        loop {
+            if let Some(key) = self.kv.get(&self.store, PUBLISHABLE_KEY)? {
+                return Ok(String::from_utf8_lossy(&key).into_owned());
+            }
+            let fresh = format!("nb_publishable_{}", random::token()?);
+            self.kv
+                .compare_and_swap(&self.store, PUBLISHABLE_KEY, None, fresh.as_bytes())?;
+        }
+    }
+
+    /// Replaces the publishable API key; clients holding the old one are refused where the
+    /// key is required.
+    pub fn rotate_publishable_key(&self) -> Result<String, AuthError> {
+        let fresh = format!("nb_publishable_{}", random::token()?);
+        self.kv
+            .set(&self.store, PUBLISHABLE_KEY, fresh.as_bytes())?;
+        Ok(fresh)
     }
 
     /// Takes one token from `ip`'s bucket.

@@ -9,6 +9,7 @@ mod error;
 mod key;
 mod local;
 mod range;
+mod signing;
 
 use std::pin::Pin;
 
@@ -20,9 +21,10 @@ pub use error::ObjectError;
 pub use key::{MAX_KEY_BYTES, validate_key, validate_name, validate_prefix};
 pub use local::{LocalObjectStore, OBJECTS_STORE};
 pub use range::RangeSpec;
+pub use signing::{SignatureError, UrlSigner};
 
 /// A body, in chunks.
-pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+pub type ByteStream<'a> = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + 'a>>;
 
 /// Most entries one [`ObjectStore::list`] call returns.
 pub const MAX_LIST_LIMIT: usize = 1000;
@@ -119,7 +121,7 @@ pub struct ObjectRead {
     /// Bytes in the body.
     pub len: u64,
     /// The bytes.
-    pub body: ByteStream,
+    pub body: ByteStream<'static>,
 }
 
 /// A listing request.
@@ -155,7 +157,7 @@ pub trait ObjectStore: Send + Sync + 'static {
         &self,
         bucket: &BucketId,
         key: &str,
-        body: ByteStream,
+        body: ByteStream<'_>,
         options: PutOptions,
     ) -> Result<ObjectMeta, ObjectError>;
     /// Reads the object, or the part `range` names.

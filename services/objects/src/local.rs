@@ -433,7 +433,7 @@ impl ObjectStore for LocalObjectStore {
         &self,
         bucket: &BucketId,
         key: &str,
-        mut body: ByteStream,
+        mut body: ByteStream<'_>,
         options: PutOptions,
     ) -> Result<ObjectMeta, ObjectError> {
         check(bucket, key)?;

@@ -7,7 +7,7 @@ fn store(dir: &tempfile::TempDir) -> LocalObjectStore {
     LocalObjectStore::new(dir.path().join("objects"), Arc::new(kv))
 }
 
-fn body(parts: &[&'static [u8]]) -> ByteStream {
+fn body(parts: &[&'static [u8]]) -> ByteStream<'static> {
     let chunks: Vec<std::io::Result<Bytes>> =
         parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
     Box::pin(futures::stream::iter(chunks))
@@ -126,7 +126,7 @@ async fn oversized_and_interrupted_uploads_leave_nothing() {
             .await,
         Err(ObjectError::TooLarge { limit: 4 })
     ));
-    let broken: ByteStream = Box::pin(futures::stream::iter(vec![
+    let broken: ByteStream<'static> = Box::pin(futures::stream::iter(vec![
         Ok(Bytes::from_static(b"partial")),
         Err(std::io::Error::other("client went away")),
     ]));

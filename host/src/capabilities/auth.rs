@@ -1,0 +1,140 @@
+//! The `auth` and `auth-admin` interfaces: the app's users, for components granted
+//! `auth = "verify"` (and `"admin"` for the second), each linked only when granted.
+
+use std::sync::Arc;
+
+use nimbus_auth::{AuthError, AuthService, DEFAULT_ROLE, User};
+use wasmtime::component::{HasData, Linker};
+
+use super::PlatformError;
+use crate::bindings::{auth, auth_admin, types};
+
+/// The auth service as one component may use it.
+#[derive(Clone)]
+pub struct AuthCtx(Arc<AuthGrantCtx>);
+
+struct AuthGrantCtx {
+    component: String,
+    service: Arc<AuthService>,
+}
+
+impl AuthCtx {
+    /// A context for `component`.
+    pub fn new(component: &str, service: Arc<AuthService>) -> Self {
+        Self(Arc::new(AuthGrantCtx {
+            component: component.to_string(),
+            service,
+        }))
+    }
+
+    async fn run<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&AuthService) -> Result<R, AuthError> + Send + 'static,
+    ) -> Result<R, PlatformError> {
+        let service = Arc::clone(&self.0.service);
+        let outcome = tokio::task::spawn_blocking(move || op(&service))
+            .await
+            .map_err(|e| {
+                PlatformError::Trap(wasmtime::Error::msg(format!("auth task failed: {e}")))
+            })?;
+        outcome.map_err(|error| match error {
+            AuthError::UserNotFound => PlatformError::NotFound,
+            AuthError::Storage(_) | AuthError::Internal(_) => {
+                tracing::error!(component = %self.0.component, "auth failure: {error}");
+                PlatformError::Unavailable("auth service failed".to_string())
+            }
+            other => PlatformError::Invalid(other.to_string()),
+        })
+    }
+}
+
+/// Store data that can offer auth.
+pub trait AuthView: Send {
+    /// This invocation's auth context.
+    fn auth(&mut self) -> &AuthCtx;
+}
+
+struct HasAuth;
+
+impl HasData for HasAuth {
+    type Data<'a> = &'a AuthCtx;
+}
+
+/// Links `nimbus:platform/auth`.
+pub fn add_to_linker<T: AuthView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    auth::add_to_linker::<T, HasAuth>(linker, T::auth)
+}
+
+/// Links `nimbus:platform/auth-admin`.
+pub fn add_admin_to_linker<T: AuthView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    auth_admin::add_to_linker::<T, HasAuth>(linker, T::auth)
+}
+
+fn to_wit(user: &User) -> auth::User {
+    auth::User {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        role: user.role.clone(),
+        created_at_ms: user.created_at_ms,
+    }
+}
+
+impl types::Host for &AuthCtx {
+    fn convert_error(&mut self, error: PlatformError) -> wasmtime::Result<types::Error> {
+        error.into_wit()
+    }
+}
+
+impl auth::Host for &AuthCtx {
+    async fn verify_token(&mut self, token: String) -> Result<types::Identity, PlatformError> {
+        let claims = self
+            .run(move |service| service.verify(&token))
+            .await
+            .map_err(|e| match e {
+                PlatformError::Invalid(why) => PlatformError::AccessDenied(why),
+                other => other,
+            })?;
+        let identity = claims.identity();
+        Ok(types::Identity {
+            user_id: identity.user_id,
+            email: identity.email,
+            role: identity.role,
+        })
+    }
+
+    async fn get_user(&mut self, id: String) -> Result<Option<auth::User>, PlatformError> {
+        match self.run(move |service| service.user(&id)).await {
+            Ok(user) => Ok(Some(to_wit(&user))),
+            Err(PlatformError::NotFound) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+impl auth_admin::Host for &AuthCtx {
+    async fn create_user(
+        &mut self,
+        email: String,
+        password: String,
+        role: Option<String>,
+    ) -> Result<auth::User, PlatformError> {
+        let user = self
+            .run(move |service| {
+                let role = role.as_deref().unwrap_or(DEFAULT_ROLE);
+                service.create_user(&email, &password, role, serde_json::json!({}))
+            })
+            .await?;
+        Ok(to_wit(&user))
+    }
+
+    async fn delete_user(&mut self, id: String) -> Result<(), PlatformError> {
+        self.run(move |service| service.delete_user(&id)).await
+    }
+
+    async fn set_role(&mut self, id: String, role: String) -> Result<auth::User, PlatformError> {
+        let user = self
+            .run(move |service| service.set_role(&id, &role))
+            .await?;
+        Ok(to_wit(&user))
+    }
+}

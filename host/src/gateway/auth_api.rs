@@ -1,0 +1,280 @@
+//! `/auth/v1`: signup, password and refresh-token grants, the user, logout and the JWKS, in
+//! the wire format of Supabase's auth server (GoTrue), so `@supabase/auth-js` works unchanged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use nimbus_auth::{AuthError, AuthService, Claims, LogoutScope};
+use serde::Deserialize;
+
+use super::caller::{api_key_ok, bearer};
+use super::error::REQUEST_ID_HEADER;
+use super::request_id;
+use crate::app::App;
+
+/// The `/auth/v1` routes.
+pub fn routes() -> axum::Router<Arc<App>> {
+    axum::Router::new()
+        .route("/signup", post(signup))
+        .route("/token", post(token))
+        .route("/logout", post(logout))
+        .route("/user", get(get_user).put(update_user))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/settings", get(settings))
+        .route("/health", get(health))
+}
+
+/// An auth failure in GoTrue's shape: `{code, error_code, msg}` for the client's `AuthError`,
+/// plus OAuth's `{error, error_description}`.
+struct AuthFailure(AuthError);
+
+impl IntoResponse for AuthFailure {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let request_id = request_id::next();
+        let message = if status.is_server_error() {
+            tracing::error!(request_id, "auth: {error}");
+            "the auth service failed; see the host log".to_string()
+        } else {
+            error.to_string()
+        };
+        let mut body = serde_json::json!({
+            "code": status.as_u16(),
+            "error_code": error.code(),
+            "msg": message,
+            "error": error.code(),
+            "error_description": message,
+        });
+        if let AuthError::WeakPassword(_) = &error {
+            body["weak_password"] = serde_json::json!({ "reasons": ["length"] });
+        }
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Ok(id) = HeaderValue::from_str(&request_id) {
+            headers.insert(REQUEST_ID_HEADER, id);
+        }
+        if let AuthError::Throttled { retry_after } = error {
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<AuthError> for AuthFailure {
+    fn from(error: AuthError) -> Self {
+        Self(error)
+    }
+}
+
+type AuthResult = Result<Response, AuthFailure>;
+
+/// Runs blocking auth work (argon2, storage) off the worker's event loop.
+async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    work: impl FnOnce(&AuthService) -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, AuthFailure> {
+    let service = Arc::clone(&app.auth);
+    tokio::task::spawn_blocking(move || work(&service))
+        .await
+        .map_err(|e| AuthFailure(AuthError::Internal(format!("auth task failed: {e}"))))?
+        .map_err(AuthFailure)
+}
+
+fn require_api_key(app: &App, headers: &HeaderMap) -> Result<(), AuthFailure> {
+    if api_key_ok(app, headers, None) {
+        Ok(())
+    } else {
+        Err(AuthFailure(AuthError::InvalidToken(
+            "this app requires its publishable key in the `apikey` header".into(),
+        )))
+    }
+}
+
+/// The verified claims of the request's bearer token, with a live session.
+async fn authenticated(app: &Arc<App>, headers: &HeaderMap) -> Result<Claims, AuthFailure> {
+    let token = bearer(headers)
+        .ok_or_else(|| AuthFailure(AuthError::InvalidToken("no bearer token".into())))?
+        .to_string();
+    let (claims, _) = blocking(app, move |auth| auth.authenticate(&token)).await?;
+    Ok(claims)
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AuthFailure> {
+    serde_json::from_slice(body)
+        .map_err(|e| AuthFailure(AuthError::Invalid(format!("invalid JSON body: {e}"))))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+impl Credentials {
+    fn required(self) -> Result<(String, String, serde_json::Value), AuthFailure> {
+        match (self.email, self.password) {
+            (Some(email), Some(password)) => Ok((
+                email,
+                password,
+                self.data.unwrap_or_else(|| serde_json::json!({})),
+            )),
+            _ => Err(AuthFailure(AuthError::Invalid(
+                "email and password are required".into(),
+            ))),
+        }
+    }
+}
+
+async fn signup(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_api_key(&app, &headers)?;
+    app.auth.check_ip(peer.ip())?;
+    let (email, password, data) = parse::<Credentials>(&body)?.required()?;
+    if !data.is_object() {
+        return Err(AuthFailure(AuthError::Invalid(
+            "`data` must be an object".into(),
+        )));
+    }
+    let session = blocking(&app, move |auth| auth.signup(&email, &password, data)).await?;
+    tracing::info!(user = %session.user.id, "signed up");
+    Ok(Json(session.to_json()).into_response())
+}
+
+#[derive(Deserialize)]
+struct GrantQuery {
+    grant_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+async fn token(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<GrantQuery>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_api_key(&app, &headers)?;
+    app.auth.check_ip(peer.ip())?;
+    let session = match query.grant_type.as_deref() {
+        Some("password") => {
+            let (email, password, _) = parse::<Credentials>(&body)?.required()?;
+            blocking(&app, move |auth| auth.sign_in(&email, &password)).await?
+        }
+        Some("refresh_token") => {
+            let token = parse::<RefreshBody>(&body)?.refresh_token.ok_or_else(|| {
+                AuthFailure(AuthError::Invalid("refresh_token is required".into()))
+            })?;
+            blocking(&app, move |auth| auth.refresh(&token)).await?
+        }
+        other => {
+            return Err(AuthFailure(AuthError::Invalid(format!(
+                "unsupported grant_type {:?}; use password or refresh_token",
+                other.unwrap_or_default()
+            ))));
+        }
+    };
+    Ok(Json(session.to_json()).into_response())
+}
+
+#[derive(Deserialize)]
+struct ScopeQuery {
+    scope: Option<String>,
+}
+
+async fn logout(
+    State(app): State<Arc<App>>,
+    Query(query): Query<ScopeQuery>,
+    headers: HeaderMap,
+) -> AuthResult {
+    require_api_key(&app, &headers)?;
+    let scope = match query.scope.as_deref().unwrap_or("global") {
+        "global" => LogoutScope::Global,
+        "local" => LogoutScope::Local,
+        "others" => LogoutScope::Others,
+        other => {
+            return Err(AuthFailure(AuthError::Invalid(format!(
+                "scope `{other}` is not one of global, local, others"
+            ))));
+        }
+    };
+    let claims = authenticated(&app, &headers).await?;
+    blocking(&app, move |auth| auth.logout(&claims, scope)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn get_user(State(app): State<Arc<App>>, headers: HeaderMap) -> AuthResult {
+    require_api_key(&app, &headers)?;
+    let claims = authenticated(&app, &headers).await?;
+    let user = blocking(&app, move |auth| auth.user(&claims.sub)).await?;
+    Ok(Json(user.to_json()).into_response())
+}
+
+#[derive(Deserialize)]
+struct UserUpdate {
+    password: Option<String>,
+    data: Option<serde_json::Map<String, serde_json::Value>>,
+    email: Option<String>,
+}
+
+async fn update_user(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_api_key(&app, &headers)?;
+    let claims = authenticated(&app, &headers).await?;
+    let update: UserUpdate = parse(&body)?;
+    if update.email.is_some() {
+        return Err(AuthFailure(AuthError::Invalid(
+            "changing the email is not supported (there is no mailer to confirm it)".into(),
+        )));
+    }
+    let user = blocking(&app, move |auth| {
+        auth.update_user(&claims.sub, update.password.as_deref(), update.data)
+    })
+    .await?;
+    Ok(Json(user.to_json()).into_response())
+}
+
+async fn jwks(State(app): State<Arc<App>>) -> AuthResult {
+    let jwks = blocking(&app, |auth| auth.jwks()).await?;
+    let mut response = Json(jwks).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=600"),
+    );
+    Ok(response)
+}
+
+async fn settings() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "external": { "email": true, "phone": false, "anonymous_users": false },
+        "disable_signup": false,
+        "mailer_autoconfirm": true,
+        "phone_autoconfirm": false,
+        "sms_provider": "",
+        "saml_enabled": false,
+    }))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "name": "nimbus-auth", "description": "nimbus built-in auth" }))
+}

@@ -1,0 +1,79 @@
+//! Bucket access rules for HTTP clients. Guests are governed by their grants instead.
+
+use crate::manifest::BucketAccess;
+
+/// The caller of a storage request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No token (or only the publishable key).
+    Anonymous,
+    /// A verified user.
+    User {
+        /// Their id.
+        id: String,
+    },
+}
+
+fn owns(user_id: &str, path: &str) -> bool {
+    path.strip_prefix(user_id)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl Caller {
+    fn user(&self) -> Option<&str> {
+        match self {
+            Caller::User { id } => Some(id),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// May read the object at `key` (or list the folder `key`).
+    pub fn can_read(&self, access: BucketAccess, key: &str) -> bool {
+        match access {
+            BucketAccess::PublicRead => true,
+            BucketAccess::Authenticated => self.user().is_some(),
+            BucketAccess::Owner => self.user().is_some_and(|id| owns(id, key)),
+            BucketAccess::Private => false,
+        }
+    }
+
+    /// May create, replace or delete the object at `key`.
+    pub fn can_write(&self, access: BucketAccess, key: &str) -> bool {
+        match access {
+            BucketAccess::Authenticated => self.user().is_some(),
+            BucketAccess::PublicRead | BucketAccess::Owner => {
+                self.user().is_some_and(|id| owns(id, key))
+            }
+            BucketAccess::Private => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_buckets_confine_users_to_their_folder() {
+        let ann = Caller::User { id: "ann".into() };
+        assert!(ann.can_read(BucketAccess::Owner, "ann/photo.png"));
+        assert!(ann.can_read(BucketAccess::Owner, "ann"));
+        assert!(!ann.can_read(BucketAccess::Owner, "bob/photo.png"));
+        assert!(!ann.can_read(BucketAccess::Owner, "annie/photo.png"));
+        assert!(!ann.can_write(BucketAccess::Owner, "bob/photo.png"));
+        assert!(!Caller::Anonymous.can_read(BucketAccess::Owner, "ann/photo.png"));
+    }
+
+    #[test]
+    fn public_private_and_authenticated_buckets() {
+        let ann = Caller::User { id: "ann".into() };
+        assert!(Caller::Anonymous.can_read(BucketAccess::PublicRead, "x"));
+        assert!(!Caller::Anonymous.can_write(BucketAccess::PublicRead, "x"));
+        assert!(ann.can_write(BucketAccess::PublicRead, "ann/x"));
+        assert!(!ann.can_write(BucketAccess::PublicRead, "x"));
+        assert!(!ann.can_read(BucketAccess::Private, "ann/x"));
+        assert!(!ann.can_write(BucketAccess::Private, "ann/x"));
+        assert!(ann.can_write(BucketAccess::Authenticated, "anything"));
+        assert!(!Caller::Anonymous.can_read(BucketAccess::Authenticated, "anything"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Listings: Supabase's `POST /object/list/{bucket}` (one folder, offset, sort, search) and the
+//! cursor-paged `GET /object/list/{bucket}?prefix=&delimiter=&cursor=&limit=`.
+
+use nimbus_objects::BucketId;
+use nimbus_objects::{ListQuery, MAX_LIST_LIMIT, ObjectMeta, ObjectStore};
+use serde::Deserialize;
+
+use super::error::StorageError;
+use nimbus_auth::rfc3339;
+
+/// Most entries a Supabase-style listing sorts in memory.
+const MAX_SORTED_ENTRIES: usize = 10_000;
+
+/// The body of `POST /object/list/{bucket}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FolderQuery {
+    #[serde(default)]
+    pub prefix: String,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+    pub sort_by: Option<SortBy>,
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SortBy {
+    pub column: Option<String>,
+    pub order: Option<String>,
+}
+
+/// The `metadata` object Supabase gives each file.
+pub fn metadata_json(meta: &ObjectMeta) -> serde_json::Value {
+    serde_json::json!({
+        "eTag": format!("\"{}\"", meta.etag),
+        "size": meta.size,
+        "mimetype": meta.content_type,
+        "cacheControl": meta.cache_control.clone().unwrap_or_else(|| "no-cache".to_string()),
+        "lastModified": rfc3339(meta.updated_at_ms),
+        "contentLength": meta.size,
+        "httpStatusCode": 200,
+    })
+}
+
+/// A file entry named `name`.
+pub fn file_json(name: &str, meta: &ObjectMeta) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "id": meta.id,
+        "updated_at": rfc3339(meta.updated_at_ms),
+        "created_at": rfc3339(meta.created_at_ms),
+        "last_accessed_at": rfc3339(meta.updated_at_ms),
+        "metadata": metadata_json(meta),
+        "user_metadata": meta.user_metadata,
+    })
+}
+
+fn folder_json(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "id": null,
+        "updated_at": null,
+        "created_at": null,
+        "last_accessed_at": null,
+        "metadata": null,
+    })
+}
+
+enum Entry {
+    Folder(String),
+    File(String, ObjectMeta),
+}
+
+impl Entry {
+    fn name(&self) -> &str {
+        match self {
+            Entry::Folder(name) | Entry::File(name, _) => name,
+        }
+    }
+}
+
+/// Lists the folder `query.prefix` as Supabase does: entries directly inside it, named
+/// relative to it, folders with `id: null`.
+pub async fn list_folder(
+    store: &dyn ObjectStore,
+    bucket: &BucketId,
+    query: FolderQuery,
+) -> Result<serde_json::Value, StorageError> {
+    let folder = query.prefix.trim_matches('/');
+    let prefix = if folder.is_empty() {
+        String::new()
+    } else {
+        format!("{folder}/")
+    };
+    let search = query.search.unwrap_or_default().to_lowercase();
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST_LIMIT);
+    let offset = query.offset.unwrap_or(0);
+    let (column, descending) = match &query.sort_by {
+        Some(sort) => (
+            sort.column.clone().unwrap_or_else(|| "name".into()),
+            sort.order
+                .as_deref()
+                .is_some_and(|o| o.eq_ignore_ascii_case("desc")),
+        ),
+        None => ("name".to_string(), false),
+    };
+    // Name order is the store's order, so it can stop at offset + limit; other orders need
+    // every entry.
+    let wanted = if column == "name" && !descending {
+        offset + limit
+    } else {
+        MAX_SORTED_ENTRIES
+    };
+    let mut entries = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list(
+                bucket,
+                ListQuery {
+                    prefix: prefix.clone(),
+                    delimiter: Some('/'),
+                    cursor,
+                    limit: MAX_LIST_LIMIT,
+                },
+            )
+            .await?;
+        let mut found: Vec<Entry> = page
+            .folders
+            .into_iter()
+            .map(|f| Entry::Folder(f[prefix.len()..].trim_end_matches('/').to_string()))
+            .chain(
+                page.objects
+                    .into_iter()
+                    .map(|m| Entry::File(m.key[prefix.len()..].to_string(), m)),
+            )
+            .filter(|e| e.name().to_lowercase().starts_with(&search))
+            .collect();
+        found.sort_by(|a, b| a.name().cmp(b.name()));
+        entries.extend(found);
+        match page.cursor {
+            Some(next) if entries.len() < wanted => cursor = Some(next),
+            _ => break,
+        }
+    }
+    let key = |entry: &Entry| -> (u8, String) {
+        match entry {
+            Entry::Folder(name) => (0, name.clone()),
+            Entry::File(name, meta) => match column.as_str() {
+                "created_at" => (1, format!("{:020}", meta.created_at_ms)),
+                "updated_at" | "last_accessed_at" => (1, format!("{:020}", meta.updated_at_ms)),
+                _ => (1, name.clone()),
+            },
+        }
+    };
+    if column == "name" {
+        entries.sort_by(|a, b| a.name().cmp(b.name()));
+    } else {
+        entries.sort_by_key(key);
+    }
+    if descending {
+        entries.reverse();
+    }
+    let listed: Vec<serde_json::Value> = entries
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|entry| match entry {
+            Entry::Folder(name) => folder_json(name),
+            Entry::File(name, meta) => file_json(name, meta),
+        })
+        .collect();
+    Ok(serde_json::Value::Array(listed))
+}
+
+/// The query of `GET /object/list/{bucket}`.
+#[derive(Debug, Deserialize)]
+pub struct CursorQuery {
+    #[serde(default)]
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// Lists keys under a prefix a page at a time: `{objects, folders, cursor}`.
+pub async fn list_page(
+    store: &dyn ObjectStore,
+    bucket: &BucketId,
+    query: CursorQuery,
+) -> Result<serde_json::Value, StorageError> {
+    let delimiter = match query.delimiter.as_deref() {
+        None | Some("") => None,
+        Some(d) if d.chars().count() == 1 => d.chars().next(),
+        Some(_) => {
+            return Err(StorageError::bad_request(
+                "the delimiter must be one character",
+            ));
+        }
+    };
+    let page = store
+        .list(
+            bucket,
+            ListQuery {
+                prefix: query.prefix,
+                delimiter,
+                cursor: query.cursor,
+                limit: query.limit.unwrap_or(100).clamp(1, MAX_LIST_LIMIT),
+            },
+        )
+        .await?;
+    Ok(serde_json::json!({
+        "objects": page.objects.iter().map(|m| file_json(&m.key, m)).collect::<Vec<_>>(),
+        "folders": page.folders,
+        "cursor": page.cursor,
+    }))
+}

@@ -1,0 +1,505 @@
+//! `/storage/v1`: the app's buckets over HTTP, in the wire format of Supabase's storage
+//! server, so `@supabase/storage-js` works unchanged. Access follows each bucket's `access`;
+//! signed URLs need no other credential.
+//!
+//! One handler parses `/object/...` itself: its first segment is either an operation (`list`,
+//! `sign`, `upload`, `public`, `authenticated`, `info`, `move`, `copy`) or a bucket name, and
+//! the manifest reserves those words ([`crate::manifest::RESERVED_BUCKET_NAMES`]) so that the
+//! two never collide.
+
+mod access;
+mod error;
+mod listing;
+mod transfer;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use nimbus_objects::{BucketId, WriteMode};
+use serde::Deserialize;
+
+use self::access::Caller;
+use self::error::StorageError;
+use super::caller::{api_key_ok, user_token};
+use crate::app::App;
+use crate::manifest::{BucketAccess, BucketSpec};
+
+/// Longest life of a signed URL.
+const MAX_SIGNED_URL_TTL: u64 = 7 * 24 * 3600;
+
+/// The `/storage/v1` routes.
+pub fn routes() -> axum::Router<Arc<App>> {
+    axum::Router::new()
+        .route("/object/{*rest}", any(object))
+        .route("/bucket", get(list_buckets))
+        .route("/bucket/{name}", get(get_bucket))
+}
+
+type StorageResult = Result<Response, StorageError>;
+
+fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, StorageError> {
+    if !api_key_ok(app, headers, None) {
+        return Err(StorageError::unauthorized(
+            "this app requires its publishable key in the `apikey` header",
+        ));
+    }
+    match user_token(app, headers) {
+        None => Ok(Caller::Anonymous),
+        Some(token) => app
+            .auth
+            .verify(token)
+            .map(|claims| Caller::User { id: claims.sub })
+            .map_err(|e| StorageError::unauthorized(e.to_string())),
+    }
+}
+
+fn bucket<'a>(app: &'a App, name: &str) -> Result<(&'a BucketSpec, BucketId), StorageError> {
+    let spec = app
+        .manifest
+        .bucket(name)
+        .ok_or_else(|| StorageError::bucket_not_found(name))?;
+    Ok((spec, BucketId::new(app.manifest.app.clone(), name)))
+}
+
+fn split_object(path: &str) -> Result<(&str, &str), StorageError> {
+    match path.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket, key)),
+        _ => Err(StorageError::bad_request(
+            "expected /{bucket}/{key} after the operation",
+        )),
+    }
+}
+
+fn deny(what: &str, bucket: &BucketSpec, key: &str) -> StorageError {
+    StorageError::forbidden(format!(
+        "not allowed to {what} `{key}` in bucket `{}` (access: {:?})",
+        bucket.name, bucket.access
+    ))
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(body)
+        .map_err(|e| StorageError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, StorageError> {
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|_| StorageError::bad_request("the JSON body is too large"))?;
+    json_body(&bytes)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+const PATH_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// The path (from the host's root) of a signed URL, key percent-encoded.
+pub fn signed_url_path(bucket: &str, key: &str, token: &str) -> String {
+    format!(
+        "/storage/v1/object/sign/{bucket}/{}?token={}",
+        percent_encoding::utf8_percent_encode(key, PATH_SAFE),
+        percent_encoding::utf8_percent_encode(token, PATH_SAFE),
+    )
+}
+
+async fn object(
+    State(app): State<Arc<App>>,
+    method: Method,
+    Path(rest): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> StorageResult {
+    let (first, tail) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
+    match (method.clone(), first) {
+        (Method::POST, "list") => {
+            let caller = caller(&app, &headers)?;
+            let (spec, id) = bucket(&app, tail)?;
+            let query: listing::FolderQuery = read_json(body).await?;
+            if !caller.can_read(spec.access, query.prefix.trim_matches('/')) {
+                return Err(deny("list", spec, &query.prefix));
+            }
+            Ok(Json(listing::list_folder(app.objects.as_ref(), &id, query).await?).into_response())
+        }
+        (Method::GET, "list") => {
+            let caller = caller(&app, &headers)?;
+            let (spec, id) = bucket(&app, tail)?;
+            let query = listing::CursorQuery {
+                prefix: query.get("prefix").cloned().unwrap_or_default(),
+                delimiter: query.get("delimiter").cloned(),
+                cursor: query.get("cursor").cloned(),
+                limit: query.get("limit").and_then(|l| l.parse().ok()),
+            };
+            if !caller.can_read(spec.access, query.prefix.trim_end_matches('/')) {
+                return Err(deny("list", spec, &query.prefix));
+            }
+            Ok(Json(listing::list_page(app.objects.as_ref(), &id, query).await?).into_response())
+        }
+        (Method::POST, "sign") => create_signed_url(&app, &headers, tail, body, false).await,
+        (Method::POST, "upload") if tail.starts_with("sign/") => {
+            create_signed_url(&app, &headers, &tail["sign/".len()..], body, true).await
+        }
+        (Method::GET | Method::HEAD | Method::PUT, "sign") => {
+            signed_access(&app, &method, tail, &query, &headers, body).await
+        }
+        (Method::PUT | Method::POST, "upload") if tail.starts_with("sign/") => {
+            signed_access(
+                &app,
+                &Method::PUT,
+                &tail["sign/".len()..],
+                &query,
+                &headers,
+                body,
+            )
+            .await
+        }
+        (Method::GET | Method::HEAD, "public") => {
+            let (bucket_name, key) = split_object(tail)?;
+            let (spec, id) = bucket(&app, bucket_name)?;
+            if spec.access != BucketAccess::PublicRead {
+                return Err(StorageError::bucket_not_found(bucket_name));
+            }
+            let download = query.get("download").map(String::as_str);
+            Ok(
+                transfer::download(app.objects.as_ref(), &id, key, &method, &headers, download)
+                    .await?,
+            )
+        }
+        (Method::GET | Method::HEAD, "authenticated") => {
+            let (bucket_name, key) = split_object(tail)?;
+            read_object(&app, &method, bucket_name, key, &query, &headers).await
+        }
+        (Method::GET, "info") => {
+            let (bucket_name, key) = split_object(tail)?;
+            let caller = caller(&app, &headers)?;
+            let (spec, id) = bucket(&app, bucket_name)?;
+            if !caller.can_read(spec.access, key) {
+                return Err(deny("read", spec, key));
+            }
+            let meta = app.objects.head(&id, key).await?;
+            let mut info = listing::file_json(key, &meta);
+            info["bucket_id"] = bucket_name.into();
+            info["size"] = meta.size.into();
+            info["content_type"] = meta.content_type.clone().into();
+            info["etag"] = format!("\"{}\"", meta.etag).into();
+            Ok(Json(info).into_response())
+        }
+        (Method::POST, "move") => relocate(&app, &headers, body, true).await,
+        (Method::POST, "copy") => relocate(&app, &headers, body, false).await,
+        (Method::DELETE, bucket_name) if tail.is_empty() => {
+            remove_many(&app, &headers, bucket_name, body).await
+        }
+        (Method::POST | Method::PUT, bucket_name) => {
+            let caller = caller(&app, &headers)?;
+            let (spec, id) = bucket(&app, bucket_name)?;
+            if !caller.can_write(spec.access, tail) {
+                return Err(deny("write", spec, tail));
+            }
+            let upsert = headers
+                .get("x-upsert")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.eq_ignore_ascii_case("true"));
+            let mode = match (method == Method::PUT, upsert) {
+                (_, Some(true)) | (true, None) => WriteMode::Upsert,
+                (_, Some(false)) | (false, None) => WriteMode::Create,
+            };
+            let meta =
+                transfer::upload(app.objects.as_ref(), &id, spec, tail, mode, &headers, body)
+                    .await?;
+            Ok(Json(serde_json::json!({
+                "Id": meta.id,
+                "Key": format!("{bucket_name}/{tail}"),
+                "id": meta.id,
+                "path": tail,
+                "fullPath": format!("{bucket_name}/{tail}"),
+            }))
+            .into_response())
+        }
+        (Method::GET | Method::HEAD, bucket_name) => {
+            read_object(&app, &method, bucket_name, tail, &query, &headers).await
+        }
+        (Method::DELETE, bucket_name) => {
+            let caller = caller(&app, &headers)?;
+            let (spec, id) = bucket(&app, bucket_name)?;
+            if !caller.can_write(spec.access, tail) {
+                return Err(deny("delete", spec, tail));
+            }
+            match app.objects.delete(&id, tail).await? {
+                Some(_) => Ok(
+                    Json(serde_json::json!({ "message": "Successfully deleted" })).into_response(),
+                ),
+                None => Err(StorageError::not_found()),
+            }
+        }
+        _ => Err(StorageError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not supported on this path"),
+        )),
+    }
+}
+
+async fn read_object(
+    app: &App,
+    method: &Method,
+    bucket_name: &str,
+    key: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> StorageResult {
+    let caller = caller(app, headers)?;
+    let (spec, id) = bucket(app, bucket_name)?;
+    if key.is_empty() {
+        return Err(StorageError::bad_request("no object key in the path"));
+    }
+    if !caller.can_read(spec.access, key) {
+        return Err(deny("read", spec, key));
+    }
+    let download = query.get("download").map(String::as_str);
+    transfer::download(app.objects.as_ref(), &id, key, method, headers, download).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignRequest {
+    expires_in: Option<u64>,
+    #[serde(rename = "expires_in")]
+    expires_in_snake: Option<u64>,
+    method: Option<String>,
+}
+
+async fn create_signed_url(
+    app: &App,
+    headers: &HeaderMap,
+    path: &str,
+    body: Body,
+    upload: bool,
+) -> StorageResult {
+    let caller = caller(app, headers)?;
+    let (bucket_name, key) = split_object(path)?;
+    let (spec, id) = bucket(app, bucket_name)?;
+    nimbus_objects::validate_key(key)?;
+    let request: SignRequest = if upload {
+        SignRequest {
+            expires_in: Some(2 * 3600),
+            expires_in_snake: None,
+            method: Some("PUT".into()),
+        }
+    } else {
+        read_json(body).await?
+    };
+    let method = request
+        .method
+        .unwrap_or_else(|| "GET".into())
+        .to_ascii_uppercase();
+    let allowed = match method.as_str() {
+        "GET" => caller.can_read(spec.access, key),
+        "PUT" => caller.can_write(spec.access, key),
+        _ => {
+            return Err(StorageError::bad_request(format!(
+                "signed URLs allow GET or PUT, not `{method}`"
+            )));
+        }
+    };
+    if !allowed {
+        return Err(deny("sign", spec, key));
+    }
+    let ttl = request
+        .expires_in
+        .or(request.expires_in_snake)
+        .ok_or_else(|| StorageError::bad_request("expiresIn is required"))?;
+    if ttl == 0 || ttl > MAX_SIGNED_URL_TTL {
+        return Err(StorageError::bad_request(format!(
+            "expiresIn must be between 1 and {MAX_SIGNED_URL_TTL} seconds"
+        )));
+    }
+    let token = app.signer.sign(&id, key, &method, unix_now() + ttl);
+    let encoded_token = percent_encoding::utf8_percent_encode(&token, PATH_SAFE).to_string();
+    let body = if upload {
+        serde_json::json!({
+            "url": format!("/object/upload/sign/{bucket_name}/{key}?token={encoded_token}"),
+            "token": token,
+        })
+    } else {
+        // Supabase's shape: relative to /storage/v1, key not encoded (the client encodes it).
+        serde_json::json!({
+            "signedURL": format!("/object/sign/{bucket_name}/{key}?token={encoded_token}"),
+            "url": signed_url_path(bucket_name, key, &token),
+        })
+    };
+    Ok(Json(body).into_response())
+}
+
+async fn signed_access(
+    app: &App,
+    method: &Method,
+    path: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> StorageResult {
+    let (bucket_name, key) = split_object(path)?;
+    let (spec, id) = bucket(app, bucket_name)?;
+    let token = query
+        .get("token")
+        .ok_or_else(|| StorageError::bad_request("the signed URL has no token"))?;
+    app.signer
+        .verify(token, &id, key, method.as_str(), unix_now())?;
+    if method == Method::PUT {
+        let meta = transfer::upload(
+            app.objects.as_ref(),
+            &id,
+            spec,
+            key,
+            WriteMode::Upsert,
+            headers,
+            body,
+        )
+        .await?;
+        return Ok(Json(serde_json::json!({
+            "Id": meta.id,
+            "Key": format!("{bucket_name}/{key}"),
+        }))
+        .into_response());
+    }
+    let download = query.get("download").map(String::as_str);
+    transfer::download(app.objects.as_ref(), &id, key, method, headers, download).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Relocation {
+    bucket_id: String,
+    source_key: String,
+    destination_key: String,
+    destination_bucket: Option<String>,
+}
+
+async fn relocate(app: &App, headers: &HeaderMap, body: Body, is_move: bool) -> StorageResult {
+    let caller = caller(app, headers)?;
+    let request: Relocation = read_json(body).await?;
+    let (from_spec, from) = bucket(app, &request.bucket_id)?;
+    let to_name = request
+        .destination_bucket
+        .clone()
+        .unwrap_or_else(|| request.bucket_id.clone());
+    let (to_spec, to) = bucket(app, &to_name)?;
+    let source_ok = if is_move {
+        caller.can_write(from_spec.access, &request.source_key)
+    } else {
+        caller.can_read(from_spec.access, &request.source_key)
+    };
+    if !source_ok {
+        return Err(deny(
+            if is_move { "move" } else { "copy" },
+            from_spec,
+            &request.source_key,
+        ));
+    }
+    if !caller.can_write(to_spec.access, &request.destination_key) {
+        return Err(deny("write", to_spec, &request.destination_key));
+    }
+    if is_move {
+        app.objects
+            .rename(&from, &request.source_key, &to, &request.destination_key)
+            .await?;
+        Ok(Json(serde_json::json!({ "message": "Successfully moved" })).into_response())
+    } else {
+        let meta = app
+            .objects
+            .copy(
+                &from,
+                &request.source_key,
+                &to,
+                &request.destination_key,
+                WriteMode::Create,
+            )
+            .await?;
+        Ok(Json(serde_json::json!({
+            "Id": meta.id,
+            "Key": format!("{to_name}/{}", request.destination_key),
+        }))
+        .into_response())
+    }
+}
+
+#[derive(Deserialize)]
+struct Removal {
+    prefixes: Vec<String>,
+}
+
+async fn remove_many(
+    app: &App,
+    headers: &HeaderMap,
+    bucket_name: &str,
+    body: Body,
+) -> StorageResult {
+    let caller = caller(app, headers)?;
+    let (spec, id) = bucket(app, bucket_name)?;
+    let request: Removal = read_json(body).await?;
+    if let Some(key) = request
+        .prefixes
+        .iter()
+        .find(|k| !caller.can_write(spec.access, k))
+    {
+        return Err(deny("delete", spec, key));
+    }
+    let mut removed = Vec::new();
+    for key in &request.prefixes {
+        if let Some(meta) = app.objects.delete(&id, key).await? {
+            let mut entry = listing::file_json(key, &meta);
+            entry["bucket_id"] = bucket_name.into();
+            removed.push(entry);
+        }
+    }
+    Ok(Json(serde_json::Value::Array(removed)).into_response())
+}
+
+fn bucket_json(spec: &BucketSpec) -> serde_json::Value {
+    serde_json::json!({
+        "id": spec.name,
+        "name": spec.name,
+        "owner": "",
+        "public": spec.access == BucketAccess::PublicRead,
+        "file_size_limit": spec.max_size,
+        "allowed_mime_types": if spec.content_types.is_empty() {
+            serde_json::Value::Null
+        } else {
+            spec.content_types.iter().map(ToString::to_string).collect()
+        },
+        "created_at": null,
+        "updated_at": null,
+    })
+}
+
+async fn list_buckets(State(app): State<Arc<App>>, headers: HeaderMap) -> StorageResult {
+    caller(&app, &headers)?;
+    let buckets: Vec<_> = app.manifest.buckets.iter().map(bucket_json).collect();
+    Ok(Json(buckets).into_response())
+}
+
+async fn get_bucket(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> StorageResult {
+    caller(&app, &headers)?;
+    let (spec, _) = bucket(&app, &name)?;
+    Ok(Json(bucket_json(spec)).into_response())
+}

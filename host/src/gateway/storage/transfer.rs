@@ -1,0 +1,242 @@
+//! Object bodies over HTTP: uploads (raw or multipart, streamed to the store) and downloads
+//! (streamed, with `Range`, `If-None-Match` and `HEAD`).
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use futures::{StreamExt as _, TryStreamExt as _};
+use nimbus_objects::{BucketId, ObjectMeta, ObjectStore, PutOptions, RangeSpec, WriteMode};
+
+use super::error::StorageError;
+use crate::manifest::BucketSpec;
+
+/// Largest text field of a multipart upload (`cacheControl`, `metadata`).
+const MAX_FORM_FIELD: usize = 64 << 10;
+
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn cache_control(value: Option<&str>) -> Option<String> {
+    value.map(|v| {
+        let v = v.trim();
+        if v.bytes().all(|b| b.is_ascii_digit()) {
+            format!("max-age={v}")
+        } else {
+            v.to_string()
+        }
+    })
+}
+
+fn check_type(bucket: &BucketSpec, content_type: &str) -> Result<(), StorageError> {
+    if bucket.accepts(content_type) {
+        Ok(())
+    } else {
+        Err(StorageError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_mime_type",
+            format!(
+                "bucket `{}` does not accept `{content_type}`; it accepts {}",
+                bucket.name,
+                bucket
+                    .content_types
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+}
+
+/// Streams the request body into `bucket`/`key`. A `multipart/form-data` body (what the
+/// Supabase client sends for a `Blob` or `File`) stores its file part; any other body is the
+/// object itself, typed by `Content-Type`.
+pub async fn upload(
+    store: &dyn ObjectStore,
+    id: &BucketId,
+    spec: &BucketSpec,
+    key: &str,
+    mode: WriteMode,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<ObjectMeta, StorageError> {
+    let too_large = header_str(headers, header::CONTENT_LENGTH)
+        .and_then(|len| len.parse::<u64>().ok())
+        .is_some_and(|len| len > spec.max_size.saturating_add(MAX_FORM_FIELD as u64 * 4));
+    if too_large {
+        return Err(nimbus_objects::ObjectError::TooLarge {
+            limit: spec.max_size,
+        }
+        .into());
+    }
+    let stream = body
+        .into_data_stream()
+        .map_err(|e| std::io::Error::other(e.to_string()));
+    let content_type = header_str(headers, header::CONTENT_TYPE)
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let user_metadata = match header_str(headers, "x-metadata") {
+        Some(encoded) => decode_metadata(
+            &base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|_| StorageError::bad_request("x-metadata is not base64"))?,
+        )?,
+        None => serde_json::Value::Null,
+    };
+    let mut options = PutOptions {
+        content_type,
+        cache_control: cache_control(header_str(headers, header::CACHE_CONTROL)),
+        max_size: Some(spec.max_size),
+        mode,
+        user_metadata,
+    };
+    let Ok(boundary) = multer::parse_boundary(&options.content_type) else {
+        let exact_length =
+            header_str(headers, header::CONTENT_LENGTH).and_then(|len| len.parse::<u64>().ok());
+        if exact_length.is_some_and(|len| len > spec.max_size) {
+            return Err(nimbus_objects::ObjectError::TooLarge {
+                limit: spec.max_size,
+            }
+            .into());
+        }
+        check_type(spec, &options.content_type)?;
+        return Ok(store.put(id, key, Box::pin(stream), options).await?);
+    };
+    let mut form = multer::Multipart::new(stream, boundary);
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| StorageError::bad_request(format!("invalid multipart body: {e}")))?
+    {
+        let is_file = field.file_name().is_some()
+            || !matches!(field.name(), Some("cacheControl" | "metadata"));
+        if !is_file {
+            let name = field.name().unwrap_or_default().to_string();
+            let text = read_small_field(field).await?;
+            match name.as_str() {
+                "cacheControl" => options.cache_control = cache_control(Some(&text)),
+                _ => options.user_metadata = decode_metadata(text.as_bytes())?,
+            }
+            continue;
+        }
+        options.content_type = field.content_type().map_or_else(
+            || "application/octet-stream".to_string(),
+            ToString::to_string,
+        );
+        check_type(spec, &options.content_type)?;
+        let chunks = field.map_err(|e| std::io::Error::other(e.to_string()));
+        return Ok(store.put(id, key, Box::pin(chunks), options).await?);
+    }
+    Err(StorageError::bad_request(
+        "the multipart body has no file part",
+    ))
+}
+
+async fn read_small_field(mut field: multer::Field<'_>) -> Result<String, StorageError> {
+    let mut text = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| StorageError::bad_request(format!("invalid multipart body: {e}")))?
+    {
+        text.extend_from_slice(&chunk);
+        if text.len() > MAX_FORM_FIELD {
+            return Err(StorageError::bad_request("a form field is too large"));
+        }
+    }
+    String::from_utf8(text).map_err(|_| StorageError::bad_request("a form field is not UTF-8"))
+}
+
+fn decode_metadata(bytes: &[u8]) -> Result<serde_json::Value, StorageError> {
+    if bytes.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|_| StorageError::bad_request("object metadata must be JSON"))
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    header_str(headers, header::IF_NONE_MATCH).is_some_and(|value| {
+        value.split(',').any(|candidate| {
+            let candidate = candidate.trim();
+            candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == etag
+        })
+    })
+}
+
+/// Serves `bucket`/`key`: the whole object, the single range asked for (206), or 304 when
+/// `If-None-Match` names its current ETag. `download` adds a `Content-Disposition` attachment.
+pub async fn download(
+    store: &dyn ObjectStore,
+    id: &BucketId,
+    key: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    download: Option<&str>,
+) -> Result<Response, StorageError> {
+    let range = header_str(headers, header::RANGE).and_then(RangeSpec::parse);
+    let read = store.get(id, key, range).await?;
+    let meta = &read.meta;
+    let mut response_headers = HeaderMap::new();
+    let mut set = |name: header::HeaderName, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response_headers.insert(name, value);
+        }
+    };
+    set(header::ETAG, format!("\"{}\"", meta.etag));
+    set(header::ACCEPT_RANGES, "bytes".to_string());
+    set(
+        header::CACHE_CONTROL,
+        meta.cache_control
+            .clone()
+            .unwrap_or_else(|| "no-cache".to_string()),
+    );
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_millis(meta.updated_at_ms);
+    set(header::LAST_MODIFIED, httpdate::fmt_http_date(modified));
+    if etag_matches(headers, &meta.etag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().extend(response_headers);
+        return Ok(response);
+    }
+    set(header::CONTENT_TYPE, meta.content_type.clone());
+    set(header::CONTENT_LENGTH, read.len.to_string());
+    if let Some(name) = download {
+        let name = if name.is_empty() {
+            key.rsplit('/').next().unwrap_or(key)
+        } else {
+            name
+        };
+        let name: String = name
+            .chars()
+            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+            .collect();
+        set(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        );
+    }
+    let status = if range.is_some() {
+        set(
+            header::CONTENT_RANGE,
+            format!(
+                "bytes {}-{}/{}",
+                read.start,
+                (read.start + read.len).saturating_sub(1),
+                meta.size
+            ),
+        );
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from_stream(read.body.map(|chunk| chunk))
+    };
+    let mut response = (status, body).into_response();
+    response.headers_mut().extend(response_headers);
+    Ok(response)
+}
