@@ -5,7 +5,7 @@ CARGO ?= cargo
 LISTEN ?= 127.0.0.1:3000
 APP ?= guests/apps/hello
 
-.PHONY: up test bench setup guests host host-release lint unit e2e clean-data
+.PHONY: up test bench setup guests host host-release lint unit e2e clean-data node-deps
 
 ## Install the wasm32-wasip2 target (idempotent).
 setup:
@@ -15,6 +15,11 @@ setup:
 ## Build every guest component (target/wasm32-wasip2/release/*.wasm).
 guests: setup
 	cd guests && $(CARGO) build --release
+
+## The official Supabase JS clients, pinned by tests/supabase/package-lock.json.
+node-deps:
+	@command -v npm >/dev/null || { echo "Node.js and npm are required for the Supabase client test"; exit 1; }
+	cd tests/supabase && npm ci --no-audit --no-fund --loglevel=error
 
 ## Build the host (dev profile; dependencies are optimised, see Cargo.toml).
 host:
@@ -35,7 +40,7 @@ lint: setup
 	cd guests && $(CARGO) clippy --release -- -D warnings
 
 ## Every test: lints, unit tests, and end-to-end tests against the real binary and guests.
-test: guests lint
+test: guests lint node-deps
 	RUST_BACKTRACE=0 $(CARGO) test --workspace
 
 ## Benchmarks (not part of `make test`): load test against native and wasmtime baselines,

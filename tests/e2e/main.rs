@@ -8,3 +8,4 @@ mod limits;
 mod manifest_errors;
 mod routing;
 mod storage;
+mod supabase;

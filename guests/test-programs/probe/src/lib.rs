@@ -113,7 +113,17 @@ impl Guest for Probe {
                 "deadlineMs": ctx.deadline_ms,
                 "env": std::env::vars().collect::<std::collections::BTreeMap<_, _>>(),
                 "attempt": ctx.attempt,
+                "identity": ctx.identity.map(|who| serde_json::json!({
+                    "userId": who.user_id,
+                    "email": who.email,
+                    "role": who.role,
+                })),
             },
+            "headers": req
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::from(v.clone())))
+                .collect::<serde_json::Map<_, _>>(),
         });
         json(body)
     }
