@@ -105,10 +105,10 @@ fn list_todos(store: &Store, user: &str) -> Result<Vec<Value>, Response> {
             .list_keys(&prefix, cursor.as_deref())
             .map_err(platform_failure)?;
         for key in &page.keys {
-            if let Some(bytes) = store.get(key).map_err(platform_failure)? {
-                if let Ok(todo) = serde_json::from_slice(&bytes) {
-                    todos.push(todo);
-                }
+            if let Some(bytes) = store.get(key).map_err(platform_failure)?
+                && let Ok(todo) = serde_json::from_slice(&bytes)
+            {
+                todos.push(todo);
             }
         }
         match page.cursor {
