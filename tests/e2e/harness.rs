@@ -30,7 +30,15 @@ impl AppDir {
     pub fn new(manifest: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut text = manifest.to_string();
-        for name in ["hello", "router", "counter", "http_hello", "probe"] {
+        for name in [
+            "hello",
+            "router",
+            "counter",
+            "http_hello",
+            "probe",
+            "todo",
+            "users",
+        ] {
             let placeholder = format!("{{{name}}}");
             if text.contains(&placeholder) {
                 text = text.replace(&placeholder, &guest(name));
@@ -55,6 +63,25 @@ impl AppDir {
             .env("NIMBUS_LOG", "info")
             .output()
             .expect("run nimbus")
+    }
+
+    /// The app's publishable key, from `nimbus keys show` (works while it runs).
+    pub fn api_key(&self) -> String {
+        let data = self.data();
+        let output = self.run(&[
+            "keys",
+            "show",
+            "--app",
+            &self.path().to_string_lossy(),
+            "--data",
+            &data.to_string_lossy(),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
     /// `nimbus up` on this app: one process with `workers` worker threads.

@@ -31,21 +31,7 @@ fn the_official_supabase_clients_work_unchanged() {
     );
     let app = AppDir::new(COMPAT);
     let server = app.start(2);
-    let data = app.data();
-    let key = app.run(&[
-        "keys",
-        "show",
-        "--app",
-        &app.path().to_string_lossy(),
-        "--data",
-        &data.to_string_lossy(),
-    ]);
-    assert!(
-        key.status.success(),
-        "{}",
-        String::from_utf8_lossy(&key.stderr)
-    );
-    let key = String::from_utf8_lossy(&key.stdout).trim().to_string();
+    let key = app.api_key();
     assert!(key.starts_with("nb_publishable_"), "{key}");
     let run = Command::new("node")
         .arg("compat.mjs")
