@@ -44,7 +44,10 @@ test: guests lint node-deps
 	RUST_BACKTRACE=0 $(CARGO) test --workspace
 
 ## Benchmarks (not part of `make test`): load test against native and wasmtime baselines,
-## plus the criterion bench of one invocation.
+## auth and storage through the HTTP API against an open route and dd, and criterion benches
+## of one invocation and of token and password checks.
 bench: guests host-release
 	./bench/run.sh
+	./bench/baas.sh
 	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus --bench invoke
+	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus-auth --bench tokens

@@ -14,6 +14,7 @@ mod random;
 mod session;
 mod throttle;
 mod user;
+mod verified;
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -32,6 +33,7 @@ pub use user::{DEFAULT_ROLE, Identity, User, normalize_email, rfc3339};
 
 use session::{Presented, SessionRecord};
 use throttle::Failures;
+use verified::VerifiedTokens;
 
 /// The key-value store (per app) the auth service keeps its records in. Not a valid manifest
 /// store name, so no guest can be granted it.
@@ -161,6 +163,7 @@ pub struct AuthService {
     keys: RwLock<KeySet>,
     dummy_hash: String,
     ip_limiter: IpLimiter,
+    verified: VerifiedTokens,
 }
 
 fn now_ms() -> u64 {
@@ -182,6 +185,7 @@ impl AuthService {
             // Verified against when the email is unknown, so that answer takes as long as a
             // wrong password does.
             dummy_hash: password::hash("nimbus-dummy-password")?,
+            verified: VerifiedTokens::default(),
         };
         let keys = service.load_or_create_keys()?;
         service.cache_keys(keys);
@@ -331,8 +335,21 @@ impl AuthService {
 
     /// Checks an access token: ES256 only, a known `kid`, a valid signature, `iss`, `aud` (this
     /// app) and `exp`. Does not consult the store unless the `kid` is unknown (a rotation by
-    /// another process).
+    /// another process). A token that verified before is recognised by its hash until it
+    /// expires, so a client sending the same token on every request pays for one signature
+    /// check, not one per request.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let now = now_ms() / 1000;
+        if let Some(claims) = self.verified.get(token, now.saturating_sub(LEEWAY_SECS)) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signature(token)?;
+        self.verified.insert(token, &claims, now);
+        Ok(claims)
+    }
+
+    /// [`AuthService::verify`] without the verified-token cache: every call checks the signature.
+    pub fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::InvalidToken("malformed token".into()))?;
         if header.alg != ALGORITHM {

@@ -8,7 +8,7 @@
 //! deletes the old blob after the swap. A reader that opened the old blob keeps reading it
 //! (the file lives until closed).
 
-use std::io::{Seek as _, Write as _};
+use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,7 +17,6 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use nimbus_kv::{KvStore, StoreId};
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 
 use crate::{
@@ -29,7 +28,8 @@ use crate::{
 /// no guest can be granted it.
 pub const OBJECTS_STORE: &str = "~objects";
 const WRITE_BUFFER: usize = 1 << 20;
-const READ_CHUNK: usize = 256 << 10;
+const READ_CHUNK: usize = 1 << 20;
+const READ_AHEAD_CHUNKS: usize = 4;
 
 /// Objects in files under one root directory.
 pub struct LocalObjectStore {
@@ -367,6 +367,35 @@ impl Blocking {
     }
 }
 
+/// Streams `len` bytes of `file` from a blocking thread that reads the next chunks while the
+/// caller is still sending the previous ones. Dropping the stream stops the reader.
+fn read_ahead(mut file: std::fs::File, len: u64) -> ByteStream<'static> {
+    let (tx, mut rx) = mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD_CHUNKS);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let mut chunk = vec![0u8; READ_CHUNK.min(left as usize)];
+            let message = match file.read(&mut chunk) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the object is shorter than its metadata says",
+                )),
+                Ok(n) => {
+                    chunk.truncate(n);
+                    left -= n as u64;
+                    Ok(Bytes::from(chunk))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = message.is_err();
+            if tx.blocking_send(message).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
 fn same_app(from: &BucketId, to: &BucketId) -> Result<(), ObjectError> {
     if from.app == to.app {
         Ok(())
@@ -500,13 +529,11 @@ impl ObjectStore for LocalObjectStore {
                 Err(ObjectError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            let reader = tokio::fs::File::from_std(file).take(len);
-            let body = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK);
             return Ok(ObjectRead {
                 meta,
                 start,
                 len,
-                body: Box::pin(body),
+                body: read_ahead(file, len),
             });
         }
         Err(ObjectError::NotFound)

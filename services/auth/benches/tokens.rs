@@ -1,0 +1,34 @@
+//! What auth costs per request and per login: verifying an access token (signature check, and
+//! the cached path a repeated token takes) and checking a password (argon2id, OWASP minimum).
+
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use nimbus_auth::{AuthConfig, AuthService, password};
+use nimbus_kv::RedbKvStore;
+
+fn bench_tokens(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
+    let auth = AuthService::open(Arc::new(kv), AuthConfig::new("bench")).expect("auth");
+    let session = auth
+        .signup("bench@example.com", "bench-password", serde_json::json!({}))
+        .expect("signup");
+    let token = session.access_token;
+    c.bench_function("verify access token: ES256 signature", |b| {
+        b.iter(|| auth.verify_signature(&token).expect("valid"))
+    });
+    c.bench_function("verify access token: repeated token (cached)", |b| {
+        b.iter(|| auth.verify(&token).expect("valid"))
+    });
+    let hash = password::hash("bench-password").expect("hash");
+    let mut group = c.benchmark_group("login");
+    group.sample_size(10);
+    group.bench_function("argon2id password check (m=19MiB t=2 p=1)", |b| {
+        b.iter(|| password::verify("bench-password", &hash))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_tokens);
+criterion_main!(benches);
