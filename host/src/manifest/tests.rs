@@ -136,3 +136,109 @@ fn errors_on_bad_outbound_hosts() {
     ));
     assert!(error.contains("not an outbound host"), "{error}");
 }
+
+const BAAS: &str = r#"
+[app]
+name = "todo"
+require_api_key = true
+
+[auth]
+access_token_ttl = "5m"
+
+[component.api]
+source = "api.wasm"
+routes = ["GET /health", { route = "/todos/...", auth = "required" }, { route = "/feed", auth = "optional" }]
+buckets = { uploads = "read-write", avatars = "read" }
+auth = "verify"
+
+[component.admin]
+source = "admin.wasm"
+routes = ["/admin/..."]
+auth_required = true
+auth = "admin"
+
+[bucket.uploads]
+access = "owner"
+max_size = "10MiB"
+content_types = ["image/*", "application/pdf"]
+
+[bucket.avatars]
+access = "public-read"
+"#;
+
+#[test]
+fn buckets_grants_and_route_auth_resolve() {
+    let manifest = parse(BAAS).expect("valid manifest");
+    assert!(manifest.require_api_key);
+    assert_eq!(manifest.access_token_ttl, Duration::from_secs(300));
+    let uploads = manifest.bucket("uploads").expect("uploads");
+    assert_eq!(uploads.access, BucketAccess::Owner);
+    assert_eq!(uploads.max_size, 10 << 20);
+    assert!(uploads.accepts("image/png") && uploads.accepts("application/pdf"));
+    assert!(!uploads.accepts("text/html"));
+    let avatars = manifest.bucket("avatars").expect("avatars");
+    assert_eq!(avatars.max_size, DEFAULT_MAX_OBJECT_SIZE);
+    assert!(avatars.accepts("anything/at-all"));
+
+    let admin = &manifest.components[0];
+    assert_eq!(admin.auth, AuthGrant::Admin);
+    assert!(admin.routes.iter().all(|r| r.auth == RouteAuth::Required));
+    let api = &manifest.components[1];
+    assert_eq!(api.auth, AuthGrant::Verify);
+    let auths: Vec<RouteAuth> = api.routes.iter().map(|r| r.auth).collect();
+    assert_eq!(
+        auths,
+        [RouteAuth::None, RouteAuth::Required, RouteAuth::Optional]
+    );
+    assert_eq!(api.buckets["uploads"], BucketMode::ReadWrite);
+    assert!(!api.buckets["avatars"].can_write());
+}
+
+#[test]
+fn errors_on_bad_buckets_and_grants() {
+    let cases = [
+        (
+            "access = \"owner\"",
+            "access = \"everyone\"",
+            "unknown variant `everyone`",
+        ),
+        (
+            "avatars = \"read\"",
+            "avatars = \"readwrite\"",
+            "unknown variant `readwrite`",
+        ),
+        (
+            "avatars = \"read\"",
+            "photos = \"read\"",
+            "bucket `photos` is not declared",
+        ),
+        (
+            "auth = \"verify\"",
+            "auth = \"root\"",
+            "unknown variant `root`",
+        ),
+        (
+            "auth = \"required\" }, { route = \"/feed\"",
+            "auth = \"always\" }, { route = \"/feed\"",
+            "unknown variant `always`",
+        ),
+        (
+            "\"application/pdf\"",
+            "\"pdf\"",
+            "not a content type pattern",
+        ),
+        ("[bucket.avatars]", "[bucket.list]", "reserved"),
+        (
+            "max_size = \"10MiB\"",
+            "max_size = \"10 parsecs\"",
+            "max_size",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let text = BAAS.replace(from, to);
+        assert_ne!(text, BAAS, "{from} not found");
+        let error = error_of(&text);
+        assert!(error.contains(expected), "{to}: {error}");
+        assert!(error.starts_with("app/nimbus.toml:"), "{error}");
+    }
+}
