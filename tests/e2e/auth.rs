@@ -287,8 +287,9 @@ async fn expired_tokens_are_rejected() {
     )
     .await;
     assert_eq!(status, 200);
-    // One second of validity plus the five seconds of tolerated clock skew.
-    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    // One second of validity, five of tolerated clock skew, and a margin for the whole-second
+    // resolution of `exp` (a token is still valid in the second it reaches exp + leeway).
+    tokio::time::sleep(Duration::from_millis(7_500)).await;
     let (status, _, body) = send_json(
         client()
             .get(server.url("/private/x"))

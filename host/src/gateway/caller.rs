@@ -1,7 +1,10 @@
 //! Who is calling: the app's publishable key (`apikey`) and the bearer token, shared by the
 //! app's routes and the built-in APIs.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, header};
+use nimbus_auth::{AuthError, Claims};
 use subtle::ConstantTimeEq as _;
 
 use crate::app::App;
@@ -44,4 +47,17 @@ pub fn api_key_ok(app: &App, headers: &HeaderMap, query: Option<&str>) -> bool {
 /// clients send as the bearer before anyone signs in).
 pub fn user_token<'h>(app: &App, headers: &'h HeaderMap) -> Option<&'h str> {
     bearer(headers).filter(|token| !is_api_key(app, token))
+}
+
+/// Verifies an access token. A token seen before is answered from the cache on the spot; a new
+/// one has its signature checked on a blocking thread, so a flood of forged tokens cannot stall
+/// the worker's event loop.
+pub async fn verify_token(app: &App, token: &str) -> Result<Claims, AuthError> {
+    if let Some(claims) = app.auth.verify_cached(token) {
+        return Ok(claims);
+    }
+    let (auth, token) = (Arc::clone(&app.auth), token.to_string());
+    tokio::task::spawn_blocking(move || auth.verify(&token))
+        .await
+        .map_err(|e| AuthError::Internal(format!("token check failed: {e}")))?
 }

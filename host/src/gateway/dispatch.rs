@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::caller::{api_key_ok, user_token};
+use super::caller::{api_key_ok, user_token, verify_token};
 use super::error::{ApiError, REQUEST_ID_HEADER};
 use super::request_id;
 use crate::app::{App, RouteTarget};
@@ -38,7 +38,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Re
     match routed {
         RouteMatch::Found { target, params } => {
             let mut request = request;
-            let identity = match check_caller(&app, target, &mut request, &request_id) {
+            let identity = match check_caller(&app, target, &mut request, &request_id).await {
                 Ok(identity) => identity,
                 Err(error) => return error.into_response(),
             };
@@ -70,7 +70,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Re
 
 /// Applies the app's API key rule and the route's `auth`; returns the verified identity and
 /// puts it in the identity headers (after removing any the client sent).
-fn check_caller(
+async fn check_caller(
     app: &App,
     target: RouteTarget,
     request: &mut Request<Body>,
@@ -90,8 +90,9 @@ fn check_caller(
     if target.auth == RouteAuth::None {
         return Ok(None);
     }
-    let identity = match user_token(app, headers) {
-        Some(token) => match app.auth.verify(token) {
+    let token = user_token(app, headers).map(str::to_string);
+    let identity = match token {
+        Some(token) => match verify_token(app, &token).await {
             Ok(claims) => Some(claims.identity()),
             Err(error) => {
                 return Err(
@@ -110,6 +111,7 @@ fn check_caller(
         }
         None => None,
     };
+    let headers = request.headers_mut();
     if let Some(identity) = &identity {
         let values = [
             Some(identity.user_id.as_str()),

@@ -164,6 +164,27 @@ pub struct AuthService {
     dummy_hash: String,
     ip_limiter: IpLimiter,
     verified: VerifiedTokens,
+    key_reload: ReloadGate,
+}
+
+/// Lets one reload through per interval.
+struct ReloadGate {
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl ReloadGate {
+    const INTERVAL_MS: u64 = 1000;
+
+    fn allow(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = now_ms();
+        let last = self.last_ms.load(Ordering::Acquire);
+        now.saturating_sub(last) >= Self::INTERVAL_MS
+            && self
+                .last_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
 }
 
 fn now_ms() -> u64 {
@@ -186,6 +207,9 @@ impl AuthService {
             // wrong password does.
             dummy_hash: password::hash("nimbus-dummy-password")?,
             verified: VerifiedTokens::default(),
+            key_reload: ReloadGate {
+                last_ms: std::sync::atomic::AtomicU64::new(0),
+            },
         };
         let keys = service.load_or_create_keys()?;
         service.cache_keys(keys);
@@ -339,13 +363,20 @@ impl AuthService {
     /// expires, so a client sending the same token on every request pays for one signature
     /// check, not one per request.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let now = now_ms() / 1000;
-        if let Some(claims) = self.verified.get(token, now.saturating_sub(LEEWAY_SECS)) {
+        if let Some(claims) = self.verify_cached(token) {
             return Ok(claims);
         }
         let claims = self.verify_signature(token)?;
-        self.verified.insert(token, &claims, now);
+        self.verified.insert(token, &claims, now_ms() / 1000);
         Ok(claims)
+    }
+
+    /// The claims of `token` if it verified before and has not expired: the cheap path of
+    /// [`AuthService::verify`], safe to call on an event loop. `None` means the signature must
+    /// be checked.
+    pub fn verify_cached(&self, token: &str) -> Option<Claims> {
+        let now = now_ms() / 1000;
+        self.verified.get(token, now.saturating_sub(LEEWAY_SECS))
     }
 
     /// [`AuthService::verify`] without the verified-token cache: every call checks the signature.
@@ -369,6 +400,11 @@ impl AuthService {
         let key = match cached {
             Some(key) => key?,
             None => {
+                // An unknown kid is either a rotation by another process or a forgery; reading
+                // the store for it at most once a second keeps a flood of made-up kids cheap.
+                if !self.key_reload.allow() {
+                    return Err(AuthError::InvalidToken("unknown signing key".into()));
+                }
                 let keys = self.load_or_create_keys()?;
                 let key = keys
                     .find(&kid)

@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use self::access::Caller;
 use self::error::StorageError;
-use super::caller::{api_key_ok, user_token};
+use super::caller::{api_key_ok, user_token, verify_token};
 use crate::app::App;
 use crate::manifest::{BucketAccess, BucketSpec};
 
@@ -43,7 +43,7 @@ pub fn routes() -> axum::Router<Arc<App>> {
 
 type StorageResult = Result<Response, StorageError>;
 
-fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, StorageError> {
+async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, StorageError> {
     if !api_key_ok(app, headers, None) {
         return Err(StorageError::unauthorized(
             "this app requires its publishable key in the `apikey` header",
@@ -51,9 +51,8 @@ fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, StorageError> {
     }
     match user_token(app, headers) {
         None => Ok(Caller::Anonymous),
-        Some(token) => app
-            .auth
-            .verify(token)
+        Some(token) => verify_token(app, token)
+            .await
             .map(|claims| Caller::User { id: claims.sub })
             .map_err(|e| StorageError::unauthorized(e.to_string())),
     }
@@ -129,7 +128,7 @@ async fn object(
     let (first, tail) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
     match (method.clone(), first) {
         (Method::POST, "list") => {
-            let caller = caller(&app, &headers)?;
+            let caller = caller(&app, &headers).await?;
             let (spec, id) = bucket(&app, tail)?;
             let query: listing::FolderQuery = read_json(body).await?;
             if !caller.can_read(spec.access, query.prefix.trim_matches('/')) {
@@ -138,7 +137,7 @@ async fn object(
             Ok(Json(listing::list_folder(app.objects.as_ref(), &id, query).await?).into_response())
         }
         (Method::GET, "list") => {
-            let caller = caller(&app, &headers)?;
+            let caller = caller(&app, &headers).await?;
             let (spec, id) = bucket(&app, tail)?;
             let query = listing::CursorQuery {
                 prefix: query.get("prefix").cloned().unwrap_or_default(),
@@ -187,7 +186,7 @@ async fn object(
         }
         (Method::GET, "info") => {
             let (bucket_name, key) = split_object(tail)?;
-            let caller = caller(&app, &headers)?;
+            let caller = caller(&app, &headers).await?;
             let (spec, id) = bucket(&app, bucket_name)?;
             if !caller.can_read(spec.access, key) {
                 return Err(deny("read", spec, key));
@@ -206,7 +205,7 @@ async fn object(
             remove_many(&app, &headers, bucket_name, body).await
         }
         (Method::POST | Method::PUT, bucket_name) => {
-            let caller = caller(&app, &headers)?;
+            let caller = caller(&app, &headers).await?;
             let (spec, id) = bucket(&app, bucket_name)?;
             if !caller.can_write(spec.access, tail) {
                 return Err(deny("write", spec, tail));
@@ -235,7 +234,7 @@ async fn object(
             read_object(&app, &method, bucket_name, tail, &query, &headers).await
         }
         (Method::DELETE, bucket_name) => {
-            let caller = caller(&app, &headers)?;
+            let caller = caller(&app, &headers).await?;
             let (spec, id) = bucket(&app, bucket_name)?;
             if !caller.can_write(spec.access, tail) {
                 return Err(deny("delete", spec, tail));
@@ -263,7 +262,7 @@ async fn read_object(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> StorageResult {
-    let caller = caller(app, headers)?;
+    let caller = caller(app, headers).await?;
     let (spec, id) = bucket(app, bucket_name)?;
     if key.is_empty() {
         return Err(StorageError::bad_request("no object key in the path"));
@@ -291,7 +290,7 @@ async fn create_signed_url(
     body: Body,
     upload: bool,
 ) -> StorageResult {
-    let caller = caller(app, headers)?;
+    let caller = caller(app, headers).await?;
     let (bucket_name, key) = split_object(path)?;
     let (spec, id) = bucket(app, bucket_name)?;
     nimbus_objects::validate_key(key)?;
@@ -392,7 +391,7 @@ struct Relocation {
 }
 
 async fn relocate(app: &App, headers: &HeaderMap, body: Body, is_move: bool) -> StorageResult {
-    let caller = caller(app, headers)?;
+    let caller = caller(app, headers).await?;
     let request: Relocation = read_json(body).await?;
     let (from_spec, from) = bucket(app, &request.bucket_id)?;
     let to_name = request
@@ -450,7 +449,7 @@ async fn remove_many(
     bucket_name: &str,
     body: Body,
 ) -> StorageResult {
-    let caller = caller(app, headers)?;
+    let caller = caller(app, headers).await?;
     let (spec, id) = bucket(app, bucket_name)?;
     let request: Removal = read_json(body).await?;
     if let Some(key) = request
@@ -489,7 +488,7 @@ fn bucket_json(spec: &BucketSpec) -> serde_json::Value {
 }
 
 async fn list_buckets(State(app): State<Arc<App>>, headers: HeaderMap) -> StorageResult {
-    caller(&app, &headers)?;
+    caller(&app, &headers).await?;
     let buckets: Vec<_> = app.manifest.buckets.iter().map(bucket_json).collect();
     Ok(Json(buckets).into_response())
 }
@@ -499,7 +498,7 @@ async fn get_bucket(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> StorageResult {
-    caller(&app, &headers)?;
+    caller(&app, &headers).await?;
     let (spec, _) = bucket(&app, &name)?;
     Ok(Json(bucket_json(spec)).into_response())
 }
