@@ -140,6 +140,17 @@ async fn owners_cannot_touch_each_others_objects() {
     )
     .await;
     assert_eq!(status, 403, "{body}");
+    let (status, _, body) = send_json(
+        client()
+            .get(server.url(&format!(
+                "/storage/v1/object/list/docs?prefix={}",
+                ann.user_id
+            )))
+            .bearer_auth(&ann.access),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["objects"][0]["name"], ann_key.as_str(), "{body}");
     // Still there, unchanged.
     assert_eq!(
         get(&server, Some(&ann.access), "docs", &ann_key).await,

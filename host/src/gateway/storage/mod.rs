@@ -139,8 +139,14 @@ async fn object(
         (Method::GET, "list") => {
             let caller = caller(&app, &headers).await?;
             let (spec, id) = bucket(&app, tail)?;
+            let mut prefix = query.get("prefix").cloned().unwrap_or_default();
+            // A raw prefix `{user-id}` would also match keys like `{user-id}x`: in an owner
+            // bucket, a user's own folder is what it means.
+            if spec.access == BucketAccess::Owner && !prefix.is_empty() && !prefix.contains('/') {
+                prefix.push('/');
+            }
             let query = listing::CursorQuery {
-                prefix: query.get("prefix").cloned().unwrap_or_default(),
+                prefix,
                 delimiter: query.get("delimiter").cloned(),
                 cursor: query.get("cursor").cloned(),
                 limit: query.get("limit").and_then(|l| l.parse().ok()),
