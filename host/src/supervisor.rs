@@ -5,15 +5,18 @@
 //! but the socket, so they do not.
 //!
 //! The first process (the supervisor) owns the key-value store and serves it to the others on
-//! a Unix socket; it serves requests too. Workers die with it (`PR_SET_PDEATHSIG`).
+//! a Unix socket; it serves requests too. Workers die with it (`PR_SET_PDEATHSIG`), and it
+//! starts again any worker that exits while it serves.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
@@ -55,65 +58,158 @@ pub fn serve(
         .name("nimbus-kv-owner".into())
         .spawn(move || nimbus_kv::remote::serve(kv, listener))
         .context("cannot start the key-value owner thread")?;
-    let mut workers: Vec<Child> = Vec::new();
+    let workers = Arc::new(Workers::default());
     let result = crate::gateway::serve(app, listen, shape.workers, |bound| {
+        let mut started = 0;
         for index in 1..processes {
-            match start_worker(manifest_path, data_dir, &socket, bound) {
-                Ok(child) => workers.push(child),
+            let launch = Launch {
+                manifest_path: manifest_path.to_path_buf(),
+                data_dir: data_dir.to_path_buf(),
+                socket: socket.clone(),
+                bound,
+            };
+            match launch.start() {
+                Ok(child) => {
+                    started += 1;
+                    let workers = Arc::clone(&workers);
+                    let _ = std::thread::Builder::new()
+                        .name(format!("nimbus-supervise-{index}"))
+                        .spawn(move || supervise(index, child, &launch, &workers));
+                }
                 Err(e) => tracing::error!("worker process {index} did not start: {e:#}"),
             }
         }
         if processes > 1 {
-            tracing::info!(processes = workers.len() + 1, "worker processes serving");
+            tracing::info!(processes = started + 1, "worker processes serving");
         }
         on_ready(bound);
     });
-    for mut worker in workers {
-        let _ = worker.kill();
-        let _ = worker.wait();
-    }
+    workers.stop_all();
     let _ = std::fs::remove_file(&socket);
     result
 }
 
-fn start_worker(
-    manifest_path: &Path,
-    data_dir: &Path,
-    socket: &Path,
+/// The worker processes: their pids, so that they can be stopped, and whether the host is
+/// stopping, so that an exit is not taken for a crash.
+#[derive(Default)]
+struct Workers {
+    stopping: AtomicBool,
+    pids: Mutex<HashMap<usize, u32>>,
+}
+
+impl Workers {
+    fn stop_all(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let pids: Vec<u32> = self
+            .pids
+            .lock()
+            .map(|pids| pids.values().copied().collect())
+            .unwrap_or_default();
+        for pid in pids {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill takes plain integers; the pid is a child this process started
+                // and has not reaped (its supervising thread removes it after reaping).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+/// What starting worker process N needs.
+struct Launch {
+    manifest_path: PathBuf,
+    data_dir: PathBuf,
+    socket: PathBuf,
     bound: SocketAddr,
-) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe().context("cannot find the nimbus executable")?;
-    let mut child = Command::new(exe)
-        .arg("up")
-        .arg(manifest_path)
-        .arg("--listen")
-        .arg(bound.to_string())
-        .arg("--data")
-        .arg(data_dir)
-        .args(["--processes", "1", "--workers", "1", "--kv-socket"])
-        .arg(socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("cannot spawn a worker process")?;
-    let stdout = child.stdout.take().context("worker stdout")?;
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|line| line.starts_with("nimbus listening on "));
-        let _ = ready_tx.send(ready);
-        for _ in lines {}
-    });
-    match ready_rx.recv_timeout(WORKER_START_TIMEOUT) {
-        Ok(true) => Ok(child),
-        _ => {
-            let _ = child.kill();
-            let _ = child.wait();
-            anyhow::bail!("it exited or did not listen within {WORKER_START_TIMEOUT:?}")
+}
+
+/// Longest wait before restarting a worker that keeps failing.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
+/// A worker that ran this long before exiting is restarted at once.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
+/// Waits on worker `index` and starts it again whenever it exits while the host is serving
+/// (a crash, an OOM kill), backing off when it keeps failing.
+fn supervise(index: usize, mut child: Child, launch: &Launch, workers: &Workers) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        if let Ok(mut pids) = workers.pids.lock() {
+            pids.insert(index, child.id());
+        }
+        let started = Instant::now();
+        let status = child.wait();
+        if let Ok(mut pids) = workers.pids.lock() {
+            pids.remove(&index);
+        }
+        if workers.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        backoff = if started.elapsed() >= HEALTHY_RUN {
+            Duration::from_millis(250)
+        } else {
+            (backoff * 2).min(MAX_RESTART_BACKOFF)
+        };
+        tracing::error!(
+            worker = index,
+            "worker process exited ({}); restarting it in {backoff:?}",
+            status.map_or_else(|e| e.to_string(), |s| s.to_string())
+        );
+        loop {
+            std::thread::sleep(backoff);
+            if workers.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            match launch.start() {
+                Ok(restarted) => {
+                    tracing::info!(worker = index, "worker process restarted");
+                    child = restarted;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(worker = index, "worker process did not restart: {e:#}");
+                    backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+impl Launch {
+    /// Starts the worker and waits until it listens.
+    fn start(&self) -> anyhow::Result<Child> {
+        let exe = std::env::current_exe().context("cannot find the nimbus executable")?;
+        let mut child = Command::new(exe)
+            .arg("up")
+            .arg(&self.manifest_path)
+            .arg("--listen")
+            .arg(self.bound.to_string())
+            .arg("--data")
+            .arg(&self.data_dir)
+            .args(["--processes", "1", "--workers", "1", "--kv-socket"])
+            .arg(&self.socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot spawn a worker process")?;
+        let stdout = child.stdout.take().context("worker stdout")?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let ready = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|line| line.starts_with("nimbus listening on "));
+            let _ = ready_tx.send(ready);
+            for _ in lines {}
+        });
+        match ready_rx.recv_timeout(WORKER_START_TIMEOUT) {
+            Ok(true) => Ok(child),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("it exited or did not listen within {WORKER_START_TIMEOUT:?}")
+            }
         }
     }
 }

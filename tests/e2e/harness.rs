@@ -157,6 +157,30 @@ impl Server {
         Self { child, base, log }
     }
 
+    /// The pid of the `nimbus up` process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Pids of the processes this server started (its worker processes).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        let parent = self.pid().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // Fields after the parenthesised command: state, then the parent pid.
+                let after_name = &stat[stat.rfind(')')? + 2..];
+                let ppid = after_name.split(' ').nth(1)?;
+                (ppid == parent).then_some(pid)
+            })
+            .collect()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

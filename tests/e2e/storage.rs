@@ -100,3 +100,31 @@ fn worker_processes_end_with_their_supervisor() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[tokio::test]
+async fn a_worker_process_that_dies_is_restarted() {
+    let app = AppDir::new(APP);
+    let server = app.start_processes(2);
+    let before = server.worker_pids();
+    assert_eq!(before.len(), 1, "one worker process besides the supervisor");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &before[0].to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let log = server.wait_for_log("worker process restarted");
+    assert!(log.contains("worker process exited"), "{log}");
+    assert!(log.contains("worker process restarted"), "{log}");
+    let after = server.worker_pids();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before);
+    for _ in 0..20 {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let (status, _, body) =
+            crate::harness::send_json(client.get(server.url("/count/after-restart"))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
