@@ -606,3 +606,58 @@ async fn the_todo_app_keeps_each_users_todos_and_attachments() {
         404
     );
 }
+
+#[tokio::test]
+async fn users_sessions_and_objects_are_shared_by_every_worker_process() {
+    let app = AppDir::new(BUCKETS);
+    let server = app.start_processes(3);
+    // A new connection per request, so the kernel spreads them over the processes.
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client")
+    };
+    let ann = signup(&server, "ann@example.com").await;
+    let mut refresh = ann.refresh.clone();
+    for round in 0..6 {
+        let key = format!("{}/note-{round}.txt", ann.user_id);
+        let status = fresh()
+            .post(object_url(&server, "docs", &key))
+            .bearer_auth(&ann.access)
+            .header("content-type", "text/plain")
+            .body(format!("note {round}"))
+            .send()
+            .await
+            .expect("upload")
+            .status();
+        assert_eq!(status.as_u16(), 200);
+        let response = fresh()
+            .get(object_url(&server, "docs", &key))
+            .bearer_auth(&ann.access)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(
+            response.text().await.expect("body"),
+            format!("note {round}")
+        );
+        // Each refresh token works once, whichever process sees it.
+        let (status, _, body) = send_json(
+            fresh()
+                .post(server.url("/auth/v1/token?grant_type=refresh_token"))
+                .json(&json!({ "refresh_token": refresh })),
+        )
+        .await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        refresh = body["refresh_token"].as_str().expect("token").to_string();
+    }
+    let (status, _, body) = send_json(
+        fresh()
+            .post(server.url("/auth/v1/token?grant_type=refresh_token"))
+            .json(&json!({ "refresh_token": ann.refresh })),
+    )
+    .await;
+    assert_eq!(status, 401, "the first token was used long ago: {body}");
+    assert!(server.log().contains("processes=3"));
+}
