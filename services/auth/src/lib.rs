@@ -7,20 +7,20 @@
 //! CPU-bound by design): call them off the async runtime.
 #![deny(missing_docs)]
 
+mod directory;
 mod error;
 mod keys;
 pub mod password;
 mod random;
 mod session;
 mod throttle;
+mod tokens;
 mod user;
 mod verified;
 
-use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Header, Validation};
 use nimbus_kv::{KvStore, StoreId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -164,27 +164,7 @@ pub struct AuthService {
     dummy_hash: String,
     ip_limiter: IpLimiter,
     verified: VerifiedTokens,
-    key_reload: ReloadGate,
-}
-
-/// Lets one reload through per interval.
-struct ReloadGate {
-    last_ms: std::sync::atomic::AtomicU64,
-}
-
-impl ReloadGate {
-    const INTERVAL_MS: u64 = 1000;
-
-    fn allow(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        let now = now_ms();
-        let last = self.last_ms.load(Ordering::Acquire);
-        now.saturating_sub(last) >= Self::INTERVAL_MS
-            && self
-                .last_ms
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-    }
+    key_reload: tokens::ReloadGate,
 }
 
 fn now_ms() -> u64 {
@@ -207,7 +187,7 @@ impl AuthService {
             // wrong password does.
             dummy_hash: password::hash("nimbus-dummy-password")?,
             verified: VerifiedTokens::default(),
-            key_reload: ReloadGate {
+            key_reload: tokens::ReloadGate {
                 last_ms: std::sync::atomic::AtomicU64::new(0),
             },
         };
@@ -262,338 +242,6 @@ impl AuthService {
         Err(AuthError::Internal(format!(
             "record `{key}` is too contended"
         )))
-    }
-
-    // ---- keys ----
-
-    fn load_or_create_keys(&self) -> Result<KeySet, AuthError> {
-        let keep = self.config.access_token_ttl.as_millis() as u64;
-        let keys = self.update::<KeySet, _>(SIGNING_KEYS, |current| match current {
-            Some(set) if set.current().is_some() => Ok(None),
-            _ => {
-                let mut set = KeySet::default();
-                set.rotate(now_ms(), keep)?;
-                Ok(Some(set))
-            }
-        })?;
-        match keys {
-            Some(created) => Ok(created),
-            None => self
-                .read::<KeySet>(SIGNING_KEYS)?
-                .map(|(set, _)| set)
-                .ok_or_else(|| AuthError::Internal("signing keys vanished".into())),
-        }
-    }
-
-    fn cache_keys(&self, keys: KeySet) {
-        if let Ok(mut cached) = self.keys.write() {
-            *cached = keys;
-        }
-    }
-
-    /// Makes a new signing key current. Tokens signed by the old one stay valid (and its public
-    /// key stays in the JWKS) until they expire.
-    pub fn rotate_signing_key(&self) -> Result<String, AuthError> {
-        let keep = self.config.access_token_ttl.as_millis() as u64 + LEEWAY_SECS * 1000;
-        let rotated = self.update::<KeySet, _>(SIGNING_KEYS, |current| {
-            let mut set = current.unwrap_or_default();
-            set.rotate(now_ms(), keep)?;
-            Ok(Some(set))
-        })?;
-        let rotated = rotated.ok_or_else(|| AuthError::Internal("rotation lost".into()))?;
-        let kid = rotated.current().map(|k| k.kid.clone()).unwrap_or_default();
-        self.cache_keys(rotated);
-        Ok(kid)
-    }
-
-    /// The JWKS document (read from the store, so a rotation by another process shows).
-    pub fn jwks(&self) -> Result<serde_json::Value, AuthError> {
-        let keys = self.load_or_create_keys()?;
-        let jwks = keys.jwks();
-        self.cache_keys(keys);
-        Ok(jwks)
-    }
-
-    // ---- tokens ----
-
-    fn issue(
-        &self,
-        user: &User,
-        session_id: &str,
-        refresh_token: String,
-    ) -> Result<Session, AuthError> {
-        // Signing is rare next to argon2; reading the keys each time picks up rotations made by
-        // other processes.
-        let keys = self.load_or_create_keys()?;
-        let key = keys
-            .current()
-            .ok_or_else(|| AuthError::Internal("no signing key".into()))?;
-        let now = now_ms() / 1000;
-        let ttl = self.config.access_token_ttl.as_secs();
-        let claims = Claims {
-            iss: self.config.issuer.clone(),
-            aud: self.config.app.clone(),
-            sub: user.id.clone(),
-            exp: now + ttl,
-            iat: now,
-            jti: random::uuid()?,
-            role: user.role.clone(),
-            email: Some(user.email.clone()),
-            session_id: session_id.to_string(),
-            aal: Some("aal1".into()),
-            is_anonymous: false,
-        };
-        let mut header = Header::new(ALGORITHM);
-        header.kid = Some(key.kid.clone());
-        let access_token = jsonwebtoken::encode(&header, &claims, &key.encoding_key()?)
-            .map_err(|e| AuthError::Internal(format!("cannot sign a token: {e}")))?;
-        self.cache_keys(keys);
-        Ok(Session {
-            access_token,
-            refresh_token,
-            expires_in: ttl,
-            expires_at: claims.exp,
-            user: user.clone(),
-        })
-    }
-
-    /// Checks an access token: ES256 only, a known `kid`, a valid signature, `iss`, `aud` (this
-    /// app) and `exp`. Does not consult the store unless the `kid` is unknown (a rotation by
-    /// another process). A token that verified before is recognised by its hash until it
-    /// expires, so a client sending the same token on every request pays for one signature
-    /// check, not one per request.
-    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        if let Some(claims) = self.verify_cached(token) {
-            return Ok(claims);
-        }
-        let claims = self.verify_signature(token)?;
-        self.verified.insert(token, &claims, now_ms() / 1000);
-        Ok(claims)
-    }
-
-    /// The claims of `token` if it verified before and has not expired: the cheap path of
-    /// [`AuthService::verify`], safe to call on an event loop. `None` means the signature must
-    /// be checked.
-    pub fn verify_cached(&self, token: &str) -> Option<Claims> {
-        let now = now_ms() / 1000;
-        self.verified.get(token, now.saturating_sub(LEEWAY_SECS))
-    }
-
-    /// [`AuthService::verify`] without the verified-token cache: every call checks the signature.
-    pub fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| AuthError::InvalidToken("malformed token".into()))?;
-        if header.alg != ALGORITHM {
-            return Err(AuthError::InvalidToken(format!(
-                "algorithm {:?} is not accepted",
-                header.alg
-            )));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| AuthError::InvalidToken("token has no key id".into()))?;
-        let cached = self
-            .keys
-            .read()
-            .ok()
-            .and_then(|keys| keys.find(&kid).map(|k| k.decoding_key()));
-        let key = match cached {
-            Some(key) => key?,
-            None => {
-                // An unknown kid is either a rotation by another process or a forgery; reading
-                // the store for it at most once a second keeps a flood of made-up kids cheap.
-                if !self.key_reload.allow() {
-                    return Err(AuthError::InvalidToken("unknown signing key".into()));
-                }
-                let keys = self.load_or_create_keys()?;
-                let key = keys
-                    .find(&kid)
-                    .ok_or_else(|| AuthError::InvalidToken("unknown signing key".into()))?
-                    .decoding_key()?;
-                self.cache_keys(keys);
-                key
-            }
-        };
-        let mut validation = Validation::new(ALGORITHM);
-        validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.app]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECS;
-        jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))
-    }
-
-    /// The app's publishable API key (sent by clients as `apikey`), created on first use.
-    pub fn publishable_key(&self) -> Result<String, AuthError> {
-        loop {
-            if let Some(key) = self.kv.get(&self.store, PUBLISHABLE_KEY)? {
-                return Ok(String::from_utf8_lossy(&key).into_owned());
-            }
-            let fresh = format!("nb_publishable_{}", random::token()?);
-            self.kv
-                .compare_and_swap(&self.store, PUBLISHABLE_KEY, None, fresh.as_bytes())?;
-        }
-    }
-
-    /// Replaces the publishable API key; clients holding the old one are refused where the
-    /// key is required.
-    pub fn rotate_publishable_key(&self) -> Result<String, AuthError> {
-        let fresh = format!("nb_publishable_{}", random::token()?);
-        self.kv
-            .set(&self.store, PUBLISHABLE_KEY, fresh.as_bytes())?;
-        Ok(fresh)
-    }
-
-    /// Takes one token from `ip`'s bucket.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), AuthError> {
-        self.ip_limiter.check(ip)
-    }
-
-    // ---- users ----
-
-    fn user_key(id: &str) -> String {
-        format!("user:{id}")
-    }
-
-    fn email_key(email: &str) -> String {
-        format!("email:{email}")
-    }
-
-    /// The user with id `id`.
-    pub fn user(&self, id: &str) -> Result<User, AuthError> {
-        self.read::<User>(&Self::user_key(id))?
-            .map(|(user, _)| user)
-            .ok_or(AuthError::UserNotFound)
-    }
-
-    /// The user with email `email`.
-    pub fn user_by_email(&self, email: &str) -> Result<User, AuthError> {
-        let email = normalize_email(email)?;
-        let id = self
-            .kv
-            .get(&self.store, &Self::email_key(&email))?
-            .ok_or(AuthError::UserNotFound)?;
-        self.user(&String::from_utf8_lossy(&id))
-    }
-
-    /// Creates a user. Emails are unique per app (the email index is claimed atomically).
-    pub fn create_user(
-        &self,
-        email: &str,
-        password: &str,
-        role: &str,
-        user_metadata: serde_json::Value,
-    ) -> Result<User, AuthError> {
-        let email = normalize_email(email)?;
-        password::check_policy(password)?;
-        check_role(role)?;
-        let now = now_ms();
-        let user = User {
-            id: random::uuid()?,
-            email: email.clone(),
-            password_hash: password::hash(password)?,
-            role: role.to_string(),
-            user_metadata,
-            created_at_ms: now,
-            updated_at_ms: now,
-            last_sign_in_at_ms: None,
-        };
-        let user_key = Self::user_key(&user.id);
-        self.kv.set(&self.store, &user_key, &Self::encode(&user)?)?;
-        let claimed = self.kv.compare_and_swap(
-            &self.store,
-            &Self::email_key(&email),
-            None,
-            user.id.as_bytes(),
-        )?;
-        if !claimed {
-            self.kv.delete(&self.store, &user_key)?;
-            return Err(AuthError::EmailTaken);
-        }
-        Ok(user)
-    }
-
-    /// Every user, in id order.
-    pub fn list_users(&self) -> Result<Vec<User>, AuthError> {
-        let mut users = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.kv.list_keys(&self.store, "user:", cursor.as_deref())?;
-            for key in &page.keys {
-                if let Some((user, _)) = self.read::<User>(key)? {
-                    users.push(user);
-                }
-            }
-            match page.cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(users),
-            }
-        }
-    }
-
-    /// Deletes a user and ends all their sessions.
-    pub fn delete_user(&self, id: &str) -> Result<(), AuthError> {
-        let user = self.user(id)?;
-        self.end_sessions(id, None)?;
-        self.kv.delete(&self.store, &Self::email_key(&user.email))?;
-        self.kv.delete(&self.store, &Self::user_key(id))?;
-        Ok(())
-    }
-
-    /// Sets a user's role (the `role` claim of their next tokens).
-    pub fn set_role(&self, id: &str, role: &str) -> Result<User, AuthError> {
-        check_role(role)?;
-        self.change_user(id, |user| {
-            user.role = role.to_string();
-            Ok(())
-        })
-    }
-
-    /// Changes a user's password and/or replaces keys of their metadata.
-    pub fn update_user(
-        &self,
-        id: &str,
-        password: Option<&str>,
-        data: Option<serde_json::Map<String, serde_json::Value>>,
-    ) -> Result<User, AuthError> {
-        let new_hash = match password {
-            Some(password) => {
-                password::check_policy(password)?;
-                Some(password::hash(password)?)
-            }
-            None => None,
-        };
-        self.change_user(id, |user| {
-            if let Some(hash) = &new_hash {
-                user.password_hash = hash.clone();
-            }
-            if let Some(data) = &data {
-                if !user.user_metadata.is_object() {
-                    user.user_metadata = serde_json::json!({});
-                }
-                if let Some(metadata) = user.user_metadata.as_object_mut() {
-                    for (key, value) in data {
-                        metadata.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn change_user(
-        &self,
-        id: &str,
-        mut change: impl FnMut(&mut User) -> Result<(), AuthError>,
-    ) -> Result<User, AuthError> {
-        self.update::<User, _>(&Self::user_key(id), |current| {
-            let mut user = current.ok_or(AuthError::UserNotFound)?;
-            change(&mut user)?;
-            user.updated_at_ms = now_ms();
-            Ok(Some(user))
-        })?
-        .ok_or(AuthError::UserNotFound)
     }
 
     // ---- sessions ----

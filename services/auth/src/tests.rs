@@ -136,7 +136,7 @@ fn forged_tokens_are_rejected() {
     let jwks = auth.jwks().expect("jwks");
     let public = jwks["keys"][0].to_string();
     let hs = jsonwebtoken::encode(
-        &Header::new(jsonwebtoken::Algorithm::HS256),
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
         &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
     )

@@ -8,8 +8,10 @@
 //! deletes the old blob after the swap. A reader that opened the old blob keeps reading it
 //! (the file lives until closed).
 
-use std::io::{Read as _, Seek as _, Write as _};
-use std::path::{Path, PathBuf};
+mod files;
+
+use std::io::{Seek as _, Write as _};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,6 +21,7 @@ use nimbus_kv::{KvStore, StoreId};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
+use self::files::{TempFile, read_ahead, sync_dir};
 use crate::{
     BucketId, ByteStream, ListPage, ListQuery, MAX_LIST_LIMIT, ObjectError, ObjectMeta, ObjectRead,
     ObjectStore, PutOptions, RangeSpec, WriteMode, validate_key, validate_name, validate_prefix,
@@ -56,23 +59,6 @@ fn new_id() -> Result<String, ObjectError> {
 
 fn meta_key(bucket: &BucketId, key: &str) -> String {
     format!("{}/{key}", bucket.bucket)
-}
-
-/// Removes a file when dropped, unless [`TempFile::keep`] was called.
-struct TempFile(Option<PathBuf>);
-
-impl TempFile {
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -367,35 +353,6 @@ impl Blocking {
     }
 }
 
-/// Streams `len` bytes of `file` from a blocking thread that reads the next chunks while the
-/// caller is still sending the previous ones. Dropping the stream stops the reader.
-fn read_ahead(mut file: std::fs::File, len: u64) -> ByteStream<'static> {
-    let (tx, mut rx) = mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD_CHUNKS);
-    tokio::task::spawn_blocking(move || {
-        let mut left = len;
-        while left > 0 {
-            let mut chunk = vec![0u8; READ_CHUNK.min(left as usize)];
-            let message = match file.read(&mut chunk) {
-                Ok(0) => Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the object is shorter than its metadata says",
-                )),
-                Ok(n) => {
-                    chunk.truncate(n);
-                    left -= n as u64;
-                    Ok(Bytes::from(chunk))
-                }
-                Err(e) => Err(e),
-            };
-            let failed = message.is_err();
-            if tx.blocking_send(message).is_err() || failed {
-                return;
-            }
-        }
-    });
-    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
-}
-
 fn same_app(from: &BucketId, to: &BucketId) -> Result<(), ObjectError> {
     if from.app == to.app {
         Ok(())
@@ -404,10 +361,6 @@ fn same_app(from: &BucketId, to: &BucketId) -> Result<(), ObjectError> {
             "objects move and copy only between buckets of one app".into(),
         ))
     }
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 impl LocalObjectStore {

@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use nimbus_kv::RedbKvStore;
 
 use super::*;
