@@ -3,13 +3,12 @@
 //! to it over its socket; otherwise they open the store directly.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use nimbus_auth::{AuthConfig, AuthService, DEFAULT_ROLE, User, rfc3339};
-use nimbus_kv::{KvStore, RedbKvStore, RemoteKvStore};
+use nimbus_auth::{AuthService, DEFAULT_ROLE, User, rfc3339};
 
+use crate::app::KvBackend;
 use crate::manifest::Manifest;
 
 /// `nimbus users` subcommands.
@@ -52,24 +51,18 @@ pub enum KeysCommand {
     RotateSigningKey,
 }
 
-/// The app's key-value store: through the running host's socket, or opened directly.
-pub fn open_store(data: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
-    let socket = data.join("kv.sock");
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        return Ok(Arc::new(RemoteKvStore::new(&socket)));
-    }
-    let path = data.join("kv.redb");
-    let store = RedbKvStore::open(&path)
-        .with_context(|| format!("cannot open the key-value store {}", path.display()))?;
-    Ok(Arc::new(store))
-}
-
+/// The app's auth service, on its key-value store: through the running host's socket, or
+/// opened directly.
 fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
-    let mut config = AuthConfig::new(&manifest.app);
-    config.access_token_ttl = manifest.access_token_ttl;
-    AuthService::open(open_store(data)?, config).context("cannot open the auth service")
+    let socket = data.join("kv.sock");
+    let backend = if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        KvBackend::Remote(socket)
+    } else {
+        KvBackend::Owned
+    };
+    crate::app::open_auth(manifest, backend.open(data)?)
 }
 
 fn find(auth: &AuthService, user: &str) -> anyhow::Result<User> {

@@ -8,6 +8,7 @@ use nimbus_auth::{AuthConfig, AuthService};
 use nimbus_kv::{KvStore, RedbKvStore, RemoteKvStore};
 use nimbus_objects::{LocalObjectStore, ObjectStore, UrlSigner};
 
+use crate::capabilities::Services;
 use crate::manifest::{Manifest, RouteAuth};
 use crate::routes::Router;
 use crate::runtime::{LoadedComponent, Runtime};
@@ -46,16 +47,32 @@ pub struct App {
     pub components: Vec<Arc<LoadedComponent>>,
     /// Routes of every component.
     pub router: Router<RouteTarget>,
-    /// The key-value service the components use.
-    pub kv: Arc<dyn KvStore>,
-    /// The app's users and tokens.
-    pub auth: Arc<AuthService>,
-    /// The app's buckets.
-    pub objects: Arc<dyn ObjectStore>,
-    /// Signs and checks signed object URLs.
-    pub signer: Arc<UrlSigner>,
+    /// The app's key-value stores, users, buckets and URL signer.
+    pub services: Services,
     /// The app's publishable API key (`apikey` header).
     pub api_key: String,
+}
+
+impl KvBackend {
+    /// The key-value store this backend names, for data under `data_dir`.
+    pub fn open(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
+        Ok(match self {
+            KvBackend::Owned => {
+                let kv_path = data_dir.join("kv.redb");
+                Arc::new(RedbKvStore::open(&kv_path).with_context(|| {
+                    format!("cannot open the key-value store {}", kv_path.display())
+                })?)
+            }
+            KvBackend::Remote(socket) => Arc::new(RemoteKvStore::new(socket)),
+        })
+    }
+}
+
+/// The auth service of `manifest`'s app, kept in `kv`.
+pub fn open_auth(manifest: &Manifest, kv: Arc<dyn KvStore>) -> anyhow::Result<AuthService> {
+    let mut config = AuthConfig::new(&manifest.app);
+    config.access_token_ttl = manifest.access_token_ttl;
+    AuthService::open(kv, config).context("cannot open the auth service")
 }
 
 impl App {
@@ -73,21 +90,8 @@ impl App {
         manifest.check_sources()?;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let kv: Arc<dyn KvStore> = match &kv_backend {
-            KvBackend::Owned => {
-                let kv_path = data_dir.join("kv.redb");
-                Arc::new(RedbKvStore::open(&kv_path).with_context(|| {
-                    format!("cannot open the key-value store {}", kv_path.display())
-                })?)
-            }
-            KvBackend::Remote(socket) => Arc::new(RemoteKvStore::new(socket)),
-        };
-        let mut auth_config = AuthConfig::new(&manifest.app);
-        auth_config.access_token_ttl = manifest.access_token_ttl;
-        let auth = Arc::new(
-            AuthService::open(Arc::clone(&kv), auth_config)
-                .context("cannot open the auth service")?,
-        );
+        let kv = kv_backend.open(data_dir)?;
+        let auth = Arc::new(open_auth(&manifest, Arc::clone(&kv))?);
         let api_key = auth
             .publishable_key()
             .context("cannot read the app's publishable key")?;
@@ -102,11 +106,11 @@ impl App {
         let objects: Arc<dyn ObjectStore> = Arc::new(local_objects);
         let signer =
             Arc::new(UrlSigner::open(&kv, &manifest.app).context("cannot open the URL signer")?);
-        let services = crate::capabilities::Services {
-            kv: Arc::clone(&kv),
-            auth: Arc::clone(&auth),
-            objects: Arc::clone(&objects),
-            signer: Arc::clone(&signer),
+        let services = Services {
+            kv,
+            auth,
+            objects,
+            signer,
         };
         let max_memory = manifest
             .components
@@ -146,10 +150,7 @@ impl App {
             manifest,
             runtime,
             components,
-            kv,
-            auth,
-            objects,
-            signer,
+            services,
             api_key,
         })
     }

@@ -53,7 +53,7 @@ pub fn serve(
     }
     let listener = UnixListener::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let kv = Arc::clone(&app.kv);
+    let kv = Arc::clone(&app.services.kv);
     std::thread::Builder::new()
         .name("nimbus-kv-owner".into())
         .spawn(move || nimbus_kv::remote::serve(kv, listener))

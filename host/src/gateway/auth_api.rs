@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use nimbus_auth::{AuthError, AuthService, Claims, LogoutScope};
 use serde::Deserialize;
 
-use super::caller::{api_key_ok, bearer};
+use super::caller::{api_key_ok, auth_blocking, bearer};
 use super::error::REQUEST_ID_HEADER;
 use super::request_id;
 use crate::app::App;
@@ -81,11 +81,7 @@ async fn blocking<T: Send + 'static>(
     app: &Arc<App>,
     work: impl FnOnce(&AuthService) -> Result<T, AuthError> + Send + 'static,
 ) -> Result<T, AuthFailure> {
-    let service = Arc::clone(&app.auth);
-    tokio::task::spawn_blocking(move || work(&service))
-        .await
-        .map_err(|e| AuthFailure(AuthError::Internal(format!("auth task failed: {e}"))))?
-        .map_err(AuthFailure)
+    auth_blocking(app, work).await.map_err(AuthFailure)
 }
 
 fn require_api_key(app: &App, headers: &HeaderMap) -> Result<(), AuthFailure> {
@@ -142,7 +138,7 @@ async fn signup(
     body: axum::body::Bytes,
 ) -> AuthResult {
     require_api_key(&app, &headers)?;
-    app.auth.check_ip(peer.ip())?;
+    app.services.auth.check_ip(peer.ip())?;
     let (email, password, data) = parse::<Credentials>(&body)?.required()?;
     if !data.is_object() {
         return Err(AuthFailure(AuthError::Invalid(
@@ -172,7 +168,7 @@ async fn token(
     body: axum::body::Bytes,
 ) -> AuthResult {
     require_api_key(&app, &headers)?;
-    app.auth.check_ip(peer.ip())?;
+    app.services.auth.check_ip(peer.ip())?;
     let session = match query.grant_type.as_deref() {
         Some("password") => {
             let (email, password, _) = parse::<Credentials>(&body)?.required()?;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
-use nimbus_auth::{AuthError, Claims};
+use nimbus_auth::{AuthError, AuthService, Claims};
 use subtle::ConstantTimeEq as _;
 
 use crate::app::App;
@@ -53,11 +53,21 @@ pub fn user_token<'h>(app: &App, headers: &'h HeaderMap) -> Option<&'h str> {
 /// one has its signature checked on a blocking thread, so a flood of forged tokens cannot stall
 /// the worker's event loop.
 pub async fn verify_token(app: &App, token: &str) -> Result<Claims, AuthError> {
-    if let Some(claims) = app.auth.verify_cached(token) {
+    if let Some(claims) = app.services.auth.verify_cached(token) {
         return Ok(claims);
     }
-    let (auth, token) = (Arc::clone(&app.auth), token.to_string());
-    tokio::task::spawn_blocking(move || auth.verify(&token))
+    let token = token.to_string();
+    auth_blocking(app, move |auth| auth.verify(&token)).await
+}
+
+/// Runs auth work that blocks (argon2, signature checks, storage) on a blocking thread, off the
+/// worker's event loop.
+pub async fn auth_blocking<T: Send + 'static>(
+    app: &App,
+    work: impl FnOnce(&AuthService) -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, AuthError> {
+    let auth = Arc::clone(&app.services.auth);
+    tokio::task::spawn_blocking(move || work(&auth))
         .await
-        .map_err(|e| AuthError::Internal(format!("token check failed: {e}")))?
+        .map_err(|e| AuthError::Internal(format!("auth task failed: {e}")))?
 }

@@ -56,11 +56,7 @@ pub fn session_of(token: &str) -> Option<&str> {
 
 /// SHA-256 of a token, hex.
 pub fn token_hash(token: &str) -> String {
-    hex_string(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 impl SessionRecord {

@@ -32,6 +32,11 @@ impl ReloadGate {
 
 impl AuthService {
     pub(crate) fn load_or_create_keys(&self) -> Result<KeySet, AuthError> {
+        if let Some((set, _)) = self.read::<KeySet>(SIGNING_KEYS)?
+            && set.current().is_some()
+        {
+            return Ok(set);
+        }
         let keep = self.config.access_token_ttl.as_millis() as u64;
         let keys = self.update::<KeySet, _>(SIGNING_KEYS, |current| match current {
             Some(set) if set.current().is_some() => Ok(None),
@@ -43,6 +48,7 @@ impl AuthService {
         })?;
         match keys {
             Some(created) => Ok(created),
+            // Another process created them between the read and the swap.
             None => self
                 .read::<KeySet>(SIGNING_KEYS)?
                 .map(|(set, _)| set)

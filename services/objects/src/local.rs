@@ -144,6 +144,23 @@ impl Blocking {
         }
     }
 
+    /// Commits the metadata of a new blob: the blob stays and the one it replaced goes, or, if
+    /// the commit fails, the new blob goes (dropping `blob`).
+    fn publish(
+        &self,
+        bucket: &BucketId,
+        meta: ObjectMeta,
+        mode: WriteMode,
+        blob: TempFile,
+    ) -> Result<ObjectMeta, ObjectError> {
+        let (meta, replaced) = self.commit(bucket, meta, mode)?;
+        blob.keep();
+        if let Some(old) = replaced {
+            self.remove_blob(&bucket.app, &old.id);
+        }
+        Ok(meta)
+    }
+
     fn remove_blob(&self, app: &str, id: &str) {
         if let Ok(path) = self.blob_path(app, id) {
             let _ = std::fs::remove_file(path);
@@ -205,12 +222,33 @@ impl Blocking {
             updated_at_ms: now,
             user_metadata: options.user_metadata,
         };
-        let (meta, replaced) = self.commit(bucket, meta, options.mode)?;
-        published.keep();
-        if let Some(old) = replaced {
-            self.remove_blob(&bucket.app, &old.id);
+        self.publish(bucket, meta, options.mode, published)
+    }
+
+    /// The object's metadata, the `(start, len)` of `range`, and its blob opened at `start`.
+    /// The blob can be replaced between reading the metadata and opening it; then the
+    /// metadata is read again.
+    fn open(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        range: Option<RangeSpec>,
+    ) -> Result<(ObjectMeta, u64, u64, std::fs::File), ObjectError> {
+        for _ in 0..3 {
+            let (meta, _) = self.read_meta(bucket, key)?.ok_or(ObjectError::NotFound)?;
+            let (start, len) = match range {
+                Some(range) => range.resolve(meta.size)?,
+                None => (0, meta.size),
+            };
+            let mut file = match std::fs::File::open(self.blob_path(&bucket.app, &meta.id)?) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            file.seek(std::io::SeekFrom::Start(start))?;
+            return Ok((meta, start, len, file));
         }
-        Ok(meta)
+        Err(ObjectError::NotFound)
     }
 
     fn delete(&self, bucket: &BucketId, key: &str) -> Result<Option<ObjectMeta>, ObjectError> {
@@ -322,12 +360,7 @@ impl Blocking {
             updated_at_ms: now,
             ..source
         };
-        let (meta, replaced) = self.commit(to, meta, mode)?;
-        linked.keep();
-        if let Some(old) = replaced {
-            self.remove_blob(&to.app, &old.id);
-        }
-        Ok(meta)
+        self.publish(to, meta, mode, linked)
     }
 
     fn rename(
@@ -403,9 +436,13 @@ impl LocalObjectStore {
     }
 }
 
-fn check(bucket: &BucketId, key: &str) -> Result<(), ObjectError> {
+fn check_bucket(bucket: &BucketId) -> Result<(), ObjectError> {
     validate_name(&bucket.app)?;
-    validate_name(&bucket.bucket)?;
+    validate_name(&bucket.bucket)
+}
+
+fn check(bucket: &BucketId, key: &str) -> Result<(), ObjectError> {
+    check_bucket(bucket)?;
     validate_key(key)
 }
 
@@ -462,34 +499,14 @@ impl ObjectStore for LocalObjectStore {
         range: Option<RangeSpec>,
     ) -> Result<ObjectRead, ObjectError> {
         check(bucket, key)?;
-        // The blob can be replaced between reading the metadata and opening it; then read the
-        // metadata again.
-        for _ in 0..3 {
-            let meta = self.head(bucket, key).await?;
-            let (start, len) = match range {
-                Some(range) => range.resolve(meta.size)?,
-                None => (0, meta.size),
-            };
-            let path = self.inner().blob_path(&bucket.app, &meta.id)?;
-            let file = match blocking(move || {
-                let mut file = std::fs::File::open(path)?;
-                file.seek(std::io::SeekFrom::Start(start))?;
-                Ok(file)
-            })
-            .await
-            {
-                Ok(file) => file,
-                Err(ObjectError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            return Ok(ObjectRead {
-                meta,
-                start,
-                len,
-                body: read_ahead(file, len),
-            });
-        }
-        Err(ObjectError::NotFound)
+        let (inner, bucket, key) = (self.inner(), bucket.clone(), key.to_string());
+        let (meta, start, len, file) = blocking(move || inner.open(&bucket, &key, range)).await?;
+        Ok(ObjectRead {
+            meta,
+            start,
+            len,
+            body: read_ahead(file, len),
+        })
     }
 
     async fn head(&self, bucket: &BucketId, key: &str) -> Result<ObjectMeta, ObjectError> {
@@ -515,15 +532,13 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError> {
-        validate_name(&bucket.app)?;
-        validate_name(&bucket.bucket)?;
+        check_bucket(bucket)?;
         let (inner, bucket) = (self.inner(), bucket.clone());
         blocking(move || inner.list(&bucket, query)).await
     }
 
     async fn delete_prefix(&self, bucket: &BucketId, prefix: &str) -> Result<u64, ObjectError> {
-        validate_name(&bucket.app)?;
-        validate_name(&bucket.bucket)?;
+        check_bucket(bucket)?;
         let (inner, bucket, prefix) = (self.inner(), bucket.clone(), prefix.to_string());
         blocking(move || inner.delete_prefix(&bucket, &prefix)).await
     }
@@ -536,16 +551,7 @@ impl ObjectStore for LocalObjectStore {
         to_key: &str,
         mode: WriteMode,
     ) -> Result<ObjectMeta, ObjectError> {
-        check(from, from_key)?;
-        check(to, to_key)?;
-        let inner = self.inner();
-        let (from, from_key, to, to_key) = (
-            from.clone(),
-            from_key.to_string(),
-            to.clone(),
-            to_key.to_string(),
-        );
-        blocking(move || inner.copy(&from, &from_key, &to, &to_key, mode)).await
+        self.relocate(from, from_key, to, to_key, Some(mode)).await
     }
 
     async fn rename(
@@ -554,6 +560,20 @@ impl ObjectStore for LocalObjectStore {
         from_key: &str,
         to: &BucketId,
         to_key: &str,
+    ) -> Result<ObjectMeta, ObjectError> {
+        self.relocate(from, from_key, to, to_key, None).await
+    }
+}
+
+impl LocalObjectStore {
+    /// Copies (`copy: Some(mode)`) or moves (`None`) an object on a blocking thread.
+    async fn relocate(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+        copy: Option<WriteMode>,
     ) -> Result<ObjectMeta, ObjectError> {
         check(from, from_key)?;
         check(to, to_key)?;
@@ -564,7 +584,11 @@ impl ObjectStore for LocalObjectStore {
             to.clone(),
             to_key.to_string(),
         );
-        blocking(move || inner.rename(&from, &from_key, &to, &to_key)).await
+        blocking(move || match copy {
+            Some(mode) => inner.copy(&from, &from_key, &to, &to_key, mode),
+            None => inner.rename(&from, &from_key, &to, &to_key),
+        })
+        .await
     }
 }
 

@@ -58,6 +58,18 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, StorageError> 
     }
 }
 
+/// The caller and the bucket they name, in that order (a missing credential is a 401 before
+/// an unknown bucket is a 404).
+async fn open_bucket<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<(Caller, &'a BucketSpec, BucketId), StorageError> {
+    let caller = caller(app, headers).await?;
+    let (spec, id) = bucket(app, name)?;
+    Ok((caller, spec, id))
+}
+
 fn bucket<'a>(app: &'a App, name: &str) -> Result<(&'a BucketSpec, BucketId), StorageError> {
     let spec = app
         .manifest
@@ -128,17 +140,18 @@ async fn object(
     let (first, tail) = rest.split_once('/').unwrap_or((rest.as_str(), ""));
     match (method.clone(), first) {
         (Method::POST, "list") => {
-            let caller = caller(&app, &headers).await?;
-            let (spec, id) = bucket(&app, tail)?;
+            let (caller, spec, id) = open_bucket(&app, &headers, tail).await?;
             let query: listing::FolderQuery = read_json(body).await?;
             if !caller.can_read(spec.access, query.prefix.trim_matches('/')) {
                 return Err(deny("list", spec, &query.prefix));
             }
-            Ok(Json(listing::list_folder(app.objects.as_ref(), &id, query).await?).into_response())
+            Ok(
+                Json(listing::list_folder(app.services.objects.as_ref(), &id, query).await?)
+                    .into_response(),
+            )
         }
         (Method::GET, "list") => {
-            let caller = caller(&app, &headers).await?;
-            let (spec, id) = bucket(&app, tail)?;
+            let (caller, spec, id) = open_bucket(&app, &headers, tail).await?;
             let mut prefix = query.get("prefix").cloned().unwrap_or_default();
             // A raw prefix `{user-id}` would also match keys like `{user-id}x`: in an owner
             // bucket, a user's own folder is what it means.
@@ -154,7 +167,10 @@ async fn object(
             if !caller.can_read(spec.access, query.prefix.trim_end_matches('/')) {
                 return Err(deny("list", spec, &query.prefix));
             }
-            Ok(Json(listing::list_page(app.objects.as_ref(), &id, query).await?).into_response())
+            Ok(
+                Json(listing::list_page(app.services.objects.as_ref(), &id, query).await?)
+                    .into_response(),
+            )
         }
         (Method::POST, "sign") => create_signed_url(&app, &headers, tail, body, false).await,
         (Method::POST, "upload") if tail.starts_with("sign/") => {
@@ -181,10 +197,15 @@ async fn object(
                 return Err(StorageError::bucket_not_found(bucket_name));
             }
             let download = query.get("download").map(String::as_str);
-            Ok(
-                transfer::download(app.objects.as_ref(), &id, key, &method, &headers, download)
-                    .await?,
+            Ok(transfer::download(
+                app.services.objects.as_ref(),
+                &id,
+                key,
+                &method,
+                &headers,
+                download,
             )
+            .await?)
         }
         (Method::GET | Method::HEAD, "authenticated") => {
             let (bucket_name, key) = split_object(tail)?;
@@ -192,12 +213,11 @@ async fn object(
         }
         (Method::GET, "info") => {
             let (bucket_name, key) = split_object(tail)?;
-            let caller = caller(&app, &headers).await?;
-            let (spec, id) = bucket(&app, bucket_name)?;
+            let (caller, spec, id) = open_bucket(&app, &headers, bucket_name).await?;
             if !caller.can_read(spec.access, key) {
                 return Err(deny("read", spec, key));
             }
-            let meta = app.objects.head(&id, key).await?;
+            let meta = app.services.objects.head(&id, key).await?;
             let mut info = listing::file_json(key, &meta);
             info["bucket_id"] = bucket_name.into();
             info["size"] = meta.size.into();
@@ -211,8 +231,7 @@ async fn object(
             remove_many(&app, &headers, bucket_name, body).await
         }
         (Method::POST | Method::PUT, bucket_name) => {
-            let caller = caller(&app, &headers).await?;
-            let (spec, id) = bucket(&app, bucket_name)?;
+            let (caller, spec, id) = open_bucket(&app, &headers, bucket_name).await?;
             if !caller.can_write(spec.access, tail) {
                 return Err(deny("write", spec, tail));
             }
@@ -224,9 +243,16 @@ async fn object(
                 (_, Some(true)) | (true, None) => WriteMode::Upsert,
                 (_, Some(false)) | (false, None) => WriteMode::Create,
             };
-            let meta =
-                transfer::upload(app.objects.as_ref(), &id, spec, tail, mode, &headers, body)
-                    .await?;
+            let meta = transfer::upload(
+                app.services.objects.as_ref(),
+                &id,
+                spec,
+                tail,
+                mode,
+                &headers,
+                body,
+            )
+            .await?;
             Ok(Json(serde_json::json!({
                 "Id": meta.id,
                 "Key": format!("{bucket_name}/{tail}"),
@@ -240,12 +266,11 @@ async fn object(
             read_object(&app, &method, bucket_name, tail, &query, &headers).await
         }
         (Method::DELETE, bucket_name) => {
-            let caller = caller(&app, &headers).await?;
-            let (spec, id) = bucket(&app, bucket_name)?;
+            let (caller, spec, id) = open_bucket(&app, &headers, bucket_name).await?;
             if !caller.can_write(spec.access, tail) {
                 return Err(deny("delete", spec, tail));
             }
-            match app.objects.delete(&id, tail).await? {
+            match app.services.objects.delete(&id, tail).await? {
                 Some(_) => Ok(
                     Json(serde_json::json!({ "message": "Successfully deleted" })).into_response(),
                 ),
@@ -268,8 +293,7 @@ async fn read_object(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> StorageResult {
-    let caller = caller(app, headers).await?;
-    let (spec, id) = bucket(app, bucket_name)?;
+    let (caller, spec, id) = open_bucket(app, headers, bucket_name).await?;
     if key.is_empty() {
         return Err(StorageError::bad_request("no object key in the path"));
     }
@@ -277,7 +301,15 @@ async fn read_object(
         return Err(deny("read", spec, key));
     }
     let download = query.get("download").map(String::as_str);
-    transfer::download(app.objects.as_ref(), &id, key, method, headers, download).await
+    transfer::download(
+        app.services.objects.as_ref(),
+        &id,
+        key,
+        method,
+        headers,
+        download,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -334,7 +366,10 @@ async fn create_signed_url(
             "expiresIn must be between 1 and {MAX_SIGNED_URL_TTL} seconds"
         )));
     }
-    let token = app.signer.sign(&id, key, &method, unix_now() + ttl);
+    let token = app
+        .services
+        .signer
+        .sign(&id, key, &method, unix_now() + ttl);
     let encoded_token = percent_encoding::utf8_percent_encode(&token, PATH_SAFE).to_string();
     let body = if upload {
         serde_json::json!({
@@ -364,11 +399,12 @@ async fn signed_access(
     let token = query
         .get("token")
         .ok_or_else(|| StorageError::bad_request("the signed URL has no token"))?;
-    app.signer
+    app.services
+        .signer
         .verify(token, &id, key, method.as_str(), unix_now())?;
     if method == Method::PUT {
         let meta = transfer::upload(
-            app.objects.as_ref(),
+            app.services.objects.as_ref(),
             &id,
             spec,
             key,
@@ -384,7 +420,15 @@ async fn signed_access(
         .into_response());
     }
     let download = query.get("download").map(String::as_str);
-    transfer::download(app.objects.as_ref(), &id, key, method, headers, download).await
+    transfer::download(
+        app.services.objects.as_ref(),
+        &id,
+        key,
+        method,
+        headers,
+        download,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -421,12 +465,14 @@ async fn relocate(app: &App, headers: &HeaderMap, body: Body, is_move: bool) -> 
         return Err(deny("write", to_spec, &request.destination_key));
     }
     if is_move {
-        app.objects
+        app.services
+            .objects
             .rename(&from, &request.source_key, &to, &request.destination_key)
             .await?;
         Ok(Json(serde_json::json!({ "message": "Successfully moved" })).into_response())
     } else {
         let meta = app
+            .services
             .objects
             .copy(
                 &from,
@@ -455,8 +501,7 @@ async fn remove_many(
     bucket_name: &str,
     body: Body,
 ) -> StorageResult {
-    let caller = caller(app, headers).await?;
-    let (spec, id) = bucket(app, bucket_name)?;
+    let (caller, spec, id) = open_bucket(app, headers, bucket_name).await?;
     let request: Removal = read_json(body).await?;
     if let Some(key) = request
         .prefixes
@@ -467,7 +512,7 @@ async fn remove_many(
     }
     let mut removed = Vec::new();
     for key in &request.prefixes {
-        if let Some(meta) = app.objects.delete(&id, key).await? {
+        if let Some(meta) = app.services.objects.delete(&id, key).await? {
             let mut entry = listing::file_json(key, &meta);
             entry["bucket_id"] = bucket_name.into();
             removed.push(entry);

@@ -62,15 +62,6 @@ pub async fn upload(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<ObjectMeta, StorageError> {
-    let too_large = header_str(headers, header::CONTENT_LENGTH)
-        .and_then(|len| len.parse::<u64>().ok())
-        .is_some_and(|len| len > spec.max_size.saturating_add(MAX_FORM_FIELD as u64 * 4));
-    if too_large {
-        return Err(nimbus_objects::ObjectError::TooLarge {
-            limit: spec.max_size,
-        }
-        .into());
-    }
     let stream = body
         .into_data_stream()
         .map_err(|e| std::io::Error::other(e.to_string()));
@@ -92,15 +83,22 @@ pub async fn upload(
         mode,
         user_metadata,
     };
-    let Ok(boundary) = multer::parse_boundary(&options.content_type) else {
-        let exact_length =
-            header_str(headers, header::CONTENT_LENGTH).and_then(|len| len.parse::<u64>().ok());
-        if exact_length.is_some_and(|len| len > spec.max_size) {
-            return Err(nimbus_objects::ObjectError::TooLarge {
-                limit: spec.max_size,
-            }
-            .into());
+    let boundary = multer::parse_boundary(&options.content_type).ok();
+    // A declared length over the limit is refused before reading; a form may carry a few small
+    // fields beside its file.
+    let allowed = match boundary {
+        Some(_) => spec.max_size.saturating_add(MAX_FORM_FIELD as u64 * 4),
+        None => spec.max_size,
+    };
+    let declared =
+        header_str(headers, header::CONTENT_LENGTH).and_then(|len| len.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > allowed) {
+        return Err(nimbus_objects::ObjectError::TooLarge {
+            limit: spec.max_size,
         }
+        .into());
+    }
+    let Some(boundary) = boundary else {
         check_type(spec, &options.content_type)?;
         return Ok(store.put(id, key, Box::pin(stream), options).await?);
     };
