@@ -3,11 +3,15 @@
 # wrk in one run, so the ratios compare like with like on this machine today.
 #   (a) nimbus, record-based `hello` guest      (b) nimbus, wasi:http hello guest
 #   (c) native axum hello (the limit)           (d) `wasmtime serve` on (b)'s component, if installed
-# Prints requests/s, p50, p99 and the ratios a/c and b/d.
+# All four servers run at once and are measured in turn, ROUNDS times over: a burst of noise
+# from a neighbour on this shared machine then spoils one round of one server, not a ratio.
+# Prints each server's median requests/s (with p50 and p99 of that round), the ratios a/c and
+# b/d of the medians, and the ratio in every round to show the spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 unset RUST_BACKTRACE   # a backtrace per Store drop would distort every figure
@@ -35,15 +39,13 @@ wait_up() {  # url
   echo "server at $1 did not come up" >&2; return 1
 }
 
-declare -A RPS P50 P99
-measure() {  # name url
-  curl -fs "$2" >/dev/null
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$2" >/dev/null          # warm-up
-  local out; out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2")
+declare -A RPS P50 P99 URL
+measure() {  # name round: one wrk run against URL[name]
+  local out; out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${URL[$1]}")
   if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "$1: non-2xx responses" >&2; exit 1; fi
-  RPS[$1]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
-  P50[$1]=$(echo "$out" | awk '$1 == "50%" {print $2}')
-  P99[$1]=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  RPS[$1,$2]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  P50[$1,$2]=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  P99[$1,$2]=$(echo "$out" | awk '$1 == "99%" {print $2}')
 }
 
 # (a) and (b): one nimbus serving both guests.
@@ -61,43 +63,61 @@ routes = ["GET /wasi-hello"]
 TOML
 NIMBUS_LOG=warn $NIMBUS up "$work/app" --listen "127.0.0.1:$port" --data "$work/data" >/dev/null &
 pids+=($!)
-wait_up "http://127.0.0.1:$port/hello"
-measure nimbus-hello "http://127.0.0.1:$port/hello"
-measure nimbus-wasi-http "http://127.0.0.1:$port/wasi-hello"
-kill "${pids[-1]}"
+URL[nimbus-hello]="http://127.0.0.1:$port/hello"
+URL[nimbus-wasi-http]="http://127.0.0.1:$port/wasi-hello"
 
 # (c) native axum.
 port=$(free_port)
 $NATIVE "127.0.0.1:$port" >/dev/null &
 pids+=($!)
-wait_up "http://127.0.0.1:$port/hello"
-measure native-axum "http://127.0.0.1:$port/hello"
-kill "${pids[-1]}"
+URL[native-axum]="http://127.0.0.1:$port/hello"
 
 # (d) wasmtime serve, when installed.
+servers=(nimbus-hello nimbus-wasi-http native-axum)
 if command -v wasmtime >/dev/null; then
   port=$(free_port)
   # -Scli: components built with std import wasi:cli, which serve leaves out by default.
   wasmtime serve -Scli --addr "127.0.0.1:$port" "$HTTP_WASM" >/dev/null 2>&1 &
   pids+=($!)
-  wait_up "http://127.0.0.1:$port/"
-  measure wasmtime-serve "http://127.0.0.1:$port/"
-  kill "${pids[-1]}"
+  URL[wasmtime-serve]="http://127.0.0.1:$port/"
+  servers+=(wasmtime-serve)
 fi
 
+for name in "${servers[@]}"; do
+  wait_up "${URL[$name]}"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "${URL[$name]}" >/dev/null   # warm-up
+done
+for round in $(seq 1 "$ROUNDS"); do
+  for name in "${servers[@]}"; do measure "$name" "$round"; done
+done
+
+# The round whose requests/s is the server's median.
+median_round() {  # name
+  for round in $(seq 1 "$ROUNDS"); do echo "${RPS[$1,$round]} $round"; done |
+    sort -g | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $2}'
+}
+declare -A MEDIAN
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback, $(nproc) cores shared with the client"
-printf '%-20s %12s %10s %10s\n' server req/s p50 p99
-for name in nimbus-hello nimbus-wasi-http native-axum wasmtime-serve; do
-  [ -n "${RPS[$name]:-}" ] || continue
-  printf '%-20s %12s %10s %10s\n' "$name" "${RPS[$name]}" "${P50[$name]}" "${P99[$name]}"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback, $(nproc) cores shared with the client;"
+echo "$ROUNDS rounds, the servers measured in turn; the median round of each server:"
+printf '%-20s %12s %10s %10s   %s\n' server req/s p50 p99 "req/s in each round"
+for name in "${servers[@]}"; do
+  m=$(median_round "$name")
+  MEDIAN[$name]=${RPS[$name,$m]}
+  rounds=$(for round in $(seq 1 "$ROUNDS"); do printf '%.0f ' "${RPS[$name,$round]}"; done)
+  printf '%-20s %12s %10s %10s   %s\n' "$name" "${RPS[$name,$m]}" "${P50[$name,$m]}" "${P99[$name,$m]}" "$rounds"
 done
 echo
-awk -v a="${RPS[nimbus-hello]}" -v c="${RPS[native-axum]}" \
-  'BEGIN { printf "(a) nimbus hello / (c) native axum:        %.2fx  (target >= 0.5x)\n", a / c }'
-if [ -n "${RPS[wasmtime-serve]:-}" ]; then
-  awk -v b="${RPS[nimbus-wasi-http]}" -v d="${RPS[wasmtime-serve]}" \
-    'BEGIN { printf "(b) nimbus wasi:http / (d) wasmtime serve: %.2fx  (target >= 4x)\n", b / d }'
+per_round() {  # numerator denominator: the ratio in each round
+  for round in $(seq 1 "$ROUNDS"); do
+    awk -v x="${RPS[$1,$round]}" -v y="${RPS[$2,$round]}" 'BEGIN { printf "%.2f ", x / y }'
+  done
+}
+awk -v a="${MEDIAN[nimbus-hello]}" -v c="${MEDIAN[native-axum]}" -v r="$(per_round nimbus-hello native-axum)" \
+  'BEGIN { printf "(a) nimbus hello / (c) native axum:        %.2fx  (target >= 0.5x; by round: %s)\n", a / c, r }'
+if [ -n "${MEDIAN[wasmtime-serve]:-}" ]; then
+  awk -v b="${MEDIAN[nimbus-wasi-http]}" -v d="${MEDIAN[wasmtime-serve]}" -v r="$(per_round nimbus-wasi-http wasmtime-serve)" \
+    'BEGIN { printf "(b) nimbus wasi:http / (d) wasmtime serve: %.2fx  (target >= 4x; by round: %s)\n", b / d, r }'
 else
   echo "(b)/(d): wasmtime CLI not installed; install it with: cargo install wasmtime-cli --version 48.0.8 --locked"
 fi
