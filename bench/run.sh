@@ -121,3 +121,23 @@ if [ -n "${MEDIAN[wasmtime-serve]:-}" ]; then
 else
   echo "(b)/(d): wasmtime CLI not installed; install it with: cargo install wasmtime-cli --version 48.0.8 --locked"
 fi
+
+# The most that a fresh instance per request allows here: one invocation's own cost, measured
+# in-process by the criterion bench (no sockets), plus the whole cost of a request to native
+# axum (its server and wrk) as if nimbus' HTTP handling cost nothing more than native axum's.
+# Requests/s above these ceilings would need a cheaper wasmtime instantiation, or instance reuse.
+invocations=$(cargo bench -q -p nimbus --bench invoke -- --output-format bencher \
+  --warm-up-time 1 --measurement-time 3 2>/dev/null |
+  awk '/bench:/ { for (i = 1; i <= NF; i++) if ($i == "bench:") { gsub(",", "", $(i + 1)); print $(i + 1) } }')
+read -r hello_ns http_ns <<<"$(echo $invocations)"
+if [ -n "${hello_ns:-}" ] && [ -n "${http_ns:-}" ]; then
+  echo
+  awk -v cores="$(nproc)" -v c="${MEDIAN[native-axum]}" -v d="${MEDIAN[wasmtime-serve]:-0}" \
+      -v a="${MEDIAN[nimbus-hello]}" -v b="${MEDIAN[nimbus-wasi-http]}" -v h="$hello_ns" -v w="$http_ns" 'BEGIN {
+    native = cores / c                              # core-seconds per native request, wrk included
+    amax = cores / (native + h / 1e9); bmax = cores / (native + w / 1e9)
+    printf "one invocation in-process (criterion): hello %.1f us, wasi:http hello %.1f us\n", h / 1000, w / 1000
+    printf "ceiling for (a): %.0f req/s = %.2fx native; nimbus reaches %.0f%% of it\n", amax, amax / c, 100 * a / amax
+    if (d > 0) printf "ceiling for (b): %.0f req/s = %.2fx wasmtime serve; nimbus reaches %.0f%% of it\n", bmax, bmax / d, 100 * b / bmax
+  }'
+fi
