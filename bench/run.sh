@@ -3,6 +3,7 @@
 # wrk in one run, so the ratios compare like with like on this machine today.
 #   (a) nimbus, record-based `hello` guest      (b) nimbus, wasi:http hello guest
 #   (c) native axum hello (the limit)           (d) `wasmtime serve` on (b)'s component, if installed
+# and, beside (c), nimbus' built-in /healthz: its HTTP stack with no guest.
 # All four servers run at once and are measured in turn, ROUNDS times over: a burst of noise
 # from a neighbour on this shared machine then spoils one round of one server, not a ratio.
 # Prints each server's median requests/s (with p50 and p99 of that round), the ratios a/c and
@@ -65,6 +66,8 @@ NIMBUS_LOG=warn $NIMBUS up "$work/app" --listen "127.0.0.1:$port" --data "$work/
 pids+=($!)
 URL[nimbus-hello]="http://127.0.0.1:$port/hello"
 URL[nimbus-wasi-http]="http://127.0.0.1:$port/wasi-hello"
+# nimbus' built-in health check runs no guest: its HTTP stack alone, to set beside native axum.
+URL[nimbus-no-guest]="http://127.0.0.1:$port/healthz"
 
 # (c) native axum.
 port=$(free_port)
@@ -73,7 +76,7 @@ pids+=($!)
 URL[native-axum]="http://127.0.0.1:$port/hello"
 
 # (d) wasmtime serve, when installed.
-servers=(nimbus-hello nimbus-wasi-http native-axum)
+servers=(nimbus-hello nimbus-wasi-http nimbus-no-guest native-axum)
 if command -v wasmtime >/dev/null; then
   port=$(free_port)
   # -Scli: components built with std import wasi:cli, which serve leaves out by default.
@@ -115,6 +118,8 @@ per_round() {  # numerator denominator: the ratio in each round
 }
 awk -v a="${MEDIAN[nimbus-hello]}" -v c="${MEDIAN[native-axum]}" -v r="$(per_round nimbus-hello native-axum)" \
   'BEGIN { printf "(a) nimbus hello / (c) native axum:        %.2fx  (target >= 0.5x; by round: %s)\n", a / c, r }'
+awk -v h="${MEDIAN[nimbus-no-guest]}" -v c="${MEDIAN[native-axum]}" -v r="$(per_round nimbus-no-guest native-axum)" \
+  'BEGIN { printf "nimbus without a guest (/healthz) / native: %.2fx  (by round: %s)\n", h / c, r }'
 if [ -n "${MEDIAN[wasmtime-serve]:-}" ]; then
   awk -v b="${MEDIAN[nimbus-wasi-http]}" -v d="${MEDIAN[wasmtime-serve]}" -v r="$(per_round nimbus-wasi-http wasmtime-serve)" \
     'BEGIN { printf "(b) nimbus wasi:http / (d) wasmtime serve: %.2fx  (target >= 4x; by round: %s)\n", b / d, r }'
