@@ -2,6 +2,10 @@
 # measures. Every step that a fresh machine needs is here; nothing is done by hand.
 
 CARGO ?= cargo
+# Host and guests share ./target, and the example manifests, tests and bench scripts find the
+# builds there, so a CARGO_TARGET_DIR set by the caller (environment or make argument) must not
+# move them.
+override export CARGO_TARGET_DIR := $(CURDIR)/target
 LISTEN ?= 127.0.0.1:3000
 APP ?= guests/apps/hello
 

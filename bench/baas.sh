@@ -8,6 +8,7 @@
 #   - the serving process's peak RSS growth over that upload and download (target < 64 MiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="$PWD/target"   # where the paths below look, whatever the caller set
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}

@@ -10,6 +10,7 @@
 # b/d of the medians, and the ratio in every round to show the spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="$PWD/target"   # where the paths below look, whatever the caller set
 
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-5}
