@@ -47,11 +47,11 @@ lint: setup
 test: guests lint node-deps
 	RUST_BACKTRACE=0 $(CARGO) test --workspace
 
-## Benchmarks (not part of `make test`): load test against native and wasmtime baselines,
-## auth and storage through the HTTP API against an open route and dd, and criterion benches
-## of one invocation and of token and password checks.
+## Benchmarks (not part of `make test`): load test against native and wasmtime baselines
+## (bench/run.sh also runs the criterion bench of one invocation, for its ceiling), auth and
+## storage through the HTTP API against an open route and dd, and the criterion bench of token
+## and password checks.
 bench: guests host-release
 	./bench/run.sh
 	./bench/baas.sh
-	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus --bench invoke
 	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus-auth --bench tokens

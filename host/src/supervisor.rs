@@ -123,6 +123,8 @@ struct Launch {
     bound: SocketAddr,
 }
 
+/// First wait before restarting a worker, doubled while it keeps failing.
+const MIN_RESTART_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait before restarting a worker that keeps failing.
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
 /// A worker that ran this long before exiting is restarted at once.
@@ -131,7 +133,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(30);
 /// Waits on worker `index` and starts it again whenever it exits while the host is serving
 /// (a crash, an OOM kill), backing off when it keeps failing.
 fn supervise(index: usize, mut child: Child, launch: &Launch, workers: &Workers) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = MIN_RESTART_BACKOFF;
     loop {
         if let Ok(mut pids) = workers.pids.lock() {
             pids.insert(index, child.id());
@@ -145,7 +147,7 @@ fn supervise(index: usize, mut child: Child, launch: &Launch, workers: &Workers)
             return;
         }
         backoff = if started.elapsed() >= HEALTHY_RUN {
-            Duration::from_millis(250)
+            MIN_RESTART_BACKOFF
         } else {
             (backoff * 2).min(MAX_RESTART_BACKOFF)
         };

@@ -223,6 +223,16 @@ pub fn client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// A client that opens a new connection for every request, so that the kernel spreads the
+/// requests over a host's worker processes.
+pub fn fresh_connection_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("http client")
+}
+
 /// GETs `url` and returns status, the `x-request-id` header, and the body as JSON.
 pub async fn get_json(url: &str) -> (u16, Option<String>, serde_json::Value) {
     send_json(client().get(url)).await

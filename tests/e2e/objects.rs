@@ -611,13 +611,7 @@ async fn the_todo_app_keeps_each_users_todos_and_attachments() {
 async fn users_sessions_and_objects_are_shared_by_every_worker_process() {
     let app = AppDir::new(BUCKETS);
     let server = app.start_processes(3);
-    // A new connection per request, so the kernel spreads them over the processes.
-    let fresh = || {
-        reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("client")
-    };
+    let fresh = crate::harness::fresh_connection_client;
     let ann = signup(&server, "ann@example.com").await;
     let mut refresh = ann.refresh.clone();
     for round in 0..6 {

@@ -67,11 +67,7 @@ async fn worker_processes_share_one_key_value_store() {
     let server = app.start_processes(3);
     let mut seen = Vec::new();
     for _ in 0..30 {
-        // A new connection each time, so the kernel spreads them over the processes.
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("client");
+        let client = crate::harness::fresh_connection_client();
         let (status, _, body) =
             crate::harness::send_json(client.get(server.url("/count/shared"))).await;
         assert_eq!(status, 200, "{body}");
@@ -119,10 +115,7 @@ async fn a_worker_process_that_dies_is_restarted() {
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after, before);
     for _ in 0..20 {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("client");
+        let client = crate::harness::fresh_connection_client();
         let (status, _, body) =
             crate::harness::send_json(client.get(server.url("/count/after-restart"))).await;
         assert_eq!(status, 200, "{body}");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::caller::{api_key_ok, user_token, verify_token};
@@ -90,9 +90,10 @@ async fn check_caller(
     if target.auth == RouteAuth::None {
         return Ok(None);
     }
-    let token = user_token(app, headers).map(str::to_string);
-    let identity = match token {
-        Some(token) => match verify_token(app, &token).await {
+    // Only the header map is borrowed across the check: the request's body is not `Sync`.
+    let headers: &HeaderMap = headers;
+    let identity = match user_token(app, headers) {
+        Some(token) => match verify_token(app, token).await {
             Ok(claims) => Some(claims.identity()),
             Err(error) => {
                 return Err(

@@ -411,6 +411,31 @@ impl LocalObjectStore {
         self.inner.clone()
     }
 
+    /// Copies (`copy: Some(mode)`) or moves (`None`) an object on a blocking thread.
+    async fn relocate(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+        copy: Option<WriteMode>,
+    ) -> Result<ObjectMeta, ObjectError> {
+        check(from, from_key)?;
+        check(to, to_key)?;
+        let inner = self.inner();
+        let (from, from_key, to, to_key) = (
+            from.clone(),
+            from_key.to_string(),
+            to.clone(),
+            to_key.to_string(),
+        );
+        blocking(move || match copy {
+            Some(mode) => inner.copy(&from, &from_key, &to, &to_key, mode),
+            None => inner.rename(&from, &from_key, &to, &to_key),
+        })
+        .await
+    }
+
     /// Removes upload temp files left by a crash (uploads in flight in another process are
     /// younger than `older_than`).
     pub fn sweep_temp_files(&self, app: &str, older_than: std::time::Duration) -> u64 {
@@ -562,33 +587,6 @@ impl ObjectStore for LocalObjectStore {
         to_key: &str,
     ) -> Result<ObjectMeta, ObjectError> {
         self.relocate(from, from_key, to, to_key, None).await
-    }
-}
-
-impl LocalObjectStore {
-    /// Copies (`copy: Some(mode)`) or moves (`None`) an object on a blocking thread.
-    async fn relocate(
-        &self,
-        from: &BucketId,
-        from_key: &str,
-        to: &BucketId,
-        to_key: &str,
-        copy: Option<WriteMode>,
-    ) -> Result<ObjectMeta, ObjectError> {
-        check(from, from_key)?;
-        check(to, to_key)?;
-        let inner = self.inner();
-        let (from, from_key, to, to_key) = (
-            from.clone(),
-            from_key.to_string(),
-            to.clone(),
-            to_key.to_string(),
-        );
-        blocking(move || match copy {
-            Some(mode) => inner.copy(&from, &from_key, &to, &to_key, mode),
-            None => inner.rename(&from, &from_key, &to, &to_key),
-        })
-        .await
     }
 }
 

@@ -196,16 +196,7 @@ async fn object(
             if spec.access != BucketAccess::PublicRead {
                 return Err(StorageError::bucket_not_found(bucket_name));
             }
-            let download = query.get("download").map(String::as_str);
-            Ok(transfer::download(
-                app.services.objects.as_ref(),
-                &id,
-                key,
-                &method,
-                &headers,
-                download,
-            )
-            .await?)
+            send_object(&app, &id, key, &method, &headers, &query).await
         }
         (Method::GET | Method::HEAD, "authenticated") => {
             let (bucket_name, key) = split_object(tail)?;
@@ -300,10 +291,23 @@ async fn read_object(
     if !caller.can_read(spec.access, key) {
         return Err(deny("read", spec, key));
     }
+    send_object(app, &id, key, method, headers, query).await
+}
+
+/// Answers `method` (GET or HEAD) with object `key` of bucket `id`, honouring the request's
+/// conditional and range headers and its `?download` parameter.
+async fn send_object(
+    app: &App,
+    id: &BucketId,
+    key: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> StorageResult {
     let download = query.get("download").map(String::as_str);
     transfer::download(
         app.services.objects.as_ref(),
-        &id,
+        id,
         key,
         method,
         headers,
@@ -419,16 +423,7 @@ async fn signed_access(
         }))
         .into_response());
     }
-    let download = query.get("download").map(String::as_str);
-    transfer::download(
-        app.services.objects.as_ref(),
-        &id,
-        key,
-        method,
-        headers,
-        download,
-    )
-    .await
+    send_object(app, &id, key, method, headers, query).await
 }
 
 #[derive(Deserialize)]
