@@ -12,10 +12,17 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{KeyPage, KvError, KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, StoreId};
+use crate::{KeyPage, KvError, KvStore, LIST_PAGE_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES, StoreId};
 
-/// Largest frame accepted: a maximal value plus its key and framing.
-const MAX_FRAME: usize = MAX_VALUE_BYTES + 4 * MAX_KEY_BYTES + 4096;
+/// Room for a message's store id, enum tags and length prefixes.
+const FRAME_OVERHEAD: usize = 64 * 1024;
+/// Largest frame accepted: the largest message either side may send, which is a
+/// compare-and-swap carrying two maximal values (or a full page of maximal keys).
+const MAX_FRAME: usize = {
+    let swap = 2 * MAX_VALUE_BYTES + 2 * MAX_KEY_BYTES;
+    let page = (LIST_PAGE_SIZE + 1) * MAX_KEY_BYTES;
+    (if swap > page { swap } else { page }) + FRAME_OVERHEAD
+};
 /// Idle connections kept per client.
 const POOLED_CONNECTIONS: usize = 16;
 
@@ -223,6 +230,10 @@ impl KvStore for RemoteKvStore {
         new: &[u8],
     ) -> Result<bool, KvError> {
         crate::validate_value(new)?;
+        if expected.is_some_and(|old| old.len() > MAX_VALUE_BYTES) {
+            // No stored value is that large, so it cannot match; and it would not fit a frame.
+            return Ok(false);
+        }
         let request = Request::CompareAndSwap(
             store.clone(),
             key.to_string(),
@@ -269,6 +280,37 @@ mod tests {
             remote.set(&s, &"x".repeat(MAX_KEY_BYTES + 1), b""),
             Err(KvError::Invalid(_))
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn the_largest_allowed_operations_cross_the_socket() -> Result<(), KvError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let local: Arc<dyn KvStore> = Arc::new(RedbKvStore::open(&dir.path().join("kv.redb"))?);
+        let socket = dir.path().join("kv.sock");
+        let listener = UnixListener::bind(&socket).expect("bind");
+        std::thread::spawn(move || serve(local, listener));
+        let remote = RemoteKvStore::new(&socket);
+        let s = StoreId::new("app", "s");
+        let old = vec![1u8; MAX_VALUE_BYTES];
+        let new = vec![2u8; MAX_VALUE_BYTES];
+        let key = "k".repeat(MAX_KEY_BYTES);
+        remote.set(&s, &key, &old)?;
+        assert_eq!(
+            remote.get(&s, &key)?.map(|v| v.len()),
+            Some(MAX_VALUE_BYTES)
+        );
+        assert!(remote.compare_and_swap(&s, &key, Some(&old), &new)?);
+        assert!(!remote.compare_and_swap(&s, &key, Some(&old), &new)?);
+        let oversized = vec![2u8; MAX_VALUE_BYTES + 1];
+        assert!(!remote.compare_and_swap(&s, &key, Some(&oversized), &new)?);
+        assert_eq!(remote.get(&s, &key)?, Some(new));
+        for i in 0..=LIST_PAGE_SIZE {
+            let long_key = format!("{i:04}{}", "p".repeat(MAX_KEY_BYTES - 4));
+            remote.set(&s, &long_key, b"")?;
+        }
+        let page = remote.list_keys(&s, "", None)?;
+        assert_eq!(page.keys.len(), LIST_PAGE_SIZE);
         Ok(())
     }
 
