@@ -81,11 +81,21 @@ mod tests {
             "a//b",
             "a/",
             "line\nbreak",
+            "del\u{7F}",
         ] {
             assert!(validate_key(bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_key(&"k".repeat(MAX_KEY_BYTES + 1)).is_err());
-        for good in ["a", "user/photo.png", "a..b/c.d", "ü/名前.txt", "...x"] {
+        // The listing copes with every other code point, the last one included.
+        for good in [
+            "a",
+            "user/photo.png",
+            "a..b/c.d",
+            "ü/名前.txt",
+            "...x",
+            "loop/\u{10FFFF}z",
+            "\u{FFFF}/\u{D7FF}\u{E000}",
+        ] {
             assert!(validate_key(good).is_ok(), "{good:?} rejected");
         }
     }

@@ -9,6 +9,7 @@
 //! (the file lives until closed).
 
 mod files;
+mod listing;
 
 use std::io::{Seek as _, Write as _};
 use std::path::PathBuf;
@@ -23,8 +24,8 @@ use tokio::sync::mpsc;
 
 use self::files::{TempFile, read_ahead, sync_dir};
 use crate::{
-    BucketId, ByteStream, ListPage, ListQuery, MAX_LIST_LIMIT, ObjectError, ObjectMeta, ObjectRead,
-    ObjectStore, PutOptions, RangeSpec, WriteMode, validate_key, validate_name, validate_prefix,
+    BucketId, ByteStream, ListPage, ListQuery, ObjectError, ObjectMeta, ObjectRead, ObjectStore,
+    PutOptions, RangeSpec, WriteMode, validate_key, validate_name, validate_prefix,
 };
 
 /// The key-value store (per app) holding object metadata. Not a valid manifest store name, so
@@ -259,51 +260,6 @@ impl Blocking {
             .delete(&Self::store(&bucket.app), &meta_key(bucket, key))?;
         self.remove_blob(&bucket.app, &meta.id);
         Ok(Some(meta))
-    }
-
-    fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError> {
-        validate_prefix(&query.prefix)?;
-        let store = Self::store(&bucket.app);
-        let base = format!("{}/", bucket.bucket);
-        let full_prefix = format!("{base}{}", query.prefix);
-        let limit = query.limit.clamp(1, MAX_LIST_LIMIT);
-        let mut cursor = query.cursor.map(|c| format!("{base}{c}"));
-        let mut page = ListPage::default();
-        'pages: loop {
-            let keys = self.kv.list_keys(&store, &full_prefix, cursor.as_deref())?;
-            for full_key in &keys.keys {
-                let key = &full_key[base.len()..];
-                let after_prefix = &key[query.prefix.len()..];
-                let folder_end = query
-                    .delimiter
-                    .and_then(|d| after_prefix.find(d).map(|at| at + d.len_utf8()));
-                let position = if let Some(end) = folder_end {
-                    let folder = format!("{}{}", query.prefix, &after_prefix[..end]);
-                    // Everything in the folder sorts before this, so the next read skips it.
-                    let skip_to = format!("{folder}\u{10FFFF}");
-                    page.folders.push(folder);
-                    skip_to
-                } else {
-                    if let Some((meta, _)) = self.read_meta(bucket, key)? {
-                        page.objects.push(meta);
-                    }
-                    key.to_string()
-                };
-                if page.objects.len() + page.folders.len() >= limit {
-                    page.cursor = Some(position);
-                    break 'pages;
-                }
-                if folder_end.is_some() {
-                    cursor = Some(format!("{base}{position}"));
-                    continue 'pages;
-                }
-            }
-            match keys.cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        Ok(page)
     }
 
     fn delete_prefix(&self, bucket: &BucketId, prefix: &str) -> Result<u64, ObjectError> {

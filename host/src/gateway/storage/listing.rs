@@ -79,6 +79,18 @@ impl Entry {
     }
 }
 
+/// How many entries a listing of `limit` entries from `offset` reads. Name order is the store's
+/// order, so it can stop at `offset + limit` (saturating: the client sends `offset`, and an
+/// offset past the end lists nothing); other orders sort every entry, up to
+/// [`MAX_SORTED_ENTRIES`].
+fn entries_to_collect(name_order: bool, offset: usize, limit: usize) -> usize {
+    if name_order {
+        offset.saturating_add(limit)
+    } else {
+        MAX_SORTED_ENTRIES
+    }
+}
+
 /// Lists the folder `query.prefix` as Supabase does: entries directly inside it, named
 /// relative to it, folders with `id: null`.
 pub async fn list_folder(
@@ -104,13 +116,7 @@ pub async fn list_folder(
         ),
         None => ("name".to_string(), false),
     };
-    // Name order is the store's order, so it can stop at offset + limit; other orders need
-    // every entry.
-    let wanted = if column == "name" && !descending {
-        offset + limit
-    } else {
-        MAX_SORTED_ENTRIES
-    };
+    let wanted = entries_to_collect(column == "name" && !descending, offset, limit);
     let mut entries = Vec::new();
     let mut cursor = None;
     loop {
@@ -214,4 +220,34 @@ pub async fn list_page(
         "folders": page.folders,
         "cursor": page.cursor,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_order_reads_up_to_offset_plus_limit_without_overflowing() {
+        assert_eq!(entries_to_collect(true, 0, 100), 100);
+        assert_eq!(entries_to_collect(true, 250, 100), 350);
+        assert_eq!(entries_to_collect(true, usize::MAX, 100), usize::MAX);
+        assert_eq!(entries_to_collect(true, usize::MAX - 1, 2), usize::MAX);
+    }
+
+    #[test]
+    fn other_orders_read_at_most_the_sorted_maximum() {
+        assert_eq!(entries_to_collect(false, 0, 100), MAX_SORTED_ENTRIES);
+        assert_eq!(
+            entries_to_collect(false, usize::MAX, 100),
+            MAX_SORTED_ENTRIES
+        );
+    }
+
+    #[test]
+    fn the_largest_offset_a_client_can_send_is_accepted() {
+        let body = format!(r#"{{"prefix":"","offset":{},"limit":100}}"#, usize::MAX);
+        let query: FolderQuery = serde_json::from_str(&body).expect("query");
+        assert_eq!(query.offset, Some(usize::MAX));
+        assert!(serde_json::from_str::<FolderQuery>(r#"{"offset":-1}"#).is_err());
+    }
 }

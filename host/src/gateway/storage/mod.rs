@@ -325,6 +325,19 @@ struct SignRequest {
     method: Option<String>,
 }
 
+/// When a signed URL made at `now` to live `ttl` seconds (the client's `expiresIn`, 1 to
+/// [`MAX_SIGNED_URL_TTL`]) expires, in seconds since the Unix epoch.
+fn signed_url_expiry(now: u64, ttl: Option<u64>) -> Result<u64, StorageError> {
+    let ttl = ttl.ok_or_else(|| StorageError::bad_request("expiresIn is required"))?;
+    if ttl == 0 || ttl > MAX_SIGNED_URL_TTL {
+        return Err(StorageError::bad_request(format!(
+            "expiresIn must be between 1 and {MAX_SIGNED_URL_TTL} seconds"
+        )));
+    }
+    now.checked_add(ttl)
+        .ok_or_else(|| StorageError::bad_request("expiresIn is too large"))
+}
+
 async fn create_signed_url(
     app: &App,
     headers: &HeaderMap,
@@ -361,19 +374,8 @@ async fn create_signed_url(
     if !allowed {
         return Err(deny("sign", spec, key));
     }
-    let ttl = request
-        .expires_in
-        .or(request.expires_in_snake)
-        .ok_or_else(|| StorageError::bad_request("expiresIn is required"))?;
-    if ttl == 0 || ttl > MAX_SIGNED_URL_TTL {
-        return Err(StorageError::bad_request(format!(
-            "expiresIn must be between 1 and {MAX_SIGNED_URL_TTL} seconds"
-        )));
-    }
-    let token = app
-        .services
-        .signer
-        .sign(&id, key, &method, unix_now() + ttl);
+    let expires = signed_url_expiry(unix_now(), request.expires_in.or(request.expires_in_snake))?;
+    let token = app.services.signer.sign(&id, key, &method, expires);
     let encoded_token = percent_encoding::utf8_percent_encode(&token, PATH_SAFE).to_string();
     let body = if upload {
         serde_json::json!({
@@ -547,4 +549,37 @@ async fn get_bucket(
     caller(&app, &headers).await?;
     let (spec, _) = bucket(&app, &name)?;
     Ok(Json(bucket_json(spec)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(result: Result<u64, StorageError>) -> StatusCode {
+        result.map_or_else(|e| e.into_response().status(), |_| StatusCode::OK)
+    }
+
+    #[test]
+    fn signed_urls_expire_ttl_seconds_from_now() {
+        assert_eq!(signed_url_expiry(1_000, Some(60)).ok(), Some(1_060));
+        assert_eq!(
+            signed_url_expiry(1_000, Some(MAX_SIGNED_URL_TTL)).ok(),
+            Some(1_000 + MAX_SIGNED_URL_TTL)
+        );
+    }
+
+    #[test]
+    fn nonsense_lifetimes_are_bad_requests() {
+        for ttl in [None, Some(0), Some(MAX_SIGNED_URL_TTL + 1), Some(u64::MAX)] {
+            assert_eq!(
+                status(signed_url_expiry(1_000, ttl)),
+                StatusCode::BAD_REQUEST,
+                "{ttl:?}"
+            );
+        }
+        assert_eq!(
+            status(signed_url_expiry(u64::MAX, Some(1))),
+            StatusCode::BAD_REQUEST
+        );
+    }
 }

@@ -164,6 +164,14 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
     })
 }
 
+/// The `Content-Range` of `len` bytes from `start` of an object of `size` bytes. The range
+/// comes from the client's `Range` header, resolved against the object, so it lies inside it;
+/// the arithmetic saturates all the same.
+fn content_range(start: u64, len: u64, size: u64) -> String {
+    let last = start.saturating_add(len).saturating_sub(1);
+    format!("bytes {start}-{last}/{size}")
+}
+
 /// Serves `bucket`/`key`: the whole object, the single range asked for (206), or 304 when
 /// `If-None-Match` names its current ETag. `download` adds a `Content-Disposition` attachment.
 pub async fn download(
@@ -218,12 +226,7 @@ pub async fn download(
     let status = if range.is_some() {
         set(
             header::CONTENT_RANGE,
-            format!(
-                "bytes {}-{}/{}",
-                read.start,
-                (read.start + read.len).saturating_sub(1),
-                meta.size
-            ),
+            content_range(read.start, read.len, meta.size),
         );
         StatusCode::PARTIAL_CONTENT
     } else {
@@ -237,4 +240,27 @@ pub async fn download(
     let mut response = (status, body).into_response();
     response.headers_mut().extend(response_headers);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_names_the_first_and_last_byte() {
+        assert_eq!(content_range(0, 10, 10), "bytes 0-9/10");
+        assert_eq!(content_range(6, 5, 11), "bytes 6-10/11");
+        assert_eq!(
+            content_range(u64::MAX - 1, 1, u64::MAX),
+            format!("bytes {0}-{0}/{1}", u64::MAX - 1, u64::MAX)
+        );
+    }
+
+    #[test]
+    fn content_range_saturates_instead_of_overflowing() {
+        assert_eq!(
+            content_range(u64::MAX, u64::MAX, u64::MAX),
+            format!("bytes {0}-{1}/{0}", u64::MAX, u64::MAX - 1)
+        );
+    }
 }

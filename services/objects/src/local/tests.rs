@@ -301,3 +301,171 @@ async fn hostile_keys_are_refused_before_touching_disk() {
     }
     assert_eq!(files_under(dir.path()), 1, "only the metadata database");
 }
+
+/// Pages through a listing to its end, returning each page's entries (`(name, is_folder)`) in
+/// key order; `Err` if it takes more than `max_pages` pages.
+async fn list_to_end(
+    objects: &LocalObjectStore,
+    bucket: &BucketId,
+    query: ListQuery,
+    max_pages: usize,
+) -> Result<Vec<Vec<(String, bool)>>, String> {
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        if pages.len() == max_pages {
+            return Err(format!("not done after {max_pages} pages: {pages:?}"));
+        }
+        let page = objects
+            .list(
+                bucket,
+                ListQuery {
+                    cursor,
+                    ..query.clone()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut entries: Vec<(String, bool)> = page
+            .objects
+            .into_iter()
+            .map(|m| (m.key, false))
+            .chain(page.folders.into_iter().map(|f| (f, true)))
+            .collect();
+        entries.sort();
+        pages.push(entries);
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(pages),
+        }
+    }
+}
+
+async fn put_keys(objects: &LocalObjectStore, bucket: &BucketId, keys: &[&str]) {
+    for key in keys {
+        objects
+            .put(bucket, key, body(&[b"x"]), PutOptions::upsert("text/plain"))
+            .await
+            .expect("put");
+    }
+}
+
+#[tokio::test]
+async fn a_folder_is_listed_once_when_a_key_in_it_starts_with_the_last_code_point() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    put_keys(&objects, &bucket, &["loop/\u{10FFFF}z", "loop/a", "top"]).await;
+    for limit in [1, 2, 10] {
+        let query = ListQuery {
+            delimiter: Some('/'),
+            limit,
+            ..ListQuery::default()
+        };
+        let pages = list_to_end(&objects, &bucket, query, 4).await;
+        let entries: Vec<(String, bool)> = pages.expect("listing ends").concat();
+        assert_eq!(
+            entries,
+            [("loop/".to_string(), true), ("top".to_string(), false)],
+            "limit {limit}"
+        );
+    }
+}
+
+mod paging {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
+
+    use super::*;
+
+    /// Code points around the edges of the key order: the last one, the last of the BMP, the
+    /// ones either side of the surrogate gap, and ASCII.
+    const CHARS: &str = "az~\u{D7FF}\u{E000}\u{FFFF}\u{10FFFF}";
+    /// U+7F can be a delimiter but not part of a key.
+    const DELIMITERS: &[char] = &['/', 'z', '\u{7F}', '\u{FFFF}', '\u{10FFFF}'];
+
+    fn key() -> impl Strategy<Value = String> {
+        let segment = prop::collection::vec(
+            prop::sample::select(CHARS.chars().collect::<Vec<_>>()),
+            1..=3,
+        )
+        .prop_map(|chars| chars.into_iter().collect::<String>());
+        prop::collection::vec(segment, 1..=3).prop_map(|segments| segments.join("/"))
+    }
+
+    /// `(name, is_folder)` of every entry a listing should return, in order.
+    fn expected(
+        keys: &BTreeSet<String>,
+        prefix: &str,
+        delimiter: Option<char>,
+    ) -> Vec<(String, bool)> {
+        let entries: BTreeSet<(String, bool)> = keys
+            .iter()
+            .filter_map(|key| {
+                let rest = key.strip_prefix(prefix)?;
+                Some(match delimiter.and_then(|d| rest.split_once(d)) {
+                    Some((folder, _)) => (format!("{prefix}{folder}{}", delimiter?), true),
+                    None => (key.clone(), false),
+                })
+            })
+            .collect();
+        entries.into_iter().collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 48,
+            failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/proptest-regressions/local/tests.txt"
+            )))),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn paging_returns_every_entry_once_in_order_and_ends(
+            keys in prop::collection::btree_set(key(), 0..=12),
+            prefix_of in key(),
+            prefix_from in any::<prop::sample::Index>(),
+            prefix_len in any::<prop::sample::Index>(),
+            delimiter in prop::sample::select(DELIMITERS),
+            limit in 1usize..=20,
+        ) {
+            // The prefix is a head of one of the keys or of another key.
+            let pool: Vec<&String> = keys.iter().chain([&prefix_of]).collect();
+            let source = pool[prefix_from.index(pool.len())];
+            let cut = prefix_len.index(source.chars().count() + 1);
+            let prefix: String = source.chars().take(cut).collect();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let dir = tempfile::tempdir().expect("dir");
+            let objects = store(&dir);
+            let bucket = BucketId::new("todo", "files");
+            let keys_in: Vec<&str> = keys.iter().map(String::as_str).collect();
+            runtime.block_on(put_keys(&objects, &bucket, &keys_in));
+            for delimiter in [None, Some(delimiter)] {
+                let want = expected(&keys, &prefix, delimiter);
+                let query = ListQuery {
+                    prefix: prefix.clone(),
+                    delimiter,
+                    cursor: None,
+                    limit,
+                };
+                let pages = runtime
+                    .block_on(list_to_end(&objects, &bucket, query, want.len() + 2))
+                    .map_err(TestCaseError::fail)?;
+                for (i, page) in pages.iter().enumerate() {
+                    prop_assert!(page.len() <= limit, "page {i} has {} entries", page.len());
+                    if i + 1 < pages.len() {
+                        prop_assert_eq!(page.len(), limit, "page {} is not full", i);
+                    }
+                }
+                prop_assert_eq!(pages.concat(), want, "delimiter {:?}", delimiter);
+            }
+        }
+    }
+}
