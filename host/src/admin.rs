@@ -54,8 +54,7 @@ pub enum KeysCommand {
 /// The app's auth service, on its key-value store: through the running host's socket, or
 /// opened directly.
 fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    crate::data_dir::prepare(data)?;
     let socket = data.join("kv.sock");
     let backend = if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         KvBackend::Remote(socket)

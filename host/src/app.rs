@@ -88,8 +88,7 @@ impl App {
         kv_backend: KvBackend,
     ) -> anyhow::Result<Self> {
         manifest.check_sources()?;
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        crate::data_dir::prepare(data_dir)?;
         let kv = kv_backend.open(data_dir)?;
         let auth = Arc::new(open_auth(&manifest, Arc::clone(&kv))?);
         let api_key = auth

@@ -44,6 +44,8 @@ enum Command {
         /// Internal: run as a worker process using the key-value store served on this socket.
         #[arg(long, hide = true)]
         kv_socket: Option<PathBuf>,
+        #[command(flatten)]
+        connections: crate::gateway::ConnectionLimits,
     },
     /// Run every component's `build` command.
     Build {
@@ -136,11 +138,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             processes,
             workers,
             kv_socket,
+            connections,
         } => {
             if let Some(socket) = kv_socket {
                 crate::supervisor::die_with_supervisor();
                 let app = Arc::new(load_app(&app, data, KvBackend::Remote(socket))?);
-                return crate::gateway::serve(app, listen, workers.unwrap_or(1), announce);
+                let workers = workers.unwrap_or(1);
+                return crate::gateway::serve(app, listen, workers, connections, announce);
             }
             let manifest = load_manifest(&app)?;
             if build {
@@ -156,8 +160,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 1
             };
-            let shape = crate::supervisor::Shape { processes, workers };
-            crate::supervisor::serve(app, &manifest_path, &data, listen, shape, announce)
+            let shape = crate::supervisor::Shape {
+                processes,
+                workers,
+                connections,
+            };
+            crate::supervisor::serve(app, &manifest_path, &data, listen, shape, |bound| {
+                announce(bound);
+                crate::data_dir::tighten_in_background(&data);
+            })
         }
         Command::Build { app } => build_components(&load_manifest(&app)?),
         Command::Check { app, data } => {

@@ -32,6 +32,8 @@ pub struct Shape {
     pub processes: usize,
     /// Worker threads in this process.
     pub workers: usize,
+    /// Bounds on every connection, in every process.
+    pub connections: crate::gateway::ConnectionLimits,
 }
 
 /// Serves `app` from this process (with `shape.workers` threads) and `shape.processes - 1`
@@ -59,7 +61,7 @@ pub fn serve(
         .spawn(move || nimbus_kv::remote::serve(kv, listener))
         .context("cannot start the key-value owner thread")?;
     let workers = Arc::new(Workers::default());
-    let result = crate::gateway::serve(app, listen, shape.workers, |bound| {
+    let result = crate::gateway::serve(app, listen, shape.workers, shape.connections, |bound| {
         let mut started = 0;
         for index in 1..processes {
             let launch = Launch {
@@ -67,6 +69,7 @@ pub fn serve(
                 data_dir: data_dir.to_path_buf(),
                 socket: socket.clone(),
                 bound,
+                connections: shape.connections,
             };
             match launch.start() {
                 Ok(child) => {
@@ -121,6 +124,7 @@ struct Launch {
     data_dir: PathBuf,
     socket: PathBuf,
     bound: SocketAddr,
+    connections: crate::gateway::ConnectionLimits,
 }
 
 /// First wait before restarting a worker, doubled while it keeps failing.
@@ -189,6 +193,7 @@ impl Launch {
             .arg(&self.data_dir)
             .args(["--processes", "1", "--workers", "1", "--kv-socket"])
             .arg(&self.socket)
+            .args(self.connections.to_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

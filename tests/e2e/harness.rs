@@ -101,6 +101,16 @@ impl AppDir {
             &["--processes", &processes.to_string()],
         )
     }
+
+    /// `nimbus up` on this app with extra `options`, its command adjusted by `configure`
+    /// (a umask, a resource limit) before it starts.
+    pub fn start_configured(
+        &self,
+        options: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
+        Server::start_with(self.path(), &self.data(), options, configure)
+    }
 }
 
 /// A running `nimbus up`.
@@ -112,7 +122,17 @@ pub struct Server {
 
 impl Server {
     fn start(app: &Path, data: &Path, options: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
+        Self::start_with(app, data, options, |_| {})
+    }
+
+    fn start_with(
+        app: &Path,
+        data: &Path,
+        options: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nimbus"));
+        command
             .arg("up")
             .arg(app)
             .args(["--listen", "127.0.0.1:0"])
@@ -121,9 +141,9 @@ impl Server {
             .arg(data)
             .env("NIMBUS_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nimbus");
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().expect("spawn nimbus");
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr");
         let sink = Arc::clone(&log);

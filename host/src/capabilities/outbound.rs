@@ -3,24 +3,48 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::manifest::OutboundHost;
 
-/// The origins one component may call.
-#[derive(Debug, Clone, Default)]
+/// The origins one component may call, how many requests one invocation may make, and how
+/// long each may wait.
+#[derive(Debug, Clone)]
 pub struct OutboundPolicy {
     component: String,
     allowed: Vec<OutboundHost>,
+    max_requests: u32,
+    timeout: Duration,
 }
 
 impl OutboundPolicy {
-    /// The policy of `component`, from its `allowed_outbound_hosts`.
-    pub fn new(component: &str, allowed: Vec<OutboundHost>) -> Self {
+    /// The policy of `component`, from its `allowed_outbound_hosts` and its
+    /// `limits.outbound_requests` and `limits.outbound_timeout`.
+    pub fn new(
+        component: &str,
+        allowed: Vec<OutboundHost>,
+        max_requests: u32,
+        timeout: Duration,
+    ) -> Self {
         Self {
             component: component.to_string(),
             allowed,
+            max_requests,
+            timeout,
+        }
+    }
+
+    /// The guest's own timeouts, none longer than the limit; the limit where it set none.
+    fn bounded(&self, options: Option<RequestOptions>) -> RequestOptions {
+        let options = options.unwrap_or_default();
+        let bound =
+            |guest: Option<Duration>| Some(guest.map_or(self.timeout, |t| t.min(self.timeout)));
+        RequestOptions {
+            connect_timeout: bound(options.connect_timeout),
+            first_byte_timeout: bound(options.first_byte_timeout),
+            between_bytes_timeout: bound(options.between_bytes_timeout),
         }
     }
 
@@ -69,15 +93,17 @@ fn entry_allows(entry: &str, scheme: &str, host: &str, port: u16) -> bool {
     }
 }
 
-/// `wasi:http` hooks that enforce an [`OutboundPolicy`] before sending anything.
+/// `wasi:http` hooks that enforce an [`OutboundPolicy`] before sending anything. One per
+/// invocation: it counts that invocation's requests.
 pub struct OutboundHooks {
     policy: Arc<OutboundPolicy>,
+    sent: u32,
 }
 
 impl OutboundHooks {
     /// Hooks enforcing `policy`.
     pub fn new(policy: Arc<OutboundPolicy>) -> Self {
-        Self { policy }
+        Self { policy, sent: 0 }
     }
 }
 
@@ -115,6 +141,17 @@ impl WasiHttpHooks for OutboundHooks {
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        if self.sent >= self.policy.max_requests {
+            tracing::warn!(
+                component = %self.policy.component,
+                "outbound request to {scheme}://{host}:{port} denied: one invocation may make {} (limits.outbound_requests in [component.{}.limits])",
+                self.policy.max_requests,
+                self.policy.component
+            );
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        self.sent += 1;
+        let options = Some(self.policy.bounded(options));
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
@@ -128,6 +165,8 @@ impl WasiHttpHooks for OutboundHooks {
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt as _;
+
     use super::*;
 
     fn policy(entries: &[&str]) -> OutboundPolicy {
@@ -137,7 +176,53 @@ mod tests {
                 .iter()
                 .map(|e| OutboundHost(e.to_string()))
                 .collect(),
+            2,
+            Duration::from_secs(5),
         )
+    }
+
+    #[test]
+    fn guest_timeouts_are_bounded_by_the_limit() {
+        let p = policy(&[]);
+        let five = Some(Duration::from_secs(5));
+        assert_eq!(
+            p.bounded(None),
+            RequestOptions {
+                connect_timeout: five,
+                first_byte_timeout: five,
+                between_bytes_timeout: five,
+            }
+        );
+        let guest = RequestOptions {
+            connect_timeout: Some(Duration::from_secs(1)),
+            first_byte_timeout: Some(Duration::from_secs(60)),
+            between_bytes_timeout: None,
+        };
+        let bounded = p.bounded(Some(guest));
+        assert_eq!(bounded.connect_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(bounded.first_byte_timeout, five);
+        assert_eq!(bounded.between_bytes_timeout, five);
+    }
+
+    /// Whether `hooks` refused one more request (rather than sending it and failing).
+    async fn denied(hooks: &mut OutboundHooks) -> bool {
+        let request = http::Request::get("http://127.0.0.1:1/")
+            .body(
+                http_body_util::Empty::<bytes::Bytes>::new()
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
+            .expect("request");
+        let sent = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+        matches!(Box::into_pin(sent).await, Err(HttpError::HttpRequestDenied))
+    }
+
+    #[tokio::test]
+    async fn an_invocation_may_make_only_its_outbound_requests() {
+        let mut hooks = OutboundHooks::new(Arc::new(policy(&["http://127.0.0.1:1"])));
+        assert!(!denied(&mut hooks).await, "the first is within the limit");
+        assert!(!denied(&mut hooks).await, "the second is within the limit");
+        assert!(denied(&mut hooks).await, "the third is past the limit");
     }
 
     #[test]

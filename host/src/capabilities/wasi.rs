@@ -14,34 +14,54 @@ pub const CAPTURED_OUTPUT_LIMIT: usize = 64 * 1024;
 pub struct CapturedOutput {
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    max_lines: usize,
 }
 
 impl CapturedOutput {
-    fn new() -> Self {
+    fn new(max_lines: u32) -> Self {
         Self {
             stdout: MemoryOutputPipe::new(CAPTURED_OUTPUT_LIMIT),
             stderr: MemoryOutputPipe::new(CAPTURED_OUTPUT_LIMIT),
+            max_lines: max_lines as usize,
         }
     }
 
     /// Writes what the guest printed to the host log, a line per event, tagged with the
-    /// request id and component.
+    /// request id and component: at most `limits.log_lines` lines for both streams together,
+    /// then one line saying how many were dropped. Empty lines are not logged, so that a
+    /// guest printing newlines cannot flood the log with empty events.
     pub fn log(&self, request_id: &str, component: &str) {
+        let mut budget = self.max_lines;
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             if bytes.is_empty() {
                 continue;
             }
-            for line in String::from_utf8_lossy(&bytes).lines() {
+            let text = String::from_utf8_lossy(&bytes);
+            let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+            for line in lines.by_ref().take(budget) {
+                budget -= 1;
                 tracing::info!(target: "guest", request_id, component, stream, "{line}");
+            }
+            let dropped = lines.count();
+            if dropped > 0 {
+                tracing::warn!(
+                    target: "guest",
+                    request_id,
+                    component,
+                    stream,
+                    "[{dropped} more line(s) dropped: limits.log_lines is {}]",
+                    self.max_lines
+                );
             }
         }
     }
 }
 
-/// A fresh, powerless WASI context whose environment is exactly `config`.
-pub fn powerless_ctx(config: &[(String, String)]) -> (WasiCtx, CapturedOutput) {
-    let output = CapturedOutput::new();
+/// A fresh, powerless WASI context whose environment is exactly `config`; at most
+/// `log_lines` lines of its output reach the host log.
+pub fn powerless_ctx(config: &[(String, String)], log_lines: u32) -> (WasiCtx, CapturedOutput) {
+    let output = CapturedOutput::new(log_lines);
     let mut builder = WasiCtxBuilder::new();
     builder
         .envs(config)

@@ -5,18 +5,19 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::caller::{api_key_ok, user_token, verify_token};
 use super::error::{ApiError, REQUEST_ID_HEADER};
+use super::guest_response::{final_status, from_record, sanitize_headers};
 use super::request_id;
 use crate::app::{App, RouteTarget};
 use crate::bindings::http_handler;
 use crate::manifest::RouteAuth;
 use crate::routes::RouteMatch;
 use crate::runtime::invoke::{acquire_slot, call_handler, call_proxy};
-use crate::runtime::{Entry, Invocation};
+use crate::runtime::{Entry, Invocation, LoadedComponent};
 
 /// Largest request body passed to a record-based handler.
 pub const MAX_REQUEST_BODY: usize = 16 << 20;
@@ -141,7 +142,7 @@ pub async fn invoke_component(
         return ApiError::new(StatusCode::NOT_FOUND, "no such component", &request_id)
             .into_response();
     };
-    let _slot = match acquire_slot(loaded).await {
+    let _slot = match acquire_slot(&app.runtime, loaded).await {
         Ok(slot) => slot,
         Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
     };
@@ -167,25 +168,22 @@ pub async fn invoke_component(
             match call_handler(runtime, loaded, pre, record, invocation).await {
                 Ok(answer) => match from_record(answer) {
                     Ok(response) => response,
-                    Err(why) => {
-                        tracing::error!(request_id, component = %loaded.spec.name, "invalid response: {why}");
-                        return ApiError::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            format!(
-                                "component `{}` returned an invalid response: {why}",
-                                loaded.spec.name
-                            ),
-                            &request_id,
-                        )
-                        .into_response();
-                    }
+                    Err(why) => return invalid_response(loaded, &why, &request_id),
                 },
                 Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
             }
         }
         Entry::Proxy(pre) => {
             match call_proxy(runtime, loaded, pre, request, request_id.clone()).await {
-                Ok(response) => response.map(Body::new),
+                Ok(response) => {
+                    let (mut parts, body) = response.into_parts();
+                    let checked = final_status(parts.status.as_u16())
+                        .and_then(|_| sanitize_headers(&mut parts.headers));
+                    if let Err(why) = checked {
+                        return invalid_response(loaded, &why, &request_id);
+                    }
+                    Response::from_parts(parts, Body::new(body))
+                }
                 Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
             }
         }
@@ -194,6 +192,20 @@ pub async fn invoke_component(
         response.headers_mut().insert(REQUEST_ID_HEADER, id);
     }
     response
+}
+
+/// The 500 for a guest response that cannot go out as it is.
+fn invalid_response(loaded: &LoadedComponent, why: &str, request_id: &str) -> Response {
+    tracing::error!(request_id, component = %loaded.spec.name, "invalid response: {why}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!(
+            "component `{}` returned an invalid response: {why}",
+            loaded.spec.name
+        ),
+        request_id,
+    )
+    .into_response()
 }
 
 async fn to_record(
@@ -222,54 +234,4 @@ async fn to_record(
         params,
         body: body.to_vec(),
     })
-}
-
-fn from_record(answer: http_handler::Response) -> Result<Response, String> {
-    let status = StatusCode::from_u16(answer.status)
-        .ok()
-        .filter(|s| (100..600).contains(&s.as_u16()))
-        .ok_or_else(|| format!("status {} is not an HTTP status", answer.status))?;
-    let mut response = Response::new(Body::from(answer.body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    for (name, value) in answer.headers {
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("`{name}` is not a header name"))?;
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| format!("the value of header `{name}` is not valid"))?;
-        headers.append(header, value);
-    }
-    Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn answer(status: u16, headers: &[(&str, &str)]) -> http_handler::Response {
-        http_handler::Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: b"x".to_vec(),
-        }
-    }
-
-    #[test]
-    fn guest_responses_become_http_responses() {
-        let response = from_record(answer(201, &[("content-type", "text/plain")]));
-        let response = response.expect("valid");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        assert_eq!(response.headers()["content-type"], "text/plain");
-    }
-
-    #[test]
-    fn invalid_statuses_and_headers_are_refused() {
-        assert!(from_record(answer(99, &[])).is_err());
-        assert!(from_record(answer(600, &[])).is_err());
-        assert!(from_record(answer(200, &[("bad header", "x")])).is_err());
-        assert!(from_record(answer(200, &[("x", "line\nbreak")])).is_err());
-    }
 }

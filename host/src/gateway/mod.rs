@@ -5,8 +5,10 @@
 
 mod auth_api;
 mod caller;
+pub mod connections;
 mod dispatch;
 mod error;
+mod guest_response;
 pub mod request_id;
 mod storage;
 
@@ -17,6 +19,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::routing::get;
 
+pub use connections::ConnectionLimits;
 pub use dispatch::{MAX_REQUEST_BODY, invoke_component};
 pub use error::{ApiError, REQUEST_ID_HEADER};
 pub use storage::{signed_url_path, unix_now};
@@ -48,14 +51,16 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Binds `listen` once per worker and serves `app` until Ctrl-C or SIGTERM. `on_ready` gets
-/// the bound address (useful with port 0).
+/// Binds `listen` once per worker and serves `app` until Ctrl-C or SIGTERM, with `limits` on
+/// every connection. `on_ready` gets the bound address (useful with port 0).
 pub fn serve(
     app: Arc<App>,
     listen: SocketAddr,
     workers: usize,
+    limits: ConnectionLimits,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
+    connections::raise_open_files_limit();
     let first = bind_reuseport(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let bound = first
         .local_addr()
@@ -68,7 +73,7 @@ pub fn serve(
     let mut threads = Vec::new();
     for (index, listener) in listeners.into_iter().enumerate() {
         let router = router(Arc::clone(&app));
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
         let thread = std::thread::Builder::new()
             .name(format!("nimbus-worker-{index}"))
             .spawn(move || -> anyhow::Result<()> {
@@ -77,16 +82,8 @@ pub fn serve(
                     .build()
                     .context("cannot start a worker runtime")?;
                 runtime.block_on(async move {
-                    use axum::serve::ListenerExt;
-                    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
-                    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|stopped| *stopped).await;
-                        })
-                        .await?;
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    connections::serve(listener, router, limits, stop).await;
                     anyhow::Ok(())
                 })
             })

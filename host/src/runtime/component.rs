@@ -41,7 +41,7 @@ pub struct LoadedComponent {
     pub(crate) objects: ObjectsCtx,
     pub(crate) outbound: Arc<OutboundPolicy>,
     pub(crate) env: Vec<(String, String)>,
-    pub(crate) concurrency: Option<Arc<Semaphore>>,
+    pub(crate) concurrency: Arc<Semaphore>,
 }
 
 /// The manifest key that grants a platform interface, for the interfaces that need one.
@@ -197,16 +197,15 @@ impl LoadedComponent {
             outbound: Arc::new(OutboundPolicy::new(
                 &spec.name,
                 spec.allowed_outbound_hosts.clone(),
+                spec.limits.outbound_requests,
+                spec.limits.outbound_timeout,
             )),
             env: spec
                 .config
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            concurrency: spec
-                .limits
-                .max_concurrency
-                .map(|n| Arc::new(Semaphore::new(n as usize))),
+            concurrency: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             entry,
             spec: spec.clone(),
         })

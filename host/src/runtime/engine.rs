@@ -15,8 +15,8 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 /// guests that run long on one worker.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Instances that may exist at once across the whole host.
-const POOLED_INSTANCES: u32 = 1000;
+/// Instances that may exist at once in this process.
+const POOLED_INSTANCES: u32 = crate::manifest::INSTANCES_PER_PROCESS;
 
 /// Why the engine or a component could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,7 @@ pub struct Runtime {
     engine: Engine,
     cache_dir: Option<PathBuf>,
     ticker: Ticker,
+    process_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Drives the epoch while invocations run, and parks when none does, so an idle host does not
@@ -118,6 +119,7 @@ impl Runtime {
             engine,
             cache_dir,
             ticker,
+            process_slots: Arc::new(tokio::sync::Semaphore::new(POOLED_INSTANCES as usize)),
         })
     }
 
@@ -129,6 +131,12 @@ impl Runtime {
         InFlight {
             ticker: self.ticker.clone(),
         }
+    }
+
+    /// Invocations this process may run at once: one per pooled instance, whichever
+    /// components they belong to.
+    pub fn process_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        Arc::clone(&self.process_slots)
     }
 
     /// The shared engine.

@@ -143,16 +143,30 @@ fn deadline_ms(timeout: Duration) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Waits briefly for a slot under `limits.max_concurrency`; the slot is held until the
-/// returned permit drops (none when the component has no limit).
+/// One invocation's place under its component's `limits.max_concurrency` and under the
+/// process' instance pool; both are freed when it drops.
+pub struct Slot {
+    _component: tokio::sync::OwnedSemaphorePermit,
+    _process: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Waits briefly for a slot under `limits.max_concurrency` and the process' cap.
 pub async fn acquire_slot(
+    runtime: &Runtime,
     loaded: &LoadedComponent,
-) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, InvokeError> {
-    let Some(semaphore) = &loaded.concurrency else {
-        return Ok(None);
+) -> Result<Slot, InvokeError> {
+    let both = async {
+        // The component's own limit first: a component at its limit must not hold process
+        // slots that other components could use while it waits.
+        let component = Arc::clone(&loaded.concurrency).acquire_owned().await?;
+        let process = runtime.process_slots().acquire_owned().await?;
+        Ok::<_, tokio::sync::AcquireError>(Slot {
+            _component: component,
+            _process: process,
+        })
     };
-    match tokio::time::timeout(CONCURRENCY_WAIT, Arc::clone(semaphore).acquire_owned()).await {
-        Ok(Ok(permit)) => Ok(Some(permit)),
+    match tokio::time::timeout(CONCURRENCY_WAIT, both).await {
+        Ok(Ok(slot)) => Ok(slot),
         _ => Err(InvokeError::Overloaded {
             component: loaded.spec.name.clone(),
         }),

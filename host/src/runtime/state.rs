@@ -17,6 +17,13 @@ use crate::runtime::engine::InFlight;
 
 /// Most table elements an instance may grow to.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Most host resources (headers, bodies, streams, pollables, store handles) one invocation
+/// may hold at once. With [`MAX_FIELDS_BYTES`], it bounds what a guest can make the host
+/// allocate outside its own linear memory.
+pub const MAX_RESOURCES: usize = 2048;
+/// Largest in-memory size of one set of HTTP headers (wasmtime counts each entry's struct
+/// besides its bytes): four times the 8 KiB that proxies commonly accept on the wire.
+pub const MAX_FIELDS_BYTES: usize = 32 * 1024;
 
 /// Store data of one invocation.
 pub struct InvocationState {
@@ -34,11 +41,15 @@ pub struct InvocationState {
 impl InvocationState {
     /// Fresh state for one invocation of `loaded`.
     pub fn new(loaded: &LoadedComponent, in_flight: InFlight) -> (Self, CapturedOutput) {
-        let (wasi, output) = powerless_ctx(&loaded.env);
+        let (wasi, output) = powerless_ctx(&loaded.env, loaded.spec.limits.log_lines);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
         let state = Self {
-            table: ResourceTable::new(),
+            table,
             wasi,
-            http: WasiHttpCtx::new(),
+            http,
             hooks: OutboundHooks::new(Arc::clone(&loaded.outbound)),
             kv: loaded.kv.clone(),
             auth: loaded.auth.clone(),

@@ -4,7 +4,11 @@
 //! `/print` writes to stdout and stderr. `/escape?HOST:PORT` tries to reach outside its
 //! sandbox (files, directories, a TCP socket) and reports what happened. `/fetch?HOST:PORT`
 //! makes an outgoing wasi:http GET to `http://HOST:PORT/` and reports the status or the error. `/static` counts calls in a global: with a fresh
-//! instance per request it must always answer 1.
+//! instance per request it must always answer 1. Hostile on request: `/fields` makes the
+//! host allocate header maps until something stops it, `/flood` prints thousands of lines,
+//! `/framing` answers with a lying `content-length` and `transfer-encoding`, `/status?N`
+//! answers with status N, `/headers?N` with N headers, and `/fetch-many?N&HOST:PORT` makes
+//! N outgoing requests and reports how many were sent and how many denied.
 
 wit_bindgen::generate!({
     world: "http-app",
@@ -52,6 +56,36 @@ fn fetch(authority: &str) -> Result<u16, String> {
     }
 }
 
+/// Header maps live in the host, outside the guest's linear memory: leak them until the
+/// host refuses (an error here, or a trap when the host's resource table is full).
+fn host_fields_forever() -> ! {
+    use wasip2::http::types::Fields;
+    let value = vec![b'a'; 8000];
+    let mut made: u64 = 0;
+    loop {
+        let fields = Fields::new();
+        if let Err(error) = fields.append("x-big", &value) {
+            panic!("the host refused header map {made}: {error:?}");
+        }
+        std::mem::forget(fields);
+        made += 1;
+    }
+}
+
+fn fetch_many(query: &str) -> serde_json::Value {
+    let (count, authority) = query.split_once('&').unwrap_or(("0", query));
+    let count: u32 = count.parse().unwrap_or(0);
+    let (mut sent, mut denied, mut other) = (0, 0, 0);
+    for _ in 0..count {
+        match fetch(authority) {
+            Ok(_) => sent += 1,
+            Err(error) if error.contains("HttpRequestDenied") => denied += 1,
+            Err(_) => other += 1,
+        }
+    }
+    serde_json::json!({ "sent": sent, "denied": denied, "other": other })
+}
+
 fn alloc_forever() -> usize {
     let mut held: Vec<Vec<u8>> = Vec::new();
     loop {
@@ -89,6 +123,44 @@ impl Guest for Probe {
                 };
                 return json(outcome);
             }
+            "fields" => host_fields_forever(),
+            "flood" => {
+                for line in 0..3000 {
+                    println!("flood line {line}");
+                }
+                print!("{}", "\n".repeat(8192));
+                return json(serde_json::json!({ "printed": 3000 }));
+            }
+            "framing" => {
+                return Response {
+                    status: 200,
+                    headers: vec![
+                        ("content-length".into(), "999".into()),
+                        ("transfer-encoding".into(), "chunked".into()),
+                        ("connection".into(), "upgrade".into()),
+                        ("x-probe".into(), "framing".into()),
+                    ],
+                    body: b"short".to_vec(),
+                };
+            }
+            "status" => {
+                return Response {
+                    status: req.query.parse().unwrap_or(200),
+                    headers: Vec::new(),
+                    body: b"status".to_vec(),
+                };
+            }
+            "headers" => {
+                let count: usize = req.query.parse().unwrap_or(0);
+                return Response {
+                    status: 200,
+                    headers: (0..count)
+                        .map(|i| (format!("x-h{i}"), "v".to_string()))
+                        .collect(),
+                    body: b"headers".to_vec(),
+                };
+            }
+            "fetch-many" => return json(fetch_many(&req.query)),
             "print" => {
                 println!("probe says hello on stdout");
                 eprintln!("probe says hello on stderr");

@@ -1,4 +1,6 @@
-//! `nimbus.toml`: parsing, validation and the resolved model the host runs.
+//! `nimbus.toml`: parsing, validation and the resolved model the host runs, and the route
+//! matcher its routes use. Pure logic with no runtime in it, so that it can be property-tested
+//! and fuzzed on its own.
 //!
 //! Parsing rejects unknown keys and bad values with their line and column (see [`schema`]);
 //! checks across keys (duplicate routes, missing files) come after, still naming file, line
@@ -6,6 +8,7 @@
 
 mod error;
 mod grants;
+pub mod routes;
 mod schema;
 mod units;
 
@@ -31,6 +34,18 @@ pub const MANIFEST_FILE: &str = "nimbus.toml";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `limits.memory` when unset.
 pub const DEFAULT_MEMORY: u64 = 128 << 20;
+/// Instances one worker process holds at once (its pool): the ceiling of every
+/// `limits.max_concurrency`, and of all of them together.
+pub const INSTANCES_PER_PROCESS: u32 = 1000;
+/// `limits.max_concurrency` when unset: a tenth of a worker process' instance pool, so that
+/// one busy component cannot take every slot.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
+/// `limits.outbound_requests` when unset (Workers allows 50 subrequests on its free plan).
+pub const DEFAULT_OUTBOUND_REQUESTS: u32 = 50;
+/// `limits.outbound_timeout` when unset.
+pub const DEFAULT_OUTBOUND_TIMEOUT: Duration = Duration::from_secs(30);
+/// `limits.log_lines` when unset.
+pub const DEFAULT_LOG_LINES: u32 = 100;
 /// A bucket's `max_size` when unset (Supabase's default too).
 pub const DEFAULT_MAX_OBJECT_SIZE: u64 = 50 << 20;
 /// `[auth] access_token_ttl` when unset.
@@ -119,8 +134,15 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest linear memory (and table growth) one instance may reach, in bytes.
     pub memory: u64,
-    /// Invocations in flight at once; `None` for no limit but the host's.
-    pub max_concurrency: Option<u32>,
+    /// Invocations in flight at once, in each worker process.
+    pub max_concurrency: u32,
+    /// Outbound HTTP requests one invocation may make.
+    pub outbound_requests: u32,
+    /// Longest wait for an outbound request to connect, for its first response byte, and
+    /// between two body chunks.
+    pub outbound_timeout: Duration,
+    /// Lines of guest output one invocation may write to the host log.
+    pub log_lines: u32,
 }
 
 impl Manifest {
@@ -230,6 +252,21 @@ impl Manifest {
                     format!("component.{name}.limits.max_concurrency: must be at least 1"),
                 ));
             }
+            if raw
+                .limits
+                .max_concurrency
+                .is_some_and(|n| n > INSTANCES_PER_PROCESS)
+            {
+                return Err(ManifestError::at(
+                    path,
+                    &text,
+                    table_span.start,
+                    format!(
+                        "component.{name}.limits.max_concurrency: at most {} (the instances one worker process holds)",
+                        INSTANCES_PER_PROCESS
+                    ),
+                ));
+            }
             for bucket in raw.buckets.keys() {
                 if !raw_buckets.contains_key(bucket) {
                     return Err(ManifestError::at(
@@ -279,7 +316,19 @@ impl Manifest {
                 limits: Limits {
                     timeout: raw.limits.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
                     memory: raw.limits.memory.map_or(DEFAULT_MEMORY, |m| m.0),
-                    max_concurrency: raw.limits.max_concurrency,
+                    max_concurrency: raw
+                        .limits
+                        .max_concurrency
+                        .unwrap_or(DEFAULT_MAX_CONCURRENCY),
+                    outbound_requests: raw
+                        .limits
+                        .outbound_requests
+                        .unwrap_or(DEFAULT_OUTBOUND_REQUESTS),
+                    outbound_timeout: raw
+                        .limits
+                        .outbound_timeout
+                        .map_or(DEFAULT_OUTBOUND_TIMEOUT, |t| t.0),
+                    log_lines: raw.limits.log_lines.unwrap_or(DEFAULT_LOG_LINES),
                 },
                 name,
                 source_span,
@@ -352,5 +401,7 @@ fn key_before(text: &str, offset: usize) -> Option<&str> {
     (!key.is_empty() && !key.contains(['"', '[', '{'])).then_some(key)
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -73,6 +73,9 @@ pub(super) struct RawLimits {
     pub timeout: Option<HumanDuration>,
     pub memory: Option<ByteSize>,
     pub max_concurrency: Option<u32>,
+    pub outbound_requests: Option<u32>,
+    pub outbound_timeout: Option<HumanDuration>,
+    pub log_lines: Option<u32>,
 }
 
 /// An app, component or store name: 1 to 63 of `a-z`, `0-9`, `-`, `_`, starting with a letter.

@@ -34,10 +34,14 @@ fn a_full_manifest_resolves_paths_limits_and_grants() {
     assert!(api.key_value.contains("todos"));
     assert_eq!(api.limits.timeout, Duration::from_secs(5));
     assert_eq!(api.limits.memory, 64 << 20);
-    assert_eq!(api.limits.max_concurrency, Some(10));
+    assert_eq!(api.limits.max_concurrency, 10);
     let hello = &manifest.components[1];
     assert_eq!(hello.limits.timeout, DEFAULT_TIMEOUT);
     assert_eq!(hello.limits.memory, DEFAULT_MEMORY);
+    assert_eq!(hello.limits.max_concurrency, DEFAULT_MAX_CONCURRENCY);
+    assert_eq!(hello.limits.outbound_requests, DEFAULT_OUTBOUND_REQUESTS);
+    assert_eq!(hello.limits.outbound_timeout, DEFAULT_OUTBOUND_TIMEOUT);
+    assert_eq!(hello.limits.log_lines, DEFAULT_LOG_LINES);
 }
 
 fn error_of(text: &str) -> String {
@@ -241,4 +245,24 @@ fn errors_on_bad_buckets_and_grants() {
         assert!(error.contains(expected), "{to}: {error}");
         assert!(error.starts_with("app/nimbus.toml:"), "{error}");
     }
+}
+
+#[test]
+fn limits_take_outbound_and_log_settings_and_bound_concurrency() {
+    let manifest = parse(&GOOD.replace(
+        "max_concurrency = 10",
+        "max_concurrency = 10\noutbound_requests = 3\noutbound_timeout = \"2s\"\nlog_lines = 7",
+    ))
+    .expect("valid manifest");
+    let limits = manifest.components[0].limits;
+    assert_eq!(limits.outbound_requests, 3);
+    assert_eq!(limits.outbound_timeout, Duration::from_secs(2));
+    assert_eq!(limits.log_lines, 7);
+    let error = error_of(&GOOD.replace("max_concurrency = 10", "max_concurrency = 1001"));
+    assert!(
+        error.contains("limits.max_concurrency: at most 1000"),
+        "{error}"
+    );
+    let error = error_of(&GOOD.replace("max_concurrency = 10", "log_lines = -1"));
+    assert!(error.starts_with("app/nimbus.toml:"), "{error}");
 }

@@ -1,0 +1,253 @@
+//! Accepting and serving HTTP/1 connections with bounds that a hostile client cannot wear
+//! down: a deadline for each request's headers (which also closes idle kept-alive
+//! connections), a cap on open connections per process, and a deadline on response writes
+//! that make no progress, so a client that stops reading cannot pin a response in memory.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
+
+/// `--max-connections` when not given.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// How long clients may take, and how many may be connected, per worker process.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ConnectionLimits {
+    /// A client must send each request's headers within this time; a kept-alive connection
+    /// that sends nothing for this long is closed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// A response write that makes no progress for this long (the client stopped reading)
+    /// closes the connection.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+    /// Open connections per worker process; past it, new connections are closed at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+impl ConnectionLimits {
+    /// The same limits as command-line arguments, for a worker process.
+    pub fn to_args(self) -> Vec<String> {
+        vec![
+            format!("--header-timeout={}ms", self.header_timeout.as_millis()),
+            format!("--write-timeout={}ms", self.write_timeout.as_millis()),
+            format!("--max-connections={}", self.max_connections),
+        ]
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::manifest::HumanDuration::try_from(text.to_string()).map(|d| d.0)
+}
+
+/// Raises this process' open-file soft limit to its hard limit: every connection is a file,
+/// and the common default of 1,024 would refuse clients long before `--max-connections`.
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write only the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!("cannot raise the open-files limit");
+            }
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `stop` fires, then lets open connections finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let mut refused: u64 = 0;
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: not fatal.
+                    tracing::debug!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        };
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    refused,
+                    "connection refused: {} connections are open (--max-connections)",
+                    limits.max_connections
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(request)
+            },
+        );
+        let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    graceful.shutdown().await;
+}
+
+/// An IO whose writes fail with `TimedOut` once they have been blocked, with no byte
+/// accepted, for the given time. A slow client that keeps reading is never cut.
+pub struct WriteDeadline<IO> {
+    io: IO,
+    limit: Duration,
+    blocked_since: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<IO> WriteDeadline<IO> {
+    /// `io` with writes bounded by `limit`.
+    pub fn new(io: IO, limit: Duration) -> Self {
+        Self {
+            io,
+            limit,
+            blocked_since: None,
+        }
+    }
+
+    /// Passes a write's outcome through, arming the deadline while it is blocked.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        outcome: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if outcome.is_ready() {
+            self.blocked_since = None;
+            return outcome;
+        }
+        let limit = self.limit;
+        let deadline = self
+            .blocked_since
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        ready!(deadline.as_mut().poll(cx));
+        Poll::Ready(Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client stopped reading",
+        )))
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for WriteDeadline<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let outcome = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, outcome)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let outcome = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch(cx, outcome)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let outcome = Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, outcome)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_blocked_past_the_limit_fails_and_progress_resets_it() {
+        let (client, server) = tokio::io::duplex(1024);
+        let mut server = WriteDeadline::new(server, Duration::from_secs(30));
+        // The client reads nothing: the pipe fills, then the write blocks until the deadline.
+        let chunk = vec![0u8; 4096];
+        let error = loop {
+            match server.write(&chunk).await {
+                Ok(_) => continue,
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        drop(client);
+
+        // A client that reads slowly but steadily is never cut.
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut server = WriteDeadline::new(server, Duration::from_secs(30));
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 512];
+            let mut total = 0;
+            while total < 64 * 1024 {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                total += client.read(&mut buf).await.expect("read");
+            }
+        });
+        let mut sent = 0;
+        while sent < 64 * 1024 {
+            sent += server
+                .write(&chunk[..1024])
+                .await
+                .expect("steady writes go on");
+        }
+        reader.await.expect("reader");
+    }
+}
