@@ -16,9 +16,6 @@ use crate::runtime::{LoadedComponent, Runtime};
 /// Where an app keeps its data when `--data` is not given: beside its manifest.
 pub const DEFAULT_DATA_DIR: &str = ".nimbus";
 
-/// Upload temp files older than this are leftovers of a crash.
-const STALE_UPLOAD_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
-
 /// Where the key-value service lives for this process.
 #[derive(Debug, Clone)]
 pub enum KvBackend {
@@ -94,15 +91,10 @@ impl App {
         let api_key = auth
             .publishable_key()
             .context("cannot read the app's publishable key")?;
-        let local_objects = LocalObjectStore::new(data_dir.join("objects"), Arc::clone(&kv));
-        if matches!(kv_backend, KvBackend::Owned) {
-            // Only the owning process sweeps, and only files no upload still writes to.
-            let swept = local_objects.sweep_temp_files(&manifest.app, STALE_UPLOAD_AGE);
-            if swept > 0 {
-                tracing::info!(swept, "removed upload temp files left by a crash");
-            }
-        }
-        let objects: Arc<dyn ObjectStore> = Arc::new(local_objects);
+        let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(
+            data_dir.join("objects"),
+            Arc::clone(&kv),
+        ));
         let signer =
             Arc::new(UrlSigner::open(&kv, &manifest.app).context("cannot open the URL signer")?);
         let services = Services {

@@ -165,9 +165,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 workers,
                 connections,
             };
+            let owner = Arc::clone(&app);
             crate::supervisor::serve(app, &manifest_path, &data, listen, shape, |bound| {
                 announce(bound);
                 crate::data_dir::tighten_in_background(&data);
+                crate::upkeep::sweep_in_background(&owner);
             })
         }
         Command::Build { app } => build_components(&load_manifest(&app)?),

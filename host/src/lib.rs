@@ -14,3 +14,4 @@ pub use nimbus_manifest as manifest;
 pub use nimbus_manifest::routes;
 pub mod runtime;
 pub mod supervisor;
+mod upkeep;

@@ -272,3 +272,24 @@ pub async fn send_json(
     let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
     (status, request_id, json)
 }
+
+/// Uploads `body` to `bucket/key` through `/storage/v1` as the holder of `token`; the status.
+pub async fn upload(
+    server: &Server,
+    token: &str,
+    bucket: &str,
+    key: &str,
+    body: impl Into<reqwest::Body>,
+) -> u16 {
+    client()
+        .post(server.url(&format!("/storage/v1/object/{bucket}/{key}")))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .header("x-upsert", "true")
+        .body(body)
+        .send()
+        .await
+        .expect("upload")
+        .status()
+        .as_u16()
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::auth::signup;
-use crate::harness::{AppDir, client};
+use crate::harness::{AppDir, upload};
 
 const INTRUDER: &str = "nimbus-intruder";
 
@@ -127,17 +127,14 @@ fn exposed(data: &Path) -> (Vec<String>, Vec<String>) {
 /// key) and an object.
 async fn add_secrets(server: &crate::harness::Server, email: &str) {
     let session = signup(server, email).await;
-    let status = client()
-        .post(server.url("/storage/v1/object/team/plans.txt"))
-        .bearer_auth(&session.access)
-        .header("content-type", "text/plain")
-        .header("x-upsert", "true")
-        .body("the secret plans")
-        .send()
-        .await
-        .expect("upload")
-        .status()
-        .as_u16();
+    let status = upload(
+        server,
+        &session.access,
+        "team",
+        "plans.txt",
+        "the secret plans",
+    )
+    .await;
     assert_eq!(status, 200);
 }
 

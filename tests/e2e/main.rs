@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod crash_leftovers;
 mod grants;
 mod harness;
 mod hostile_guests;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::harness::{AppDir, Server, client, fresh_connection_client};
+use crate::harness::{AppDir, Server, fresh_connection_client, upload};
 
 const APP: &str = r#"
 [app]
@@ -147,16 +147,7 @@ async fn a_client_that_stops_reading_is_dropped_and_a_slow_one_is_not() {
     let object = vec![7u8; 24 << 20];
     let session = crate::auth::signup(&server, "reader@example.com").await;
     let key = format!("{}/blob.bin", session.user_id);
-    let status = client()
-        .post(server.url(&format!("/storage/v1/object/big/{key}")))
-        .bearer_auth(&session.access)
-        .header("content-type", "application/octet-stream")
-        .body(object.clone())
-        .send()
-        .await
-        .expect("upload")
-        .status()
-        .as_u16();
+    let status = upload(&server, &session.access, "big", &key, object.clone()).await;
     assert_eq!(status, 200);
     let request = format!("GET /storage/v1/object/public/big/{key} HTTP/1.1\r\nHost: x\r\n\r\n");
     let request = request.as_bytes();

@@ -19,9 +19,14 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ObjectError;
 pub use key::{MAX_KEY_BYTES, validate_key, validate_name, validate_prefix};
-pub use local::{LocalObjectStore, OBJECTS_STORE};
+pub use local::{LocalObjectStore, OBJECTS_STORE, Swept};
 pub use range::RangeSpec;
 pub use signing::{SignatureError, UrlSigner};
+
+/// An upload that delivers no bytes for this long is cut (and leaves nothing behind), so that
+/// a stalled client cannot hold an upload open forever and every leftover of a crashed upload
+/// is old after a bounded time.
+pub const UPLOAD_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A body, in chunks.
 pub type ByteStream<'a> = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + 'a>>;
@@ -193,4 +198,11 @@ pub trait ObjectStore: Send + Sync + 'static {
         to: &BucketId,
         to_key: &str,
     ) -> Result<ObjectMeta, ObjectError>;
+    /// Removes what crashed uploads of `app` left that is older than `stale_after`: nothing
+    /// anyone can see, only space. Blocking; run it off the async runtime.
+    fn sweep_leftovers(
+        &self,
+        app: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<Swept, ObjectError>;
 }

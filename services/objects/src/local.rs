@@ -10,6 +10,7 @@
 
 mod files;
 mod listing;
+mod sweep;
 
 use std::io::{Seek as _, Write as _};
 use std::path::PathBuf;
@@ -23,9 +24,11 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use self::files::{TempFile, read_ahead, sync_dir};
+pub use self::sweep::Swept;
 use crate::{
     BucketId, ByteStream, ListPage, ListQuery, ObjectError, ObjectMeta, ObjectRead, ObjectStore,
-    PutOptions, RangeSpec, WriteMode, validate_key, validate_name, validate_prefix,
+    PutOptions, RangeSpec, UPLOAD_STALL_TIMEOUT, WriteMode, validate_key, validate_name,
+    validate_prefix,
 };
 
 /// The key-value store (per app) holding object metadata. Not a valid manifest store name, so
@@ -38,6 +41,7 @@ const READ_AHEAD_CHUNKS: usize = 4;
 /// Objects in files under one root directory.
 pub struct LocalObjectStore {
     inner: Blocking,
+    stall_timeout: std::time::Duration,
 }
 
 enum Chunk {
@@ -360,7 +364,15 @@ impl LocalObjectStore {
                 root: root.into(),
                 kv,
             },
+            stall_timeout: UPLOAD_STALL_TIMEOUT,
         }
+    }
+
+    /// The same store, cutting uploads that deliver nothing for `timeout` instead of
+    /// [`UPLOAD_STALL_TIMEOUT`].
+    pub fn with_stall_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
     }
 
     fn inner(&self) -> Blocking {
@@ -391,30 +403,6 @@ impl LocalObjectStore {
         })
         .await
     }
-
-    /// Removes upload temp files left by a crash (uploads in flight in another process are
-    /// younger than `older_than`).
-    pub fn sweep_temp_files(&self, app: &str, older_than: std::time::Duration) -> u64 {
-        let Ok(dir) = self.inner().app_dir(app).map(|d| d.join("tmp")) else {
-            return 0;
-        };
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        let mut removed = 0;
-        for entry in entries.flatten() {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > older_than);
-            if old && std::fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
-            }
-        }
-        removed
-    }
 }
 
 fn check_bucket(bucket: &BucketId) -> Result<(), ObjectError> {
@@ -444,7 +432,17 @@ impl ObjectStore for LocalObjectStore {
             inner.write(&bucket_owned, &key_owned, options, rx)
         });
         let mut interrupted = None;
-        while let Some(chunk) = body.next().await {
+        loop {
+            let Ok(next) = tokio::time::timeout(self.stall_timeout, body.next()).await else {
+                interrupted = Some(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no bytes arrived for {:?}", self.stall_timeout),
+                ));
+                break;
+            };
+            let Some(chunk) = next else {
+                break;
+            };
             match chunk {
                 // A send fails only when the writer stopped early; its error says why.
                 Ok(bytes) => {
@@ -544,7 +542,17 @@ impl ObjectStore for LocalObjectStore {
     ) -> Result<ObjectMeta, ObjectError> {
         self.relocate(from, from_key, to, to_key, None).await
     }
+
+    fn sweep_leftovers(
+        &self,
+        app: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<Swept, ObjectError> {
+        self.sweep_app(app, stale_after)
+    }
 }
 
+#[cfg(test)]
+mod sweep_tests;
 #[cfg(test)]
 mod tests;

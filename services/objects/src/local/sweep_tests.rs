@@ -1,0 +1,124 @@
+use std::time::{Duration, SystemTime};
+
+use nimbus_kv::RedbKvStore;
+
+use super::*;
+use crate::UrlSigner;
+
+fn store(dir: &tempfile::TempDir) -> LocalObjectStore {
+    let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
+    LocalObjectStore::new(dir.path().join("objects"), Arc::new(kv))
+}
+
+fn one_chunk(bytes: &'static [u8]) -> ByteStream<'static> {
+    Box::pin(futures::stream::iter(vec![Ok(Bytes::from_static(bytes))]))
+}
+
+/// Writes `path` as if it were last touched an hour ago.
+fn write_old(path: &std::path::Path) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+    let file = std::fs::File::create(path).expect("file");
+    file.set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .expect("mtime");
+}
+
+#[tokio::test]
+async fn leftovers_go_and_everything_in_use_stays() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    // The store keeps records of its own beside the metadata.
+    UrlSigner::open(&store.inner().kv, "todo").expect("signer");
+    let kept = store
+        .put(
+            &bucket,
+            "kept.txt",
+            one_chunk(b"kept"),
+            PutOptions::upsert("text/plain"),
+        )
+        .await
+        .expect("put");
+    let app_dir = dir.path().join("objects/todo");
+    let kept_blob = app_dir.join("blobs").join(&kept.id[..2]).join(&kept.id);
+    std::fs::File::options()
+        .write(true)
+        .open(&kept_blob)
+        .expect("blob")
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .expect("mtime");
+    let orphan = app_dir.join("blobs/ab/ab000000000000000000000000000000");
+    let stale_temp = app_dir.join("tmp/cd000000000000000000000000000000");
+    write_old(&orphan);
+    write_old(&stale_temp);
+    let young_orphan = app_dir.join("blobs/ef/ef000000000000000000000000000000");
+    std::fs::create_dir_all(young_orphan.parent().expect("parent")).expect("dir");
+    std::fs::write(&young_orphan, b"being published").expect("young");
+
+    let swept = store
+        .sweep_leftovers("todo", Duration::from_secs(600))
+        .expect("sweep");
+    assert_eq!(
+        swept,
+        Swept {
+            temp_files: 1,
+            orphan_blobs: 1
+        }
+    );
+    assert!(!orphan.exists() && !stale_temp.exists());
+    assert!(young_orphan.exists(), "a blob about to be named is young");
+    let read = store.get(&bucket, "kept.txt", None).await.expect("kept");
+    assert_eq!(read.meta.size, 4);
+    assert_eq!(
+        store
+            .sweep_leftovers("todo", Duration::from_secs(600))
+            .expect("again"),
+        Swept::default()
+    );
+}
+
+#[tokio::test]
+async fn unreadable_metadata_stops_the_blob_sweep() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kv: Arc<dyn KvStore> =
+        Arc::new(RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv"));
+    let store = LocalObjectStore::new(dir.path().join("objects"), Arc::clone(&kv));
+    kv.set(&Blocking::store("todo"), "files/x", b"not json")
+        .expect("set");
+    let orphan = dir
+        .path()
+        .join("objects/todo/blobs/ab/ab000000000000000000000000000000");
+    write_old(&orphan);
+    assert!(
+        store
+            .sweep_leftovers("todo", Duration::from_secs(600))
+            .is_err()
+    );
+    assert!(orphan.exists());
+}
+
+#[tokio::test]
+async fn an_upload_that_stalls_is_cut_and_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store(&dir).with_stall_timeout(Duration::from_millis(200));
+    let bucket = BucketId::new("todo", "files");
+    let stalled: ByteStream<'static> = Box::pin(
+        futures::stream::iter(vec![Ok(Bytes::from_static(b"first bytes"))])
+            .chain(futures::stream::pending()),
+    );
+    let error = store
+        .put(
+            &bucket,
+            "stalled.bin",
+            stalled,
+            PutOptions::upsert("text/plain"),
+        )
+        .await
+        .expect_err("stalled");
+    assert!(matches!(error, ObjectError::Interrupted(_)), "{error:?}");
+    assert!(matches!(
+        store.head(&bucket, "stalled.bin").await,
+        Err(ObjectError::NotFound)
+    ));
+    let temp = dir.path().join("objects/todo/tmp");
+    assert_eq!(std::fs::read_dir(temp).map_or(0, |d| d.count()), 0);
+}
