@@ -145,6 +145,41 @@ async fn signup_login_refresh_and_logout() {
 }
 
 #[tokio::test]
+async fn an_access_token_stops_opening_routes_and_storage_at_logout() {
+    let app = AppDir::new(&format!(
+        "{GUARDED}\n[bucket.team]\naccess = \"authenticated\"\n"
+    ));
+    let server = app.start(1);
+    let session = signup(&server, "ann@example.com").await;
+    let private = |token: &str| {
+        client()
+            .get(server.url("/private/x"))
+            .bearer_auth(token)
+            .send()
+    };
+    let object = server.url("/storage/v1/object/team/note.txt");
+    let upload = crate::harness::upload(&server, &session.access, "team", "note.txt", "hi");
+    assert_eq!(upload.await, 200);
+    // Used a moment ago, so every cache on the way holds it.
+    let response = private(&session.access).await.expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let read = client().get(&object).bearer_auth(&session.access).send();
+    assert_eq!(read.await.expect("download").status().as_u16(), 200);
+
+    let response = client()
+        .post(server.url("/auth/v1/logout?scope=local"))
+        .bearer_auth(&session.access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(response.status().as_u16(), 204);
+    let response = private(&session.access).await.expect("request");
+    assert_eq!(response.status().as_u16(), 401);
+    let read = client().get(&object).bearer_auth(&session.access).send();
+    assert_eq!(read.await.expect("download").status().as_u16(), 401);
+}
+
+#[tokio::test]
 async fn unknown_email_and_wrong_password_get_the_same_answer_and_failures_throttle() {
     let app = AppDir::new(GUARDED);
     let server = app.start(2);

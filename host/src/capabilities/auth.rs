@@ -88,7 +88,7 @@ impl types::Host for &AuthCtx {
 impl auth::Host for &AuthCtx {
     async fn verify_token(&mut self, token: String) -> Result<types::Identity, PlatformError> {
         let claims = self
-            .run(move |service| service.verify(&token))
+            .run(move |service| service.verify_live(&token))
             .await
             .map_err(|e| match e {
                 PlatformError::Invalid(why) => PlatformError::AccessDenied(why),

@@ -49,15 +49,16 @@ pub fn user_token<'h>(app: &App, headers: &'h HeaderMap) -> Option<&'h str> {
     bearer(headers).filter(|token| !is_api_key(app, token))
 }
 
-/// Verifies an access token. A token seen before is answered from the cache on the spot; a new
-/// one has its signature checked on a blocking thread, so a flood of forged tokens cannot stall
-/// the worker's event loop.
+/// Verifies an access token and that its session was not signed out. A token seen a moment
+/// ago is answered from the caches on the spot; otherwise the signature and the session are
+/// checked on a blocking thread, so a flood of forged tokens cannot stall the worker's event
+/// loop.
 pub async fn verify_token(app: &App, token: &str) -> Result<Claims, AuthError> {
-    if let Some(claims) = app.services.auth.verify_cached(token) {
+    if let Some(claims) = app.services.auth.verify_live_cached(token) {
         return Ok(claims);
     }
     let token = token.to_string();
-    auth_blocking(app, move |auth| auth.verify(&token)).await
+    auth_blocking(app, move |auth| auth.verify_live(&token)).await
 }
 
 /// Runs auth work that blocks (argon2, signature checks, storage) on a blocking thread, off the

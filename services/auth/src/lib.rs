@@ -10,6 +10,7 @@
 mod directory;
 mod error;
 mod keys;
+mod live;
 pub mod password;
 mod random;
 mod session;
@@ -31,6 +32,7 @@ pub use session::REMEMBERED_TOKENS;
 pub use throttle::{FREE_FAILURES, IpLimiter, MAX_LOCKOUT};
 pub use user::{DEFAULT_ROLE, Identity, User, normalize_email, rfc3339};
 
+use live::LiveSessions;
 use session::{Presented, SessionRecord};
 use throttle::Failures;
 use verified::VerifiedTokens;
@@ -164,6 +166,7 @@ pub struct AuthService {
     dummy_hash: String,
     ip_limiter: IpLimiter,
     verified: VerifiedTokens,
+    live: LiveSessions,
     key_reload: tokens::ReloadGate,
 }
 
@@ -187,6 +190,7 @@ impl AuthService {
             // wrong password does.
             dummy_hash: password::hash("nimbus-dummy-password")?,
             verified: VerifiedTokens::default(),
+            live: LiveSessions::default(),
             key_reload: tokens::ReloadGate {
                 last_ms: std::sync::atomic::AtomicU64::new(0),
             },
@@ -277,6 +281,7 @@ impl AuthService {
     }
 
     fn end_session(&self, user_id: &str, session_id: &str) -> Result<(), AuthError> {
+        self.live.forget(session_id);
         self.kv
             .delete(&self.store, &Self::session_key(session_id))?;
         self.kv
@@ -399,15 +404,36 @@ impl AuthService {
     /// Verifies `token` and checks that its session is still live (not signed out or revoked).
     pub fn authenticate(&self, token: &str) -> Result<(Claims, User), AuthError> {
         let claims = self.verify(token)?;
-        if self
-            .kv
-            .get(&self.store, &Self::session_key(&claims.session_id))?
-            .is_none()
-        {
-            return Err(AuthError::SessionNotFound);
-        }
+        self.check_session(&claims.session_id)?;
         let user = self.user(&claims.sub)?;
         Ok((claims, user))
+    }
+
+    /// Verifies `token` and that its session was not signed out or revoked: what every
+    /// route, API and guest that accepts an access token asks.
+    pub fn verify_live(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify(token)?;
+        if !self.live.recently_live(&claims.session_id) {
+            self.check_session(&claims.session_id)?;
+        }
+        Ok(claims)
+    }
+
+    /// [`AuthService::verify_live`] when it can be answered without a signature check or a
+    /// store read, so on an event loop; `None` means call `verify_live`.
+    pub fn verify_live_cached(&self, token: &str) -> Option<Claims> {
+        self.verify_cached(token)
+            .filter(|claims| self.live.recently_live(&claims.session_id))
+    }
+
+    /// Reads whether session `id` exists, and remembers it for a moment if it does.
+    fn check_session(&self, id: &str) -> Result<(), AuthError> {
+        if self.kv.get(&self.store, &Self::session_key(id))?.is_none() {
+            self.live.forget(id);
+            return Err(AuthError::SessionNotFound);
+        }
+        self.live.confirm(id);
+        Ok(())
     }
 
     /// Ends the sessions `scope` names, for the holder of `claims`.

@@ -86,6 +86,45 @@ fn repeated_failures_lock_the_account() {
 }
 
 #[test]
+fn an_access_token_dies_with_its_session_even_when_recently_used() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo");
+    let session = auth
+        .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .expect("signup");
+    let claims = auth.verify_live(&session.access_token).expect("live");
+    assert!(auth.verify_live_cached(&session.access_token).is_some());
+    auth.logout(&claims, LogoutScope::Global).expect("logout");
+    assert!(auth.verify_live_cached(&session.access_token).is_none());
+    assert!(matches!(
+        auth.verify_live(&session.access_token),
+        Err(AuthError::SessionNotFound)
+    ));
+    // The signature alone still verifies: only the session check refuses it.
+    assert!(auth.verify(&session.access_token).is_ok());
+}
+
+#[test]
+fn a_session_ended_by_another_process_is_refused_after_the_recheck() {
+    let dir = tempfile::tempdir().expect("dir");
+    let kv: Arc<dyn nimbus_kv::KvStore> =
+        Arc::new(RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv"));
+    let here = AuthService::open(Arc::clone(&kv), AuthConfig::new("todo")).expect("auth");
+    let there = AuthService::open(kv, AuthConfig::new("todo")).expect("auth");
+    let session = here
+        .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .expect("signup");
+    let claims = here.verify_live(&session.access_token).expect("live");
+    there.logout(&claims, LogoutScope::Local).expect("logout");
+    std::thread::sleep(live::RECHECK_AFTER);
+    assert!(here.verify_live_cached(&session.access_token).is_none());
+    assert!(matches!(
+        here.verify_live(&session.access_token),
+        Err(AuthError::SessionNotFound)
+    ));
+}
+
+#[test]
 fn a_reused_refresh_token_revokes_the_family() {
     let dir = tempfile::tempdir().expect("dir");
     let auth = service(&dir, "todo");

@@ -1,0 +1,72 @@
+//! Sessions this process confirmed live a moment ago. An access token is honoured only while
+//! its session exists (a sign-out or a revoked refresh ends it), and this keeps that check to
+//! one store read per session per [`RECHECK_AFTER`], so a busy guarded route does not pay a
+//! read on every request. A session ended in this process is forgotten at once; one ended in
+//! another process of the host stops working here within [`RECHECK_AFTER`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a confirmation stands.
+pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// Most sessions remembered; past it, stale entries go, and if that is not enough, all.
+const CAPACITY: usize = 10_000;
+
+#[derive(Default)]
+pub struct LiveSessions {
+    confirmed: Mutex<HashMap<String, Instant>>,
+}
+
+impl LiveSessions {
+    /// Whether `session_id` was confirmed live less than [`RECHECK_AFTER`] ago.
+    pub fn recently_live(&self, session_id: &str) -> bool {
+        self.confirmed.lock().is_ok_and(|confirmed| {
+            confirmed
+                .get(session_id)
+                .is_some_and(|at| at.elapsed() < RECHECK_AFTER)
+        })
+    }
+
+    /// Records that `session_id` was just read from the store.
+    pub fn confirm(&self, session_id: &str) {
+        let Ok(mut confirmed) = self.confirmed.lock() else {
+            return;
+        };
+        if confirmed.len() >= CAPACITY {
+            confirmed.retain(|_, at| at.elapsed() < RECHECK_AFTER);
+            if confirmed.len() >= CAPACITY {
+                confirmed.clear();
+            }
+        }
+        confirmed.insert(session_id.to_string(), Instant::now());
+    }
+
+    /// Drops what is known of `session_id`: it just ended.
+    pub fn forget(&self, session_id: &str) {
+        if let Ok(mut confirmed) = self.confirmed.lock() {
+            confirmed.remove(session_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confirmation_stands_until_forgotten_or_stale() {
+        let live = LiveSessions::default();
+        assert!(!live.recently_live("s"));
+        live.confirm("s");
+        assert!(live.recently_live("s"));
+        live.forget("s");
+        assert!(!live.recently_live("s"));
+        live.confirmed
+            .lock()
+            .expect("lock")
+            .insert("old".into(), Instant::now() - RECHECK_AFTER);
+        assert!(!live.recently_live("old"));
+    }
+}
