@@ -9,7 +9,7 @@ override export CARGO_TARGET_DIR := $(CURDIR)/target
 LISTEN ?= 127.0.0.1:3000
 APP ?= guests/apps/hello
 
-.PHONY: up test bench setup guests host host-release lint unit e2e clean-data node-deps
+.PHONY: up test bench fuzz setup guests host host-release lint unit e2e clean-data node-deps
 
 ## Install the wasm32-wasip2 target (idempotent).
 setup:
@@ -56,3 +56,14 @@ bench: guests host-release
 	./bench/baas.sh
 	./bench/slowloris.sh
 	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus-auth --bench tokens
+
+## Fuzz the manifest parser, the route matcher and object key validation for FUZZ_SECONDS each
+## (cargo-fuzz needs a nightly toolchain; `make test` runs property tests of the same code on
+## stable, with their regression files).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@cargo +nightly --version >/dev/null 2>&1 || { echo "make fuzz needs a nightly toolchain (rustup toolchain install nightly); make test runs the property tests of the same code on stable"; exit 1; }
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	for target in manifest routes object_key; do \
+	  cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done

@@ -83,9 +83,13 @@ fn bench_invoke(c: &mut Criterion) {
                     .header("host", "localhost")
                     .body(axum::body::Body::empty())
                     .expect("request");
-                let response = call_proxy(runtime, http_hello, proxy, request, "bench".into())
+                let slot = nimbus::runtime::invoke::acquire_slot(runtime, http_hello)
                     .await
-                    .expect("invocation");
+                    .expect("a free slot");
+                let response =
+                    call_proxy(runtime, http_hello, proxy, request, "bench".into(), slot)
+                        .await
+                        .expect("invocation");
                 response
                     .into_body()
                     .collect()

@@ -3,7 +3,7 @@
 //! there is owner-only whatever the caller's umask, and an install made before that rule is
 //! tightened on start.
 
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -17,6 +17,10 @@ const GROUP_AND_OTHER: u32 = 0o077;
 /// The umask is process-wide and inherited by worker processes, so sockets, redb files,
 /// upload temp files and blobs are born private instead of being fixed up after a window in
 /// which another user could open them.
+///
+/// An existing directory must belong to this user (another user could swap the store or the
+/// socket under us) and is closed to others at once; what lies inside is tightened later by
+/// [`tighten_in_background`].
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     // SAFETY: umask only swaps an integer in the process' file-creation context.
     unsafe { libc::umask(GROUP_AND_OTHER as libc::mode_t) };
@@ -24,7 +28,24 @@ pub fn prepare(dir: &Path) -> anyhow::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let metadata = std::fs::metadata(dir)
+        .with_context(|| format!("cannot read the data directory {}", dir.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if metadata.uid() != me {
+        anyhow::bail!(
+            "the data directory {} belongs to user {}, not to this user ({me}); use a directory of your own (--data)",
+            dir.display(),
+            metadata.uid()
+        );
+    }
+    let mode = metadata.permissions().mode();
+    if mode & GROUP_AND_OTHER != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+            .with_context(|| format!("cannot make {} owner-only", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Removes group and other permissions from `dir` and everything under it, on a background
@@ -33,35 +54,61 @@ pub fn tighten_in_background(dir: &Path) {
     let dir = dir.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("nimbus-tighten".into())
-        .spawn(move || match tighten(&dir) {
-            Ok(0) => {}
-            Ok(changed) => tracing::warn!(
-                data = %dir.display(),
-                changed,
-                "made the data directory owner-only: it was readable by other local users"
-            ),
-            Err(e) => tracing::error!(
-                data = %dir.display(),
-                "cannot make the data directory owner-only: {e}"
-            ),
+        .spawn(move || {
+            let tightened = tighten(&dir);
+            if tightened.changed > 0 {
+                tracing::warn!(
+                    data = %dir.display(),
+                    changed = tightened.changed,
+                    "made the data directory owner-only: other local users could read it, so rotate the signing key (`nimbus keys rotate-signing-key`) and ask users to change their passwords"
+                );
+            }
+            if let Some(e) = tightened.first_error {
+                tracing::error!(
+                    data = %dir.display(),
+                    failed = tightened.failed,
+                    "cannot make all of the data directory owner-only: {e}"
+                );
+            }
         });
     if let Err(e) = spawned {
         tracing::error!("cannot start tightening the data directory: {e}");
     }
 }
 
-/// Removes group and other permission bits from `dir` and every entry under it; returns how
-/// many entries changed. Symbolic links are not followed: nimbus creates none, and following
-/// one could change a file outside the data directory.
-pub fn tighten(dir: &Path) -> std::io::Result<usize> {
-    let mut changed = 0;
-    let mut pending: Vec<PathBuf> = vec![dir.to_path_buf()];
+/// What [`tighten`] did.
+#[derive(Debug, Default)]
+pub struct Tightened {
+    /// Entries whose permissions changed.
+    pub changed: usize,
+    /// Entries that could not be read or changed.
+    pub failed: usize,
+    /// The first of those failures.
+    pub first_error: Option<std::io::Error>,
+}
+
+/// Removes group and other permission bits from `dir` (followed if it is a symbolic link) and
+/// every entry under it, going on past entries it cannot change. Symbolic links inside are not
+/// followed: nimbus creates none, and following one could change a file outside the data
+/// directory.
+pub fn tighten(dir: &Path) -> Tightened {
+    let mut done = Tightened::default();
+    let fail = |done: &mut Tightened, e: std::io::Error| {
+        // Removed since it was listed (a finished upload's temp file, say): nothing to do.
+        if e.kind() != std::io::ErrorKind::NotFound {
+            done.failed += 1;
+            done.first_error.get_or_insert(e);
+        }
+    };
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut pending: Vec<PathBuf> = vec![root];
     while let Some(path) = pending.pop() {
         let metadata = match std::fs::symlink_metadata(&path) {
             Ok(metadata) => metadata,
-            // Removed since it was listed (a finished upload's temp file, say).
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
+            Err(e) => {
+                fail(&mut done, e);
+                continue;
+            }
         };
         if metadata.file_type().is_symlink() {
             continue;
@@ -70,20 +117,18 @@ pub fn tighten(dir: &Path) -> std::io::Result<usize> {
         if mode & GROUP_AND_OTHER != 0 {
             let private = std::fs::Permissions::from_mode(mode & !GROUP_AND_OTHER & 0o7777);
             match std::fs::set_permissions(&path, private) {
-                Ok(()) => changed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+                Ok(()) => done.changed += 1,
+                Err(e) => fail(&mut done, e),
             }
         }
         if metadata.is_dir() {
             match std::fs::read_dir(&path) {
                 Ok(entries) => pending.extend(entries.flatten().map(|entry| entry.path())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                Err(e) => fail(&mut done, e),
             }
         }
     }
-    Ok(changed)
+    done
 }
 
 #[cfg(test)]
@@ -119,13 +164,14 @@ mod tests {
 
         // data, objects, objects/app (0755 from create_dir_all under umask 022 or tighter
         // already), blobs, kv.redb, blob
-        let changed = tighten(&data).expect("tighten");
-        assert!(changed >= 5, "{changed}");
+        let tightened = tighten(&data);
+        assert!(tightened.changed >= 5, "{tightened:?}");
+        assert_eq!(tightened.failed, 0);
         assert_eq!(mode(&data), 0o700);
         assert_eq!(mode(&nested), 0o700);
         assert_eq!(mode(&data.join("kv.redb")), 0o600);
         assert_eq!(mode(&nested.join("blob")), 0o600);
         assert_eq!(mode(&outside), 0o644, "symlinks are not followed");
-        assert_eq!(tighten(&data).expect("again"), 0);
+        assert_eq!(tighten(&data).changed, 0);
     }
 }

@@ -119,7 +119,19 @@ type ResponseFuture = Box<
         > + Send,
 >;
 
+/// Largest write a guest may make to an outgoing body (a request's or its own response's);
+/// with one such write buffered, a body holds at most twice this in the host.
+pub const OUTGOING_BODY_CHUNK: usize = 32 * 1024;
+
 impl WasiHttpHooks for OutboundHooks {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_BODY_CHUNK
+    }
+
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        1
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

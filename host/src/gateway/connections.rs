@@ -30,7 +30,7 @@ pub struct ConnectionLimits {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub write_timeout: Duration,
     /// Open connections per worker process; past it, new connections are closed at once.
-    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = parse_connections)]
     pub max_connections: usize,
 }
 
@@ -42,6 +42,15 @@ impl ConnectionLimits {
             format!("--write-timeout={}ms", self.write_timeout.as_millis()),
             format!("--max-connections={}", self.max_connections),
         ]
+    }
+}
+
+fn parse_connections(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a connection count from 1 to 1000000"
+        )),
     }
 }
 
@@ -58,9 +67,20 @@ pub fn raise_open_files_limit() {
     };
     // SAFETY: getrlimit and setrlimit read and write only the struct we pass.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        // An unlimited hard limit is not a value the kernel accepts for the soft one.
+        let ceiling = if limit.rlim_max == libc::RLIM_INFINITY {
+            std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(1 << 20)
+        } else {
+            limit.rlim_max
+        };
+        if limit.rlim_cur < ceiling {
+            limit.rlim_cur = ceiling;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
                 tracing::warn!("cannot raise the open-files limit");
             }
@@ -68,14 +88,18 @@ pub fn raise_open_files_limit() {
     }
 }
 
-/// Serves `router` on `listener` until `stop` fires, then lets open connections finish.
+/// How long open connections get to finish once the host is stopping.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `router` on `listener` until `stop` fires, then lets open connections finish. `open`
+/// counts the connections of the whole process (every worker thread shares it).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    open: Arc<Semaphore>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let open = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -123,7 +147,12 @@ pub async fn serve(
             drop(permit);
         });
     }
-    graceful.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?} of shutdown; closing them");
+    }
 }
 
 /// An IO whose writes fail with `TimedOut` once they have been blocked, with no byte

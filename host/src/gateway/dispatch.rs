@@ -142,13 +142,11 @@ pub async fn invoke_component(
         return ApiError::new(StatusCode::NOT_FOUND, "no such component", &request_id)
             .into_response();
     };
-    let _slot = match acquire_slot(&app.runtime, loaded).await {
-        Ok(slot) => slot,
-        Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
-    };
     let runtime = &app.runtime;
     let mut response = match &loaded.entry {
         Entry::Handler(pre) => {
+            // The body is read before a slot is taken, so that clients trickling bodies in
+            // cannot hold the component's slots.
             let record = match to_record(request, params).await {
                 Ok(record) => record,
                 Err(status) => {
@@ -159,6 +157,10 @@ pub async fn invoke_component(
                     )
                     .into_response();
                 }
+            };
+            let _slot = match acquire_slot(runtime, loaded).await {
+                Ok(slot) => slot,
+                Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
             };
             let invocation = Invocation {
                 request_id: &request_id,
@@ -174,7 +176,12 @@ pub async fn invoke_component(
             }
         }
         Entry::Proxy(pre) => {
-            match call_proxy(runtime, loaded, pre, request, request_id.clone()).await {
+            // The slot goes with the instance, which may run on after the response head.
+            let slot = match acquire_slot(runtime, loaded).await {
+                Ok(slot) => slot,
+                Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
+            };
+            match call_proxy(runtime, loaded, pre, request, request_id.clone(), slot).await {
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
                     let checked = final_status(parts.status.as_u16())

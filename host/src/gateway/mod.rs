@@ -70,10 +70,12 @@ pub fn serve(
         listeners.push(bind_reuseport(bound).with_context(|| format!("cannot listen on {bound}"))?);
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut threads = Vec::new();
     for (index, listener) in listeners.into_iter().enumerate() {
         let router = router(Arc::clone(&app));
         let stop = stop_rx.clone();
+        let open = Arc::clone(&open);
         let thread = std::thread::Builder::new()
             .name(format!("nimbus-worker-{index}"))
             .spawn(move || -> anyhow::Result<()> {
@@ -83,7 +85,7 @@ pub fn serve(
                     .context("cannot start a worker runtime")?;
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
-                    connections::serve(listener, router, limits, stop).await;
+                    connections::serve(listener, router, limits, open, stop).await;
                     anyhow::Ok(())
                 })
             })

@@ -213,6 +213,7 @@ pub async fn call_proxy(
     pre: &ProxyPre<InvocationState>,
     request: http::Request<axum::body::Body>,
     request_id: String,
+    slot: Slot,
 ) -> Result<http::Response<HyperOutgoingBody>, InvokeError> {
     let trap = |detail: String| InvokeError::trap(loaded, detail);
     let (mut store, output) = fresh_store(runtime, loaded);
@@ -239,7 +240,11 @@ pub async fn call_proxy(
         })
         .await;
         output.log(&request_id, &component.spec.name);
-        verdict(&component, &store, outcome)
+        let verdict = verdict(&component, &store, outcome);
+        // The instance goes back to the pool before its slot is freed.
+        drop(store);
+        drop(slot);
+        verdict
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),

@@ -18,12 +18,13 @@ use crate::runtime::engine::InFlight;
 /// Most table elements an instance may grow to.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 /// Most host resources (headers, bodies, streams, pollables, store handles) one invocation
-/// may hold at once. With [`MAX_FIELDS_BYTES`], it bounds what a guest can make the host
-/// allocate outside its own linear memory.
-pub const MAX_RESOURCES: usize = 2048;
+/// may hold at once. With [`MAX_FIELDS_BYTES`] and the outgoing-body chunk size, it bounds
+/// what a guest can make the host allocate outside its own linear memory: about 16 MiB of
+/// header maps, or about 20 MiB of buffered outgoing bodies (three resources each).
+pub const MAX_RESOURCES: usize = 1024;
 /// Largest in-memory size of one set of HTTP headers (wasmtime counts each entry's struct
-/// besides its bytes): four times the 8 KiB that proxies commonly accept on the wire.
-pub const MAX_FIELDS_BYTES: usize = 32 * 1024;
+/// besides its bytes): twice the 8 KiB that proxies commonly accept on the wire.
+pub const MAX_FIELDS_BYTES: usize = 16 * 1024;
 
 /// Store data of one invocation.
 pub struct InvocationState {

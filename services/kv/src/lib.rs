@@ -87,7 +87,14 @@ pub trait KvStore: Send + Sync + 'static {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, KvError>;
+    /// Calls `visit` with every key of `store` and its value, all read from one consistent
+    /// snapshot, so that an entry moved from one key to another while the scan runs is seen
+    /// exactly once. Backends that cannot take a snapshot refuse with [`KvError::Storage`].
+    fn scan(&self, store: &StoreId, visit: &mut ScanVisitor<'_>) -> Result<(), KvError>;
 }
+
+/// What [`KvStore::scan`] calls with each key and value; an error stops the scan.
+pub type ScanVisitor<'a> = dyn FnMut(&str, &[u8]) -> Result<(), KvError> + 'a;
 
 /// Checks a key against the limits every backend enforces.
 pub fn validate_key(key: &str) -> Result<(), KvError> {

@@ -119,6 +119,21 @@ impl KvStore for RedbKvStore {
         Ok(page)
     }
 
+    fn scan(&self, store: &StoreId, visit: &mut crate::ScanVisitor<'_>) -> Result<(), KvError> {
+        let namespace = store_prefix(store)?;
+        // One read transaction: redb serves it from a snapshot that writers never change.
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ENTRIES)?;
+        for entry in table.range::<&[u8]>(namespace.as_slice()..)? {
+            let (key, value) = entry?;
+            let Some(user_key) = key.value().strip_prefix(namespace.as_slice()) else {
+                break;
+            };
+            visit(&String::from_utf8_lossy(user_key), value.value())?;
+        }
+        Ok(())
+    }
+
     fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError> {
         let full = full_key(store, key)?;
         let txn = self.db.begin_write()?;
@@ -183,6 +198,31 @@ mod tests {
         kv.delete(&s, "k")?;
         assert!(!kv.exists(&s, "k")?);
         kv.delete(&s, "k")?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_scan_sees_one_snapshot_of_its_store_only() -> Result<(), KvError> {
+        let (_dir, kv) = fresh();
+        let s = StoreId::new("app", "s");
+        kv.set(&s, "a", b"1")?;
+        kv.set(&s, "z", b"2")?;
+        kv.set(&StoreId::new("app", "s2"), "b", b"other store")?;
+        kv.set(&StoreId::new("app2", "s"), "c", b"other app")?;
+        let mut seen = Vec::new();
+        kv.scan(&s, &mut |key, value| {
+            // A move from `z` to `b` while scanning: the snapshot still has `z` and no `b`.
+            if key == "a" {
+                kv.set(&s, "b", b"2")?;
+                kv.delete(&s, "z")?;
+            }
+            seen.push((key.to_string(), value.to_vec()));
+            Ok(())
+        })?;
+        assert_eq!(
+            seen,
+            vec![("a".into(), b"1".to_vec()), ("z".into(), b"2".to_vec())]
+        );
         Ok(())
     }
 

@@ -37,6 +37,22 @@ enum Request {
     CompareAndSwap(StoreId, String, Option<Vec<u8>>, Vec<u8>),
 }
 
+impl Request {
+    /// The keys, prefixes and cursors the request carries.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        let (first, second) = match self {
+            Request::Get(_, key)
+            | Request::Set(_, key, _)
+            | Request::Delete(_, key)
+            | Request::Exists(_, key)
+            | Request::Increment(_, key, _)
+            | Request::CompareAndSwap(_, key, _, _) => (key.as_str(), None),
+            Request::ListKeys(_, prefix, cursor) => (prefix.as_str(), cursor.as_deref()),
+        };
+        std::iter::once(first).chain(second)
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 enum Response {
     Value(Option<Vec<u8>>),
@@ -133,6 +149,11 @@ impl RemoteKvStore {
     }
 
     fn call(&self, request: &Request) -> Result<Response, KvError> {
+        // Checked here as the owner checks them, so that an oversized key is `Invalid` from
+        // every process instead of a frame the owner refuses.
+        for key in request.keys() {
+            crate::validate_key(key)?;
+        }
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut stream = match pooled {
             Some(stream) => stream,
@@ -165,6 +186,12 @@ fn unexpected(response: Response) -> KvError {
 }
 
 impl KvStore for RemoteKvStore {
+    fn scan(&self, _store: &StoreId, _visit: &mut crate::ScanVisitor<'_>) -> Result<(), KvError> {
+        Err(KvError::Storage(
+            "a consistent scan is only offered by the process that owns the store".into(),
+        ))
+    }
+
     fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         match self.call(&Request::Get(store.clone(), key.to_string()))? {
             Response::Value(value) => Ok(value),
@@ -280,6 +307,14 @@ mod tests {
             remote.set(&s, &"x".repeat(MAX_KEY_BYTES + 1), b""),
             Err(KvError::Invalid(_))
         ));
+        // Larger than any frame: refused the same way, not as a broken connection.
+        let huge = "x".repeat(MAX_FRAME + 1);
+        assert!(matches!(remote.get(&s, &huge), Err(KvError::Invalid(_))));
+        assert!(matches!(
+            remote.list_keys(&s, "", Some(&huge)),
+            Err(KvError::Invalid(_))
+        ));
+        assert_eq!(remote.get(&s, "k")?, None, "the connection still works");
         Ok(())
     }
 

@@ -188,6 +188,9 @@ impl Blocking {
         let tmp_path = tmp_dir.join(&id);
         let file = std::fs::File::create_new(&tmp_path)?;
         let tmp = TempFile(Some(tmp_path.clone()));
+        // Held until the file closes: the sweep leaves locked temp files alone, however long
+        // a slow upload goes without flushing to them.
+        file.lock()?;
         let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
@@ -309,6 +312,12 @@ impl Blocking {
             std::fs::File::open(&target)?.sync_all()?;
         }
         let linked = TempFile(Some(target.clone()));
+        // A link shares the source's modification time; until its metadata commits, the new
+        // name must look as young as it is, or the leftover sweep would take it for an orphan.
+        std::fs::File::options()
+            .write(true)
+            .open(&target)?
+            .set_modified(SystemTime::now())?;
         if let Some(dir) = target.parent() {
             sync_dir(dir)?;
         }

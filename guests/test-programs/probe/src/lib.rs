@@ -4,11 +4,12 @@
 //! `/print` writes to stdout and stderr. `/escape?HOST:PORT` tries to reach outside its
 //! sandbox (files, directories, a TCP socket) and reports what happened. `/fetch?HOST:PORT`
 //! makes an outgoing wasi:http GET to `http://HOST:PORT/` and reports the status or the error. `/static` counts calls in a global: with a fresh
-//! instance per request it must always answer 1. Hostile on request: `/fields` makes the
-//! host allocate header maps until something stops it, `/flood` prints thousands of lines,
+//! instance per request it must always answer 1. Hostile on request: `/fields` and `/bodies`
+//! make the host allocate header maps and outgoing bodies until something stops them, `/flood` prints thousands of lines,
 //! `/framing` answers with a lying `content-length` and `transfer-encoding`, `/status?N`
 //! answers with status N, `/headers?N` with N headers, and `/fetch-many?N&HOST:PORT` makes
-//! N outgoing requests and reports how many were sent and how many denied.
+//! N outgoing requests and reports how many were sent and how many denied. `/sleep?MS` holds
+//! its instance for MS milliseconds without using the CPU.
 
 wit_bindgen::generate!({
     world: "http-app",
@@ -60,14 +61,35 @@ fn fetch(authority: &str) -> Result<u16, String> {
 /// host refuses (an error here, or a trap when the host's resource table is full).
 fn host_fields_forever() -> ! {
     use wasip2::http::types::Fields;
-    let value = vec![b'a'; 8000];
+    let value = vec![b'a'; 7000];
     let mut made: u64 = 0;
     loop {
         let fields = Fields::new();
-        if let Err(error) = fields.append("x-big", &value) {
-            panic!("the host refused header map {made}: {error:?}");
+        for name in ["x-big", "x-bigger"] {
+            if let Err(error) = fields.append(name, &value) {
+                panic!("the host refused header map {made}: {error:?}");
+            }
         }
         std::mem::forget(fields);
+        made += 1;
+    }
+}
+
+/// Outgoing bodies buffer in the host too, and need no outbound grant to exist: fill one
+/// write's worth in each, never send them, and leak them until the host refuses.
+fn host_bodies_forever() -> ! {
+    use wasip2::http::types::{Fields, OutgoingRequest};
+    let mut made: u64 = 0;
+    loop {
+        let request = OutgoingRequest::new(Fields::new());
+        let body = request.body().unwrap_or_else(|()| panic!("no body {made}"));
+        let stream = body.write().unwrap_or_else(|()| panic!("no stream {made}"));
+        let allowed = stream.check_write().unwrap_or(0) as usize;
+        let chunk = vec![b'b'; allowed.min(1 << 20)];
+        if stream.write(&chunk).is_err() {
+            panic!("the host refused body {made}");
+        }
+        std::mem::forget((request, body, stream));
         made += 1;
     }
 }
@@ -124,6 +146,7 @@ impl Guest for Probe {
                 return json(outcome);
             }
             "fields" => host_fields_forever(),
+            "bodies" => host_bodies_forever(),
             "flood" => {
                 for line in 0..3000 {
                     println!("flood line {line}");
@@ -161,6 +184,11 @@ impl Guest for Probe {
                 };
             }
             "fetch-many" => return json(fetch_many(&req.query)),
+            "sleep" => {
+                let ms: u64 = req.query.parse().unwrap_or(0);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                return json(serde_json::json!({ "slept_ms": ms }));
+            }
             "print" => {
                 println!("probe says hello on stdout");
                 eprintln!("probe says hello on stderr");

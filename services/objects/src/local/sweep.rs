@@ -18,9 +18,10 @@ pub struct Swept {
     pub orphan_blobs: u64,
 }
 
-/// How long ago a file was last written; `None` when that cannot be told.
+/// How long ago a file was last written; `None` when that cannot be told. A copy, a hard link
+/// to an older blob, is touched when it is made.
 fn age(path: &Path) -> Option<Duration> {
-    std::fs::metadata(path)
+    std::fs::symlink_metadata(path)
         .ok()?
         .modified()
         .ok()?
@@ -28,13 +29,23 @@ fn age(path: &Path) -> Option<Duration> {
         .ok()
 }
 
+/// Whether an upload still writes `path`: it holds a lock on its temp file until it ends, and a
+/// crashed process holds none.
+fn in_use(path: &Path) -> bool {
+    match std::fs::File::open(path) {
+        Ok(file) => file.try_lock().is_err(),
+        Err(_) => true,
+    }
+}
+
 impl LocalObjectStore {
     /// Removes the leftovers of crashed uploads of `app` that are older than `stale_after`.
     ///
-    /// An upload in flight writes its temp file at least every [`crate::UPLOAD_STALL_TIMEOUT`]
-    /// (or is cut), and a finished blob is named by its metadata moments after it is renamed
-    /// into place, so with `stale_after` well above both, nothing in use is touched, even
-    /// while other processes upload.
+    /// An upload in flight holds a lock on its temp file, which a crashed one no longer does;
+    /// a new blob (renamed into place after its last write, or linked and touched by a copy)
+    /// is named by its metadata moments after it was last modified, so with `stale_after` well
+    /// above that, nothing in use is touched, even while other processes upload. Runs only
+    /// where the metadata store can be read from one snapshot (the process that owns it).
     pub(super) fn sweep_app(&self, app: &str, stale_after: Duration) -> Result<Swept, ObjectError> {
         let inner = self.inner();
         let app_dir = inner.app_dir(app)?;
@@ -43,6 +54,7 @@ impl LocalObjectStore {
             for entry in entries.flatten() {
                 let path = entry.path();
                 if age(&path).is_some_and(|age| age > stale_after)
+                    && !in_use(&path)
                     && std::fs::remove_file(&path).is_ok()
                 {
                     swept.temp_files += 1;
@@ -83,25 +95,28 @@ impl LocalObjectStore {
     }
 }
 
-/// Every blob id the metadata of `app` names. Fails rather than guess when an entry cannot be
-/// read, so that a damaged entry never gets its blob deleted.
+/// Every blob id the metadata of `app` names, from one snapshot of the store (a move commits
+/// the new key before deleting the old one, so a scan in pages could miss both). Fails rather
+/// than guess when an entry cannot be read, so that a damaged entry never gets its blob
+/// deleted.
 fn named_blobs(inner: &Blocking, app: &str) -> Result<HashSet<String>, ObjectError> {
-    let store = Blocking::store(app);
     let mut named = HashSet::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = inner.kv.list_keys(&store, "", cursor.as_deref())?;
+    let mut unreadable = None;
+    inner.kv.scan(&Blocking::store(app), &mut |key, value| {
         // Metadata keys start with a bucket name; the store's own records (`~...`) do not.
-        for key in page.keys.iter().filter(|key| !key.starts_with('~')) {
-            if let Some(bytes) = inner.kv.get(&store, key)? {
-                let meta: ObjectMeta = serde_json::from_slice(&bytes)
-                    .map_err(|e| ObjectError::Corrupt(format!("{key}: {e}")))?;
+        if key.starts_with('~') || unreadable.is_some() {
+            return Ok(());
+        }
+        match serde_json::from_slice::<ObjectMeta>(value) {
+            Ok(meta) => {
                 named.insert(meta.id);
             }
+            Err(e) => unreadable = Some(ObjectError::Corrupt(format!("{key}: {e}"))),
         }
-        match page.cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(named),
-        }
+        Ok(())
+    })?;
+    match unreadable {
+        Some(error) => Err(error),
+        None => Ok(named),
     }
 }

@@ -50,6 +50,11 @@ async fn leftovers_go_and_everything_in_use_stays() {
     let stale_temp = app_dir.join("tmp/cd000000000000000000000000000000");
     write_old(&orphan);
     write_old(&stale_temp);
+    // An upload in flight, however long since it last wrote.
+    let writing = app_dir.join("tmp/aa000000000000000000000000000000");
+    write_old(&writing);
+    let upload = std::fs::File::open(&writing).expect("open");
+    upload.lock().expect("lock");
     let young_orphan = app_dir.join("blobs/ef/ef000000000000000000000000000000");
     std::fs::create_dir_all(young_orphan.parent().expect("parent")).expect("dir");
     std::fs::write(&young_orphan, b"being published").expect("young");
@@ -66,6 +71,7 @@ async fn leftovers_go_and_everything_in_use_stays() {
     );
     assert!(!orphan.exists() && !stale_temp.exists());
     assert!(young_orphan.exists(), "a blob about to be named is young");
+    assert!(writing.exists(), "a locked temp file is being written");
     let read = store.get(&bucket, "kept.txt", None).await.expect("kept");
     assert_eq!(read.meta.size, 4);
     assert_eq!(

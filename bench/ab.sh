@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A/B of two nimbus binaries serving the same app, measured with wrk in turn over interleaved
+# rounds of one run: `bench/ab.sh OLD_BINARY NEW_BINARY [PATH...]` (default paths: /hello,
+# /wasi-hello and /healthz of the example app). Prints each binary's median requests/s per
+# path and the ratio new/old in every round.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OLD=$1 NEW=$2
+shift 2
+PATHS=("${@:-/hello}")
+[ $# -eq 0 ] && PATHS=(/hello /wasi-hello /healthz)
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-5}
+CONNECTIONS=${CONNECTIONS:-32}
+APP=${APP:-guests/apps/hello}
+unset RUST_BACKTRACE
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+declare -A PORT
+for side in old new; do
+  binary=$OLD; [ "$side" = new ] && binary=$NEW
+  PORT[$side]=$(free_port)
+  "$binary" up "$APP" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" >/dev/null 2>"$work/$side.log" &
+  pids+=($!)
+done
+for side in old new; do
+  for _ in $(seq 1 400); do curl -fs "http://127.0.0.1:${PORT[$side]}/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+done
+
+declare -A RPS
+for round in $(seq 1 "$ROUNDS"); do
+  for path in "${PATHS[@]}"; do
+    for side in old new; do
+      out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:${PORT[$side]}$path")
+      RPS[$side,$path,$round]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    done
+  done
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '%-14s %12s %12s %7s   %s\n' path old new ratio "new/old in each round"
+for path in "${PATHS[@]}"; do
+  olds=(); news=(); ratios=""
+  for round in $(seq 1 "$ROUNDS"); do
+    olds+=("${RPS[old,$path,$round]}"); news+=("${RPS[new,$path,$round]}")
+    ratios+="$(awk -v n="${RPS[new,$path,$round]}" -v o="${RPS[old,$path,$round]}" 'BEGIN { printf "%.2f ", n/o }')"
+  done
+  o=$(median "${olds[@]}"); n=$(median "${news[@]}")
+  printf '%-14s %12s %12s %7s   %s\n' "$path" "$o" "$n" "$(awk -v n="$n" -v o="$o" 'BEGIN { printf "%.2f", n/o }')" "$ratios"
+done
