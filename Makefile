@@ -65,5 +65,5 @@ fuzz:
 	@cargo +nightly --version >/dev/null 2>&1 || { echo "make fuzz needs a nightly toolchain (rustup toolchain install nightly); make test runs the property tests of the same code on stable"; exit 1; }
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	for target in manifest routes object_key; do \
-	  cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	  CARGO_TARGET_DIR=$(CURDIR)/target/fuzz cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done

@@ -6,6 +6,7 @@ mod cli;
 mod crash_leftovers;
 mod grants;
 mod harness;
+mod hostile_clients;
 mod hostile_guests;
 mod limits;
 mod local_users;

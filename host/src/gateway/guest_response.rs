@@ -15,19 +15,25 @@ pub const MAX_RESPONSE_HEADERS: usize = 256;
 /// Most bytes of header names and values a guest response may carry.
 pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
 
-/// Headers about the connection or the message framing: the server sets them, so whatever a
-/// guest says under these names is dropped.
-const SERVER_OWNED: [&str; 9] = [
-    "connection",
-    "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "http2-settings",
-];
+/// Whether `name` is about the connection or the message framing: the server sets those, so
+/// whatever a guest says under these names is dropped.
+fn server_owned(name: &HeaderName) -> bool {
+    use axum::http::header::{CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+    // Standard names compare as enum values, so the common case costs next to nothing.
+    [
+        CONNECTION,
+        CONTENT_LENGTH,
+        TE,
+        TRAILER,
+        TRANSFER_ENCODING,
+        UPGRADE,
+    ]
+    .contains(name)
+        || matches!(
+            name.as_str(),
+            "keep-alive" | "proxy-connection" | "http2-settings"
+        )
+}
 
 /// The status a guest answered with, when it is a final HTTP status (200-599).
 pub fn final_status(status: u16) -> Result<StatusCode, String> {
@@ -55,7 +61,12 @@ pub fn sanitize_headers(headers: &mut HeaderMap) -> Result<(), String> {
             "{bytes} bytes of headers is more than the {MAX_RESPONSE_HEADER_BYTES} allowed"
         ));
     }
-    for name in SERVER_OWNED {
+    let owned: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| server_owned(n))
+        .cloned()
+        .collect();
+    for name in owned {
         headers.remove(name);
     }
     Ok(())
@@ -71,18 +82,26 @@ pub fn from_record(answer: http_handler::Response) -> Result<Response, String> {
             answer.headers.len()
         ));
     }
-    let mut headers = HeaderMap::with_capacity(answer.headers.len());
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    let mut bytes = 0;
     for (name, value) in answer.headers {
+        bytes += name.len() + value.len();
+        if bytes > MAX_RESPONSE_HEADER_BYTES {
+            return Err(format!(
+                "more than the {MAX_RESPONSE_HEADER_BYTES} bytes of headers allowed"
+            ));
+        }
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("`{name}` is not a header name"))?;
+        if server_owned(&header) {
+            continue;
+        }
         let value = HeaderValue::from_str(&value)
             .map_err(|_| format!("the value of header `{name}` is not valid"))?;
         headers.append(header, value);
     }
-    sanitize_headers(&mut headers)?;
-    let mut response = Response::new(Body::from(answer.body));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
     Ok(response)
 }
 
