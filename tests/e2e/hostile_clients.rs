@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::auth::signup;
-use crate::harness::{AppDir, client, send_json, upload};
+use crate::harness::{AppDir, Server, client, send_json, upload};
 
 const APP: &str = r#"
 [app]
@@ -63,34 +63,29 @@ async fn a_key_starting_with_the_last_code_point_after_a_folder_is_listed_once()
             200
         );
     }
+    assert_eq!(
+        list(&server, &session.access, "").await,
+        ["loop", "top.txt"]
+    );
+    assert_eq!(
+        list(&server, &session.access, "loop").await,
+        ["a", "\u{10FFFF}z"]
+    );
+}
+
+/// The names `POST /storage/v1/object/list/team` gives for the folder `prefix`.
+async fn list(server: &Server, token: &str, prefix: &str) -> Vec<String> {
     let (status, _, body) = send_json(
         client()
             .post(server.url("/storage/v1/object/list/team"))
-            .bearer_auth(&session.access)
-            .json(&json!({ "prefix": "" })),
+            .bearer_auth(token)
+            .json(&json!({ "prefix": prefix })),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let names: Vec<&str> = body
-        .as_array()
+    body.as_array()
         .expect("entries")
         .iter()
-        .filter_map(|entry| entry["name"].as_str())
-        .collect();
-    assert_eq!(names, vec!["loop", "top.txt"], "{body}");
-    let (status, _, body) = send_json(
-        client()
-            .post(server.url("/storage/v1/object/list/team"))
-            .bearer_auth(&session.access)
-            .json(&json!({ "prefix": "loop" })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let names: Vec<&str> = body
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter_map(|entry| entry["name"].as_str())
-        .collect();
-    assert_eq!(names, vec!["a", "\u{10FFFF}z"], "{body}");
+        .filter_map(|entry| entry["name"].as_str().map(str::to_string))
+        .collect()
 }
