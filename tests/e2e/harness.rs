@@ -38,6 +38,7 @@ impl AppDir {
             "probe",
             "todo",
             "users",
+            "kv_swap",
         ] {
             let placeholder = format!("{{{name}}}");
             if text.contains(&placeholder) {

@@ -121,3 +121,45 @@ async fn a_worker_process_that_dies_is_restarted() {
         assert_eq!(status, 200, "{body}");
     }
 }
+
+#[tokio::test]
+async fn the_largest_key_value_operations_work_from_every_process() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "big"
+
+[component.swap]
+source = "{kv_swap}"
+routes = ["/swap"]
+key_value = ["big"]
+"#,
+    );
+    let server = app.start_processes(2);
+    let http = crate::harness::fresh_connection_client();
+    // Just under the 16 MiB value limit: a compare-and-swap carries two of them.
+    let size = (16 << 20) - 1024;
+    let mut processes = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let response = http
+            .get(server.url(&format!("/swap?{size}")))
+            .send()
+            .await
+            .expect("request");
+        let request_id = response.headers()["x-request-id"]
+            .to_str()
+            .expect("request id")
+            .to_string();
+        assert_eq!(response.status().as_u16(), 200);
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["swapped"], true, "{body}");
+        assert_eq!(body["len"], size, "{body}");
+        assert_eq!(body["new"], true, "{body}");
+        // Request ids start with 8 hex digits of the process that served them.
+        processes.insert(request_id[..8].to_string());
+        if processes.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(processes.len(), 2, "both processes served");
+}
