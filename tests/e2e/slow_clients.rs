@@ -196,3 +196,38 @@ async fn a_client_that_stops_reading_is_dropped_and_a_slow_one_is_not() {
         "the whole object"
     );
 }
+
+#[tokio::test]
+async fn a_request_body_that_stops_arriving_is_cut_and_holds_no_slot() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "slow-body"
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+[component.probe.limits]
+max_concurrency = 1
+"#,
+    );
+    let server = app.start_configured(&one_worker("--read-timeout", "2s"), |_| {});
+    let mut stalled = connect_and_send(
+        &server,
+        b"POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
+    )
+    .await;
+    // The component's only slot is free while that body trickles in.
+    let (status, _, body) = crate::harness::get_json(&server.url("/probe/fine")).await;
+    assert_eq!(status, 200, "{body}");
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(15), stalled.read(&mut buf))
+        .await
+        .expect("an answer within the read timeout")
+        .expect("read");
+    assert!(
+        buf[..read].starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&buf[..read])
+    );
+}

@@ -1,7 +1,8 @@
 //! Accepting and serving HTTP/1 connections with bounds that a hostile client cannot wear
 //! down: a deadline for each request's headers (which also closes idle kept-alive
-//! connections), a cap on open connections per process, and a deadline on response writes
-//! that make no progress, so a client that stops reading cannot pin a response in memory.
+//! connections), a cap on open connections per process, a deadline on request bodies that
+//! stop arriving, and one on response writes that make no progress, so a client that stops
+//! reading cannot pin a response in memory.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
+use tower_http::timeout::TimeoutBody;
 
 /// `--max-connections` when not given.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -29,6 +31,10 @@ pub struct ConnectionLimits {
     /// closes the connection.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub write_timeout: Duration,
+    /// A request body that delivers nothing for this long (the client stopped sending) fails
+    /// its request.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub read_timeout: Duration,
     /// Open connections per worker process; past it, new connections are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = parse_connections)]
     pub max_connections: usize,
@@ -40,6 +46,7 @@ impl ConnectionLimits {
         vec![
             format!("--header-timeout={}ms", self.header_timeout.as_millis()),
             format!("--write-timeout={}ms", self.write_timeout.as_millis()),
+            format!("--read-timeout={}ms", self.read_timeout.as_millis()),
             format!("--max-connections={}", self.max_connections),
         ]
     }
@@ -81,6 +88,8 @@ pub fn raise_open_files_limit() {
         };
         if limit.rlim_cur < ceiling {
             limit.rlim_cur = ceiling;
+            // The kernel refuses any limit above nr_open, an unlimited hard one included.
+            limit.rlim_max = limit.rlim_max.min(ceiling);
             if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
                 tracing::warn!("cannot raise the open-files limit");
             }
@@ -134,12 +143,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let service = hyper::service::service_fn(
-            move |mut request: hyper::Request<hyper::body::Incoming>| {
+        let read_timeout = limits.read_timeout;
+        let service =
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let mut request = request.map(|body| TimeoutBody::new(read_timeout, body));
                 request.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(request)
-            },
-        );
+            });
         let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
@@ -147,6 +157,8 @@ pub async fn serve(
             drop(permit);
         });
     }
+    // New connections go to the other processes' listeners while these finish.
+    drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()

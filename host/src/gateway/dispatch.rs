@@ -150,12 +150,12 @@ pub async fn invoke_component(
             let record = match to_record(request, params).await {
                 Ok(record) => record,
                 Err(status) => {
-                    return ApiError::new(
-                        status,
-                        format!("request body is larger than {MAX_REQUEST_BODY} bytes"),
-                        &request_id,
-                    )
-                    .into_response();
+                    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        format!("request body is larger than {MAX_REQUEST_BODY} bytes")
+                    } else {
+                        "the request body stopped arriving".to_string()
+                    };
+                    return ApiError::new(status, message, &request_id).into_response();
                 }
             };
             let _slot = match acquire_slot(runtime, loaded).await {
@@ -222,7 +222,15 @@ async fn to_record(
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
         .await
-        .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE)?;
+        .map_err(|error| {
+            let error = error.into_inner();
+            if error.is::<http_body_util::LengthLimitError>() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                // The client stopped sending (`--read-timeout`) or went away.
+                StatusCode::REQUEST_TIMEOUT
+            }
+        })?;
     let headers = parts
         .headers
         .iter()

@@ -155,6 +155,15 @@ pub async fn acquire_slot(
     runtime: &Runtime,
     loaded: &LoadedComponent,
 ) -> Result<Slot, InvokeError> {
+    // Nearly always both are free: take them without arming a timer.
+    if let Ok(component) = Arc::clone(&loaded.concurrency).try_acquire_owned()
+        && let Ok(process) = runtime.process_slots().try_acquire_owned()
+    {
+        return Ok(Slot {
+            _component: component,
+            _process: process,
+        });
+    }
     let both = async {
         // The component's own limit first: a component at its limit must not hold process
         // slots that other components could use while it waits.

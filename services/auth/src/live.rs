@@ -14,9 +14,14 @@ pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
 /// Most sessions remembered; past it, stale entries go, and if that is not enough, all.
 const CAPACITY: usize = 10_000;
 
+/// How long an ended session is remembered as ended: far longer than a store read that began
+/// before it ended can take to come back and try to confirm it.
+const ENDED_FOR: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 pub struct LiveSessions {
     confirmed: Mutex<HashMap<String, Instant>>,
+    ended: Mutex<HashMap<String, Instant>>,
 }
 
 impl LiveSessions {
@@ -29,8 +34,16 @@ impl LiveSessions {
         })
     }
 
-    /// Records that `session_id` was just read from the store.
+    /// Records that `session_id` was just read from the store, unless it ended meanwhile (a
+    /// sign-out between the read and this call must not be undone).
     pub fn confirm(&self, session_id: &str) {
+        let ended = self
+            .ended
+            .lock()
+            .map_or(true, |ended| ended.contains_key(session_id));
+        if ended {
+            return;
+        }
         let Ok(mut confirmed) = self.confirmed.lock() else {
             return;
         };
@@ -45,6 +58,12 @@ impl LiveSessions {
 
     /// Drops what is known of `session_id`: it just ended.
     pub fn forget(&self, session_id: &str) {
+        if let Ok(mut ended) = self.ended.lock() {
+            if ended.len() >= CAPACITY {
+                ended.retain(|_, at| at.elapsed() < ENDED_FOR);
+            }
+            ended.insert(session_id.to_string(), Instant::now());
+        }
         if let Ok(mut confirmed) = self.confirmed.lock() {
             confirmed.remove(session_id);
         }
@@ -62,6 +81,9 @@ mod tests {
         live.confirm("s");
         assert!(live.recently_live("s"));
         live.forget("s");
+        assert!(!live.recently_live("s"));
+        // A read that began before the sign-out cannot bring the session back.
+        live.confirm("s");
         assert!(!live.recently_live("s"));
         live.confirmed
             .lock()

@@ -210,6 +210,9 @@ impl Blocking {
         }
         let file = writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
+        // However long the upload and its sync took, the blob is young when its name appears;
+        // the leftover sweep goes by this time.
+        file.set_modified(SystemTime::now())?;
         drop(file);
         let blob = self.blob_path(&bucket.app, &id)?;
         let blob_dir = blob.parent().unwrap_or(&app_dir).to_path_buf();
@@ -307,17 +310,18 @@ impl Blocking {
         if let Some(dir) = target.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // A link shares the source's modification time, and until its metadata commits the
+        // new name must look young, or the leftover sweep would take it for an orphan: touch
+        // the shared inode first (clients see the times kept in the metadata, not this one).
+        std::fs::File::options()
+            .write(true)
+            .open(&source_path)?
+            .set_modified(SystemTime::now())?;
         if std::fs::hard_link(&source_path, &target).is_err() {
             std::fs::copy(&source_path, &target)?;
             std::fs::File::open(&target)?.sync_all()?;
         }
         let linked = TempFile(Some(target.clone()));
-        // A link shares the source's modification time; until its metadata commits, the new
-        // name must look as young as it is, or the leftover sweep would take it for an orphan.
-        std::fs::File::options()
-            .write(true)
-            .open(&target)?
-            .set_modified(SystemTime::now())?;
         if let Some(dir) = target.parent() {
             sync_dir(dir)?;
         }

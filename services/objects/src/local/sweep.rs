@@ -18,8 +18,9 @@ pub struct Swept {
     pub orphan_blobs: u64,
 }
 
-/// How long ago a file was last written; `None` when that cannot be told. A copy, a hard link
-/// to an older blob, is touched when it is made.
+/// How long ago a file was last modified; `None` when that cannot be told. Every new name a
+/// blob gets is young from its first moment: an upload touches its file just before renaming
+/// it into place, and a copy touches the source before linking to it.
 fn age(path: &Path) -> Option<Duration> {
     std::fs::symlink_metadata(path)
         .ok()?
@@ -42,8 +43,8 @@ impl LocalObjectStore {
     /// Removes the leftovers of crashed uploads of `app` that are older than `stale_after`.
     ///
     /// An upload in flight holds a lock on its temp file, which a crashed one no longer does;
-    /// a new blob (renamed into place after its last write, or linked and touched by a copy)
-    /// is named by its metadata moments after it was last modified, so with `stale_after` well
+    /// a new blob (touched, then renamed into place or linked by a copy) is named by its
+    /// metadata moments after it was last modified, so with `stale_after` well
     /// above that, nothing in use is touched, even while other processes upload. Runs only
     /// where the metadata store can be read from one snapshot (the process that owns it).
     pub(super) fn sweep_app(&self, app: &str, stale_after: Duration) -> Result<Swept, ObjectError> {

@@ -83,6 +83,51 @@ async fn leftovers_go_and_everything_in_use_stays() {
 }
 
 #[tokio::test]
+async fn a_copy_of_an_old_object_is_young_until_it_commits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    let source = store
+        .put(
+            &bucket,
+            "old.txt",
+            one_chunk(b"old"),
+            PutOptions::upsert("text/plain"),
+        )
+        .await
+        .expect("put");
+    let source_blob = dir
+        .path()
+        .join("objects/todo/blobs")
+        .join(&source.id[..2])
+        .join(&source.id);
+    std::fs::File::options()
+        .write(true)
+        .open(&source_blob)
+        .expect("blob")
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .expect("mtime");
+    let copy = store
+        .copy(&bucket, "old.txt", &bucket, "copy.txt", WriteMode::Upsert)
+        .await
+        .expect("copy");
+    let copy_blob = dir
+        .path()
+        .join("objects/todo/blobs")
+        .join(&copy.id[..2])
+        .join(&copy.id);
+    let age = std::fs::metadata(&copy_blob)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        .elapsed()
+        .expect("elapsed");
+    assert!(
+        age < Duration::from_secs(60),
+        "the copy's blob is {age:?} old"
+    );
+}
+
+#[tokio::test]
 async fn unreadable_metadata_stops_the_blob_sweep() {
     let dir = tempfile::tempdir().expect("temp dir");
     let kv: Arc<dyn KvStore> =
