@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use http_body_util::Either;
+use hyper::body::Body as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
@@ -146,7 +148,14 @@ pub async fn serve(
         let read_timeout = limits.read_timeout;
         let service =
             hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let mut request = request.map(|body| TimeoutBody::new(read_timeout, body));
+                // Most requests have no body, and need no timer for one.
+                let mut request = request.map(|body| {
+                    if body.is_end_stream() {
+                        Either::Right(body)
+                    } else {
+                        Either::Left(TimeoutBody::new(read_timeout, body))
+                    }
+                });
                 request.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(request)
             });
