@@ -318,9 +318,9 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         };
         let (id, _) = self.open_bucket(&bucket, write)?;
         nimbus_objects::validate_key(&key).map_err(|e| self.ctx.map_error(e))?;
-        let expires = crate::gateway::unix_now() + u64::from(ttl_seconds.min(MAX_SIGNED_URL_TTL));
+        let expires = nimbus_objects::unix_now() + u64::from(ttl_seconds.min(MAX_SIGNED_URL_TTL));
         let token = self.ctx.0.signer.sign(&id, &key, &method, expires);
-        Ok(crate::gateway::signed_url_path(&id.bucket, &key, &token))
+        Ok(nimbus_objects::signed_url_path(&id.bucket, &key, &token))
     }
 
     async fn drop(&mut self, bucket: Resource<OpenBucket>) -> wasmtime::Result<()> {

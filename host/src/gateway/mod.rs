@@ -22,7 +22,6 @@ use axum::routing::get;
 pub use connections::ConnectionLimits;
 pub use dispatch::{MAX_REQUEST_BODY, invoke_component};
 pub use error::{ApiError, REQUEST_ID_HEADER};
-pub use storage::{signed_url_path, unix_now};
 
 use crate::app::App;
 

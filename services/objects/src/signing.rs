@@ -14,6 +14,35 @@ use crate::{BucketId, OBJECTS_STORE, ObjectError};
 
 const SECRET_KEY: &str = "~signing-secret";
 
+/// Seconds since the Unix epoch: the clock signed URLs expire by.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Characters a key or token keeps as they are in a signed URL's path and query.
+const PATH_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// `text` percent-encoded for a signed URL's path or query (`/` kept).
+pub fn url_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, PATH_SAFE).to_string()
+}
+
+/// The path (under the app's origin) of the signed URL for `key` in `bucket` with `token`.
+pub fn signed_url_path(bucket: &str, key: &str, token: &str) -> String {
+    format!(
+        "/storage/v1/object/sign/{bucket}/{}?token={}",
+        url_encode(key),
+        url_encode(token),
+    )
+}
+
 /// Why a signed URL was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {

@@ -21,7 +21,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use nimbus_objects::{BucketId, WriteMode};
+use nimbus_objects::{BucketId, WriteMode, signed_url_path, unix_now};
 use serde::Deserialize;
 
 use self::access::Caller;
@@ -104,29 +104,6 @@ async fn read_json<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, Storag
         .await
         .map_err(|_| StorageError::bad_request("the JSON body is too large"))?;
     json_body(&bytes)
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-const PATH_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
-
-/// The path (from the host's root) of a signed URL, key percent-encoded.
-pub fn signed_url_path(bucket: &str, key: &str, token: &str) -> String {
-    format!(
-        "/storage/v1/object/sign/{bucket}/{}?token={}",
-        percent_encoding::utf8_percent_encode(key, PATH_SAFE),
-        percent_encoding::utf8_percent_encode(token, PATH_SAFE),
-    )
 }
 
 async fn object(
@@ -376,7 +353,7 @@ async fn create_signed_url(
     }
     let expires = signed_url_expiry(unix_now(), request.expires_in.or(request.expires_in_snake))?;
     let token = app.services.signer.sign(&id, key, &method, expires);
-    let encoded_token = percent_encoding::utf8_percent_encode(&token, PATH_SAFE).to_string();
+    let encoded_token = nimbus_objects::url_encode(&token);
     let body = if upload {
         serde_json::json!({
             "url": format!("/object/upload/sign/{bucket_name}/{key}?token={encoded_token}"),
