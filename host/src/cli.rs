@@ -144,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::supervisor::die_with_supervisor();
                 let app = Arc::new(load_app(&app, data, KvBackend::Remote(socket))?);
                 let workers = workers.unwrap_or(1);
-                return crate::gateway::serve(app, listen, workers, connections, announce);
+                return crate::gateway::serve(app, listen, workers, connections, announce, || {});
             }
             let manifest = load_manifest(&app)?;
             if build {

@@ -61,33 +61,42 @@ pub fn serve(
         .spawn(move || nimbus_kv::remote::serve(kv, listener))
         .context("cannot start the key-value owner thread")?;
     let workers = Arc::new(Workers::default());
-    let result = crate::gateway::serve(app, listen, shape.workers, shape.connections, |bound| {
-        let mut started = 0;
-        for index in 1..processes {
-            let launch = Launch {
-                manifest_path: manifest_path.to_path_buf(),
-                data_dir: data_dir.to_path_buf(),
-                socket: socket.clone(),
-                bound,
-                connections: shape.connections,
-            };
-            match launch.start() {
-                Ok(child) => {
-                    started += 1;
-                    let workers = Arc::clone(&workers);
-                    let _ = std::thread::Builder::new()
-                        .name(format!("nimbus-supervise-{index}"))
-                        .spawn(move || supervise(index, child, &launch, &workers));
+    let stopping = Arc::clone(&workers);
+    let result = crate::gateway::serve(
+        app,
+        listen,
+        shape.workers,
+        shape.connections,
+        |bound| {
+            let mut started = 0;
+            for index in 1..processes {
+                let launch = Launch {
+                    manifest_path: manifest_path.to_path_buf(),
+                    data_dir: data_dir.to_path_buf(),
+                    socket: socket.clone(),
+                    bound,
+                    connections: shape.connections,
+                };
+                match launch.start() {
+                    Ok(child) => {
+                        started += 1;
+                        let workers = Arc::clone(&workers);
+                        let _ = std::thread::Builder::new()
+                            .name(format!("nimbus-supervise-{index}"))
+                            .spawn(move || supervise(index, child, &launch, &workers));
+                    }
+                    Err(e) => tracing::error!("worker process {index} did not start: {e:#}"),
                 }
-                Err(e) => tracing::error!("worker process {index} did not start: {e:#}"),
             }
-        }
-        if processes > 1 {
-            tracing::info!(processes = started + 1, "worker processes serving");
-        }
-        on_ready(bound);
-    });
-    workers.stop_all();
+            if processes > 1 {
+                tracing::info!(processes = started + 1, "worker processes serving");
+            }
+            on_ready(bound);
+        },
+        move || stopping.signal_all(libc::SIGTERM),
+    );
+    // The workers drain beside this process; past the grace, whatever is left is cut.
+    workers.wait_or_kill(shape.connections.shutdown_grace);
     let _ = std::fs::remove_file(&socket);
     result
 }
@@ -101,20 +110,34 @@ struct Workers {
 }
 
 impl Workers {
-    fn stop_all(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let pids: Vec<u32> = self
-            .pids
+    fn running(&self) -> Vec<u32> {
+        self.pids
             .lock()
             .map(|pids| pids.values().copied().collect())
-            .unwrap_or_default();
-        for pid in pids {
+            .unwrap_or_default()
+    }
+
+    /// Marks the host as stopping and sends `signal` to every worker process.
+    fn signal_all(&self, signal: libc::c_int) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for pid in self.running() {
             if let Ok(pid) = libc::pid_t::try_from(pid) {
                 // SAFETY: kill takes plain integers; the pid is a child this process started
                 // and has not reaped (its supervising thread removes it after reaping).
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                unsafe { libc::kill(pid, signal) };
             }
         }
+    }
+
+    /// Waits until every worker process has exited, at most `grace` (plus a moment for the
+    /// exit itself), then kills those still running.
+    fn wait_or_kill(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace + Duration::from_secs(1);
+        while !self.running().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal_all(libc::SIGKILL);
     }
 }
 

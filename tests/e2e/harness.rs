@@ -223,6 +223,23 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM and waits (at most `deadline`) for the server to exit; its exit status,
+    /// or `None` if it was still running then (it is killed).
+    pub fn terminate(mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill takes plain integers; the pid is our unreaped child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Stops the server (SIGKILL: a write that returned must be durable even then).
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -13,6 +13,7 @@ mod local_users;
 mod manifest_errors;
 mod objects;
 mod routing;
+mod shutdown;
 mod slow_clients;
 mod storage;
 mod supabase;

@@ -37,6 +37,10 @@ pub struct ConnectionLimits {
     /// its request.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub read_timeout: Duration,
+    /// On SIGTERM or Ctrl-C, how long requests in flight get to finish (in every process)
+    /// before they are cut.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
     /// Open connections per worker process; past it, new connections are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = parse_connections)]
     pub max_connections: usize,
@@ -49,6 +53,7 @@ impl ConnectionLimits {
             format!("--header-timeout={}ms", self.header_timeout.as_millis()),
             format!("--write-timeout={}ms", self.write_timeout.as_millis()),
             format!("--read-timeout={}ms", self.read_timeout.as_millis()),
+            format!("--shutdown-grace={}ms", self.shutdown_grace.as_millis()),
             format!("--max-connections={}", self.max_connections),
         ]
     }
@@ -98,9 +103,6 @@ pub fn raise_open_files_limit() {
         }
     }
 }
-
-/// How long open connections get to finish once the host is stopping.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `router` on `listener` until `stop` fires, then lets open connections finish. `open`
 /// counts the connections of the whole process (every worker thread shares it).
@@ -168,11 +170,14 @@ pub async fn serve(
     }
     // New connections go to the other processes' listeners while these finish.
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    let grace = limits.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?} of shutdown; closing them");
+        tracing::warn!(
+            "connections still open after {grace:?} of shutdown (--shutdown-grace); closing them"
+        );
     }
 }
 

@@ -51,13 +51,15 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Binds `listen` once per worker and serves `app` until Ctrl-C or SIGTERM, with `limits` on
-/// every connection. `on_ready` gets the bound address (useful with port 0).
+/// every connection. `on_ready` gets the bound address (useful with port 0); `on_stopping` runs
+/// as soon as the stop signal arrives, before this process drains its own connections.
 pub fn serve(
     app: Arc<App>,
     listen: SocketAddr,
     workers: usize,
     limits: ConnectionLimits,
     on_ready: impl FnOnce(SocketAddr),
+    on_stopping: impl FnOnce(),
 ) -> anyhow::Result<()> {
     connections::raise_open_files_limit();
     let first = bind_reuseport(listen).with_context(|| format!("cannot listen on {listen}"))?;
@@ -97,6 +99,7 @@ pub fn serve(
         .build()
         .context("cannot start the signal runtime")?;
     signals.block_on(shutdown_signal());
+    on_stopping();
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     for thread in threads {

@@ -1,0 +1,64 @@
+//! SIGTERM stops a host gracefully: every process, the supervisor and its workers, lets the
+//! requests it is serving finish within `--shutdown-grace`, then exits.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::harness::{AppDir, fresh_connection_client};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_in_flight_in_every_process_finish_after_sigterm() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "drain"
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+"#,
+    );
+    let server = app.start_configured(&["--processes", "2", "--shutdown-grace", "20s"], |_| {});
+    let workers = server.worker_pids();
+    assert_eq!(
+        workers.len(),
+        1,
+        "one worker process besides the supervisor"
+    );
+    let http = fresh_connection_client();
+    let requests: Vec<_> = (0..12)
+        .map(|_| {
+            let request = http.get(server.url("/probe/sleep?3000")).send();
+            tokio::spawn(async move {
+                let response = request.await.expect("an answer, not a cut connection");
+                let id = response.headers()["x-request-id"]
+                    .to_str()
+                    .expect("request id")
+                    .to_string();
+                (response.status().as_u16(), id)
+            })
+        })
+        .collect();
+    // The requests are accepted within moments; each then sleeps for 3 s in its guest.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let stopping = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(40)));
+    let mut processes = HashSet::new();
+    for request in requests {
+        let (status, id) = request.await.expect("task");
+        assert_eq!(status, 200);
+        processes.insert(id[..8].to_string());
+    }
+    assert_eq!(
+        processes.len(),
+        2,
+        "both processes were serving when SIGTERM came"
+    );
+    let status = stopping.await.expect("task").expect("nimbus exited");
+    assert!(status.success(), "{status}");
+    for pid in workers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} still runs"
+        );
+    }
+}
