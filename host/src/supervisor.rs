@@ -102,42 +102,79 @@ pub fn serve(
 }
 
 /// The worker processes: their pids, so that they can be stopped, and whether the host is
-/// stopping, so that an exit is not taken for a crash.
+/// stopping (and since when), so that an exit is not taken for a crash. `stopping` is set and
+/// read under the `pids` lock, so a worker (re)started while the host stops is either signalled
+/// by [`Workers::signal_all`] or signals itself in [`Workers::add`].
 #[derive(Default)]
 struct Workers {
     stopping: AtomicBool,
     pids: Mutex<HashMap<usize, u32>>,
+    stop_began: Mutex<Option<Instant>>,
+}
+
+/// Sends `signal` to worker process `pid`.
+fn send(pid: u32, signal: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill takes plain integers; the pid is a child this process started, sent
+        // while its supervising thread holds it in the pid map.
+        unsafe { libc::kill(pid, signal) };
+    }
 }
 
 impl Workers {
-    fn running(&self) -> Vec<u32> {
-        self.pids
-            .lock()
-            .map(|pids| pids.values().copied().collect())
-            .unwrap_or_default()
+    /// Records worker `index` as running as `pid`; a worker that starts while the host is
+    /// stopping is told to stop at once.
+    fn add(&self, index: usize, pid: u32) {
+        if let Ok(mut pids) = self.pids.lock() {
+            pids.insert(index, pid);
+            if self.stopping.load(Ordering::SeqCst) {
+                send(pid, libc::SIGTERM);
+            }
+        }
     }
 
-    /// Marks the host as stopping and sends `signal` to every worker process.
+    fn running(&self) -> usize {
+        self.pids.lock().map_or(0, |pids| pids.len())
+    }
+
+    /// Marks the host as stopping (from now, the first time) and sends `signal` to every
+    /// worker process.
     fn signal_all(&self, signal: libc::c_int) {
-        self.stopping.store(true, Ordering::SeqCst);
-        for pid in self.running() {
-            if let Ok(pid) = libc::pid_t::try_from(pid) {
-                // SAFETY: kill takes plain integers; the pid is a child this process started
-                // and has not reaped (its supervising thread removes it after reaping).
-                unsafe { libc::kill(pid, signal) };
+        if let Ok(mut began) = self.stop_began.lock() {
+            began.get_or_insert_with(Instant::now);
+        }
+        if let Ok(pids) = self.pids.lock() {
+            self.stopping.store(true, Ordering::SeqCst);
+            for pid in pids.values() {
+                send(*pid, signal);
             }
         }
     }
 
     /// Waits until every worker process has exited, at most `grace` (plus a moment for the
-    /// exit itself), then kills those still running.
+    /// exit itself) from when the host began to stop, then kills those still running.
     fn wait_or_kill(&self, grace: Duration) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let deadline = Instant::now() + grace + Duration::from_secs(1);
-        while !self.running().is_empty() && Instant::now() < deadline {
+        if !self.stopping.load(Ordering::SeqCst) {
+            self.signal_all(libc::SIGTERM);
+        }
+        let began = self
+            .stop_began
+            .lock()
+            .ok()
+            .and_then(|began| *began)
+            .unwrap_or_else(Instant::now);
+        let deadline = began + grace + Duration::from_secs(1);
+        while self.running() > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.signal_all(libc::SIGKILL);
+        let left = self.running();
+        if left > 0 {
+            tracing::warn!(
+                workers = left,
+                "worker processes still running after {grace:?} of shutdown (--shutdown-grace); killing them"
+            );
+            self.signal_all(libc::SIGKILL);
+        }
     }
 }
 
@@ -162,9 +199,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(30);
 fn supervise(index: usize, mut child: Child, launch: &Launch, workers: &Workers) {
     let mut backoff = MIN_RESTART_BACKOFF;
     loop {
-        if let Ok(mut pids) = workers.pids.lock() {
-            pids.insert(index, child.id());
-        }
+        workers.add(index, child.id());
         let started = Instant::now();
         let status = child.wait();
         if let Ok(mut pids) = workers.pids.lock() {

@@ -206,6 +206,12 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// A way to read the log after the server has been moved away (to stop it, say).
+    pub fn log_handle(&self) -> impl Fn() -> String + use<> {
+        let log = Arc::clone(&self.log);
+        move || log.lock().expect("log lock").clone()
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()

@@ -28,7 +28,7 @@ routes = ["/probe/..."]
     let http = fresh_connection_client();
     let requests: Vec<_> = (0..12)
         .map(|_| {
-            let request = http.get(server.url("/probe/sleep?3000")).send();
+            let request = http.get(server.url("/probe/sleep?6000")).send();
             tokio::spawn(async move {
                 let response = request.await.expect("an answer, not a cut connection");
                 let id = response.headers()["x-request-id"]
@@ -39,9 +39,22 @@ routes = ["/probe/..."]
             })
         })
         .collect();
-    // The requests are accepted within moments; each then sleeps for 3 s in its guest.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let stopping = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(40)));
+    // The requests are accepted within moments; each then sleeps for 6 s in its guest.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = server.log_handle();
+    let stopping = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(60)));
+    // Both processes begin to drain at once, while the requests are still running (the
+    // worker's stderr is the host's).
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while log().matches("shutting down").count() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        log().matches("shutting down").count(),
+        2,
+        "the worker was told to stop with the supervisor: {}",
+        log()
+    );
     let mut processes = HashSet::new();
     for request in requests {
         let (status, id) = request.await.expect("task");
