@@ -43,24 +43,34 @@ pub fn final_status(status: u16) -> Result<StatusCode, String> {
         .ok_or_else(|| format!("status {status} is not a final HTTP status (200-599)"))
 }
 
-/// Checks a guest's headers against the count and size bounds, and drops the ones the
-/// server owns.
-pub fn sanitize_headers(headers: &mut HeaderMap) -> Result<(), String> {
-    if headers.len() > MAX_RESPONSE_HEADERS {
+fn check_count(count: usize) -> Result<(), String> {
+    if count > MAX_RESPONSE_HEADERS {
         return Err(format!(
-            "{} headers is more than the {MAX_RESPONSE_HEADERS} allowed",
-            headers.len()
+            "{count} headers is more than the {MAX_RESPONSE_HEADERS} allowed"
         ));
     }
-    let bytes: usize = headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
+    Ok(())
+}
+
+fn check_bytes(bytes: usize) -> Result<(), String> {
     if bytes > MAX_RESPONSE_HEADER_BYTES {
         return Err(format!(
             "{bytes} bytes of headers is more than the {MAX_RESPONSE_HEADER_BYTES} allowed"
         ));
     }
+    Ok(())
+}
+
+/// Checks a guest's headers against the count and size bounds, and drops the ones the
+/// server owns.
+pub fn sanitize_headers(headers: &mut HeaderMap) -> Result<(), String> {
+    check_count(headers.len())?;
+    check_bytes(
+        headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum(),
+    )?;
     let owned: Vec<HeaderName> = headers
         .keys()
         .filter(|n| server_owned(n))
@@ -75,24 +85,15 @@ pub fn sanitize_headers(headers: &mut HeaderMap) -> Result<(), String> {
 /// A record handler's answer as an HTTP response.
 pub fn from_record(answer: http_handler::Response) -> Result<Response, String> {
     let status = final_status(answer.status)?;
-    if answer.headers.len() > MAX_RESPONSE_HEADERS {
-        // Checked before building the map: `HeaderMap` panics past 32,768 entries.
-        return Err(format!(
-            "{} headers is more than the {MAX_RESPONSE_HEADERS} allowed",
-            answer.headers.len()
-        ));
-    }
+    // Checked before building the map: `HeaderMap` panics past 32,768 entries.
+    check_count(answer.headers.len())?;
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     let mut bytes = 0;
     for (name, value) in answer.headers {
         bytes += name.len() + value.len();
-        if bytes > MAX_RESPONSE_HEADER_BYTES {
-            return Err(format!(
-                "more than the {MAX_RESPONSE_HEADER_BYTES} bytes of headers allowed"
-            ));
-        }
+        check_bytes(bytes)?;
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("`{name}` is not a header name"))?;
         if server_owned(&header) {

@@ -2,24 +2,25 @@ use std::time::{Duration, SystemTime};
 
 use nimbus_kv::RedbKvStore;
 
+use super::tests::{body, store};
 use super::*;
 use crate::UrlSigner;
 
-fn store(dir: &tempfile::TempDir) -> LocalObjectStore {
-    let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
-    LocalObjectStore::new(dir.path().join("objects"), Arc::new(kv))
-}
-
-fn one_chunk(bytes: &'static [u8]) -> ByteStream<'static> {
-    Box::pin(futures::stream::iter(vec![Ok(Bytes::from_static(bytes))]))
+/// Makes the file at `path` look last written an hour ago.
+fn make_old(path: &std::path::Path) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .expect("mtime");
 }
 
 /// Writes `path` as if it were last touched an hour ago.
 fn write_old(path: &std::path::Path) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-    let file = std::fs::File::create(path).expect("file");
-    file.set_modified(SystemTime::now() - Duration::from_secs(3600))
-        .expect("mtime");
+    std::fs::File::create(path).expect("file");
+    make_old(path);
 }
 
 #[tokio::test]
@@ -33,19 +34,14 @@ async fn leftovers_go_and_everything_in_use_stays() {
         .put(
             &bucket,
             "kept.txt",
-            one_chunk(b"kept"),
+            body(&[b"kept"]),
             PutOptions::upsert("text/plain"),
         )
         .await
         .expect("put");
     let app_dir = dir.path().join("objects/todo");
     let kept_blob = app_dir.join("blobs").join(&kept.id[..2]).join(&kept.id);
-    std::fs::File::options()
-        .write(true)
-        .open(&kept_blob)
-        .expect("blob")
-        .set_modified(SystemTime::now() - Duration::from_secs(3600))
-        .expect("mtime");
+    make_old(&kept_blob);
     let orphan = app_dir.join("blobs/ab/ab000000000000000000000000000000");
     let stale_temp = app_dir.join("tmp/cd000000000000000000000000000000");
     write_old(&orphan);
@@ -91,7 +87,7 @@ async fn a_copy_of_an_old_object_is_young_until_it_commits() {
         .put(
             &bucket,
             "old.txt",
-            one_chunk(b"old"),
+            body(&[b"old"]),
             PutOptions::upsert("text/plain"),
         )
         .await
@@ -101,12 +97,7 @@ async fn a_copy_of_an_old_object_is_young_until_it_commits() {
         .join("objects/todo/blobs")
         .join(&source.id[..2])
         .join(&source.id);
-    std::fs::File::options()
-        .write(true)
-        .open(&source_blob)
-        .expect("blob")
-        .set_modified(SystemTime::now() - Duration::from_secs(3600))
-        .expect("mtime");
+    make_old(&source_blob);
     let copy = store
         .copy(&bucket, "old.txt", &bucket, "copy.txt", WriteMode::Upsert)
         .await

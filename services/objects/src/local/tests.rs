@@ -4,12 +4,12 @@ use nimbus_kv::RedbKvStore;
 
 use super::*;
 
-fn store(dir: &tempfile::TempDir) -> LocalObjectStore {
+pub(super) fn store(dir: &tempfile::TempDir) -> LocalObjectStore {
     let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
     LocalObjectStore::new(dir.path().join("objects"), Arc::new(kv))
 }
 
-fn body(parts: &[&'static [u8]]) -> ByteStream<'static> {
+pub(super) fn body(parts: &[&'static [u8]]) -> ByteStream<'static> {
     let chunks: Vec<std::io::Result<Bytes>> =
         parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
     Box::pin(futures::stream::iter(chunks))
