@@ -1,5 +1,6 @@
-//! One invocation end to end inside the host, for both kinds of guest: a fresh store from the
-//! component's `InstancePre`, instantiate, call, drop. `hello` is the record-based handler;
+//! One invocation end to end inside the host, through the invoker as every trigger goes, for
+//! both kinds of guest: slot, a fresh store from the component's `InstancePre`, instantiate,
+//! call, drop. `hello` is the record-based handler;
 //! `http_hello` is the standard wasi:http component, whose response body is read to the end.
 //! No sockets: the difference between these figures and a request's whole cost in
 //! `bench/run.sh` is the HTTP server's share. Build the guests first (`make guests`).
@@ -9,17 +10,16 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
-use nimbus::app::{App, KvBackend};
-use nimbus::bindings::http_handler::Request;
+use nimbus::host::Host;
 use nimbus::manifest::Manifest;
-use nimbus::runtime::invoke::{call_handler, call_proxy};
-use nimbus::runtime::{Entry, Invocation, LoadedComponent};
+use nimbus::runtime::{LoadedComponent, Meta, Output, Trigger};
+use nimbus::services::RuntimeConfig;
 
 // The same allocator as the `nimbus` binary, so the figure is the server's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn load(dir: &Path) -> App {
+fn load(dir: &Path) -> Host {
     let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release");
     let manifest_text = format!(
         "[app]\nname = \"bench\"\n\
@@ -29,75 +29,58 @@ fn load(dir: &Path) -> App {
         release.join("http_hello.wasm").display(),
     );
     let manifest = Manifest::parse(&dir.join("nimbus.toml"), manifest_text).expect("manifest");
-    App::load(manifest, dir, KvBackend::Owned).expect("the guests must be built: make guests")
+    Host::start(manifest, RuntimeConfig::embedded(dir.to_path_buf()))
+        .expect("the guests must be built: make guests")
 }
 
 fn bench_invoke(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = load(dir.path());
-    let runtime = &app.runtime;
+    let host = load(dir.path());
+    let app = host.current();
     let executor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-
-    let hello: &Arc<LoadedComponent> = &app.components[0];
-    let Entry::Handler(handler) = &hello.entry else {
-        panic!("hello is a record handler");
+    let request = |path: &str| {
+        http::Request::builder()
+            .uri(format!("http://localhost{path}"))
+            .header("host", "localhost")
+            .body(axum::body::Body::empty())
+            .expect("request")
     };
-    let request = Request {
-        method: "GET".into(),
-        path: "/hello".into(),
-        query: String::new(),
-        headers: vec![("host".into(), "localhost".into())],
-        params: Vec::new(),
-        body: Vec::new(),
-    };
-    c.bench_function("hello: instantiate + call + drop", |b| {
-        b.iter(|| {
-            executor
-                .block_on(call_handler(
-                    runtime,
-                    hello,
-                    handler,
-                    request.clone(),
-                    Invocation {
-                        request_id: "bench",
-                        app: "bench",
-                        identity: None,
-                    },
-                ))
-                .expect("invocation")
-        })
-    });
-
-    let http_hello = &app.components[1];
-    let Entry::Proxy(proxy) = &http_hello.entry else {
-        panic!("http_hello is a wasi:http component");
-    };
-    c.bench_function("http_hello: instantiate + call + drop, body read", |b| {
-        b.iter(|| {
-            executor.block_on(async {
-                let request = http::Request::builder()
-                    .uri("http://localhost/http-hello")
-                    .header("host", "localhost")
-                    .body(axum::body::Body::empty())
-                    .expect("request");
-                let slot = nimbus::runtime::invoke::acquire_slot(runtime, http_hello)
-                    .await
-                    .expect("a free slot");
-                let response =
-                    call_proxy(runtime, http_hello, proxy, request, "bench".into(), slot)
-                        .await
-                        .expect("invocation");
-                response
+    let invoke = |component: &Arc<LoadedComponent>, path: &str| {
+        let trigger = Trigger::Http {
+            request: request(path),
+            params: Vec::new(),
+        };
+        let component = Arc::clone(component);
+        let host = &host;
+        async move {
+            let output = host
+                .runtime
+                .invoke(&component, trigger, Meta::new("bench".into()))
+                .await
+                .expect("invocation");
+            match output {
+                Output::Record(response) => response.body.into(),
+                Output::Stream(response) => response
                     .into_body()
                     .collect()
                     .await
                     .expect("body")
-                    .to_bytes()
-            })
-        })
+                    .to_bytes(),
+            }
+        }
+    };
+
+    let hello = app.component("hello").expect("hello");
+    c.bench_function("hello: instantiate + call + drop", |b| {
+        b.iter(|| executor.block_on(invoke(hello, "/hello")))
+    });
+
+    let http_hello = app.component("http-hello").expect("http-hello");
+    c.bench_function("http_hello: instantiate + call + drop, body read", |b| {
+        b.iter(|| executor.block_on(invoke(http_hello, "/http-hello")))
     });
 }
 

@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use nimbus_auth::{AuthService, DEFAULT_ROLE, User, rfc3339};
 
-use crate::app::KvBackend;
 use crate::manifest::Manifest;
+use crate::services::KvLocation;
 
 /// `nimbus users` subcommands.
 #[derive(Debug, Subcommand)]
@@ -57,11 +57,11 @@ fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
     crate::data_dir::prepare(data)?;
     let socket = data.join("kv.sock");
     let backend = if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        KvBackend::Remote(socket)
+        KvLocation::Remote(socket)
     } else {
-        KvBackend::Owned
+        KvLocation::Owned
     };
-    crate::app::open_auth(manifest, backend.open(data)?)
+    crate::services::open_auth(manifest, crate::services::open_kv(&backend, data)?)
 }
 
 fn find(auth: &AuthService, user: &str) -> anyhow::Result<User> {

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::app::{App, KvBackend};
+use crate::app_version::{AppVersion, VersionPin};
+use crate::host::Host;
 use crate::manifest::Manifest;
+use crate::services::{KvLocation, RuntimeConfig};
 
 /// nimbus: WebAssembly functions and the backends they need, in one binary.
 #[derive(Debug, Parser)]
@@ -41,9 +43,14 @@ enum Command {
         /// Worker threads per process [default: 1, or one per core with `--processes 1`].
         #[arg(long)]
         workers: Option<usize>,
+        #[command(flatten)]
+        cache: CacheDir,
         /// Internal: run as a worker process using the key-value store served on this socket.
-        #[arg(long, hide = true)]
+        #[arg(long, hide = true, requires = "version_pin")]
         kv_socket: Option<PathBuf>,
+        /// Internal: the app version a worker process serves, as its supervisor pinned it.
+        #[arg(long, hide = true, requires = "kv_socket")]
+        version_pin: Option<PathBuf>,
         #[command(flatten)]
         connections: crate::gateway::ConnectionLimits,
     },
@@ -61,6 +68,8 @@ enum Command {
         /// Data directory [default: APP/.nimbus].
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheDir,
     },
     /// Invoke one component once with a request read from a JSON fixture, and print the
     /// response: `{"method", "path", "query", "headers": {..}, "body"}`.
@@ -76,6 +85,8 @@ enum Command {
         /// Data directory [default: APP/.nimbus].
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        cache: CacheDir,
     },
     /// Manage the app's users.
     Users {
@@ -101,6 +112,15 @@ enum Command {
     },
 }
 
+/// Where compiled code is cached.
+#[derive(Debug, Clone, clap::Args)]
+struct CacheDir {
+    /// Directory for compiled code, written only by nimbus; several apps and hosts of the same
+    /// user may share one [default: DATA/cache].
+    #[arg(long = "cache-dir", env = "NIMBUS_CACHE_DIR")]
+    dir: Option<PathBuf>,
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     crate::logging::init();
@@ -118,10 +138,19 @@ fn load_manifest(app: &Path) -> anyhow::Result<Manifest> {
     Ok(Manifest::load(&Manifest::locate(app))?)
 }
 
-fn load_app(app: &Path, data: Option<PathBuf>, kv: KvBackend) -> anyhow::Result<App> {
+/// The data directory `data`, or the app's default.
+fn data_dir(manifest: &Manifest, data: Option<PathBuf>) -> PathBuf {
+    data.unwrap_or_else(|| AppVersion::default_data_dir(manifest))
+}
+
+/// A host with embedded backends serving the app at `app`.
+fn start_host(app: &Path, data: Option<PathBuf>, cache: CacheDir) -> anyhow::Result<Host> {
     let manifest = load_manifest(app)?;
-    let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
-    App::load(manifest, &data, kv)
+    let config = RuntimeConfig {
+        cache_dir: cache.dir,
+        ..RuntimeConfig::embedded(data_dir(&manifest, data))
+    };
+    Host::start(manifest, config)
 }
 
 fn cores() -> usize {
@@ -137,23 +166,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             build,
             processes,
             workers,
+            cache,
             kv_socket,
+            version_pin,
             connections,
         } => {
-            if let Some(socket) = kv_socket {
+            if let (Some(socket), Some(pin)) = (kv_socket, version_pin) {
                 crate::supervisor::die_with_supervisor();
-                let app = Arc::new(load_app(&app, data, KvBackend::Remote(socket))?);
+                let pin = VersionPin::read(&pin)?;
+                let data = data.context("a worker process needs --data")?;
+                let config = RuntimeConfig {
+                    data_dir: data,
+                    cache_dir: cache.dir,
+                    kv: KvLocation::Remote(socket),
+                };
+                let host = Arc::new(Host::start_pinned(&pin, config)?);
                 let workers = workers.unwrap_or(1);
-                return crate::gateway::serve(app, listen, workers, connections, announce, || {});
+                return crate::gateway::serve(host, listen, workers, connections, announce, || {});
             }
             let manifest = load_manifest(&app)?;
             if build {
                 build_components(&manifest)?;
             }
-            let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
-            let manifest_path = manifest.path.clone();
-            let app = Arc::new(App::load(manifest, &data, KvBackend::Owned)?);
-            log_routes(&app);
+            let data = data_dir(&manifest, data);
+            let config = RuntimeConfig {
+                cache_dir: cache.dir,
+                ..RuntimeConfig::embedded(data.clone())
+            };
+            let host = Arc::new(Host::start(manifest, config)?);
+            log_routes(&host.current());
             let processes = processes.unwrap_or_else(cores).max(1);
             let workers = if processes == 1 {
                 workers.unwrap_or_else(cores)
@@ -165,16 +206,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 workers,
                 connections,
             };
-            let owner = Arc::clone(&app);
-            crate::supervisor::serve(app, &manifest_path, &data, listen, shape, |bound| {
+            let owner = Arc::clone(&host);
+            crate::supervisor::serve(host, listen, shape, |bound| {
                 announce(bound);
                 crate::data_dir::tighten_in_background(&data);
                 crate::upkeep::sweep_in_background(&owner);
             })
         }
         Command::Build { app } => build_components(&load_manifest(&app)?),
-        Command::Check { app, data } => {
-            let app = load_app(&app, data, KvBackend::Owned)?;
+        Command::Check { app, data, cache } => {
+            let host = start_host(&app, data, cache)?;
+            let app = host.current();
             println!(
                 "{}: app `{}` is valid; {} component(s) loaded",
                 app.manifest.path.display(),
@@ -185,12 +227,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Users { command, app, data } => {
             let manifest = load_manifest(&app)?;
-            let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
+            let data = data_dir(&manifest, data);
             crate::admin::users(&manifest, &data, command)
         }
         Command::Keys { command, app, data } => {
             let manifest = load_manifest(&app)?;
-            let data = data.unwrap_or_else(|| App::default_data_dir(&manifest));
+            let data = data_dir(&manifest, data);
             crate::admin::keys(&manifest, &data, command)
         }
         Command::Invoke {
@@ -198,21 +240,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             request,
             app,
             data,
+            cache,
         } => {
-            let app = load_app(&app, data, KvBackend::Owned)?;
+            let host = start_host(&app, data, cache)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the runtime")?;
             let output =
-                runtime.block_on(crate::invoke_fixture::invoke(&app, &component, &request))?;
+                runtime.block_on(crate::invoke_fixture::invoke(&host, &component, &request))?;
             println!("{output}");
             Ok(())
         }
     }
 }
 
-fn log_routes(app: &App) {
+fn log_routes(app: &AppVersion) {
     let routes: Vec<String> = app
         .components
         .iter()

@@ -24,18 +24,24 @@ const GROUP_AND_OTHER: u32 = 0o077;
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     // SAFETY: umask only swaps an integer in the process' file-creation context.
     unsafe { libc::umask(GROUP_AND_OTHER as libc::mode_t) };
+    prepare_private(dir, "data directory", "--data")
+}
+
+/// Creates `dir` owner-only, or checks that an existing one belongs to this user and closes it
+/// to others; `what` and `flag` name it in errors.
+pub fn prepare_private(dir: &Path, what: &str, flag: &str) -> anyhow::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        .with_context(|| format!("cannot create the {what} {}", dir.display()))?;
     let metadata = std::fs::metadata(dir)
-        .with_context(|| format!("cannot read the data directory {}", dir.display()))?;
+        .with_context(|| format!("cannot read the {what} {}", dir.display()))?;
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     if metadata.uid() != me {
         anyhow::bail!(
-            "the data directory {} belongs to user {}, not to this user ({me}); use a directory of your own (--data)",
+            "the {what} {} belongs to user {}, not to this user ({me}); use a directory of your own ({flag})",
             dir.display(),
             metadata.uid()
         );

@@ -1,5 +1,6 @@
-//! `nimbus invoke`: the seed's local driver. Reads a request fixture, invokes one component
-//! exactly as the gateway would, and renders the response as JSON.
+//! `nimbus invoke`: the seed's local driver. Reads a request fixture, hands it to the invoker
+//! as an HTTP trigger (no server, no socket), and renders what the component produced as JSON,
+//! after the same checks the gateway applies.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,9 +9,10 @@ use anyhow::Context as _;
 use axum::body::Body;
 use serde::Deserialize;
 
-use crate::app::App;
-use crate::gateway::{MAX_REQUEST_BODY, invoke_component, request_id};
+use crate::gateway::{ApiError, invalid_response, request_id, to_response};
+use crate::host::Host;
 use crate::routes::RouteMatch;
+use crate::runtime::{MAX_REQUEST_BODY, Meta, Trigger};
 
 /// A request fixture.
 #[derive(Debug, Deserialize)]
@@ -37,17 +39,19 @@ fn default_path() -> String {
     "/".into()
 }
 
-/// Invokes `component` of `app` with the fixture at `fixture` and returns the response as
-/// pretty JSON `{status, headers, body}`.
-pub async fn invoke(app: &App, component: &str, fixture: &Path) -> anyhow::Result<String> {
+/// Invokes `component` of `host`'s app with the fixture at `fixture` and returns the response
+/// as pretty JSON `{status, headers, body}`.
+pub async fn invoke(host: &Host, component: &str, fixture: &Path) -> anyhow::Result<String> {
+    let app = host.current();
     let text = std::fs::read_to_string(fixture)
         .with_context(|| format!("cannot read {}", fixture.display()))?;
     let fixture: Fixture = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a request fixture", fixture.display()))?;
-    let index = app
+    let (index, loaded) = app
         .components
         .iter()
-        .position(|c| c.spec.name == component)
+        .enumerate()
+        .find(|(_, c)| c.spec.name == component)
         .with_context(|| {
             let names: Vec<&str> = app
                 .components
@@ -83,7 +87,21 @@ pub async fn invoke(app: &App, component: &str, fixture: &Path) -> anyhow::Resul
     let request = request
         .body(Body::from(body))
         .context("the fixture is not a valid HTTP request")?;
-    let response = invoke_component(app, index, request, params, request_id::next(), None).await;
+    let request_id = request_id::next();
+    let trigger = Trigger::Http { request, params };
+    let response = match host
+        .runtime
+        .invoke(loaded, trigger, Meta::new(request_id.clone()))
+        .await
+    {
+        Ok(output) => match to_response(output) {
+            Ok(response) => response,
+            Err(why) => invalid_response(loaded, &why, &request_id),
+        },
+        Err(error) => {
+            axum::response::IntoResponse::into_response(ApiError::from_invoke(error, &request_id))
+        }
+    };
     let status = response.status().as_u16();
     let headers: BTreeMap<String, String> = response
         .headers()

@@ -2,16 +2,18 @@
 //! wasmtime engine and capability linking, the HTTP gateway, and the CLI.
 
 pub mod admin;
-pub mod app;
+pub mod app_version;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod data_dir;
 pub mod gateway;
+pub mod host;
 mod invoke_fixture;
 mod logging;
 pub use nimbus_manifest as manifest;
 pub use nimbus_manifest::routes;
 pub mod runtime;
+pub mod services;
 pub mod supervisor;
 mod upkeep;

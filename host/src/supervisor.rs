@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::app::App;
+use crate::host::Host;
 
 /// How long a worker process may take to load the app and listen.
 const WORKER_START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,18 +36,22 @@ pub struct Shape {
     pub connections: crate::gateway::ConnectionLimits,
 }
 
-/// Serves `app` from this process (with `shape.workers` threads) and `shape.processes - 1`
-/// worker processes. The key-value socket is served even with one process, so that
-/// `nimbus users` and `nimbus keys` work while the app runs.
+/// Serves `host` from this process (with `shape.workers` threads) and `shape.processes - 1`
+/// worker processes, which serve the same app version: it is pinned (manifest text and code
+/// hashes) in the data directory, and workers load exactly that. The key-value socket is
+/// served even with one process, so that `nimbus users` and `nimbus keys` work while the app
+/// runs.
 pub fn serve(
-    app: Arc<App>,
-    manifest_path: &Path,
-    data_dir: &Path,
+    host: Arc<Host>,
     listen: SocketAddr,
     shape: Shape,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let processes = shape.processes;
+    let data_dir = host.config.data_dir.clone();
+    let version = host.current();
+    let pin_path = version.pin.write(&data_dir.join("versions"))?;
+    forget_other_pins(&pin_path);
     let socket = data_dir.join("kv.sock");
     if socket.exists() {
         std::fs::remove_file(&socket)
@@ -55,15 +59,16 @@ pub fn serve(
     }
     let listener = UnixListener::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
-    let kv = Arc::clone(&app.services.kv);
+    let kv = Arc::clone(&host.backends.kv);
     std::thread::Builder::new()
         .name("nimbus-kv-owner".into())
         .spawn(move || nimbus_kv::remote::serve(kv, listener))
         .context("cannot start the key-value owner thread")?;
     let workers = Arc::new(Workers::default());
     let stopping = Arc::clone(&workers);
+    let cache_dir = host.config.cache_dir();
     let result = crate::gateway::serve(
-        app,
+        host,
         listen,
         shape.workers,
         shape.connections,
@@ -71,8 +76,10 @@ pub fn serve(
             let mut started = 0;
             for index in 1..processes {
                 let launch = Launch {
-                    manifest_path: manifest_path.to_path_buf(),
-                    data_dir: data_dir.to_path_buf(),
+                    manifest_path: version.manifest.path.clone(),
+                    pin_path: pin_path.clone(),
+                    data_dir: data_dir.clone(),
+                    cache_dir: cache_dir.clone(),
                     socket: socket.clone(),
                     bound,
                     connections: shape.connections,
@@ -99,6 +106,23 @@ pub fn serve(
     workers.wait_or_kill(shape.connections.shutdown_grace);
     let _ = std::fs::remove_file(&socket);
     result
+}
+
+/// Removes the pins of versions that earlier runs served: only one host serves a data
+/// directory, and its workers load the pin this run wrote.
+fn forget_other_pins(current: &std::path::Path) {
+    let Some(dir) = current.parent() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path != current && path.extension().is_some_and(|e| e == "json") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// The worker processes: their pids, so that they can be stopped, and whether the host is
@@ -181,7 +205,9 @@ impl Workers {
 /// What starting worker process N needs.
 struct Launch {
     manifest_path: PathBuf,
+    pin_path: PathBuf,
     data_dir: PathBuf,
+    cache_dir: PathBuf,
     socket: PathBuf,
     bound: SocketAddr,
     connections: crate::gateway::ConnectionLimits,
@@ -249,6 +275,10 @@ impl Launch {
             .arg(self.bound.to_string())
             .arg("--data")
             .arg(&self.data_dir)
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .arg("--version-pin")
+            .arg(&self.pin_path)
             .args(["--processes", "1", "--workers", "1", "--kv-socket"])
             .arg(&self.socket)
             .args(self.connections.to_args())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::App;
+use crate::host::Host;
 
 /// How often leftovers are looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
@@ -14,18 +14,16 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 const LEFTOVER_AGE: Duration =
     Duration::from_secs(10 * nimbus_objects::UPLOAD_STALL_TIMEOUT.as_secs());
 
-/// Sweeps `app`'s crash leftovers now and every [`SWEEP_INTERVAL`], on its own thread.
-pub fn sweep_in_background(app: &Arc<App>) {
-    let app = Arc::clone(app);
+/// Sweeps the crash leftovers of `host`'s app now and every [`SWEEP_INTERVAL`], on its own
+/// thread.
+pub fn sweep_in_background(host: &Arc<Host>) {
+    let host = Arc::clone(host);
     let spawned = std::thread::Builder::new()
         .name("nimbus-sweep".into())
         .spawn(move || {
             loop {
-                match app
-                    .services
-                    .objects
-                    .sweep_leftovers(&app.manifest.app, LEFTOVER_AGE)
-                {
+                let app = host.current().manifest.app.clone();
+                match host.backends.objects.sweep_leftovers(&app, LEFTOVER_AGE) {
                     Ok(swept) if swept.temp_files + swept.orphan_blobs > 0 => tracing::info!(
                         temp_files = swept.temp_files,
                         orphan_blobs = swept.orphan_blobs,

@@ -363,6 +363,11 @@ impl Manifest {
         self.buckets.iter().find(|b| b.name == name)
     }
 
+    /// The manifest's text, as it was parsed.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// An error located at `component`'s `source` key.
     pub fn error_at_source(&self, component: &ComponentSpec, message: String) -> ManifestError {
         ManifestError::at(&self.path, &self.text, component.source_span.start, message)

@@ -20,6 +20,12 @@ pub fn guest(name: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// One compiled-code cache for every test, so that each component is compiled once per run
+/// instead of once per test.
+pub fn shared_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-cache")
+}
+
 /// An app directory: a manifest (with `{probe}`-style placeholders replaced by guest paths)
 /// and a data directory.
 pub struct AppDir {
@@ -62,6 +68,7 @@ impl AppDir {
         Command::new(env!("CARGO_BIN_EXE_nimbus"))
             .args(args)
             .env("NIMBUS_LOG", "info")
+            .env("NIMBUS_CACHE_DIR", shared_cache_dir())
             .output()
             .expect("run nimbus")
     }
@@ -141,6 +148,7 @@ impl Server {
             .arg("--data")
             .arg(data)
             .env("NIMBUS_LOG", "info")
+            .env("NIMBUS_CACHE_DIR", shared_cache_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         configure(&mut command);

@@ -17,3 +17,4 @@ mod shutdown;
 mod slow_clients;
 mod storage;
 mod supabase;
+mod versions;

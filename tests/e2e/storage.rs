@@ -48,11 +48,15 @@ fn a_second_start_loads_compiled_code_from_the_cache() {
     let path = app.path().to_str().expect("utf-8 path").to_string();
     let data = app.data();
     let data = data.to_str().expect("utf-8 path");
-    let first = app.run(&["check", &path, "--data", data]);
+    // Its own cache, not the one the tests share, which may hold these components already.
+    let cache = app.path().join("own-cache");
+    let cache = cache.to_str().expect("utf-8 path");
+    let check = ["check", &path, "--data", data, "--cache-dir", cache];
+    let first = app.run(&check);
     assert!(first.status.success());
     let first_log = String::from_utf8_lossy(&first.stderr);
     assert!(first_log.contains("compiled component"), "{first_log}");
-    let second = app.run(&["check", &path, "--data", data]);
+    let second = app.run(&check);
     let second_log = String::from_utf8_lossy(&second.stderr);
     assert!(
         second_log.contains("loaded compiled code from cache"),

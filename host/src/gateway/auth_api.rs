@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,10 +15,12 @@ use serde::Deserialize;
 use super::caller::{api_key_ok, auth_blocking, bearer};
 use super::error::REQUEST_ID_HEADER;
 use super::request_id;
-use crate::app::App;
+use super::version::Current;
+use crate::app_version::AppVersion;
+use crate::host::Host;
 
 /// The `/auth/v1` routes.
-pub fn routes() -> axum::Router<Arc<App>> {
+pub fn routes() -> axum::Router<Arc<Host>> {
     axum::Router::new()
         .route("/signup", post(signup))
         .route("/token", post(token))
@@ -78,13 +80,13 @@ type AuthResult = Result<Response, AuthFailure>;
 
 /// Runs blocking auth work (argon2, storage) off the worker's event loop.
 async fn blocking<T: Send + 'static>(
-    app: &Arc<App>,
+    app: &Arc<AppVersion>,
     work: impl FnOnce(&AuthService) -> Result<T, AuthError> + Send + 'static,
 ) -> Result<T, AuthFailure> {
     auth_blocking(app, work).await.map_err(AuthFailure)
 }
 
-fn require_api_key(app: &App, headers: &HeaderMap) -> Result<(), AuthFailure> {
+fn require_api_key(app: &AppVersion, headers: &HeaderMap) -> Result<(), AuthFailure> {
     if api_key_ok(app, headers, None) {
         Ok(())
     } else {
@@ -95,7 +97,7 @@ fn require_api_key(app: &App, headers: &HeaderMap) -> Result<(), AuthFailure> {
 }
 
 /// The verified claims of the request's bearer token, with a live session.
-async fn authenticated(app: &Arc<App>, headers: &HeaderMap) -> Result<Claims, AuthFailure> {
+async fn authenticated(app: &Arc<AppVersion>, headers: &HeaderMap) -> Result<Claims, AuthFailure> {
     let token = bearer(headers)
         .ok_or_else(|| AuthFailure(AuthError::InvalidToken("no bearer token".into())))?
         .to_string();
@@ -132,7 +134,7 @@ impl Credentials {
 }
 
 async fn signup(
-    State(app): State<Arc<App>>,
+    Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -161,7 +163,7 @@ struct RefreshBody {
 }
 
 async fn token(
-    State(app): State<Arc<App>>,
+    Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<GrantQuery>,
     headers: HeaderMap,
@@ -196,7 +198,7 @@ struct ScopeQuery {
 }
 
 async fn logout(
-    State(app): State<Arc<App>>,
+    Current(app): Current,
     Query(query): Query<ScopeQuery>,
     headers: HeaderMap,
 ) -> AuthResult {
@@ -216,7 +218,7 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn get_user(State(app): State<Arc<App>>, headers: HeaderMap) -> AuthResult {
+async fn get_user(Current(app): Current, headers: HeaderMap) -> AuthResult {
     require_api_key(&app, &headers)?;
     let claims = authenticated(&app, &headers).await?;
     let user = blocking(&app, move |auth| auth.user(&claims.sub)).await?;
@@ -231,7 +233,7 @@ struct UserUpdate {
 }
 
 async fn update_user(
-    State(app): State<Arc<App>>,
+    Current(app): Current,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> AuthResult {
@@ -250,7 +252,7 @@ async fn update_user(
     Ok(Json(user.to_json()).into_response())
 }
 
-async fn jwks(State(app): State<Arc<App>>) -> AuthResult {
+async fn jwks(Current(app): Current) -> AuthResult {
     let jwks = blocking(&app, |auth| auth.jwks()).await?;
     let mut response = Json(jwks).into_response();
     response.headers_mut().insert(

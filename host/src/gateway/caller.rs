@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, header};
 use nimbus_auth::{AuthError, AuthService, Claims};
 use subtle::ConstantTimeEq as _;
 
-use crate::app::App;
+use crate::app_version::AppVersion;
 
 /// The `Authorization: Bearer` token, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -20,13 +20,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether `candidate` is the app's publishable key, compared in constant time.
-pub fn is_api_key(app: &App, candidate: &str) -> bool {
+pub fn is_api_key(app: &AppVersion, candidate: &str) -> bool {
     bool::from(candidate.as_bytes().ct_eq(app.api_key.as_bytes()))
 }
 
 /// Whether the request carries the app's publishable key, as the `apikey` header or query
 /// parameter; always true when the app does not require one.
-pub fn api_key_ok(app: &App, headers: &HeaderMap, query: Option<&str>) -> bool {
+pub fn api_key_ok(app: &AppVersion, headers: &HeaderMap, query: Option<&str>) -> bool {
     if !app.manifest.require_api_key {
         return true;
     }
@@ -45,7 +45,7 @@ pub fn api_key_ok(app: &App, headers: &HeaderMap, query: Option<&str>) -> bool {
 
 /// The bearer token unless it is absent or is just the publishable key (which Supabase
 /// clients send as the bearer before anyone signs in).
-pub fn user_token<'h>(app: &App, headers: &'h HeaderMap) -> Option<&'h str> {
+pub fn user_token<'h>(app: &AppVersion, headers: &'h HeaderMap) -> Option<&'h str> {
     bearer(headers).filter(|token| !is_api_key(app, token))
 }
 
@@ -53,7 +53,7 @@ pub fn user_token<'h>(app: &App, headers: &'h HeaderMap) -> Option<&'h str> {
 /// ago is answered from the caches on the spot; otherwise the signature and the session are
 /// checked on a blocking thread, so a flood of forged tokens cannot stall the worker's event
 /// loop.
-pub async fn verify_token(app: &App, token: &str) -> Result<Claims, AuthError> {
+pub async fn verify_token(app: &AppVersion, token: &str) -> Result<Claims, AuthError> {
     if let Some(claims) = app.services.auth.verify_live_cached(token) {
         return Ok(claims);
     }
@@ -64,7 +64,7 @@ pub async fn verify_token(app: &App, token: &str) -> Result<Claims, AuthError> {
 /// Runs auth work that blocks (argon2, signature checks, storage) on a blocking thread, off the
 /// worker's event loop.
 pub async fn auth_blocking<T: Send + 'static>(
-    app: &App,
+    app: &AppVersion,
     work: impl FnOnce(&AuthService) -> Result<T, AuthError> + Send + 'static,
 ) -> Result<T, AuthError> {
     let auth = Arc::clone(&app.services.auth);

@@ -1,5 +1,6 @@
-//! App routes: match the manifest's routes, invoke the component, turn its answer (or its
-//! failure) into an HTTP response carrying `x-request-id`.
+//! App routes: match the manifest's routes, check the caller, turn the request into a trigger
+//! for the invoker, and its verdict (or its failure) into an HTTP response carrying
+//! `x-request-id`.
 
 use std::sync::Arc;
 
@@ -12,15 +13,11 @@ use super::caller::{api_key_ok, user_token, verify_token};
 use super::error::{ApiError, REQUEST_ID_HEADER};
 use super::guest_response::{final_status, from_record, sanitize_headers};
 use super::request_id;
-use crate::app::{App, RouteTarget};
-use crate::bindings::http_handler;
+use crate::app_version::{AppVersion, RouteTarget};
+use crate::host::Host;
 use crate::manifest::RouteAuth;
 use crate::routes::RouteMatch;
-use crate::runtime::invoke::{acquire_slot, call_handler, call_proxy};
-use crate::runtime::{Entry, Invocation, LoadedComponent};
-
-/// Largest request body passed to a record-based handler.
-pub const MAX_REQUEST_BODY: usize = 16 << 20;
+use crate::runtime::{LoadedComponent, Meta, Output, Trigger};
 
 /// Request headers that carry the verified identity to `wasi:http` components. Whatever a
 /// client sends under these names is removed first.
@@ -31,8 +28,9 @@ const IDENTITY_HEADERS: [&str; 3] = [
 ];
 
 /// The fallback handler: every request that is not a built-in API goes to the app's routes.
-pub async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Response {
+pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> Response {
     let request_id = request_id::next();
+    let app = host.current();
     let routed = app
         .router
         .route(request.method().as_str(), request.uri().path());
@@ -43,15 +41,15 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Re
                 Ok(identity) => identity,
                 Err(error) => return error.into_response(),
             };
-            invoke_component(
-                &app,
-                target.component,
-                request,
-                params,
-                request_id,
+            let Some(component) = app.components.get(target.component) else {
+                return ApiError::new(StatusCode::NOT_FOUND, "no such component", &request_id)
+                    .into_response();
+            };
+            let meta = Meta {
                 identity,
-            )
-            .await
+                ..Meta::new(request_id)
+            };
+            invoke(&host, component, Trigger::Http { request, params }, meta).await
         }
         RouteMatch::MethodNotAllowed(allowed) => {
             ApiError::method_not_allowed(&allowed, &request_id).into_response()
@@ -72,7 +70,7 @@ pub async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Re
 /// Applies the app's API key rule and the route's `auth`; returns the verified identity and
 /// puts it in the identity headers (after removing any the client sent).
 async fn check_caller(
-    app: &App,
+    app: &AppVersion,
     target: RouteTarget,
     request: &mut Request<Body>,
     request_id: &str,
@@ -129,71 +127,20 @@ async fn check_caller(
     Ok(identity)
 }
 
-/// Invokes component `index` of `app` once with `request`.
-pub async fn invoke_component(
-    app: &App,
-    index: usize,
-    request: Request<Body>,
-    params: Vec<(String, String)>,
-    request_id: String,
-    identity: Option<nimbus_auth::Identity>,
+/// Invokes `component` once for `trigger` and answers with what it produced.
+async fn invoke(
+    host: &Host,
+    component: &Arc<LoadedComponent>,
+    trigger: Trigger,
+    meta: Meta,
 ) -> Response {
-    let Some(loaded) = app.components.get(index) else {
-        return ApiError::new(StatusCode::NOT_FOUND, "no such component", &request_id)
-            .into_response();
-    };
-    let runtime = &app.runtime;
-    let mut response = match &loaded.entry {
-        Entry::Handler(pre) => {
-            // The body is read before a slot is taken, so that clients trickling bodies in
-            // cannot hold the component's slots.
-            let record = match to_record(request, params).await {
-                Ok(record) => record,
-                Err(status) => {
-                    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                        format!("request body is larger than {MAX_REQUEST_BODY} bytes")
-                    } else {
-                        "the request body stopped arriving".to_string()
-                    };
-                    return ApiError::new(status, message, &request_id).into_response();
-                }
-            };
-            let _slot = match acquire_slot(runtime, loaded).await {
-                Ok(slot) => slot,
-                Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
-            };
-            let invocation = Invocation {
-                request_id: &request_id,
-                app: &app.manifest.app,
-                identity,
-            };
-            match call_handler(runtime, loaded, pre, record, invocation).await {
-                Ok(answer) => match from_record(answer) {
-                    Ok(response) => response,
-                    Err(why) => return invalid_response(loaded, &why, &request_id),
-                },
-                Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
-            }
-        }
-        Entry::Proxy(pre) => {
-            // The slot goes with the instance, which may run on after the response head.
-            let slot = match acquire_slot(runtime, loaded).await {
-                Ok(slot) => slot,
-                Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
-            };
-            match call_proxy(runtime, loaded, pre, request, request_id.clone(), slot).await {
-                Ok(response) => {
-                    let (mut parts, body) = response.into_parts();
-                    let checked = final_status(parts.status.as_u16())
-                        .and_then(|_| sanitize_headers(&mut parts.headers));
-                    if let Err(why) = checked {
-                        return invalid_response(loaded, &why, &request_id);
-                    }
-                    Response::from_parts(parts, Body::new(body))
-                }
-                Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
-            }
-        }
+    let request_id = meta.request_id.clone();
+    let mut response = match host.runtime.invoke(component, trigger, meta).await {
+        Ok(output) => match to_response(output) {
+            Ok(response) => response,
+            Err(why) => return invalid_response(component, &why, &request_id),
+        },
+        Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
     };
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, id);
@@ -201,8 +148,22 @@ pub async fn invoke_component(
     response
 }
 
+/// The HTTP response for what a guest produced, once it passes the checks of
+/// [`super::guest_response`].
+pub fn to_response(output: Output) -> Result<Response, String> {
+    match output {
+        Output::Record(answer) => from_record(answer),
+        Output::Stream(response) => {
+            let (mut parts, body) = response.into_parts();
+            final_status(parts.status.as_u16())?;
+            sanitize_headers(&mut parts.headers)?;
+            Ok(Response::from_parts(parts, Body::new(body)))
+        }
+    }
+}
+
 /// The 500 for a guest response that cannot go out as it is.
-fn invalid_response(loaded: &LoadedComponent, why: &str, request_id: &str) -> Response {
+pub fn invalid_response(loaded: &LoadedComponent, why: &str, request_id: &str) -> Response {
     tracing::error!(request_id, component = %loaded.spec.name, "invalid response: {why}");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -213,40 +174,4 @@ fn invalid_response(loaded: &LoadedComponent, why: &str, request_id: &str) -> Re
         request_id,
     )
     .into_response()
-}
-
-async fn to_record(
-    request: Request<Body>,
-    params: Vec<(String, String)>,
-) -> Result<http_handler::Request, StatusCode> {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
-        .await
-        .map_err(|error| {
-            let error = error.into_inner();
-            if error.is::<http_body_util::LengthLimitError>() {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                // The client stopped sending (`--read-timeout`) or went away.
-                StatusCode::REQUEST_TIMEOUT
-            }
-        })?;
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    Ok(http_handler::Request {
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or_default().to_string(),
-        headers,
-        params,
-        body: body.to_vec(),
-    })
 }

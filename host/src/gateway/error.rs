@@ -88,6 +88,12 @@ impl ApiError {
                 error.retry_after = Some(1);
                 error
             }
+            InvokeError::RequestBodyTooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string(), request_id)
+            }
+            InvokeError::RequestBodyStalled => {
+                Self::new(StatusCode::REQUEST_TIMEOUT, error.to_string(), request_id)
+            }
         }
     }
 }

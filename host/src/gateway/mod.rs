@@ -11,6 +11,7 @@ mod error;
 mod guest_response;
 pub mod request_id;
 mod storage;
+mod version;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,19 +21,20 @@ use axum::Router;
 use axum::routing::get;
 
 pub use connections::ConnectionLimits;
-pub use dispatch::{MAX_REQUEST_BODY, invoke_component};
+pub use dispatch::{invalid_response, to_response};
 pub use error::{ApiError, REQUEST_ID_HEADER};
 
-use crate::app::App;
+use crate::host::Host;
 
-/// The router serving `app`: built-in endpoints first, then the app's own routes.
-pub fn router(app: Arc<App>) -> Router {
+/// The router serving `host`'s current app version: built-in endpoints first, then the app's
+/// own routes.
+pub fn router(host: Arc<Host>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/auth/v1", auth_api::routes())
         .nest("/storage/v1", storage::routes())
         .fallback(dispatch::dispatch)
-        .with_state(app)
+        .with_state(host)
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {
@@ -50,11 +52,11 @@ fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Binds `listen` once per worker and serves `app` until Ctrl-C or SIGTERM, with `limits` on
+/// Binds `listen` once per worker and serves `host` until Ctrl-C or SIGTERM, with `limits` on
 /// every connection. `on_ready` gets the bound address (useful with port 0); `on_stopping` runs
 /// as soon as the stop signal arrives, before this process drains its own connections.
 pub fn serve(
-    app: Arc<App>,
+    host: Arc<Host>,
     listen: SocketAddr,
     workers: usize,
     limits: ConnectionLimits,
@@ -74,7 +76,7 @@ pub fn serve(
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut threads = Vec::new();
     for (index, listener) in listeners.into_iter().enumerate() {
-        let router = router(Arc::clone(&app));
+        let router = router(Arc::clone(&host));
         let stop = stop_rx.clone();
         let open = Arc::clone(&open);
         let thread = std::thread::Builder::new()

@@ -32,8 +32,12 @@ pub enum Entry {
 
 /// A component ready to serve: pre-instantiated, with its grants and limits.
 pub struct LoadedComponent {
+    /// The `[app] name` of the app it belongs to.
+    pub app: Arc<str>,
     /// Its manifest entry.
     pub spec: ComponentSpec,
+    /// Hex SHA-256 of its code.
+    pub digest: String,
     /// How to call it.
     pub entry: Entry,
     pub(crate) kv: KvCtx,
@@ -126,15 +130,17 @@ fn linker_for(
 
 impl LoadedComponent {
     /// Loads `spec`'s component, failing with a located manifest error when it cannot serve.
+    /// With `expected`, its code must have that content hash.
     pub fn load(
         manifest: &Manifest,
         spec: &ComponentSpec,
         runtime: &Runtime,
         services: &Services,
+        expected: Option<&str>,
     ) -> Result<Self, ManifestError> {
         let fail = |message: String| manifest.error_at_source(spec, message);
-        let component = runtime
-            .load_component(&spec.source)
+        let (component, digest) = runtime
+            .load_component(&spec.source, expected)
             .map_err(|e| fail(format!("component.{}.source: cannot load: {e}", spec.name)))?;
         check_imports(manifest, spec, &component, runtime)?;
         let linker = linker_for(spec, runtime)
@@ -172,6 +178,8 @@ impl LoadedComponent {
             )));
         };
         Ok(Self {
+            app: Arc::from(manifest.app.as_str()),
+            digest,
             kv: KvCtx::new(
                 &manifest.app,
                 &spec.name,

@@ -32,6 +32,18 @@ pub enum EngineError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The component's code is not the code of the version being loaded.
+    #[error(
+        "{path} changed since this app version was loaded (its content hash is {found}, the version's is {expected}); restart the host to serve the new code"
+    )]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// The version's content hash.
+        expected: String,
+        /// The file's content hash now.
+        found: String,
+    },
 }
 
 impl From<wasmtime::Error> for EngineError {
@@ -43,6 +55,7 @@ impl From<wasmtime::Error> for EngineError {
 /// The engine plus its compiled-code cache and epoch ticker.
 pub struct Runtime {
     engine: Engine,
+    max_memory: u64,
     cache_dir: Option<PathBuf>,
     ticker: Ticker,
     process_slots: Arc<tokio::sync::Semaphore>,
@@ -117,6 +130,7 @@ impl Runtime {
         }
         Ok(Self {
             engine,
+            max_memory,
             cache_dir,
             ticker,
             process_slots: Arc::new(tokio::sync::Semaphore::new(POOLED_INSTANCES as usize)),
@@ -139,31 +153,46 @@ impl Runtime {
         Arc::clone(&self.process_slots)
     }
 
+    /// The largest linear memory a pool slot holds, in bytes.
+    pub fn max_memory(&self) -> u64 {
+        self.max_memory
+    }
+
     /// The shared engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
     /// Compiles `path`, or loads its compiled code from the cache when the same bytes were
-    /// compiled before by a compatible engine.
-    pub fn load_component(&self, path: &Path) -> Result<Component, EngineError> {
+    /// compiled before by a compatible engine; returns it with its content hash. With
+    /// `expected`, the code must have that content hash: it is then taken from the cache
+    /// without reading `path` when it can be, and refused when `path` now holds other code.
+    pub fn load_component(
+        &self,
+        path: &Path,
+        expected: Option<&str>,
+    ) -> Result<(Component, String), EngineError> {
+        if let Some(expected) = expected
+            && let Some(component) = self.cached_component(path, expected)
+        {
+            return Ok((component, expected.to_string()));
+        }
         let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let Some(cached) = self.cache_path(&bytes) else {
-            return Ok(Component::new(&self.engine, &bytes)?);
-        };
-        if cached.is_file() {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the same
-            // compatibility hash (part of the file name) into our own data directory.
-            match unsafe { Component::deserialize_file(&self.engine, &cached) } {
-                Ok(component) => {
-                    tracing::info!(path = %path.display(), "loaded compiled code from cache");
-                    return Ok(component);
-                }
-                Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e}", cached.display()),
-            }
+        let digest = hex::encode(Sha256::digest(&bytes));
+        if let Some(expected) = expected
+            && expected != digest
+        {
+            return Err(EngineError::Changed {
+                path: path.to_path_buf(),
+                expected: expected.to_string(),
+                found: digest,
+            });
+        }
+        if let Some(component) = self.cached_component(path, &digest) {
+            return Ok((component, digest));
         }
         let started = std::time::Instant::now();
         let component = Component::new(&self.engine, &bytes)?;
@@ -172,21 +201,42 @@ impl Runtime {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "compiled component"
         );
-        match component.serialize() {
-            Ok(serialized) => write_atomically(&cached, &serialized),
-            Err(e) => tracing::warn!("cannot serialize compiled code: {e}"),
+        if let Some(cached) = self.cache_path(&digest) {
+            match component.serialize() {
+                Ok(serialized) => write_atomically(&cached, &serialized),
+                Err(e) => tracing::warn!("cannot serialize compiled code: {e}"),
+            }
         }
-        Ok(component)
+        Ok((component, digest))
     }
 
-    fn cache_path(&self, wasm: &[u8]) -> Option<PathBuf> {
+    /// The compiled code of the component with content hash `digest`, when the cache has it.
+    fn cached_component(&self, path: &Path, digest: &str) -> Option<Component> {
+        let cached = self.cache_path(digest)?;
+        if !cached.is_file() {
+            return None;
+        }
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash (part of the file name) into the host's own owner-only directory.
+        match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+            Ok(component) => {
+                tracing::info!(path = %path.display(), "loaded compiled code from cache");
+                Some(component)
+            }
+            Err(e) => {
+                tracing::warn!("ignoring unusable cache entry {}: {e}", cached.display());
+                None
+            }
+        }
+    }
+
+    fn cache_path(&self, digest: &str) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut engine_hash);
-        let content = hex::encode(Sha256::digest(wasm));
-        Some(dir.join(format!("{content}-{:016x}.cwasm", engine_hash.finish())))
+        Some(dir.join(format!("{digest}-{:016x}.cwasm", engine_hash.finish())))
     }
 }
 

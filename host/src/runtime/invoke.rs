@@ -1,5 +1,6 @@
-//! One invocation: a fresh `Store` from the component's `InstancePre`, a deadline, a memory
-//! limit, the call, and a verdict that tells a timeout from a memory overrun from a trap.
+//! One call into a guest: a fresh `Store` from the component's `InstancePre`, a deadline, a
+//! memory limit, the call, and a verdict that tells a timeout from a memory overrun from a
+//! trap. [`super::invoker`] decides which call a trigger makes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,6 +13,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::component::LoadedComponent;
 use super::engine::Runtime;
+use super::slot::Slot;
 use super::state::InvocationState;
 use crate::bindings::{HttpAppPre, http_handler, types};
 
@@ -48,6 +50,15 @@ pub enum InvokeError {
         /// The component.
         component: String,
     },
+    /// An HTTP trigger's request body is larger than a record handler takes.
+    #[error("request body is larger than {limit} bytes")]
+    RequestBodyTooLarge {
+        /// The largest body accepted.
+        limit: usize,
+    },
+    /// An HTTP trigger's request body stopped arriving before it was complete.
+    #[error("the request body stopped arriving")]
+    RequestBodyStalled,
 }
 
 impl InvokeError {
@@ -58,9 +69,6 @@ impl InvokeError {
         }
     }
 }
-
-/// How long a request waits for a concurrency slot before it is turned away with 503.
-pub const CONCURRENCY_WAIT: Duration = Duration::from_secs(1);
 
 /// Raised from the epoch callback when an invocation's deadline has passed.
 #[derive(Debug)]
@@ -74,19 +82,10 @@ impl std::fmt::Display for DeadlineExceeded {
 
 impl std::error::Error for DeadlineExceeded {}
 
-/// Per-invocation facts passed to the guest as `context`.
-pub struct Invocation<'a> {
-    /// The request id, also returned as `x-request-id`.
-    pub request_id: &'a str,
-    /// The app name.
-    pub app: &'a str,
-    /// Who made the request, when the route verified a bearer token.
-    pub identity: Option<nimbus_auth::Identity>,
-}
-
 fn fresh_store(
     runtime: &Runtime,
     loaded: &LoadedComponent,
+    deadline: Instant,
 ) -> (
     Store<InvocationState>,
     crate::capabilities::wasi::CapturedOutput,
@@ -94,7 +93,6 @@ fn fresh_store(
     let (state, output) = InvocationState::new(loaded, runtime.in_flight());
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
-    let deadline = Instant::now() + loaded.spec.limits.timeout;
     // Every tick that a guest runs on, it yields to the executor, so a guest that spins
     // cannot starve the other requests of its worker; past its deadline it is cut. tokio's
     // `yield_now` (unlike an immediate re-wake) lets the worker poll its sockets first, so
@@ -115,6 +113,7 @@ fn fresh_store(
 
 fn verdict<T>(
     loaded: &LoadedComponent,
+    budget: Duration,
     store: &Store<InvocationState>,
     outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
 ) -> Result<T, InvokeError> {
@@ -124,7 +123,7 @@ fn verdict<T>(
         Err(_) | Ok(Err(_)) => {
             return Err(InvokeError::Timeout {
                 component: loaded.spec.name.clone(),
-                timeout: loaded.spec.limits.timeout,
+                timeout: budget,
             });
         }
     };
@@ -137,95 +136,49 @@ fn verdict<T>(
     Err(InvokeError::trap(loaded, format!("{error:#}")))
 }
 
-fn deadline_ms(timeout: Duration) -> u64 {
-    (SystemTime::now() + timeout)
-        .duration_since(UNIX_EPOCH)
+/// `deadline` as milliseconds since the Unix epoch, for the guest's `context`.
+pub(crate) fn deadline_ms(deadline: Instant) -> u64 {
+    let wall = SystemTime::now() + deadline.saturating_duration_since(Instant::now());
+    wall.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// One invocation's place under its component's `limits.max_concurrency` and under the
-/// process' instance pool; both are freed when it drops.
-pub struct Slot {
-    _component: tokio::sync::OwnedSemaphorePermit,
-    _process: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// Waits briefly for a slot under `limits.max_concurrency` and the process' cap.
-pub async fn acquire_slot(
-    runtime: &Runtime,
-    loaded: &LoadedComponent,
-) -> Result<Slot, InvokeError> {
-    // Nearly always both are free: take them without arming a timer.
-    if let Ok(component) = Arc::clone(&loaded.concurrency).try_acquire_owned()
-        && let Ok(process) = runtime.process_slots().try_acquire_owned()
-    {
-        return Ok(Slot {
-            _component: component,
-            _process: process,
-        });
-    }
-    let both = async {
-        // The component's own limit first: a component at its limit must not hold process
-        // slots that other components could use while it waits.
-        let component = Arc::clone(&loaded.concurrency).acquire_owned().await?;
-        let process = runtime.process_slots().acquire_owned().await?;
-        Ok::<_, tokio::sync::AcquireError>(Slot {
-            _component: component,
-            _process: process,
-        })
-    };
-    match tokio::time::timeout(CONCURRENCY_WAIT, both).await {
-        Ok(Ok(slot)) => Ok(slot),
-        _ => Err(InvokeError::Overloaded {
-            component: loaded.spec.name.clone(),
-        }),
-    }
-}
-
-/// Calls a record-based handler once, in a fresh instance.
-pub async fn call_handler(
+/// Calls a record-based handler once, in a fresh instance, cut at `deadline`.
+pub(crate) async fn call_handler(
     runtime: &Runtime,
     loaded: &LoadedComponent,
     pre: &HttpAppPre<InvocationState>,
     request: http_handler::Request,
-    invocation: Invocation<'_>,
+    context: types::Context,
+    deadline: Instant,
 ) -> Result<http_handler::Response, InvokeError> {
-    let (mut store, output) = fresh_store(runtime, loaded);
-    let context = types::Context {
-        request_id: invocation.request_id.to_string(),
-        app: invocation.app.to_string(),
-        component: loaded.spec.name.clone(),
-        deadline_ms: deadline_ms(loaded.spec.limits.timeout),
-        attempt: 1,
-        identity: invocation.identity.map(|identity| types::Identity {
-            user_id: identity.user_id,
-            email: identity.email,
-            role: identity.role,
-        }),
-    };
-    let outcome = tokio::time::timeout(loaded.spec.limits.timeout, async {
+    let (mut store, output) = fresh_store(runtime, loaded, deadline);
+    let budget = deadline.saturating_duration_since(Instant::now());
+    let outcome = tokio::time::timeout(budget, async {
         let app = pre.instantiate_async(&mut store).await?;
         app.nimbus_platform_http_handler()
             .call_handle(&mut store, &request, &context)
             .await
     })
     .await;
-    output.log(invocation.request_id, &loaded.spec.name);
-    verdict(loaded, &store, outcome)
+    output.log(&context.request_id, &loaded.spec.name);
+    verdict(loaded, budget, &store, outcome)
 }
 
-/// Calls a `wasi:http` component once, in a fresh instance. The instance keeps running in
-/// its own task while it streams the response body, still bound by its deadline.
-pub async fn call_proxy(
+/// Calls a `wasi:http` component once, in a fresh instance cut at `deadline`. The instance
+/// keeps running in its own task, holding `slot`, while it streams the response body.
+pub(crate) async fn call_proxy(
     runtime: &Runtime,
     loaded: &Arc<LoadedComponent>,
     pre: &ProxyPre<InvocationState>,
     request: http::Request<axum::body::Body>,
     request_id: String,
     slot: Slot,
+    deadline: Instant,
 ) -> Result<http::Response<HyperOutgoingBody>, InvokeError> {
     let trap = |detail: String| InvokeError::trap(loaded, detail);
-    let (mut store, output) = fresh_store(runtime, loaded);
+    let (mut store, output) = fresh_store(runtime, loaded, deadline);
+    let budget = deadline.saturating_duration_since(Instant::now());
     let request = request.map(|body| {
         use http_body_util::BodyExt;
         body.map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
@@ -240,7 +193,7 @@ pub async fn call_proxy(
         .map_err(|e| trap(format!("{e:#}")))?;
     let (component, pre) = (Arc::clone(loaded), pre.clone());
     let task = tokio::spawn(async move {
-        let outcome = tokio::time::timeout(component.spec.limits.timeout, async {
+        let outcome = tokio::time::timeout(budget, async {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
@@ -249,7 +202,7 @@ pub async fn call_proxy(
         })
         .await;
         output.log(&request_id, &component.spec.name);
-        let verdict = verdict(&component, &store, outcome);
+        let verdict = verdict(&component, budget, &store, outcome);
         // The instance goes back to the pool before its slot is freed.
         drop(store);
         drop(slot);

@@ -1,11 +1,14 @@
-//! The WebAssembly side of the host: engine, per-component loading and linking, and the
-//! per-invocation store.
+//! The WebAssembly side of the host: engine, per-component loading and linking, the
+//! per-invocation store, and the invoker that every trigger goes through.
 
 pub mod component;
 pub mod engine;
 pub mod invoke;
+pub mod invoker;
+pub mod slot;
 pub mod state;
 
 pub use component::{Entry, LoadedComponent};
 pub use engine::{EngineError, Runtime};
-pub use invoke::{Invocation, InvokeError};
+pub use invoke::InvokeError;
+pub use invoker::{MAX_REQUEST_BODY, Meta, Output, Trigger};

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -27,14 +27,16 @@ use serde::Deserialize;
 use self::access::Caller;
 use self::error::StorageError;
 use super::caller::{api_key_ok, user_token, verify_token};
-use crate::app::App;
+use super::version::Current;
+use crate::app_version::AppVersion;
+use crate::host::Host;
 use crate::manifest::{BucketAccess, BucketSpec};
 
 /// Longest life of a signed URL.
 const MAX_SIGNED_URL_TTL: u64 = 7 * 24 * 3600;
 
 /// The `/storage/v1` routes.
-pub fn routes() -> axum::Router<Arc<App>> {
+pub fn routes() -> axum::Router<Arc<Host>> {
     axum::Router::new()
         .route("/object/{*rest}", any(object))
         .route("/bucket", get(list_buckets))
@@ -43,7 +45,7 @@ pub fn routes() -> axum::Router<Arc<App>> {
 
 type StorageResult = Result<Response, StorageError>;
 
-async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, StorageError> {
+async fn caller(app: &AppVersion, headers: &HeaderMap) -> Result<Caller, StorageError> {
     if !api_key_ok(app, headers, None) {
         return Err(StorageError::unauthorized(
             "this app requires its publishable key in the `apikey` header",
@@ -61,7 +63,7 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, StorageError> 
 /// The caller and the bucket they name, in that order (a missing credential is a 401 before
 /// an unknown bucket is a 404).
 async fn open_bucket<'a>(
-    app: &'a App,
+    app: &'a AppVersion,
     headers: &HeaderMap,
     name: &str,
 ) -> Result<(Caller, &'a BucketSpec, BucketId), StorageError> {
@@ -70,7 +72,7 @@ async fn open_bucket<'a>(
     Ok((caller, spec, id))
 }
 
-fn bucket<'a>(app: &'a App, name: &str) -> Result<(&'a BucketSpec, BucketId), StorageError> {
+fn bucket<'a>(app: &'a AppVersion, name: &str) -> Result<(&'a BucketSpec, BucketId), StorageError> {
     let spec = app
         .manifest
         .bucket(name)
@@ -107,7 +109,7 @@ async fn read_json<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, Storag
 }
 
 async fn object(
-    State(app): State<Arc<App>>,
+    Current(app): Current,
     method: Method,
     Path(rest): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -254,7 +256,7 @@ async fn object(
 }
 
 async fn read_object(
-    app: &App,
+    app: &AppVersion,
     method: &Method,
     bucket_name: &str,
     key: &str,
@@ -274,7 +276,7 @@ async fn read_object(
 /// Answers `method` (GET or HEAD) with object `key` of bucket `id`, honouring the request's
 /// conditional and range headers and its `?download` parameter.
 async fn send_object(
-    app: &App,
+    app: &AppVersion,
     id: &BucketId,
     key: &str,
     method: &Method,
@@ -316,7 +318,7 @@ fn signed_url_expiry(now: u64, ttl: Option<u64>) -> Result<u64, StorageError> {
 }
 
 async fn create_signed_url(
-    app: &App,
+    app: &AppVersion,
     headers: &HeaderMap,
     path: &str,
     body: Body,
@@ -370,7 +372,7 @@ async fn create_signed_url(
 }
 
 async fn signed_access(
-    app: &App,
+    app: &AppVersion,
     method: &Method,
     path: &str,
     query: &HashMap<String, String>,
@@ -414,7 +416,12 @@ struct Relocation {
     destination_bucket: Option<String>,
 }
 
-async fn relocate(app: &App, headers: &HeaderMap, body: Body, is_move: bool) -> StorageResult {
+async fn relocate(
+    app: &AppVersion,
+    headers: &HeaderMap,
+    body: Body,
+    is_move: bool,
+) -> StorageResult {
     let caller = caller(app, headers).await?;
     let request: Relocation = read_json(body).await?;
     let (from_spec, from) = bucket(app, &request.bucket_id)?;
@@ -470,7 +477,7 @@ struct Removal {
 }
 
 async fn remove_many(
-    app: &App,
+    app: &AppVersion,
     headers: &HeaderMap,
     bucket_name: &str,
     body: Body,
@@ -512,14 +519,14 @@ fn bucket_json(spec: &BucketSpec) -> serde_json::Value {
     })
 }
 
-async fn list_buckets(State(app): State<Arc<App>>, headers: HeaderMap) -> StorageResult {
+async fn list_buckets(Current(app): Current, headers: HeaderMap) -> StorageResult {
     caller(&app, &headers).await?;
     let buckets: Vec<_> = app.manifest.buckets.iter().map(bucket_json).collect();
     Ok(Json(buckets).into_response())
 }
 
 async fn get_bucket(
-    State(app): State<Arc<App>>,
+    Current(app): Current,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> StorageResult {

@@ -1,0 +1,98 @@
+//! The host: what lives as long as the process (the engine and its instance pool, the
+//! backends, the runtime configuration) and the app version it currently serves, in a cell
+//! that a new version can replace while requests run. A request reads the current version once
+//! and keeps it to the end, so a swap never mixes two versions in one request.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+
+use crate::app_version::{AppVersion, VersionPin};
+use crate::manifest::Manifest;
+use crate::runtime::Runtime;
+use crate::services::{Backends, RuntimeConfig};
+
+/// A running host.
+pub struct Host {
+    /// The engine, its instance pool and the invoker.
+    pub runtime: Runtime,
+    /// The backends every version uses.
+    pub backends: Backends,
+    /// How the backends were chosen.
+    pub config: RuntimeConfig,
+    current: ArcSwap<AppVersion>,
+}
+
+impl Host {
+    /// Prepares the data directory, opens the backends and the engine, and loads `manifest` as
+    /// the first version.
+    pub fn start(manifest: Manifest, config: RuntimeConfig) -> anyhow::Result<Self> {
+        Self::start_with(manifest, config, None)
+    }
+
+    /// Like [`Host::start`], serving exactly the version `pin` names: a component whose code
+    /// changed on disk since it was pinned is refused.
+    pub fn start_pinned(pin: &VersionPin, config: RuntimeConfig) -> anyhow::Result<Self> {
+        Self::start_with(pin.manifest()?, config, Some(pin))
+    }
+
+    fn start_with(
+        manifest: Manifest,
+        config: RuntimeConfig,
+        pin: Option<&VersionPin>,
+    ) -> anyhow::Result<Self> {
+        crate::data_dir::prepare(&config.data_dir)?;
+        // Native code is loaded from here: no one else may write it.
+        crate::data_dir::prepare_private(
+            &config.cache_dir(),
+            "compiled-code cache",
+            "--cache-dir",
+        )?;
+        let backends = crate::services::open(&config)?;
+        let max_memory = manifest
+            .components
+            .iter()
+            .map(|c| c.limits.memory)
+            .max()
+            .unwrap_or(crate::manifest::DEFAULT_MEMORY);
+        let runtime = Runtime::new(max_memory, Some(config.cache_dir()))
+            .context("cannot configure the WebAssembly engine")?;
+        let version = AppVersion::load(manifest, &runtime, &backends, pin.map(|p| &p.components))?;
+        Ok(Self {
+            runtime,
+            backends,
+            config,
+            current: ArcSwap::from_pointee(version),
+        })
+    }
+
+    /// The version serving now.
+    pub fn current(&self) -> Arc<AppVersion> {
+        self.current.load_full()
+    }
+
+    /// Loads `manifest` as a new version on this host's engine and backends, without serving
+    /// it yet.
+    pub fn load_version(&self, manifest: Manifest) -> anyhow::Result<AppVersion> {
+        let pool_limit = self.runtime.max_memory();
+        if let Some(spec) = manifest
+            .components
+            .iter()
+            .find(|c| c.limits.memory > pool_limit)
+        {
+            anyhow::bail!(
+                "component `{}` asks for {} bytes of memory, more than the {pool_limit} this host's instance pool was sized for; restart the host to serve it",
+                spec.name,
+                spec.limits.memory
+            );
+        }
+        AppVersion::load(manifest, &self.runtime, &self.backends, None)
+    }
+
+    /// Serves `version` from now on; requests already running finish on the version they
+    /// began with. Returns the version it replaced.
+    pub fn replace(&self, version: AppVersion) -> Arc<AppVersion> {
+        self.current.swap(Arc::new(version))
+    }
+}

@@ -1,0 +1,165 @@
+//! The one entry for every invocation: a trigger (an HTTP request today; events later) and its
+//! metadata go in, a verdict comes out. Concurrency, deadline, memory limit, a fresh store, the
+//! guest's `context` and the guest's output are decided here, so that every trigger gets the
+//! same policy; the gateway only turns HTTP into a trigger and a verdict into a response.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use super::component::{Entry, LoadedComponent};
+use super::engine::Runtime;
+use super::invoke::{InvokeError, call_handler, call_proxy, deadline_ms};
+use super::slot::acquire_slot;
+use crate::bindings::{http_handler, types};
+
+/// Largest request body passed to a record-based handler.
+pub const MAX_REQUEST_BODY: usize = 16 << 20;
+
+/// What starts an invocation.
+pub enum Trigger {
+    /// An HTTP request to one of the component's routes.
+    Http {
+        /// The request; its body is streamed to `wasi:http` components and read whole for
+        /// record handlers.
+        request: http::Request<axum::body::Body>,
+        /// Values of the matched route's `:param` segments and wildcard.
+        params: Vec<(String, String)>,
+    },
+}
+
+/// Facts about one invocation that do not depend on its trigger's kind.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// Unique per invocation; logged with the guest's output and passed in `context`.
+    pub request_id: String,
+    /// 1 for a first delivery; higher when an event is retried.
+    pub attempt: u32,
+    /// Who caused the invocation, when it was verified.
+    pub identity: Option<nimbus_auth::Identity>,
+    /// The latest moment the invocation may end; the component's `limits.timeout` applies
+    /// when it comes sooner.
+    pub deadline: Option<Instant>,
+}
+
+impl Meta {
+    /// Metadata for a first attempt with no identity and no deadline of its own.
+    pub fn new(request_id: String) -> Self {
+        Self {
+            request_id,
+            attempt: 1,
+            identity: None,
+            deadline: None,
+        }
+    }
+}
+
+/// What a guest produced.
+pub enum Output {
+    /// A record handler's response, exactly as the guest returned it (not yet checked).
+    Record(http_handler::Response),
+    /// A `wasi:http` component's response head (not yet checked); its body streams from the
+    /// instance, which runs on in its own task until the body ends or the deadline passes.
+    Stream(http::Response<HyperOutgoingBody>),
+}
+
+impl Runtime {
+    /// Invokes `component` once for `trigger`, in a fresh instance under the component's
+    /// limits.
+    pub async fn invoke(
+        &self,
+        component: &Arc<LoadedComponent>,
+        trigger: Trigger,
+        meta: Meta,
+    ) -> Result<Output, InvokeError> {
+        let Trigger::Http { request, params } = trigger;
+        match &component.entry {
+            Entry::Handler(pre) => {
+                // The body is read before a slot is taken, so that clients trickling bodies
+                // in cannot hold the component's slots.
+                let record = to_record(request, params).await?;
+                let _slot = acquire_slot(self, component).await?;
+                let deadline = deadline_of(component, &meta);
+                let context = context(component, &meta, deadline);
+                let answer = call_handler(self, component, pre, record, context, deadline).await?;
+                Ok(Output::Record(answer))
+            }
+            Entry::Proxy(pre) => {
+                // The slot goes with the instance, which may run on after the response head.
+                let slot = acquire_slot(self, component).await?;
+                let deadline = deadline_of(component, &meta);
+                let response = call_proxy(
+                    self,
+                    component,
+                    pre,
+                    request,
+                    meta.request_id,
+                    slot,
+                    deadline,
+                )
+                .await?;
+                Ok(Output::Stream(response))
+            }
+        }
+    }
+}
+
+/// When the invocation is cut: its component's timeout from now, or the trigger's own
+/// deadline when that comes first.
+fn deadline_of(component: &LoadedComponent, meta: &Meta) -> Instant {
+    let own = Instant::now() + component.spec.limits.timeout;
+    meta.deadline.map_or(own, |given| given.min(own))
+}
+
+fn context(component: &LoadedComponent, meta: &Meta, deadline: Instant) -> types::Context {
+    types::Context {
+        request_id: meta.request_id.clone(),
+        app: component.app.to_string(),
+        component: component.spec.name.clone(),
+        deadline_ms: deadline_ms(deadline),
+        attempt: meta.attempt,
+        identity: meta.identity.clone().map(|identity| types::Identity {
+            user_id: identity.user_id,
+            email: identity.email,
+            role: identity.role,
+        }),
+    }
+}
+
+async fn to_record(
+    request: http::Request<axum::body::Body>,
+    params: Vec<(String, String)>,
+) -> Result<http_handler::Request, InvokeError> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
+        .await
+        .map_err(|error| {
+            if error.into_inner().is::<http_body_util::LengthLimitError>() {
+                InvokeError::RequestBodyTooLarge {
+                    limit: MAX_REQUEST_BODY,
+                }
+            } else {
+                // The client stopped sending (`--read-timeout`) or went away.
+                InvokeError::RequestBodyStalled
+            }
+        })?;
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    Ok(http_handler::Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers,
+        params,
+        body: body.to_vec(),
+    })
+}
