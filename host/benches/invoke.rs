@@ -19,7 +19,7 @@ use nimbus::services::RuntimeConfig;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn load(dir: &Path) -> Host {
+fn load(dir: &Path, executor: &tokio::runtime::Runtime) -> Host {
     let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release");
     let manifest_text = format!(
         "[app]\nname = \"bench\"\n\
@@ -29,18 +29,22 @@ fn load(dir: &Path) -> Host {
         release.join("http_hello.wasm").display(),
     );
     let manifest = Manifest::parse(&dir.join("nimbus.toml"), manifest_text).expect("manifest");
-    Host::start(manifest, RuntimeConfig::embedded(dir.to_path_buf()))
+    executor
+        .block_on(Host::start(
+            manifest,
+            RuntimeConfig::embedded(dir.to_path_buf()),
+        ))
         .expect("the guests must be built: make guests")
 }
 
 fn bench_invoke(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let host = load(dir.path());
-    let app = host.current();
     let executor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    let host = load(dir.path(), &executor);
+    let app = host.current();
     let request = |path: &str| {
         http::Request::builder()
             .uri(format!("http://localhost{path}"))

@@ -53,7 +53,7 @@ pub enum KeysCommand {
 
 /// The app's auth service, on its key-value store: through the running host's socket, or
 /// opened directly.
-fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
+async fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
     crate::data_dir::prepare(data)?;
     let socket = data.join("kv.sock");
     let backend = if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -61,14 +61,14 @@ fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
     } else {
         KvLocation::Owned
     };
-    crate::services::open_auth(manifest, crate::services::open_kv(&backend, data)?)
+    crate::services::open_auth(manifest, crate::services::open_kv(&backend, data)?).await
 }
 
-fn find(auth: &AuthService, user: &str) -> anyhow::Result<User> {
+async fn find(auth: &AuthService, user: &str) -> anyhow::Result<User> {
     let found = if user.contains('@') {
-        auth.user_by_email(user)
+        auth.user_by_email(user).await
     } else {
-        auth.user(user)
+        auth.user(user).await
     };
     found.with_context(|| format!("no user `{user}`"))
 }
@@ -84,11 +84,11 @@ fn print_user(user: &User) {
 }
 
 /// Runs a `nimbus users` subcommand.
-pub fn users(manifest: &Manifest, data: &Path, command: UsersCommand) -> anyhow::Result<()> {
-    let auth = open_auth(manifest, data)?;
+pub async fn users(manifest: &Manifest, data: &Path, command: UsersCommand) -> anyhow::Result<()> {
+    let auth = open_auth(manifest, data).await?;
     match command {
         UsersCommand::List => {
-            let users = auth.list_users()?;
+            let users = auth.list_users().await?;
             for user in &users {
                 print_user(user);
             }
@@ -97,30 +97,32 @@ pub fn users(manifest: &Manifest, data: &Path, command: UsersCommand) -> anyhow:
         UsersCommand::Create { email, role } => {
             let password = std::env::var("NIMBUS_PASSWORD")
                 .context("set NIMBUS_PASSWORD to the new user's password")?;
-            let user = auth.create_user(&email, &password, &role, serde_json::json!({}))?;
+            let user = auth
+                .create_user(&email, &password, &role, serde_json::json!({}))
+                .await?;
             print_user(&user);
         }
         UsersCommand::Delete { user } => {
-            let user = find(&auth, &user)?;
-            auth.delete_user(&user.id)?;
+            let user = find(&auth, &user).await?;
+            auth.delete_user(&user.id).await?;
             println!("deleted {} ({})", user.id, user.email);
         }
         UsersCommand::SetRole { user, role } => {
-            let user = find(&auth, &user)?;
-            print_user(&auth.set_role(&user.id, &role)?);
+            let user = find(&auth, &user).await?;
+            print_user(&auth.set_role(&user.id, &role).await?);
         }
     }
     Ok(())
 }
 
 /// Runs a `nimbus keys` subcommand.
-pub fn keys(manifest: &Manifest, data: &Path, command: KeysCommand) -> anyhow::Result<()> {
-    let auth = open_auth(manifest, data)?;
+pub async fn keys(manifest: &Manifest, data: &Path, command: KeysCommand) -> anyhow::Result<()> {
+    let auth = open_auth(manifest, data).await?;
     match command {
-        KeysCommand::Show => println!("{}", auth.publishable_key()?),
-        KeysCommand::Rotate => println!("{}", auth.rotate_publishable_key()?),
+        KeysCommand::Show => println!("{}", auth.publishable_key().await?),
+        KeysCommand::Rotate => println!("{}", auth.rotate_publishable_key().await?),
         KeysCommand::RotateSigningKey => {
-            println!("new signing key {}", auth.rotate_signing_key()?);
+            println!("new signing key {}", auth.rotate_signing_key().await?);
         }
     }
     Ok(())

@@ -110,7 +110,7 @@ impl AppVersion {
 
     /// Loads every component of `manifest` on `runtime`, with services on `backends`. With
     /// `pinned`, each component's code must have the content hash pinned for it.
-    pub fn load(
+    pub async fn load(
         manifest: Manifest,
         runtime: &Runtime,
         backends: &Backends,
@@ -120,12 +120,16 @@ impl AppVersion {
             manifest.check_sources()?;
         }
         let kv = Arc::clone(&backends.kv);
-        let auth = Arc::new(crate::services::open_auth(&manifest, Arc::clone(&kv))?);
+        let auth = Arc::new(crate::services::open_auth(&manifest, Arc::clone(&kv)).await?);
         let api_key = auth
             .publishable_key()
+            .await
             .context("cannot read the app's publishable key")?;
-        let signer =
-            Arc::new(UrlSigner::open(&kv, &manifest.app).context("cannot open the URL signer")?);
+        let signer = Arc::new(
+            UrlSigner::open(&kv, &manifest.app)
+                .await
+                .context("cannot open the URL signer")?,
+        );
         let services = Services {
             kv,
             auth,

@@ -150,7 +150,17 @@ fn start_host(app: &Path, data: Option<PathBuf>, cache: CacheDir) -> anyhow::Res
         cache_dir: cache.dir,
         ..RuntimeConfig::embedded(data_dir(&manifest, data))
     };
-    Host::start(manifest, config)
+    block_on(Host::start(manifest, config))?
+}
+
+/// Runs `work` to completion on a runtime of its own: for start-up and one-shot commands,
+/// before (or without) the gateway's runtimes.
+fn block_on<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    Ok(runtime.block_on(work))
 }
 
 fn cores() -> usize {
@@ -180,7 +190,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     cache_dir: cache.dir,
                     kv: KvLocation::Remote(socket),
                 };
-                let host = Arc::new(Host::start_pinned(&pin, config)?);
+                let host = Arc::new(block_on(Host::start_pinned(&pin, config))??);
                 let workers = workers.unwrap_or(1);
                 return crate::gateway::serve(host, listen, workers, connections, announce, || {});
             }
@@ -193,7 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cache_dir: cache.dir,
                 ..RuntimeConfig::embedded(data.clone())
             };
-            let host = Arc::new(Host::start(manifest, config)?);
+            let host = Arc::new(block_on(Host::start(manifest, config))??);
             log_routes(&host.current());
             let processes = processes.unwrap_or_else(cores).max(1);
             let workers = if processes == 1 {
@@ -228,12 +238,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users { command, app, data } => {
             let manifest = load_manifest(&app)?;
             let data = data_dir(&manifest, data);
-            crate::admin::users(&manifest, &data, command)
+            block_on(crate::admin::users(&manifest, &data, command))?
         }
         Command::Keys { command, app, data } => {
             let manifest = load_manifest(&app)?;
             let data = data_dir(&manifest, data);
-            crate::admin::keys(&manifest, &data, command)
+            block_on(crate::admin::keys(&manifest, &data, command))?
         }
         Command::Invoke {
             component,
@@ -243,12 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cache,
         } => {
             let host = start_host(&app, data, cache)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the runtime")?;
-            let output =
-                runtime.block_on(crate::invoke_fixture::invoke(&host, &component, &request))?;
+            let output = block_on(crate::invoke_fixture::invoke(&host, &component, &request))??;
             println!("{output}");
             Ok(())
         }

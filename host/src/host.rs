@@ -27,17 +27,17 @@ pub struct Host {
 impl Host {
     /// Prepares the data directory, opens the backends and the engine, and loads `manifest` as
     /// the first version.
-    pub fn start(manifest: Manifest, config: RuntimeConfig) -> anyhow::Result<Self> {
-        Self::start_with(manifest, config, None)
+    pub async fn start(manifest: Manifest, config: RuntimeConfig) -> anyhow::Result<Self> {
+        Self::start_with(manifest, config, None).await
     }
 
     /// Like [`Host::start`], serving exactly the version `pin` names: a component whose code
     /// changed on disk since it was pinned is refused.
-    pub fn start_pinned(pin: &VersionPin, config: RuntimeConfig) -> anyhow::Result<Self> {
-        Self::start_with(pin.manifest()?, config, Some(pin))
+    pub async fn start_pinned(pin: &VersionPin, config: RuntimeConfig) -> anyhow::Result<Self> {
+        Self::start_with(pin.manifest()?, config, Some(pin)).await
     }
 
-    fn start_with(
+    async fn start_with(
         manifest: Manifest,
         config: RuntimeConfig,
         pin: Option<&VersionPin>,
@@ -58,7 +58,8 @@ impl Host {
             .unwrap_or(crate::manifest::DEFAULT_MEMORY);
         let runtime = Runtime::new(max_memory, Some(config.cache_dir()))
             .context("cannot configure the WebAssembly engine")?;
-        let version = AppVersion::load(manifest, &runtime, &backends, pin.map(|p| &p.components))?;
+        let version =
+            AppVersion::load(manifest, &runtime, &backends, pin.map(|p| &p.components)).await?;
         Ok(Self {
             runtime,
             backends,
@@ -74,7 +75,7 @@ impl Host {
 
     /// Loads `manifest` as a new version on this host's engine and backends, without serving
     /// it yet.
-    pub fn load_version(&self, manifest: Manifest) -> anyhow::Result<AppVersion> {
+    pub async fn load_version(&self, manifest: Manifest) -> anyhow::Result<AppVersion> {
         let pool_limit = self.runtime.max_memory();
         if let Some(spec) = manifest
             .components
@@ -87,7 +88,7 @@ impl Host {
                 spec.limits.memory
             );
         }
-        AppVersion::load(manifest, &self.runtime, &self.backends, None)
+        AppVersion::load(manifest, &self.runtime, &self.backends, None).await
     }
 
     /// Serves `version` from now on; requests already running finish on the version they

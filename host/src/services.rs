@@ -83,8 +83,10 @@ pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
 }
 
 /// The auth service of `manifest`'s app, kept in `kv`.
-pub fn open_auth(manifest: &Manifest, kv: Arc<dyn KvStore>) -> anyhow::Result<AuthService> {
+pub async fn open_auth(manifest: &Manifest, kv: Arc<dyn KvStore>) -> anyhow::Result<AuthService> {
     let mut config = AuthConfig::new(&manifest.app);
     config.access_token_ttl = manifest.access_token_ttl;
-    AuthService::open(kv, config).context("cannot open the auth service")
+    AuthService::open(kv, config)
+        .await
+        .context("cannot open the auth service")
 }

@@ -62,7 +62,23 @@ pub fn serve(
     let kv = Arc::clone(&host.backends.kv);
     std::thread::Builder::new()
         .name("nimbus-kv-owner".into())
-        .spawn(move || nimbus_kv::remote::serve(kv, listener))
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(runtime) => runtime.block_on(async move {
+                    match listener
+                        .set_nonblocking(true)
+                        .and_then(|()| tokio::net::UnixListener::from_std(listener))
+                    {
+                        Ok(listener) => nimbus_kv::remote::serve(kv, listener).await,
+                        Err(e) => tracing::error!("cannot serve the key-value socket: {e}"),
+                    }
+                }),
+                Err(e) => tracing::error!("cannot start the key-value owner's runtime: {e}"),
+            }
+        })
         .context("cannot start the key-value owner thread")?;
     let workers = Arc::new(Workers::default());
     let stopping = Arc::clone(&workers);

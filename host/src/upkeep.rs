@@ -1,5 +1,6 @@
 //! Background upkeep of the process that owns the app's data, started once it listens so that
-//! none of it delays start-up: the object store's crash leftovers are swept now and then.
+//! none of it delays start-up: the object store's crash leftovers are swept now and then, and
+//! expired key-value entries are removed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,28 +15,68 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 const LEFTOVER_AGE: Duration =
     Duration::from_secs(10 * nimbus_objects::UPLOAD_STALL_TIMEOUT.as_secs());
 
-/// Sweeps the crash leftovers of `host`'s app now and every [`SWEEP_INTERVAL`], on its own
-/// thread.
+/// How often expired key-value entries are removed (they read as absent before that).
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// Entries removed per purge transaction.
+const PURGE_BATCH: usize = 1000;
+
+/// Runs the upkeep of `host`'s data on its own thread: crash leftovers are swept now and every
+/// [`SWEEP_INTERVAL`], expired key-value entries purged every [`PURGE_INTERVAL`].
 pub fn sweep_in_background(host: &Arc<Host>) {
     let host = Arc::clone(host);
     let spawned = std::thread::Builder::new()
-        .name("nimbus-sweep".into())
+        .name("nimbus-upkeep".into())
         .spawn(move || {
-            loop {
-                let app = host.current().manifest.app.clone();
-                match host.backends.objects.sweep_leftovers(&app, LEFTOVER_AGE) {
-                    Ok(swept) if swept.temp_files + swept.orphan_blobs > 0 => tracing::info!(
-                        temp_files = swept.temp_files,
-                        orphan_blobs = swept.orphan_blobs,
-                        "removed what crashed uploads left"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!("cannot sweep crashed uploads' leftovers: {e}"),
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                tracing::error!("cannot start the upkeep runtime");
+                return;
+            };
+            runtime.block_on(async {
+                let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+                let mut purge = tokio::time::interval(PURGE_INTERVAL);
+                loop {
+                    tokio::select! {
+                        _ = sweep.tick() => sweep_leftovers(&host).await,
+                        _ = purge.tick() => purge_expired(&host).await,
+                    }
                 }
-                std::thread::sleep(SWEEP_INTERVAL);
-            }
+            });
         });
     if let Err(e) = spawned {
-        tracing::error!("cannot start sweeping crashed uploads' leftovers: {e}");
+        tracing::error!("cannot start the upkeep thread: {e}");
+    }
+}
+
+async fn sweep_leftovers(host: &Host) {
+    let app = host.current().manifest.app.clone();
+    match host
+        .backends
+        .objects
+        .sweep_leftovers(&app, LEFTOVER_AGE)
+        .await
+    {
+        Ok(swept) if swept.temp_files + swept.orphan_blobs > 0 => tracing::info!(
+            temp_files = swept.temp_files,
+            orphan_blobs = swept.orphan_blobs,
+            "removed what crashed uploads left"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot sweep crashed uploads' leftovers: {e}"),
+    }
+}
+
+async fn purge_expired(host: &Host) {
+    loop {
+        match host.backends.kv.purge_expired(PURGE_BATCH).await {
+            Ok(purged) if purged == PURGE_BATCH => continue,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!("cannot purge expired key-value entries: {e}");
+                return;
+            }
+        }
     }
 }

@@ -27,24 +27,19 @@ impl AuthCtx {
         }))
     }
 
-    async fn run<R: Send + 'static>(
-        &self,
-        op: impl FnOnce(&AuthService) -> Result<R, AuthError> + Send + 'static,
-    ) -> Result<R, PlatformError> {
-        let service = Arc::clone(&self.0.service);
-        let outcome = tokio::task::spawn_blocking(move || op(&service))
-            .await
-            .map_err(|e| {
-                PlatformError::Trap(wasmtime::Error::msg(format!("auth task failed: {e}")))
-            })?;
-        outcome.map_err(|error| match error {
+    fn service(&self) -> &AuthService {
+        &self.0.service
+    }
+
+    fn guest_error(&self, error: AuthError) -> PlatformError {
+        match error {
             AuthError::UserNotFound => PlatformError::NotFound,
             AuthError::Storage(_) | AuthError::Internal(_) => {
                 tracing::error!(component = %self.0.component, "auth failure: {error}");
                 PlatformError::Unavailable("auth service failed".to_string())
             }
             other => PlatformError::Invalid(other.to_string()),
-        })
+        }
     }
 }
 
@@ -87,13 +82,14 @@ impl types::Host for &AuthCtx {
 
 impl auth::Host for &AuthCtx {
     async fn verify_token(&mut self, token: String) -> Result<types::Identity, PlatformError> {
-        let claims = self
-            .run(move |service| service.verify_live(&token))
-            .await
-            .map_err(|e| match e {
-                PlatformError::Invalid(why) => PlatformError::AccessDenied(why),
-                other => other,
-            })?;
+        let claims =
+            self.service()
+                .verify_live(&token)
+                .await
+                .map_err(|e| match self.guest_error(e) {
+                    PlatformError::Invalid(why) => PlatformError::AccessDenied(why),
+                    other => other,
+                })?;
         let identity = claims.identity();
         Ok(types::Identity {
             user_id: identity.user_id,
@@ -103,7 +99,12 @@ impl auth::Host for &AuthCtx {
     }
 
     async fn get_user(&mut self, id: String) -> Result<Option<auth::User>, PlatformError> {
-        match self.run(move |service| service.user(&id)).await {
+        match self
+            .service()
+            .user(&id)
+            .await
+            .map_err(|e| self.guest_error(e))
+        {
             Ok(user) => Ok(Some(to_wit(&user))),
             Err(PlatformError::NotFound) => Ok(None),
             Err(other) => Err(other),
@@ -118,23 +119,28 @@ impl auth_admin::Host for &AuthCtx {
         password: String,
         role: Option<String>,
     ) -> Result<auth::User, PlatformError> {
+        let role = role.as_deref().unwrap_or(DEFAULT_ROLE);
         let user = self
-            .run(move |service| {
-                let role = role.as_deref().unwrap_or(DEFAULT_ROLE);
-                service.create_user(&email, &password, role, serde_json::json!({}))
-            })
-            .await?;
+            .service()
+            .create_user(&email, &password, role, serde_json::json!({}))
+            .await
+            .map_err(|e| self.guest_error(e))?;
         Ok(to_wit(&user))
     }
 
     async fn delete_user(&mut self, id: String) -> Result<(), PlatformError> {
-        self.run(move |service| service.delete_user(&id)).await
+        self.service()
+            .delete_user(&id)
+            .await
+            .map_err(|e| self.guest_error(e))
     }
 
     async fn set_role(&mut self, id: String, role: String) -> Result<auth::User, PlatformError> {
         let user = self
-            .run(move |service| service.set_role(&id, &role))
-            .await?;
+            .service()
+            .set_role(&id, &role)
+            .await
+            .map_err(|e| self.guest_error(e))?;
         Ok(to_wit(&user))
     }
 }

@@ -74,25 +74,23 @@ pub fn add_types_to_linker<T: KvView + 'static>(linker: &mut Linker<T>) -> wasmt
 }
 
 impl KvCtxView<'_> {
-    async fn run<R: Send + 'static>(
-        &mut self,
+    /// The store behind `store` and the backend, for one call.
+    fn open_store(
+        &self,
         store: &Resource<OpenStore>,
-        op: impl FnOnce(&dyn KvStore, &StoreId) -> Result<R, KvError> + Send + 'static,
-    ) -> Result<R, PlatformError> {
+    ) -> Result<(StoreId, Arc<dyn KvStore>), PlatformError> {
         let id = self.table.get(store)?.id.clone();
-        let backend = Arc::clone(&self.ctx.0.backend);
-        let outcome = tokio::task::spawn_blocking(move || op(backend.as_ref(), &id))
-            .await
-            .map_err(|e| {
-                PlatformError::Trap(wasmtime::Error::msg(format!("key-value task failed: {e}")))
-            })?;
-        outcome.map_err(|error| match error {
+        Ok((id, Arc::clone(&self.ctx.0.backend)))
+    }
+
+    fn guest_error(&self, error: KvError) -> PlatformError {
+        match error {
             KvError::Invalid(why) => PlatformError::Invalid(why),
             KvError::Storage(why) => {
                 tracing::error!(component = %self.ctx.0.component, "key-value storage failure: {why}");
                 PlatformError::Unavailable("key-value storage failed".to_string())
             }
-        })
+        }
     }
 }
 
@@ -121,7 +119,8 @@ impl key_value::HostStore for KvCtxView<'_> {
         store: Resource<OpenStore>,
         key: String,
     ) -> Result<Option<Vec<u8>>, PlatformError> {
-        self.run(&store, move |kv, id| kv.get(id, &key)).await
+        let (id, kv) = self.open_store(&store)?;
+        kv.get(&id, &key).await.map_err(|e| self.guest_error(e))
     }
 
     async fn set(
@@ -130,8 +129,10 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), PlatformError> {
-        self.run(&store, move |kv, id| kv.set(id, &key, &value))
+        let (id, kv) = self.open_store(&store)?;
+        kv.set(&id, &key, &value)
             .await
+            .map_err(|e| self.guest_error(e))
     }
 
     async fn delete(
@@ -139,7 +140,11 @@ impl key_value::HostStore for KvCtxView<'_> {
         store: Resource<OpenStore>,
         key: String,
     ) -> Result<(), PlatformError> {
-        self.run(&store, move |kv, id| kv.delete(id, &key)).await
+        let (id, kv) = self.open_store(&store)?;
+        kv.delete(&id, &key)
+            .await
+            .map(drop)
+            .map_err(|e| self.guest_error(e))
     }
 
     async fn exists(
@@ -147,7 +152,8 @@ impl key_value::HostStore for KvCtxView<'_> {
         store: Resource<OpenStore>,
         key: String,
     ) -> Result<bool, PlatformError> {
-        self.run(&store, move |kv, id| kv.exists(id, &key)).await
+        let (id, kv) = self.open_store(&store)?;
+        kv.exists(&id, &key).await.map_err(|e| self.guest_error(e))
     }
 
     async fn list_keys(
@@ -156,11 +162,11 @@ impl key_value::HostStore for KvCtxView<'_> {
         prefix: String,
         cursor: Option<String>,
     ) -> Result<key_value::KeyPage, PlatformError> {
-        let page = self
-            .run(&store, move |kv, id| {
-                kv.list_keys(id, &prefix, cursor.as_deref())
-            })
-            .await?;
+        let (id, kv) = self.open_store(&store)?;
+        let page = kv
+            .list_keys(&id, &prefix, cursor.as_deref())
+            .await
+            .map_err(|e| self.guest_error(e))?;
         Ok(key_value::KeyPage {
             keys: page.keys,
             cursor: page.cursor,
@@ -173,8 +179,10 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
         delta: i64,
     ) -> Result<i64, PlatformError> {
-        self.run(&store, move |kv, id| kv.increment(id, &key, delta))
+        let (id, kv) = self.open_store(&store)?;
+        kv.increment(&id, &key, delta)
             .await
+            .map_err(|e| self.guest_error(e))
     }
 
     async fn compare_and_swap(
@@ -184,10 +192,10 @@ impl key_value::HostStore for KvCtxView<'_> {
         old: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, PlatformError> {
-        self.run(&store, move |kv, id| {
-            kv.compare_and_swap(id, &key, old.as_deref(), &new)
-        })
-        .await
+        let (id, kv) = self.open_store(&store)?;
+        kv.compare_and_swap(&id, &key, old.as_deref(), &new)
+            .await
+            .map_err(|e| self.guest_error(e))
     }
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {

@@ -9,10 +9,10 @@ use axum::extract::{ConnectInfo, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use nimbus_auth::{AuthError, AuthService, Claims, LogoutScope};
+use nimbus_auth::{AuthError, Claims, LogoutScope};
 use serde::Deserialize;
 
-use super::caller::{api_key_ok, auth_blocking, bearer};
+use super::caller::{api_key_ok, bearer};
 use super::error::REQUEST_ID_HEADER;
 use super::request_id;
 use super::version::Current;
@@ -78,14 +78,6 @@ impl From<AuthError> for AuthFailure {
 
 type AuthResult = Result<Response, AuthFailure>;
 
-/// Runs blocking auth work (argon2, storage) off the worker's event loop.
-async fn blocking<T: Send + 'static>(
-    app: &Arc<AppVersion>,
-    work: impl FnOnce(&AuthService) -> Result<T, AuthError> + Send + 'static,
-) -> Result<T, AuthFailure> {
-    auth_blocking(app, work).await.map_err(AuthFailure)
-}
-
 fn require_api_key(app: &AppVersion, headers: &HeaderMap) -> Result<(), AuthFailure> {
     if api_key_ok(app, headers, None) {
         Ok(())
@@ -101,7 +93,7 @@ async fn authenticated(app: &Arc<AppVersion>, headers: &HeaderMap) -> Result<Cla
     let token = bearer(headers)
         .ok_or_else(|| AuthFailure(AuthError::InvalidToken("no bearer token".into())))?
         .to_string();
-    let (claims, _) = blocking(app, move |auth| auth.authenticate(&token)).await?;
+    let (claims, _) = app.services.auth.authenticate(&token).await?;
     Ok(claims)
 }
 
@@ -147,7 +139,7 @@ async fn signup(
             "`data` must be an object".into(),
         )));
     }
-    let session = blocking(&app, move |auth| auth.signup(&email, &password, data)).await?;
+    let session = app.services.auth.signup(&email, &password, data).await?;
     tracing::info!(user = %session.user.id, "signed up");
     Ok(Json(session.to_json()).into_response())
 }
@@ -174,13 +166,13 @@ async fn token(
     let session = match query.grant_type.as_deref() {
         Some("password") => {
             let (email, password, _) = parse::<Credentials>(&body)?.required()?;
-            blocking(&app, move |auth| auth.sign_in(&email, &password)).await?
+            app.services.auth.sign_in(&email, &password).await?
         }
         Some("refresh_token") => {
             let token = parse::<RefreshBody>(&body)?.refresh_token.ok_or_else(|| {
                 AuthFailure(AuthError::Invalid("refresh_token is required".into()))
             })?;
-            blocking(&app, move |auth| auth.refresh(&token)).await?
+            app.services.auth.refresh(&token).await?
         }
         other => {
             return Err(AuthFailure(AuthError::Invalid(format!(
@@ -214,14 +206,14 @@ async fn logout(
         }
     };
     let claims = authenticated(&app, &headers).await?;
-    blocking(&app, move |auth| auth.logout(&claims, scope)).await?;
+    app.services.auth.logout(&claims, scope).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn get_user(Current(app): Current, headers: HeaderMap) -> AuthResult {
     require_api_key(&app, &headers)?;
     let claims = authenticated(&app, &headers).await?;
-    let user = blocking(&app, move |auth| auth.user(&claims.sub)).await?;
+    let user = app.services.auth.user(&claims.sub).await?;
     Ok(Json(user.to_json()).into_response())
 }
 
@@ -245,15 +237,16 @@ async fn update_user(
             "changing the email is not supported (there is no mailer to confirm it)".into(),
         )));
     }
-    let user = blocking(&app, move |auth| {
-        auth.update_user(&claims.sub, update.password.as_deref(), update.data)
-    })
-    .await?;
+    let user = app
+        .services
+        .auth
+        .update_user(&claims.sub, update.password.as_deref(), update.data)
+        .await?;
     Ok(Json(user.to_json()).into_response())
 }
 
 async fn jwks(Current(app): Current) -> AuthResult {
-    let jwks = blocking(&app, |auth| auth.jwks()).await?;
+    let jwks = app.services.auth.jwks().await?;
     let mut response = Json(jwks).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,

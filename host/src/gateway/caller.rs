@@ -1,10 +1,8 @@
 //! Who is calling: the app's publishable key (`apikey`) and the bearer token, shared by the
 //! app's routes and the built-in APIs.
 
-use std::sync::Arc;
-
 use axum::http::{HeaderMap, header};
-use nimbus_auth::{AuthError, AuthService, Claims};
+use nimbus_auth::{AuthError, Claims};
 use subtle::ConstantTimeEq as _;
 
 use crate::app_version::AppVersion;
@@ -50,25 +48,8 @@ pub fn user_token<'h>(app: &AppVersion, headers: &'h HeaderMap) -> Option<&'h st
 }
 
 /// Verifies an access token and that its session was not signed out. A token seen a moment
-/// ago is answered from the caches on the spot; otherwise the signature and the session are
-/// checked on a blocking thread, so a flood of forged tokens cannot stall the worker's event
-/// loop.
+/// ago is answered from the caches on the spot; a signature check runs on a blocking thread, so
+/// a flood of forged tokens cannot stall the worker's event loop.
 pub async fn verify_token(app: &AppVersion, token: &str) -> Result<Claims, AuthError> {
-    if let Some(claims) = app.services.auth.verify_live_cached(token) {
-        return Ok(claims);
-    }
-    let token = token.to_string();
-    auth_blocking(app, move |auth| auth.verify_live(&token)).await
-}
-
-/// Runs auth work that blocks (argon2, signature checks, storage) on a blocking thread, off the
-/// worker's event loop.
-pub async fn auth_blocking<T: Send + 'static>(
-    app: &AppVersion,
-    work: impl FnOnce(&AuthService) -> Result<T, AuthError> + Send + 'static,
-) -> Result<T, AuthError> {
-    let auth = Arc::clone(&app.services.auth);
-    tokio::task::spawn_blocking(move || work(&auth))
-        .await
-        .map_err(|e| AuthError::Internal(format!("auth task failed: {e}")))?
+    app.services.auth.verify_live(token).await
 }

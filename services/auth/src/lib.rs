@@ -3,8 +3,9 @@
 //!
 //! Everything is kept in a [`KvStore`] (the app's reserved store [`AUTH_STORE`]), so the auth
 //! service runs on whichever backend the host's key-value service runs on, and every process of
-//! a host shares users, sessions, keys and account lock-outs. Every method blocks (argon2 is
-//! CPU-bound by design): call them off the async runtime.
+//! a host shares users, sessions, keys and account lock-outs. Methods are async; the CPU-bound
+//! work (argon2, signature checks) runs on blocking threads, so none of it stalls an event
+//! loop.
 #![deny(missing_docs)]
 
 mod directory;
@@ -22,7 +23,7 @@ mod verified;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nimbus_kv::{KvStore, StoreId};
+use nimbus_kv::{Batch, KvStore, StoreId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -178,7 +179,7 @@ fn now_ms() -> u64 {
 
 impl AuthService {
     /// Opens the auth service of `config.app` on `kv`, creating its signing key on first use.
-    pub fn open(kv: Arc<dyn KvStore>, config: AuthConfig) -> Result<Self, AuthError> {
+    pub async fn open(kv: Arc<dyn KvStore>, config: AuthConfig) -> Result<Self, AuthError> {
         let store = StoreId::new(config.app.clone(), AUTH_STORE);
         let service = Self {
             ip_limiter: IpLimiter::new(config.ip_burst, config.ip_per_minute),
@@ -188,14 +189,14 @@ impl AuthService {
             keys: RwLock::new(KeySet::default()),
             // Verified against when the email is unknown, so that answer takes as long as a
             // wrong password does.
-            dummy_hash: password::hash("nimbus-dummy-password")?,
+            dummy_hash: password::hash_off_loop("nimbus-dummy-password").await?,
             verified: VerifiedTokens::default(),
             live: LiveSessions::default(),
             key_reload: tokens::ReloadGate {
                 last_ms: std::sync::atomic::AtomicU64::new(0),
             },
         };
-        let keys = service.load_or_create_keys()?;
+        let keys = service.load_or_create_keys().await?;
         service.cache_keys(keys);
         Ok(service)
     }
@@ -207,8 +208,11 @@ impl AuthService {
 
     // ---- storage helpers ----
 
-    fn read<T: DeserializeOwned>(&self, key: &str) -> Result<Option<(T, Vec<u8>)>, AuthError> {
-        match self.kv.get(&self.store, key)? {
+    async fn read<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, Vec<u8>)>, AuthError> {
+        match self.kv.get(&self.store, key).await? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(|value| Some((value, bytes)))
@@ -222,13 +226,13 @@ impl AuthService {
 
     /// Read-modify-write of one JSON record with compare-and-swap, retried on conflict.
     /// `change` returns `None` to leave the record as it is.
-    fn update<T, F>(&self, key: &str, mut change: F) -> Result<Option<T>, AuthError>
+    async fn update<T, F>(&self, key: &str, mut change: F) -> Result<Option<T>, AuthError>
     where
         T: Serialize + DeserializeOwned,
         F: FnMut(Option<T>) -> Result<Option<T>, AuthError>,
     {
         for _ in 0..64 {
-            let current = self.read::<T>(key)?;
+            let current = self.read::<T>(key).await?;
             let (value, old) = match current {
                 Some((value, bytes)) => (Some(value), Some(bytes)),
                 None => (None, None),
@@ -238,7 +242,8 @@ impl AuthService {
             };
             if self
                 .kv
-                .compare_and_swap(&self.store, key, old.as_deref(), &Self::encode(&new)?)?
+                .compare_and_swap(&self.store, key, old.as_deref(), &Self::encode(&new)?)
+                .await?
             {
                 return Ok(Some(new));
             }
@@ -258,7 +263,13 @@ impl AuthService {
         format!("user-session:{user_id}:{session_id}")
     }
 
-    fn start_session(&self, user: &User) -> Result<Session, AuthError> {
+    /// Adds a new session of `user` to `batch`; returns the batch, the session id and its
+    /// first refresh token.
+    fn with_new_session(
+        &self,
+        batch: Batch,
+        user: &User,
+    ) -> Result<(Batch, String, String), AuthError> {
         let session_id = random::uuid()?;
         let (token, hash) = session::new_refresh_token(&session_id)?;
         let record = SessionRecord {
@@ -267,38 +278,48 @@ impl AuthService {
             current_hash: hash,
             previous: Vec::new(),
         };
-        self.kv.set(
-            &self.store,
-            &Self::user_session_key(&user.id, &session_id),
-            b"",
-        )?;
-        self.kv.set(
-            &self.store,
-            &Self::session_key(&session_id),
-            &Self::encode(&record)?,
-        )?;
-        self.issue(user, &session_id, token)
+        let batch = batch
+            .put(
+                &self.store,
+                &Self::user_session_key(&user.id, &session_id),
+                Vec::new(),
+            )
+            .put(
+                &self.store,
+                &Self::session_key(&session_id),
+                Self::encode(&record)?,
+            );
+        Ok((batch, session_id, token))
     }
 
-    fn end_session(&self, user_id: &str, session_id: &str) -> Result<(), AuthError> {
+    async fn start_session(&self, user: &User) -> Result<Session, AuthError> {
+        let (batch, session_id, token) = self.with_new_session(Batch::new(), user)?;
+        self.kv.apply(batch).await?;
+        self.issue(user, &session_id, token).await
+    }
+
+    async fn end_session(&self, user_id: &str, session_id: &str) -> Result<(), AuthError> {
         self.live.forget(session_id);
-        self.kv
-            .delete(&self.store, &Self::session_key(session_id))?;
-        self.kv
-            .delete(&self.store, &Self::user_session_key(user_id, session_id))?;
+        let batch = Batch::new()
+            .delete(&self.store, &Self::session_key(session_id))
+            .delete(&self.store, &Self::user_session_key(user_id, session_id));
+        self.kv.apply(batch).await?;
         Ok(())
     }
 
     /// Ends every session of `user_id` except `keep`.
-    fn end_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<(), AuthError> {
+    async fn end_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<(), AuthError> {
         let prefix = format!("user-session:{user_id}:");
         let mut cursor: Option<String> = None;
         loop {
-            let page = self.kv.list_keys(&self.store, &prefix, cursor.as_deref())?;
+            let page = self
+                .kv
+                .list_keys(&self.store, &prefix, cursor.as_deref())
+                .await?;
             for key in &page.keys {
                 let session_id = &key[prefix.len()..];
                 if Some(session_id) != keep {
-                    self.end_session(user_id, session_id)?;
+                    self.end_session(user_id, session_id).await?;
                 }
             }
             match page.cursor {
@@ -308,52 +329,62 @@ impl AuthService {
         }
     }
 
-    /// Creates a user and signs them in.
-    pub fn signup(
+    /// Creates a user and signs them in: the user, their email's claim and their first
+    /// session are written in one transaction.
+    pub async fn signup(
         &self,
         email: &str,
         password: &str,
         user_metadata: serde_json::Value,
     ) -> Result<Session, AuthError> {
-        let mut user = self.create_user(email, password, DEFAULT_ROLE, user_metadata)?;
+        let mut user = self
+            .new_user(email, password, DEFAULT_ROLE, user_metadata)
+            .await?;
         user.last_sign_in_at_ms = Some(now_ms());
-        self.start_session(&user)
+        let (batch, session_id, token) = self.with_new_session(self.user_batch(&user)?, &user)?;
+        if !self.kv.apply(batch).await? {
+            return Err(AuthError::EmailTaken);
+        }
+        self.issue(&user, &session_id, token).await
     }
 
     /// Signs in with email and password. An unknown email and a wrong password give the same
     /// error after the same work; an account with [`FREE_FAILURES`] failures in a row is locked
     /// for a time that doubles with each further failure.
-    pub fn sign_in(&self, email: &str, password: &str) -> Result<Session, AuthError> {
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Session, AuthError> {
         let Ok(email) = normalize_email(email) else {
-            password::verify(password, &self.dummy_hash);
+            password::verify_off_loop(password, &self.dummy_hash).await;
             return Err(AuthError::InvalidCredentials);
         };
         let failures_key = format!("failures:{email}");
-        if let Some((failures, _)) = self.read::<Failures>(&failures_key)? {
+        if let Some((failures, _)) = self.read::<Failures>(&failures_key).await? {
             failures.check(now_ms())?;
         }
-        let user = match self.user_by_email(&email) {
+        let user = match self.user_by_email(&email).await {
             Ok(user) => Some(user),
             Err(AuthError::UserNotFound) => None,
             Err(other) => return Err(other),
         };
         let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
-        let matches = password::verify(password, hash);
+        let matches = password::verify_off_loop(password, hash).await;
         match user {
             Some(user) if matches => {
-                self.kv.delete(&self.store, &failures_key)?;
-                let user = self.change_user(&user.id, |u| {
-                    u.last_sign_in_at_ms = Some(now_ms());
-                    Ok(())
-                })?;
-                self.start_session(&user)
+                self.kv.delete(&self.store, &failures_key).await?;
+                let user = self
+                    .change_user(&user.id, |u| {
+                        u.last_sign_in_at_ms = Some(now_ms());
+                        Ok(())
+                    })
+                    .await?;
+                self.start_session(&user).await
             }
             _ => {
                 self.update::<Failures, _>(&failures_key, |current| {
                     let mut failures = current.unwrap_or_default();
                     failures.record_failure(now_ms());
                     Ok(Some(failures))
-                })?;
+                })
+                .await?;
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -361,25 +392,26 @@ impl AuthService {
 
     /// Exchanges a refresh token for a new session token pair. The token is single use: a
     /// second use revokes the whole session.
-    pub fn refresh(&self, refresh_token: &str) -> Result<Session, AuthError> {
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, AuthError> {
         let session_id =
             session::session_of(refresh_token).ok_or(AuthError::RefreshTokenNotFound)?;
         let key = Self::session_key(session_id);
         loop {
             let (mut record, old_bytes) = self
-                .read::<SessionRecord>(&key)?
+                .read::<SessionRecord>(&key)
+                .await?
                 .ok_or(AuthError::RefreshTokenNotFound)?;
             match record.classify(refresh_token) {
                 Presented::Unknown => return Err(AuthError::RefreshTokenNotFound),
                 Presented::Replaced => {
-                    self.end_session(&record.user_id, session_id)?;
+                    self.end_session(&record.user_id, session_id).await?;
                     return Err(AuthError::RefreshTokenReused);
                 }
                 Presented::Current => {
-                    let user = match self.user(&record.user_id) {
+                    let user = match self.user(&record.user_id).await {
                         Ok(user) => user,
                         Err(AuthError::UserNotFound) => {
-                            self.end_session(&record.user_id, session_id)?;
+                            self.end_session(&record.user_id, session_id).await?;
                             return Err(AuthError::RefreshTokenNotFound);
                         }
                         Err(other) => return Err(other),
@@ -388,13 +420,17 @@ impl AuthService {
                     record.rotate(hash);
                     // Loses only to a concurrent use of the same token, which the next round
                     // then sees as reuse.
-                    if self.kv.compare_and_swap(
-                        &self.store,
-                        &key,
-                        Some(&old_bytes),
-                        &Self::encode(&record)?,
-                    )? {
-                        return self.issue(&user, session_id, token);
+                    if self
+                        .kv
+                        .compare_and_swap(
+                            &self.store,
+                            &key,
+                            Some(&old_bytes),
+                            &Self::encode(&record)?,
+                        )
+                        .await?
+                    {
+                        return self.issue(&user, session_id, token).await;
                     }
                 }
             }
@@ -402,33 +438,36 @@ impl AuthService {
     }
 
     /// Verifies `token` and checks that its session is still live (not signed out or revoked).
-    pub fn authenticate(&self, token: &str) -> Result<(Claims, User), AuthError> {
-        let claims = self.verify(token)?;
-        self.check_session(&claims.session_id)?;
-        let user = self.user(&claims.sub)?;
+    pub async fn authenticate(&self, token: &str) -> Result<(Claims, User), AuthError> {
+        let claims = self.verify(token).await?;
+        self.check_session(&claims.session_id).await?;
+        let user = self.user(&claims.sub).await?;
         Ok((claims, user))
     }
 
     /// Verifies `token` and that its session was not signed out or revoked: what every
     /// route, API and guest that accepts an access token asks.
-    pub fn verify_live(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = self.verify(token)?;
+    pub async fn verify_live(&self, token: &str) -> Result<Claims, AuthError> {
+        if let Some(claims) = self.verify_live_cached(token) {
+            return Ok(claims);
+        }
+        let claims = self.verify(token).await?;
         if !self.live.recently_live(&claims.session_id) {
-            self.check_session(&claims.session_id)?;
+            self.check_session(&claims.session_id).await?;
         }
         Ok(claims)
     }
 
     /// [`AuthService::verify_live`] when it can be answered without a signature check or a
-    /// store read, so on an event loop; `None` means call `verify_live`.
+    /// store read; `None` means `verify_live` has work to do.
     pub fn verify_live_cached(&self, token: &str) -> Option<Claims> {
         self.verify_cached(token)
             .filter(|claims| self.live.recently_live(&claims.session_id))
     }
 
     /// Reads whether session `id` exists, and remembers it for a moment if it does.
-    fn check_session(&self, id: &str) -> Result<(), AuthError> {
-        if self.kv.get(&self.store, &Self::session_key(id))?.is_none() {
+    async fn check_session(&self, id: &str) -> Result<(), AuthError> {
+        if !self.kv.exists(&self.store, &Self::session_key(id)).await? {
             self.live.forget(id);
             return Err(AuthError::SessionNotFound);
         }
@@ -437,11 +476,14 @@ impl AuthService {
     }
 
     /// Ends the sessions `scope` names, for the holder of `claims`.
-    pub fn logout(&self, claims: &Claims, scope: LogoutScope) -> Result<(), AuthError> {
+    pub async fn logout(&self, claims: &Claims, scope: LogoutScope) -> Result<(), AuthError> {
         match scope {
-            LogoutScope::Local => self.end_session(&claims.sub, &claims.session_id),
-            LogoutScope::Global => self.end_sessions(&claims.sub, None),
-            LogoutScope::Others => self.end_sessions(&claims.sub, Some(&claims.session_id)),
+            LogoutScope::Local => self.end_session(&claims.sub, &claims.session_id).await,
+            LogoutScope::Global => self.end_sessions(&claims.sub, None).await,
+            LogoutScope::Others => {
+                self.end_sessions(&claims.sub, Some(&claims.session_id))
+                    .await
+            }
         }
     }
 }

@@ -58,6 +58,23 @@ pub fn verify(password: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+/// [`hash`] on a blocking thread: argon2 is CPU-bound by design and must not hold up an
+/// event loop.
+pub async fn hash_off_loop(password: &str) -> Result<String, AuthError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| AuthError::Internal(format!("password task failed: {e}")))?
+}
+
+/// [`verify`] on a blocking thread.
+pub async fn verify_off_loop(password: &str, phc: &str) -> bool {
+    let (password, phc) = (password.to_string(), phc.to_string());
+    tokio::task::spawn_blocking(move || verify(&password, &phc))
+        .await
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

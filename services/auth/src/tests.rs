@@ -4,150 +4,182 @@ use nimbus_kv::RedbKvStore;
 
 use super::*;
 
-fn service(dir: &tempfile::TempDir, app: &str) -> AuthService {
+async fn service(dir: &tempfile::TempDir, app: &str) -> AuthService {
     let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
-    AuthService::open(Arc::new(kv), AuthConfig::new(app)).expect("auth")
+    AuthService::open(Arc::new(kv), AuthConfig::new(app))
+        .await
+        .expect("auth")
 }
 
-#[test]
-fn signup_login_refresh_logout() {
+#[tokio::test]
+async fn signup_login_refresh_logout() {
     let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo");
+    let auth = service(&dir, "todo").await;
     let first = auth
         .signup(
             "Ann@Example.com",
             "password1",
             serde_json::json!({"name": "Ann"}),
         )
+        .await
         .expect("signup");
     assert_eq!(first.user.email, "ann@example.com");
     assert!(matches!(
-        auth.signup("ann@example.com", "password2", serde_json::Value::Null),
+        auth.signup("ann@example.com", "password2", serde_json::Value::Null)
+            .await,
         Err(AuthError::EmailTaken)
     ));
-    let login = auth.sign_in("ann@example.com", "password1").expect("login");
-    let claims = auth.verify(&login.access_token).expect("valid token");
+    let login = auth
+        .sign_in("ann@example.com", "password1")
+        .await
+        .expect("login");
+    let claims = auth.verify(&login.access_token).await.expect("valid token");
     assert_eq!(claims.sub, first.user.id);
     assert_eq!(claims.aud, "todo");
 
-    let refreshed = auth.refresh(&login.refresh_token).expect("refresh");
+    let refreshed = auth.refresh(&login.refresh_token).await.expect("refresh");
     assert_ne!(refreshed.refresh_token, login.refresh_token);
     auth.authenticate(&refreshed.access_token)
+        .await
         .expect("session live");
 
-    auth.logout(&claims, LogoutScope::Local).expect("logout");
+    auth.logout(&claims, LogoutScope::Local)
+        .await
+        .expect("logout");
     assert!(matches!(
-        auth.authenticate(&refreshed.access_token),
+        auth.authenticate(&refreshed.access_token).await,
         Err(AuthError::SessionNotFound)
     ));
     assert!(matches!(
-        auth.refresh(&refreshed.refresh_token),
+        auth.refresh(&refreshed.refresh_token).await,
         Err(AuthError::RefreshTokenNotFound)
     ));
     // The signup session is another session: still live.
     auth.authenticate(&first.access_token)
+        .await
         .expect("other session");
 }
 
-#[test]
-fn unknown_email_and_wrong_password_are_the_same_error() {
+#[tokio::test]
+async fn unknown_email_and_wrong_password_are_the_same_error() {
     let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo");
+    let auth = service(&dir, "todo").await;
     auth.signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
         .expect("signup");
     let wrong = auth
         .sign_in("ann@example.com", "password2")
+        .await
         .expect_err("wrong");
     let unknown = auth
         .sign_in("bob@example.com", "password1")
+        .await
         .expect_err("unknown");
     assert_eq!(wrong.to_string(), unknown.to_string());
     assert_eq!(wrong.code(), unknown.code());
     assert_eq!(wrong.status(), unknown.status());
 }
 
-#[test]
-fn repeated_failures_lock_the_account() {
+#[tokio::test]
+async fn repeated_failures_lock_the_account() {
     let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo");
+    let auth = service(&dir, "todo").await;
     auth.signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
         .expect("signup");
     for _ in 0..FREE_FAILURES {
         assert!(matches!(
-            auth.sign_in("ann@example.com", "nope-nope"),
+            auth.sign_in("ann@example.com", "nope-nope").await,
             Err(AuthError::InvalidCredentials)
         ));
     }
     // Locked: even the right password is refused until the lock ends.
     assert!(matches!(
-        auth.sign_in("ann@example.com", "password1"),
+        auth.sign_in("ann@example.com", "password1").await,
         Err(AuthError::Throttled { .. })
     ));
 }
 
-#[test]
-fn an_access_token_dies_with_its_session_even_when_recently_used() {
+#[tokio::test]
+async fn an_access_token_dies_with_its_session_even_when_recently_used() {
     let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo");
+    let auth = service(&dir, "todo").await;
     let session = auth
         .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
         .expect("signup");
-    let claims = auth.verify_live(&session.access_token).expect("live");
+    let claims = auth.verify_live(&session.access_token).await.expect("live");
     assert!(auth.verify_live_cached(&session.access_token).is_some());
-    auth.logout(&claims, LogoutScope::Global).expect("logout");
+    auth.logout(&claims, LogoutScope::Global)
+        .await
+        .expect("logout");
     assert!(auth.verify_live_cached(&session.access_token).is_none());
     assert!(matches!(
-        auth.verify_live(&session.access_token),
+        auth.verify_live(&session.access_token).await,
         Err(AuthError::SessionNotFound)
     ));
     // The signature alone still verifies: only the session check refuses it.
-    assert!(auth.verify(&session.access_token).is_ok());
+    assert!(auth.verify(&session.access_token).await.is_ok());
 }
 
-#[test]
-fn a_session_ended_by_another_process_is_refused_after_the_recheck() {
+#[tokio::test]
+async fn a_session_ended_by_another_process_is_refused_after_the_recheck() {
     let dir = tempfile::tempdir().expect("dir");
     let kv: Arc<dyn nimbus_kv::KvStore> =
         Arc::new(RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv"));
-    let here = AuthService::open(Arc::clone(&kv), AuthConfig::new("todo")).expect("auth");
-    let there = AuthService::open(kv, AuthConfig::new("todo")).expect("auth");
+    let here = AuthService::open(Arc::clone(&kv), AuthConfig::new("todo"))
+        .await
+        .expect("auth");
+    let there = AuthService::open(kv, AuthConfig::new("todo"))
+        .await
+        .expect("auth");
     let session = here
         .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
         .expect("signup");
-    let claims = here.verify_live(&session.access_token).expect("live");
-    there.logout(&claims, LogoutScope::Local).expect("logout");
+    let claims = here.verify_live(&session.access_token).await.expect("live");
+    there
+        .logout(&claims, LogoutScope::Local)
+        .await
+        .expect("logout");
     std::thread::sleep(live::RECHECK_AFTER);
     assert!(here.verify_live_cached(&session.access_token).is_none());
     assert!(matches!(
-        here.verify_live(&session.access_token),
+        here.verify_live(&session.access_token).await,
         Err(AuthError::SessionNotFound)
     ));
 }
 
-#[test]
-fn a_reused_refresh_token_revokes_the_family() {
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_the_family() {
     let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo");
+    let auth = service(&dir, "todo").await;
     let session = auth
         .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
         .expect("signup");
-    let next = auth.refresh(&session.refresh_token).expect("first use");
+    let next = auth
+        .refresh(&session.refresh_token)
+        .await
+        .expect("first use");
     assert!(matches!(
-        auth.refresh(&session.refresh_token),
+        auth.refresh(&session.refresh_token).await,
         Err(AuthError::RefreshTokenReused)
     ));
     // The legitimate holder's newer token died with the family.
-    assert!(auth.refresh(&next.refresh_token).is_err());
-    assert!(auth.authenticate(&next.access_token).is_err());
+    assert!(auth.refresh(&next.refresh_token).await.is_err());
+    assert!(auth.authenticate(&next.access_token).await.is_err());
 }
 
-#[test]
-fn forged_tokens_are_rejected() {
+#[tokio::test]
+async fn forged_tokens_are_rejected() {
     let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo");
-    let other_app = service(&tempfile::tempdir().expect("dir"), "other");
+    let auth = service(&dir, "todo").await;
+    let other_dir = tempfile::tempdir().expect("dir");
+    let other_app = service(&other_dir, "other").await;
     let session = auth
         .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
         .expect("signup");
     let token = session.access_token;
     let parts: Vec<&str> = token.split('.').collect();
@@ -162,17 +194,18 @@ fn forged_tokens_are_rejected() {
         URL_SAFE_NO_PAD.encode(claims.to_string()),
         parts[2]
     );
-    assert!(auth.verify(&tampered).is_err());
+    assert!(auth.verify(&tampered).await.is_err());
 
     // alg: none.
     let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     assert!(
         auth.verify(&format!("{none_header}.{}.", parts[1]))
+            .await
             .is_err()
     );
 
     // HS256 keyed with the public key.
-    let jwks = auth.jwks().expect("jwks");
+    let jwks = auth.jwks().await.expect("jwks");
     let public = jwks["keys"][0].to_string();
     let hs = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -180,39 +213,45 @@ fn forged_tokens_are_rejected() {
         &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
     )
     .expect("hs256");
-    assert!(auth.verify(&hs).is_err());
+    assert!(auth.verify(&hs).await.is_err());
 
     // Another app's audience and keys.
-    assert!(other_app.verify(&token).is_err());
-    assert!(auth.verify(&token).is_ok());
+    assert!(other_app.verify(&token).await.is_err());
+    assert!(auth.verify(&token).await.is_ok());
 }
 
-#[test]
-fn rotated_keys_keep_old_tokens_valid() {
+#[tokio::test]
+async fn rotated_keys_keep_old_tokens_valid() {
     let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo");
+    let auth = service(&dir, "todo").await;
     let session = auth
         .signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
         .expect("signup");
-    let new_kid = auth.rotate_signing_key().expect("rotate");
-    assert!(auth.verify(&session.access_token).is_ok());
-    let later = auth.sign_in("ann@example.com", "password1").expect("login");
+    let new_kid = auth.rotate_signing_key().await.expect("rotate");
+    assert!(auth.verify(&session.access_token).await.is_ok());
+    let later = auth
+        .sign_in("ann@example.com", "password1")
+        .await
+        .expect("login");
     let header = jsonwebtoken::decode_header(&later.access_token).expect("header");
     assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
     assert_eq!(
-        auth.jwks().expect("jwks")["keys"].as_array().map(Vec::len),
+        auth.jwks().await.expect("jwks")["keys"]
+            .as_array()
+            .map(Vec::len),
         Some(2)
     );
     // Another process (a second service on the same store) verifies the new key too.
     drop(auth);
-    let reopened = service(&dir, "todo");
-    assert!(reopened.verify(&later.access_token).is_ok());
+    let reopened = service(&dir, "todo").await;
+    assert!(reopened.verify(&later.access_token).await.is_ok());
 }
 
-#[test]
-fn admin_operations() {
+#[tokio::test]
+async fn admin_operations() {
     let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo");
+    let auth = service(&dir, "todo").await;
     let user = auth
         .create_user(
             "ann@example.com",
@@ -220,18 +259,22 @@ fn admin_operations() {
             "authenticated",
             serde_json::Value::Null,
         )
+        .await
         .expect("create");
-    auth.set_role(&user.id, "admin").expect("role");
-    let login = auth.sign_in("ann@example.com", "password1").expect("login");
+    auth.set_role(&user.id, "admin").await.expect("role");
+    let login = auth
+        .sign_in("ann@example.com", "password1")
+        .await
+        .expect("login");
     assert_eq!(
-        auth.verify(&login.access_token).expect("verify").role,
+        auth.verify(&login.access_token).await.expect("verify").role,
         "admin"
     );
-    assert_eq!(auth.list_users().expect("list").len(), 1);
-    auth.delete_user(&user.id).expect("delete");
-    assert!(auth.list_users().expect("list").is_empty());
-    assert!(auth.authenticate(&login.access_token).is_err());
-    assert!(auth.sign_in("ann@example.com", "password1").is_err());
-    assert!(auth.set_role("nobody", "admin").is_err());
-    assert!(auth.set_role(&user.id, "bad role").is_err());
+    assert_eq!(auth.list_users().await.expect("list").len(), 1);
+    auth.delete_user(&user.id).await.expect("delete");
+    assert!(auth.list_users().await.expect("list").is_empty());
+    assert!(auth.authenticate(&login.access_token).await.is_err());
+    assert!(auth.sign_in("ann@example.com", "password1").await.is_err());
+    assert!(auth.set_role("nobody", "admin").await.is_err());
+    assert!(auth.set_role(&user.id, "bad role").await.is_err());
 }

@@ -31,26 +31,29 @@ impl ReloadGate {
 }
 
 impl AuthService {
-    pub(crate) fn load_or_create_keys(&self) -> Result<KeySet, AuthError> {
-        if let Some((set, _)) = self.read::<KeySet>(SIGNING_KEYS)?
+    pub(crate) async fn load_or_create_keys(&self) -> Result<KeySet, AuthError> {
+        if let Some((set, _)) = self.read::<KeySet>(SIGNING_KEYS).await?
             && set.current().is_some()
         {
             return Ok(set);
         }
         let keep = self.config.access_token_ttl.as_millis() as u64;
-        let keys = self.update::<KeySet, _>(SIGNING_KEYS, |current| match current {
-            Some(set) if set.current().is_some() => Ok(None),
-            _ => {
-                let mut set = KeySet::default();
-                set.rotate(now_ms(), keep)?;
-                Ok(Some(set))
-            }
-        })?;
+        let keys = self
+            .update::<KeySet, _>(SIGNING_KEYS, |current| match current {
+                Some(set) if set.current().is_some() => Ok(None),
+                _ => {
+                    let mut set = KeySet::default();
+                    set.rotate(now_ms(), keep)?;
+                    Ok(Some(set))
+                }
+            })
+            .await?;
         match keys {
             Some(created) => Ok(created),
             // Another process created them between the read and the swap.
             None => self
-                .read::<KeySet>(SIGNING_KEYS)?
+                .read::<KeySet>(SIGNING_KEYS)
+                .await?
                 .map(|(set, _)| set)
                 .ok_or_else(|| AuthError::Internal("signing keys vanished".into())),
         }
@@ -64,13 +67,15 @@ impl AuthService {
 
     /// Makes a new signing key current. Tokens signed by the old one stay valid (and its public
     /// key stays in the JWKS) until they expire.
-    pub fn rotate_signing_key(&self) -> Result<String, AuthError> {
+    pub async fn rotate_signing_key(&self) -> Result<String, AuthError> {
         let keep = self.config.access_token_ttl.as_millis() as u64 + LEEWAY_SECS * 1000;
-        let rotated = self.update::<KeySet, _>(SIGNING_KEYS, |current| {
-            let mut set = current.unwrap_or_default();
-            set.rotate(now_ms(), keep)?;
-            Ok(Some(set))
-        })?;
+        let rotated = self
+            .update::<KeySet, _>(SIGNING_KEYS, |current| {
+                let mut set = current.unwrap_or_default();
+                set.rotate(now_ms(), keep)?;
+                Ok(Some(set))
+            })
+            .await?;
         let rotated = rotated.ok_or_else(|| AuthError::Internal("rotation lost".into()))?;
         let kid = rotated.current().map(|k| k.kid.clone()).unwrap_or_default();
         self.cache_keys(rotated);
@@ -78,8 +83,8 @@ impl AuthService {
     }
 
     /// The JWKS document (read from the store, so a rotation by another process shows).
-    pub fn jwks(&self) -> Result<serde_json::Value, AuthError> {
-        let keys = self.load_or_create_keys()?;
+    pub async fn jwks(&self) -> Result<serde_json::Value, AuthError> {
+        let keys = self.load_or_create_keys().await?;
         let jwks = keys.jwks();
         self.cache_keys(keys);
         Ok(jwks)
@@ -87,7 +92,7 @@ impl AuthService {
 
     // ---- tokens ----
 
-    pub(crate) fn issue(
+    pub(crate) async fn issue(
         &self,
         user: &User,
         session_id: &str,
@@ -95,7 +100,7 @@ impl AuthService {
     ) -> Result<Session, AuthError> {
         // Signing is rare next to argon2; reading the keys each time picks up rotations made by
         // other processes.
-        let keys = self.load_or_create_keys()?;
+        let keys = self.load_or_create_keys().await?;
         let key = keys
             .current()
             .ok_or_else(|| AuthError::Internal("no signing key".into()))?;
@@ -133,11 +138,11 @@ impl AuthService {
     /// another process). A token that verified before is recognised by its hash until it
     /// expires, so a client sending the same token on every request pays for one signature
     /// check, not one per request.
-    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         if let Some(claims) = self.verify_cached(token) {
             return Ok(claims);
         }
-        let claims = self.verify_signature(token)?;
+        let claims = self.verify_signature(token).await?;
         self.verified.insert(token, &claims, now_ms() / 1000);
         Ok(claims)
     }
@@ -150,8 +155,10 @@ impl AuthService {
         self.verified.get(token, now.saturating_sub(LEEWAY_SECS))
     }
 
-    /// [`AuthService::verify`] without the verified-token cache: every call checks the signature.
-    pub fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
+    /// [`AuthService::verify`] without the verified-token cache: every call checks the
+    /// signature, on a blocking thread so that a flood of forged tokens cannot stall an event
+    /// loop.
+    pub async fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::InvalidToken("malformed token".into()))?;
         if header.alg != ALGORITHM {
@@ -176,7 +183,7 @@ impl AuthService {
                 if !self.key_reload.allow() {
                     return Err(AuthError::InvalidToken("unknown signing key".into()));
                 }
-                let keys = self.load_or_create_keys()?;
+                let keys = self.load_or_create_keys().await?;
                 let key = keys
                     .find(&kid)
                     .ok_or_else(|| AuthError::InvalidToken("unknown signing key".into()))?
@@ -190,29 +197,36 @@ impl AuthService {
         validation.set_audience(&[&self.config.app]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS;
-        jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))
+        let token = token.to_string();
+        tokio::task::spawn_blocking(move || {
+            jsonwebtoken::decode::<Claims>(&token, &key, &validation)
+                .map(|data| data.claims)
+                .map_err(|e| AuthError::InvalidToken(e.to_string()))
+        })
+        .await
+        .map_err(|e| AuthError::Internal(format!("token check failed: {e}")))?
     }
 
     /// The app's publishable API key (sent by clients as `apikey`), created on first use.
-    pub fn publishable_key(&self) -> Result<String, AuthError> {
+    pub async fn publishable_key(&self) -> Result<String, AuthError> {
         loop {
-            if let Some(key) = self.kv.get(&self.store, PUBLISHABLE_KEY)? {
+            if let Some(key) = self.kv.get(&self.store, PUBLISHABLE_KEY).await? {
                 return Ok(String::from_utf8_lossy(&key).into_owned());
             }
             let fresh = format!("nb_publishable_{}", random::token()?);
             self.kv
-                .compare_and_swap(&self.store, PUBLISHABLE_KEY, None, fresh.as_bytes())?;
+                .compare_and_swap(&self.store, PUBLISHABLE_KEY, None, fresh.as_bytes())
+                .await?;
         }
     }
 
     /// Replaces the publishable API key; clients holding the old one are refused where the
     /// key is required.
-    pub fn rotate_publishable_key(&self) -> Result<String, AuthError> {
+    pub async fn rotate_publishable_key(&self) -> Result<String, AuthError> {
         let fresh = format!("nb_publishable_{}", random::token()?);
         self.kv
-            .set(&self.store, PUBLISHABLE_KEY, fresh.as_bytes())?;
+            .set(&self.store, PUBLISHABLE_KEY, fresh.as_bytes())
+            .await?;
         Ok(fresh)
     }
 

@@ -1,23 +1,30 @@
 //! The nimbus key-value service.
 //!
-//! [`KvStore`] is the contract every backend keeps; [`RedbKvStore`] is the embedded backend used
-//! by `nimbus up`. Data is namespaced by [`StoreId`] (app + store name), so two apps, or two
-//! stores of one app, never see each other's keys.
+//! [`KvStore`] is the contract every backend keeps, asynchronous so that a networked backend
+//! (PostgreSQL) fits it as well as the embedded one; [`RedbKvStore`] is the embedded backend
+//! used by `nimbus up`. Data is namespaced by [`StoreId`] (app + store name), so two apps, or
+//! two stores of one app, never see each other's keys.
 //!
 //! ```
 //! use nimbus_kv::{KvStore, RedbKvStore, StoreId};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let dir = tempfile::tempdir().unwrap();
 //! let kv = RedbKvStore::open(&dir.path().join("kv.redb")).unwrap();
 //! let store = StoreId::new("todo", "todos");
-//! kv.set(&store, "a", b"1").unwrap();
-//! assert_eq!(kv.get(&store, "a").unwrap().as_deref(), Some(&b"1"[..]));
+//! kv.set(&store, "a", b"1").await.unwrap();
+//! assert_eq!(kv.get(&store, "a").await.unwrap().as_deref(), Some(&b"1"[..]));
+//! # });
 //! ```
 #![deny(missing_docs)]
 
+mod batch;
 mod error;
 mod redb_backend;
 pub mod remote;
 
+use std::time::Duration;
+
+pub use batch::{Batch, BatchOp, Condition, validate_ttl};
 pub use error::KvError;
 pub use redb_backend::RedbKvStore;
 pub use remote::RemoteKvStore;
@@ -28,6 +35,10 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
 /// Most keys returned by one [`KvStore::list_keys`] call.
 pub const LIST_PAGE_SIZE: usize = 1000;
+/// Most operations in one [`Batch`].
+pub const MAX_BATCH_OPS: usize = 64;
+/// Longest time-to-live accepted: ten years, far beyond any cache or session.
+pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Names one store of one app: the unit of namespacing and of grants.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -57,44 +68,127 @@ pub struct KeyPage {
     pub cursor: Option<String>,
 }
 
-/// A key-value backend. Every method is blocking (call it off the async runtime) and every write
-/// that returns `Ok` is durable.
+/// One page of keys and their values from [`KvStore::scan`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct EntryPage {
+    /// Entries in ascending key order.
+    pub entries: Vec<(String, Vec<u8>)>,
+    /// Pass back as `cursor` to get the next page; `None` when the scan is complete.
+    pub cursor: Option<String>,
+}
+
+/// What [`KvStore::snapshot`] calls with each key and value; an error stops the scan.
+pub type SnapshotVisitor<'a> = dyn FnMut(&str, &[u8]) -> Result<(), KvError> + Send + 'a;
+
+/// A key-value backend. Every write that returns `Ok` is durable. An entry whose time-to-live
+/// has passed is absent for every operation, whether or not it was purged yet.
+#[async_trait::async_trait]
 pub trait KvStore: Send + Sync + 'static {
     /// The value under `key`, or `None`.
-    fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError>;
-    /// Stores `value` under `key`, replacing any previous value.
-    fn set(&self, store: &StoreId, key: &str, value: &[u8]) -> Result<(), KvError>;
-    /// Removes `key`; removing an absent key is not an error.
-    fn delete(&self, store: &StoreId, key: &str) -> Result<(), KvError>;
-    /// Whether `key` holds a value.
-    fn exists(&self, store: &StoreId, key: &str) -> Result<bool, KvError>;
+    async fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+
+    /// Removes `key`; returns whether there was a value to remove.
+    async fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError>;
+
     /// Keys starting with `prefix`, after `cursor` when given, at most [`LIST_PAGE_SIZE`].
-    fn list_keys(
+    async fn list_keys(
         &self,
         store: &StoreId,
         prefix: &str,
         cursor: Option<&str>,
     ) -> Result<KeyPage, KvError>;
+
+    /// Entries whose keys start with `prefix`, after `cursor` when given, in key order; at
+    /// most `limit` (and at most [`LIST_PAGE_SIZE`]) entries and about [`MAX_VALUE_BYTES`] of
+    /// values per page.
+    async fn scan(
+        &self,
+        store: &StoreId,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<EntryPage, KvError>;
+
     /// Adds `delta` to the integer stored as decimal text under `key` (absent counts as 0),
-    /// atomically, and returns the new value.
-    fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError>;
+    /// atomically, and returns the new value. A time-to-live on the key is kept.
+    async fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError>;
+
+    /// Applies every operation of `batch` in one transaction, only if all its conditions hold
+    /// when it commits; returns whether it did. Nothing is written when it returns `false`.
+    async fn apply(&self, batch: Batch) -> Result<bool, KvError>;
+
+    /// Calls `visit` with every key of `store` and its value, all read from one consistent
+    /// snapshot, so that an entry moved from one key to another while the scan runs is seen
+    /// exactly once. Backends that cannot take a snapshot refuse with [`KvError::Storage`].
+    async fn snapshot(
+        &self,
+        store: &StoreId,
+        visit: &mut SnapshotVisitor<'_>,
+    ) -> Result<(), KvError>;
+
+    /// Removes up to `limit` entries whose time-to-live has passed; returns how many. Only
+    /// the process that owns the store purges.
+    async fn purge_expired(&self, limit: usize) -> Result<usize, KvError>;
+
+    /// Stores `value` under `key`, replacing any previous value (and its time-to-live).
+    async fn set(&self, store: &StoreId, key: &str, value: &[u8]) -> Result<(), KvError> {
+        let batch = Batch::new().put(store, key, value.to_vec());
+        self.apply(batch).await.map(drop)
+    }
+
+    /// Stores `value` under `key` until `ttl` from now, replacing any previous value.
+    async fn set_expiring(
+        &self,
+        store: &StoreId,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), KvError> {
+        let batch = Batch::new().put_expiring(store, key, value.to_vec(), ttl);
+        self.apply(batch).await.map(drop)
+    }
+
+    /// Whether `key` holds a value.
+    async fn exists(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
+        Ok(self.get(store, key).await?.is_some())
+    }
+
     /// Writes `new` only if the current value equals `expected` (`None`: the key is absent).
     /// Returns whether it wrote.
-    fn compare_and_swap(
+    async fn compare_and_swap(
         &self,
         store: &StoreId,
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
-    ) -> Result<bool, KvError>;
-    /// Calls `visit` with every key of `store` and its value, all read from one consistent
-    /// snapshot, so that an entry moved from one key to another while the scan runs is seen
-    /// exactly once. Backends that cannot take a snapshot refuse with [`KvError::Storage`].
-    fn scan(&self, store: &StoreId, visit: &mut ScanVisitor<'_>) -> Result<(), KvError>;
-}
+    ) -> Result<bool, KvError> {
+        if expected.is_some_and(|old| old.len() > MAX_VALUE_BYTES) {
+            // No stored value is that large, so it cannot match.
+            return Ok(false);
+        }
+        let condition = expected.map_or(Condition::Absent, |old| Condition::Equals(old.to_vec()));
+        let batch = Batch::new()
+            .check(store, key, condition)
+            .put(store, key, new.to_vec());
+        self.apply(batch).await
+    }
 
-/// What [`KvStore::scan`] calls with each key and value; an error stops the scan.
-pub type ScanVisitor<'a> = dyn FnMut(&str, &[u8]) -> Result<(), KvError> + 'a;
+    /// Removes `key` only if its current value equals `expected`; returns whether it did.
+    async fn compare_and_delete(
+        &self,
+        store: &StoreId,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, KvError> {
+        if expected.len() > MAX_VALUE_BYTES {
+            return Ok(false);
+        }
+        let batch = Batch::new()
+            .check(store, key, Condition::Equals(expected.to_vec()))
+            .delete(store, key);
+        self.apply(batch).await
+    }
+}
 
 /// Checks a key against the limits every backend enforces.
 pub fn validate_key(key: &str) -> Result<(), KvError> {

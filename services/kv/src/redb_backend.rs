@@ -1,21 +1,48 @@
 //! The embedded backend: one redb file per data directory, one table holding every store.
 //! Keys are `app \0 store \0 key`, so a store is a contiguous key range (cheap prefix listing)
 //! and app and store names, which may not contain NUL, can never run into each other.
+//!
+//! Entries with a time-to-live also have their deadline in `kv_expires` and in the
+//! deadline-ordered `kv_expiry_queue`, which purging walks. Reads check a deadline only once
+//! some entry has had one, so stores that never use expiry pay nothing for it.
+//!
+//! Reads run on the caller's task (redb serves them from its cache without blocking on
+//! writers); writes, which wait for fsync, run on tokio's blocking threads.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::{
-    KeyPage, KvError, KvStore, LIST_PAGE_SIZE, StoreId, add_to_counter, validate_key,
-    validate_value,
+    Batch, BatchOp, EntryPage, KeyPage, KvError, KvStore, LIST_PAGE_SIZE, MAX_VALUE_BYTES,
+    SnapshotVisitor, StoreId, add_to_counter, validate_key,
 };
 
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv_entries");
+/// Full key -> deadline (milliseconds since the Unix epoch).
+const EXPIRES: TableDefinition<&[u8], u64> = TableDefinition::new("kv_expires");
+/// (deadline, full key), in deadline order, for purging.
+const EXPIRY_QUEUE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("kv_expiry_queue");
 
 /// [`KvStore`] on a redb file. Writes commit with redb's default (immediate, fsynced) durability.
+#[derive(Clone)]
 pub struct RedbKvStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: Database,
+    /// Whether any entry may have a deadline; until then reads skip the deadline lookup.
+    has_expiring: AtomicBool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl RedbKvStore {
@@ -24,8 +51,26 @@ impl RedbKvStore {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(ENTRIES)?;
+        let has_expiring = !txn.open_table(EXPIRES)?.is_empty()?;
+        txn.open_table(EXPIRY_QUEUE)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                has_expiring: AtomicBool::new(has_expiring),
+            }),
+        })
+    }
+
+    /// Runs blocking write work on tokio's blocking threads.
+    async fn write<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<R, KvError> + Send + 'static,
+    ) -> Result<R, KvError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(|e| KvError::Storage(format!("key-value write task failed: {e}")))?
     }
 }
 
@@ -50,48 +95,60 @@ fn full_key(store: &StoreId, key: &str) -> Result<Vec<u8>, KvError> {
     Ok(full)
 }
 
-impl KvStore for RedbKvStore {
+/// Whether the entry under `full` has expired by `now`.
+fn expired(
+    expires: Option<&impl ReadableTable<&'static [u8], u64>>,
+    full: &[u8],
+    now: u64,
+) -> Result<bool, KvError> {
+    let Some(expires) = expires else {
+        return Ok(false);
+    };
+    Ok(expires
+        .get(full)?
+        .is_some_and(|deadline| deadline.value() <= now))
+}
+
+impl Inner {
+    fn expiring(&self) -> bool {
+        self.has_expiring.load(Ordering::Acquire)
+    }
+
     fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let full = full_key(store, key)?;
         let txn = self.db.begin_read()?;
         let table = txn.open_table(ENTRIES)?;
-        Ok(table.get(full.as_slice())?.map(|v| v.value().to_vec()))
+        let Some(value) = table.get(full.as_slice())? else {
+            return Ok(None);
+        };
+        if self.expiring() {
+            let expires = txn.open_table(EXPIRES)?;
+            if expired(Some(&expires), &full, now_ms())? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(value.value().to_vec()))
     }
 
-    fn set(&self, store: &StoreId, key: &str, value: &[u8]) -> Result<(), KvError> {
-        let full = full_key(store, key)?;
-        validate_value(value)?;
-        let txn = self.db.begin_write()?;
-        txn.open_table(ENTRIES)?.insert(full.as_slice(), value)?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    fn delete(&self, store: &StoreId, key: &str) -> Result<(), KvError> {
-        let full = full_key(store, key)?;
-        let txn = self.db.begin_write()?;
-        txn.open_table(ENTRIES)?.remove(full.as_slice())?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    fn exists(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
-        let full = full_key(store, key)?;
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(ENTRIES)?;
-        Ok(table.get(full.as_slice())?.is_some())
-    }
-
-    fn list_keys(
+    /// Visits the live entries of `store` whose keys start with `prefix`, after `cursor`, in
+    /// key order, until `visit` returns false.
+    fn range(
         &self,
         store: &StoreId,
         prefix: &str,
         cursor: Option<&str>,
-    ) -> Result<KeyPage, KvError> {
+        mut visit: impl FnMut(&str, &[u8]) -> bool,
+    ) -> Result<(), KvError> {
         let namespace = store_prefix(store)?;
         let wanted = full_key(store, prefix)?;
         let txn = self.db.begin_read()?;
         let table = txn.open_table(ENTRIES)?;
+        let expires = if self.expiring() {
+            Some(txn.open_table(EXPIRES)?)
+        } else {
+            None
+        };
+        let now = now_ms();
         let range = match cursor {
             Some(after) => {
                 let after = full_key(store, after)?;
@@ -102,84 +159,333 @@ impl KvStore for RedbKvStore {
             }
             None => table.range::<&[u8]>(wanted.as_slice()..)?,
         };
-        let mut page = KeyPage::default();
         for entry in range {
-            let (key, _) = entry?;
+            let (key, value) = entry?;
             let key = key.value();
             if !key.starts_with(&wanted) {
                 break;
             }
-            if page.keys.len() == LIST_PAGE_SIZE {
-                page.cursor = page.keys.last().cloned();
+            if expired(expires.as_ref(), key, now)? {
+                continue;
+            }
+            if !visit(
+                &String::from_utf8_lossy(&key[namespace.len()..]),
+                value.value(),
+            ) {
                 break;
             }
-            let user_key = String::from_utf8_lossy(&key[namespace.len()..]).into_owned();
-            page.keys.push(user_key);
         }
+        Ok(())
+    }
+
+    fn list_keys(
+        &self,
+        store: &StoreId,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<KeyPage, KvError> {
+        let mut page = KeyPage::default();
+        self.range(store, prefix, cursor, |key, _| {
+            if page.keys.len() == LIST_PAGE_SIZE {
+                page.cursor = page.keys.last().cloned();
+                return false;
+            }
+            page.keys.push(key.to_string());
+            true
+        })?;
         Ok(page)
     }
 
-    fn scan(&self, store: &StoreId, visit: &mut crate::ScanVisitor<'_>) -> Result<(), KvError> {
-        let namespace = store_prefix(store)?;
-        // One read transaction: redb serves it from a snapshot that writers never change.
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(ENTRIES)?;
-        for entry in table.range::<&[u8]>(namespace.as_slice()..)? {
-            let (key, value) = entry?;
-            let Some(user_key) = key.value().strip_prefix(namespace.as_slice()) else {
-                break;
-            };
-            visit(&String::from_utf8_lossy(user_key), value.value())?;
-        }
-        Ok(())
+    fn scan(
+        &self,
+        store: &StoreId,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<EntryPage, KvError> {
+        let limit = limit.clamp(1, LIST_PAGE_SIZE);
+        let mut page = EntryPage::default();
+        let mut bytes = 0usize;
+        self.range(store, prefix, cursor, |key, value| {
+            // A page ends at `limit` entries, or once it holds about one maximal value, so
+            // that it fits in one frame of the cross-process hop.
+            if page.entries.len() == limit
+                || (!page.entries.is_empty() && bytes + value.len() > MAX_VALUE_BYTES)
+            {
+                page.cursor = page.entries.last().map(|(key, _)| key.clone());
+                return false;
+            }
+            bytes += value.len() + key.len();
+            page.entries.push((key.to_string(), value.to_vec()));
+            true
+        })?;
+        Ok(page)
+    }
+
+    fn snapshot(&self, store: &StoreId, visit: &mut SnapshotVisitor<'_>) -> Result<(), KvError> {
+        let mut failure = None;
+        self.range(store, "", None, |key, value| match visit(key, value) {
+            Ok(()) => true,
+            Err(error) => {
+                failure = Some(error);
+                false
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
+        let full = full_key(store, key)?;
+        let txn = self.db.begin_write()?;
+        let existed = {
+            let mut writer = Writer::open(&txn, self.expiring())?;
+            let existed = writer.current(&full)?.is_some();
+            writer.remove(&full)?;
+            existed
+        };
+        txn.commit()?;
+        Ok(existed)
     }
 
     fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError> {
         let full = full_key(store, key)?;
         let txn = self.db.begin_write()?;
         let next = {
-            let mut table = txn.open_table(ENTRIES)?;
-            let current = table.get(full.as_slice())?.map(|v| v.value().to_vec());
+            let mut writer = Writer::open(&txn, self.expiring())?;
+            let current = writer.current(&full)?;
             let next = add_to_counter(current.as_deref(), delta)?;
-            table.insert(full.as_slice(), next.to_string().as_bytes())?;
+            if current.is_none() {
+                // An expired counter starts again without its old deadline.
+                writer.remove(&full)?;
+            }
+            writer
+                .entries
+                .insert(full.as_slice(), next.to_string().as_bytes())?;
             next
         };
         txn.commit()?;
         Ok(next)
     }
 
-    fn compare_and_swap(
-        &self,
-        store: &StoreId,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> Result<bool, KvError> {
-        let full = full_key(store, key)?;
-        validate_value(new)?;
+    fn apply(&self, batch: &Batch) -> Result<bool, KvError> {
+        batch.validate()?;
         let txn = self.db.begin_write()?;
-        let swapped = {
-            let mut table = txn.open_table(ENTRIES)?;
-            let current = table.get(full.as_slice())?.map(|v| v.value().to_vec());
-            if current.as_deref() == expected {
-                table.insert(full.as_slice(), new)?;
-                true
-            } else {
-                false
+        let sets_deadline = batch.ops.iter().any(|op| {
+            matches!(
+                op,
+                BatchOp::Put {
+                    ttl_ms: Some(_),
+                    ..
+                }
+            )
+        });
+        let applied = {
+            let mut writer = Writer::open(&txn, self.expiring() || sets_deadline)?;
+            let mut holds = true;
+            for op in &batch.ops {
+                if let BatchOp::Check {
+                    store,
+                    key,
+                    condition,
+                } = op
+                {
+                    let current = writer.current(&full_key(store, key)?)?;
+                    if !condition.holds(current.as_deref()) {
+                        holds = false;
+                        break;
+                    }
+                }
             }
+            if holds {
+                let now = now_ms();
+                for op in &batch.ops {
+                    match op {
+                        BatchOp::Check { .. } => {}
+                        BatchOp::Put {
+                            store,
+                            key,
+                            value,
+                            ttl_ms,
+                        } => {
+                            let full = full_key(store, key)?;
+                            writer.clear_deadline(&full)?;
+                            writer.entries.insert(full.as_slice(), value.as_slice())?;
+                            if let Some(ttl) = ttl_ms {
+                                writer.set_deadline(&full, now.saturating_add(*ttl))?;
+                            }
+                        }
+                        BatchOp::Delete { store, key } => writer.remove(&full_key(store, key)?)?,
+                    }
+                }
+            }
+            holds
         };
-        if swapped {
+        if applied {
+            if sets_deadline {
+                // Before the commit is visible, so no reader can miss a deadline.
+                self.has_expiring.store(true, Ordering::Release);
+            }
             txn.commit()?;
         } else {
             txn.abort()?;
         }
-        Ok(swapped)
+        Ok(applied)
+    }
+
+    fn purge_expired(&self, limit: usize) -> Result<usize, KvError> {
+        if !self.expiring() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let txn = self.db.begin_write()?;
+        let purged = {
+            let mut writer = Writer::open(&txn, true)?;
+            let mut due = Vec::new();
+            if let Some(queue) = &writer.queue {
+                for entry in queue.range::<(u64, &[u8])>(..(now.saturating_add(1), &[][..]))? {
+                    let (key, _) = entry?;
+                    let (_, full) = key.value();
+                    due.push(full.to_vec());
+                    if due.len() == limit {
+                        break;
+                    }
+                }
+            }
+            for full in &due {
+                writer.remove(full)?;
+            }
+            due.len()
+        };
+        txn.commit()?;
+        Ok(purged)
+    }
+}
+
+/// The tables of one write transaction, with the deadline tables when any entry may have one.
+struct Writer<'txn> {
+    entries: redb::Table<'txn, &'static [u8], &'static [u8]>,
+    expires: Option<redb::Table<'txn, &'static [u8], u64>>,
+    queue: Option<redb::Table<'txn, (u64, &'static [u8]), ()>>,
+    now: u64,
+}
+
+impl<'txn> Writer<'txn> {
+    fn open(txn: &'txn redb::WriteTransaction, with_deadlines: bool) -> Result<Self, KvError> {
+        let (expires, queue) = if with_deadlines {
+            (
+                Some(txn.open_table(EXPIRES)?),
+                Some(txn.open_table(EXPIRY_QUEUE)?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            entries: txn.open_table(ENTRIES)?,
+            expires,
+            queue,
+            now: now_ms(),
+        })
+    }
+
+    /// The live value under `full` (an expired one counts as absent).
+    fn current(&self, full: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        let Some(value) = self.entries.get(full)? else {
+            return Ok(None);
+        };
+        if expired(self.expires.as_ref(), full, self.now)? {
+            return Ok(None);
+        }
+        Ok(Some(value.value().to_vec()))
+    }
+
+    fn clear_deadline(&mut self, full: &[u8]) -> Result<(), KvError> {
+        let (Some(expires), Some(queue)) = (&mut self.expires, &mut self.queue) else {
+            return Ok(());
+        };
+        let old = expires.remove(full)?.map(|d| d.value());
+        if let Some(deadline) = old {
+            queue.remove((deadline, full))?;
+        }
+        Ok(())
+    }
+
+    fn set_deadline(&mut self, full: &[u8], deadline: u64) -> Result<(), KvError> {
+        let (Some(expires), Some(queue)) = (&mut self.expires, &mut self.queue) else {
+            return Err(KvError::Storage(
+                "deadline tables are not open in this transaction".into(),
+            ));
+        };
+        expires.insert(full, deadline)?;
+        queue.insert((deadline, full), ())?;
+        Ok(())
+    }
+
+    fn remove(&mut self, full: &[u8]) -> Result<(), KvError> {
+        self.entries.remove(full)?;
+        self.clear_deadline(full)
+    }
+}
+
+#[async_trait::async_trait]
+impl KvStore for RedbKvStore {
+    async fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.inner.get(store, key)
+    }
+
+    async fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
+        let (store, key) = (store.clone(), key.to_string());
+        self.write(move |inner| inner.delete(&store, &key)).await
+    }
+
+    async fn list_keys(
+        &self,
+        store: &StoreId,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<KeyPage, KvError> {
+        self.inner.list_keys(store, prefix, cursor)
+    }
+
+    async fn scan(
+        &self,
+        store: &StoreId,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<EntryPage, KvError> {
+        self.inner.scan(store, prefix, cursor, limit)
+    }
+
+    async fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError> {
+        let (store, key) = (store.clone(), key.to_string());
+        self.write(move |inner| inner.increment(&store, &key, delta))
+            .await
+    }
+
+    async fn apply(&self, batch: Batch) -> Result<bool, KvError> {
+        self.write(move |inner| inner.apply(&batch)).await
+    }
+
+    async fn snapshot(
+        &self,
+        store: &StoreId,
+        visit: &mut SnapshotVisitor<'_>,
+    ) -> Result<(), KvError> {
+        // One read transaction: redb serves it from a snapshot that writers never change.
+        self.inner.snapshot(store, visit)
+    }
+
+    async fn purge_expired(&self, limit: usize) -> Result<usize, KvError> {
+        self.write(move |inner| inner.purge_expired(limit)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::Condition;
 
     fn fresh() -> (tempfile::TempDir, RedbKvStore) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -187,38 +493,45 @@ mod tests {
         (dir, kv)
     }
 
-    #[test]
-    fn set_get_delete_round_trip() -> Result<(), KvError> {
+    #[tokio::test]
+    async fn set_get_delete_round_trip() -> Result<(), KvError> {
         let (_dir, kv) = fresh();
         let s = StoreId::new("app", "s");
-        assert_eq!(kv.get(&s, "k")?, None);
-        kv.set(&s, "k", b"v")?;
-        assert_eq!(kv.get(&s, "k")?.as_deref(), Some(&b"v"[..]));
-        assert!(kv.exists(&s, "k")?);
-        kv.delete(&s, "k")?;
-        assert!(!kv.exists(&s, "k")?);
-        kv.delete(&s, "k")?;
+        assert_eq!(kv.get(&s, "k").await?, None);
+        kv.set(&s, "k", b"v").await?;
+        assert_eq!(kv.get(&s, "k").await?.as_deref(), Some(&b"v"[..]));
+        assert!(kv.exists(&s, "k").await?);
+        kv.delete(&s, "k").await?;
+        assert!(!kv.exists(&s, "k").await?);
+        kv.delete(&s, "k").await?;
         Ok(())
     }
 
-    #[test]
-    fn a_scan_sees_one_snapshot_of_its_store_only() -> Result<(), KvError> {
+    #[tokio::test]
+    async fn a_scan_sees_one_snapshot_of_its_store_only() -> Result<(), KvError> {
         let (_dir, kv) = fresh();
         let s = StoreId::new("app", "s");
-        kv.set(&s, "a", b"1")?;
-        kv.set(&s, "z", b"2")?;
-        kv.set(&StoreId::new("app", "s2"), "b", b"other store")?;
-        kv.set(&StoreId::new("app2", "s"), "c", b"other app")?;
+        kv.set(&s, "a", b"1").await?;
+        kv.set(&s, "z", b"2").await?;
+        kv.set(&StoreId::new("app", "s2"), "b", b"other store")
+            .await?;
+        kv.set(&StoreId::new("app2", "s"), "c", b"other app")
+            .await?;
         let mut seen = Vec::new();
-        kv.scan(&s, &mut |key, value| {
+        let writer = kv.clone();
+        let moved = s.clone();
+        kv.snapshot(&s, &mut |key, value| {
             // A move from `z` to `b` while scanning: the snapshot still has `z` and no `b`.
             if key == "a" {
-                kv.set(&s, "b", b"2")?;
-                kv.delete(&s, "z")?;
+                let batch = Batch::new()
+                    .put(&moved, "b", b"2".to_vec())
+                    .delete(&moved, "z");
+                writer.inner.apply(&batch)?;
             }
             seen.push((key.to_string(), value.to_vec()));
             Ok(())
-        })?;
+        })
+        .await?;
         assert_eq!(
             seen,
             vec![("a".into(), b"1".to_vec()), ("z".into(), b"2".to_vec())]
@@ -226,65 +539,180 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn stores_and_apps_are_isolated() -> Result<(), KvError> {
+    #[tokio::test]
+    async fn stores_and_apps_are_isolated() -> Result<(), KvError> {
         let (_dir, kv) = fresh();
-        kv.set(&StoreId::new("a", "s"), "k", b"1")?;
-        assert_eq!(kv.get(&StoreId::new("a", "t"), "k")?, None);
-        assert_eq!(kv.get(&StoreId::new("b", "s"), "k")?, None);
+        kv.set(&StoreId::new("a", "s"), "k", b"1").await?;
+        assert_eq!(kv.get(&StoreId::new("a", "t"), "k").await?, None);
+        assert_eq!(kv.get(&StoreId::new("b", "s"), "k").await?, None);
         // A key that spells another store's prefix stays inside its own store.
-        kv.set(&StoreId::new("a", "s"), "x\0k", b"2")?;
-        assert!(kv.get(&StoreId::new("a", "s\0x"), "k").is_err());
+        kv.set(&StoreId::new("a", "s"), "x\0k", b"2").await?;
+        assert!(kv.get(&StoreId::new("a", "s\0x"), "k").await.is_err());
         assert!(
-            kv.list_keys(&StoreId::new("a", "t"), "", None)?
+            kv.list_keys(&StoreId::new("a", "t"), "", None)
+                .await?
                 .keys
                 .is_empty()
         );
         Ok(())
     }
 
-    #[test]
-    fn list_keys_filters_by_prefix_and_pages() -> Result<(), KvError> {
+    #[tokio::test]
+    async fn list_keys_filters_by_prefix_and_pages() -> Result<(), KvError> {
         let (_dir, kv) = fresh();
         let s = StoreId::new("app", "s");
         for i in 0..(LIST_PAGE_SIZE + 5) {
-            kv.set(&s, &format!("user:{i:05}"), b"")?;
+            kv.set(&s, &format!("user:{i:05}"), b"").await?;
         }
-        kv.set(&s, "other", b"")?;
-        let first = kv.list_keys(&s, "user:", None)?;
+        kv.set(&s, "other", b"").await?;
+        let first = kv.list_keys(&s, "user:", None).await?;
         assert_eq!(first.keys.len(), LIST_PAGE_SIZE);
         let cursor = first.cursor.clone();
         assert!(cursor.is_some());
-        let second = kv.list_keys(&s, "user:", cursor.as_deref())?;
+        let second = kv.list_keys(&s, "user:", cursor.as_deref()).await?;
         assert_eq!(second.keys.len(), 5);
         assert_eq!(second.cursor, None);
         assert!(second.keys.iter().all(|k| k.starts_with("user:")));
         Ok(())
     }
 
-    #[test]
-    fn increment_and_compare_and_swap() -> Result<(), KvError> {
+    #[tokio::test]
+    async fn increment_and_compare_and_swap() -> Result<(), KvError> {
         let (_dir, kv) = fresh();
         let s = StoreId::new("app", "s");
-        assert_eq!(kv.increment(&s, "n", 2)?, 2);
-        assert_eq!(kv.increment(&s, "n", 3)?, 5);
-        kv.set(&s, "t", b"text")?;
-        assert!(kv.increment(&s, "t", 1).is_err());
-        assert!(kv.compare_and_swap(&s, "c", None, b"1")?);
-        assert!(!kv.compare_and_swap(&s, "c", None, b"2")?);
-        assert!(kv.compare_and_swap(&s, "c", Some(b"1"), b"2")?);
-        assert_eq!(kv.get(&s, "c")?.as_deref(), Some(&b"2"[..]));
+        assert_eq!(kv.increment(&s, "n", 2).await?, 2);
+        assert_eq!(kv.increment(&s, "n", 3).await?, 5);
+        kv.set(&s, "t", b"text").await?;
+        assert!(kv.increment(&s, "t", 1).await.is_err());
+        assert!(kv.compare_and_swap(&s, "c", None, b"1").await?);
+        assert!(!kv.compare_and_swap(&s, "c", None, b"2").await?);
+        assert!(kv.compare_and_swap(&s, "c", Some(b"1"), b"2").await?);
+        assert_eq!(kv.get(&s, "c").await?.as_deref(), Some(&b"2"[..]));
         Ok(())
     }
 
-    #[test]
-    fn data_survives_reopening() -> Result<(), KvError> {
+    #[tokio::test]
+    async fn data_survives_reopening() -> Result<(), KvError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("kv.redb");
         let s = StoreId::new("app", "s");
-        RedbKvStore::open(&path)?.set(&s, "k", b"kept")?;
+        RedbKvStore::open(&path)?.set(&s, "k", b"kept").await?;
         let reopened = RedbKvStore::open(&path)?;
-        assert_eq!(reopened.get(&s, "k")?.as_deref(), Some(&b"kept"[..]));
+        assert_eq!(reopened.get(&s, "k").await?.as_deref(), Some(&b"kept"[..]));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_absent_everywhere_and_purged() -> Result<(), KvError> {
+        let (_dir, kv) = fresh();
+        let s = StoreId::new("app", "s");
+        kv.set(&s, "kept", b"1").await?;
+        kv.set_expiring(&s, "brief", b"2", Duration::from_millis(1))
+            .await?;
+        kv.set_expiring(&s, "long", b"3", Duration::from_secs(3600))
+            .await?;
+        // Deadlines are compared with the clock: wait until this one has surely passed.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while kv.get(&s, "brief").await?.is_some() {
+            assert!(std::time::Instant::now() < deadline, "never expired");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert!(!kv.exists(&s, "brief").await?);
+        assert_eq!(kv.list_keys(&s, "", None).await?.keys, vec!["kept", "long"]);
+        let scanned = kv.scan(&s, "", None, 10).await?;
+        assert_eq!(scanned.entries.len(), 2);
+        // An expired key counts as absent for conditions and counters.
+        assert!(kv.compare_and_swap(&s, "brief", None, b"again").await?);
+        kv.set_expiring(&s, "brief", b"7", Duration::from_millis(1))
+            .await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(kv.increment(&s, "brief", 1).await?, 1);
+        // Setting without a time-to-live removes the deadline.
+        kv.set_expiring(&s, "made-permanent", b"x", Duration::from_millis(1))
+            .await?;
+        kv.set(&s, "made-permanent", b"y").await?;
+        kv.set_expiring(&s, "gone", b"z", Duration::from_millis(1))
+            .await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(kv.purge_expired(100).await?, 1, "only `gone` was due");
+        assert_eq!(
+            kv.get(&s, "made-permanent").await?.as_deref(),
+            Some(&b"y"[..])
+        );
+        assert_eq!(kv.get(&s, "long").await?.as_deref(), Some(&b"3"[..]));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn deadlines_survive_reopening() -> Result<(), KvError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("kv.redb");
+        let s = StoreId::new("app", "s");
+        RedbKvStore::open(&path)?
+            .set_expiring(&s, "k", b"v", Duration::from_millis(1))
+            .await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let reopened = RedbKvStore::open(&path)?;
+        assert_eq!(reopened.get(&s, "k").await?, None);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_batch_commits_whole_or_not_at_all() -> Result<(), KvError> {
+        let (_dir, kv) = fresh();
+        let s = StoreId::new("app", "s");
+        let other = StoreId::new("app", "other");
+        kv.set(&s, "taken", b"x").await?;
+        let failing = Batch::new()
+            .check(&s, "taken", Condition::Absent)
+            .put(&s, "a", b"1".to_vec())
+            .put(&other, "b", b"2".to_vec());
+        assert!(!kv.apply(failing).await?);
+        assert_eq!(kv.get(&s, "a").await?, None);
+        assert_eq!(kv.get(&other, "b").await?, None);
+        let passing = Batch::new()
+            .check(&s, "taken", Condition::Equals(b"x".to_vec()))
+            .check(&s, "a", Condition::Absent)
+            .put(&s, "a", b"1".to_vec())
+            .put(&other, "b", b"2".to_vec())
+            .delete(&s, "taken");
+        assert!(kv.apply(passing).await?);
+        assert_eq!(kv.get(&s, "a").await?.as_deref(), Some(&b"1"[..]));
+        assert_eq!(kv.get(&other, "b").await?.as_deref(), Some(&b"2"[..]));
+        assert!(!kv.exists(&s, "taken").await?);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn compare_and_delete_removes_only_the_expected_value() -> Result<(), KvError> {
+        let (_dir, kv) = fresh();
+        let s = StoreId::new("app", "s");
+        kv.set(&s, "k", b"new").await?;
+        assert!(!kv.compare_and_delete(&s, "k", b"old").await?);
+        assert!(kv.exists(&s, "k").await?);
+        assert!(kv.compare_and_delete(&s, "k", b"new").await?);
+        assert!(!kv.exists(&s, "k").await?);
+        assert!(!kv.compare_and_delete(&s, "k", b"new").await?);
+        assert!(!kv.delete(&s, "k").await?, "nothing left to delete");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn scan_returns_values_in_key_order_a_page_at_a_time() -> Result<(), KvError> {
+        let (_dir, kv) = fresh();
+        let s = StoreId::new("app", "s");
+        for i in 0..5 {
+            kv.set(&s, &format!("p/{i}"), i.to_string().as_bytes())
+                .await?;
+        }
+        kv.set(&s, "q", b"outside").await?;
+        let first = kv.scan(&s, "p/", None, 3).await?;
+        let keys: Vec<&str> = first.entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, vec!["p/0", "p/1", "p/2"]);
+        assert_eq!(first.entries[1].1, b"1");
+        let rest = kv.scan(&s, "p/", first.cursor.as_deref(), 3).await?;
+        assert_eq!(rest.entries.len(), 2);
+        assert_eq!(rest.cursor, None);
         Ok(())
     }
 }

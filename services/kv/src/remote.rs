@@ -3,129 +3,135 @@
 //! `nimbus up` run one single-threaded worker process per core (no cross-core TLB shootdowns
 //! between Wasm workers) while redb, which one process at a time may open, stays in one.
 //!
-//! Frames are a little-endian `u32` length followed by a postcard-encoded message.
+//! Each message is one length-delimited frame (tokio-util's codec) holding a postcard-encoded
+//! request or response; a message is encoded once, straight into the frame it travels in.
 
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use bytes::Bytes;
+use futures::{SinkExt as _, StreamExt as _};
+use serde::{Deserialize, Serialize};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-use crate::{KeyPage, KvError, KvStore, LIST_PAGE_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES, StoreId};
-
-/// Room for a message's store id, enum tags and length prefixes.
-const FRAME_OVERHEAD: usize = 64 * 1024;
-/// Largest frame accepted: the largest message either side may send, which is a
-/// compare-and-swap carrying two maximal values (or a full page of maximal keys).
-const MAX_FRAME: usize = {
-    let swap = 2 * MAX_VALUE_BYTES + 2 * MAX_KEY_BYTES;
-    let page = (LIST_PAGE_SIZE + 1) * MAX_KEY_BYTES;
-    (if swap > page { swap } else { page }) + FRAME_OVERHEAD
+use crate::{
+    Batch, EntryPage, KeyPage, KvError, KvStore, LIST_PAGE_SIZE, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+    SnapshotVisitor, StoreId,
 };
+
+/// Room for a message's store ids, enum tags and length prefixes.
+const FRAME_OVERHEAD: usize = 64 * 1024;
+/// Largest frame either side sends or accepts: a batch comparing and writing two maximal
+/// values, or a page of maximal keys, or a scan page (about one maximal value and its keys).
+const MAX_FRAME: usize =
+    2 * MAX_VALUE_BYTES + (LIST_PAGE_SIZE + 1) * MAX_KEY_BYTES + FRAME_OVERHEAD;
 /// Idle connections kept per client.
 const POOLED_CONNECTIONS: usize = 16;
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
     Get(StoreId, String),
-    Set(StoreId, String, Vec<u8>),
     Delete(StoreId, String),
-    Exists(StoreId, String),
     ListKeys(StoreId, String, Option<String>),
+    Scan(StoreId, String, Option<String>, u32),
     Increment(StoreId, String, i64),
-    CompareAndSwap(StoreId, String, Option<Vec<u8>>, Vec<u8>),
+    Apply(Batch),
 }
 
 impl Request {
-    /// The keys, prefixes and cursors the request carries.
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        let (first, second) = match self {
-            Request::Get(_, key)
-            | Request::Set(_, key, _)
-            | Request::Delete(_, key)
-            | Request::Exists(_, key)
-            | Request::Increment(_, key, _)
-            | Request::CompareAndSwap(_, key, _, _) => (key.as_str(), None),
-            Request::ListKeys(_, prefix, cursor) => (prefix.as_str(), cursor.as_deref()),
-        };
-        std::iter::once(first).chain(second)
+    /// Checks the keys, prefixes and cursors the request carries, as the owner would, so that
+    /// an oversized key is `Invalid` from every process instead of a frame the owner refuses.
+    fn validate(&self) -> Result<(), KvError> {
+        match self {
+            Request::Get(_, key) | Request::Delete(_, key) | Request::Increment(_, key, _) => {
+                crate::validate_key(key)
+            }
+            Request::ListKeys(_, prefix, cursor) | Request::Scan(_, prefix, cursor, _) => {
+                crate::validate_key(prefix)?;
+                cursor.as_deref().map_or(Ok(()), crate::validate_key)
+            }
+            Request::Apply(batch) => batch.validate(),
+        }
     }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Response {
     Value(Option<Vec<u8>>),
-    Done,
     Flag(bool),
     Page(KeyPage),
+    Entries(EntryPage),
     Number(i64),
     Invalid(String),
     Storage(String),
 }
 
-fn write_frame<T: Serialize>(stream: &mut UnixStream, message: &T) -> std::io::Result<()> {
-    let body = postcard::to_stdvec(message).map_err(std::io::Error::other)?;
-    let length = u32::try_from(body.len()).map_err(std::io::Error::other)?;
-    let mut frame = Vec::with_capacity(body.len() + 4);
-    frame.extend_from_slice(&length.to_le_bytes());
-    frame.extend_from_slice(&body);
-    stream.write_all(&frame)
+fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME)
+        .new_codec()
 }
 
-fn read_frame<T: DeserializeOwned>(stream: &mut UnixStream) -> std::io::Result<T> {
-    let mut length = [0u8; 4];
-    stream.read_exact(&mut length)?;
-    let length = u32::from_le_bytes(length) as usize;
-    if length > MAX_FRAME {
-        return Err(std::io::Error::other(format!(
-            "frame of {length} bytes is too large"
+fn encode<T: Serialize>(message: &T) -> Result<Bytes, KvError> {
+    let body = postcard::to_stdvec(message)
+        .map_err(|e| KvError::Storage(format!("cannot encode a key-value message: {e}")))?;
+    if body.len() > MAX_FRAME {
+        return Err(KvError::Invalid(format!(
+            "the request is {} bytes; the limit is {MAX_FRAME}",
+            body.len()
         )));
     }
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body)?;
-    postcard::from_bytes(&body).map_err(std::io::Error::other)
+    Ok(Bytes::from(body))
 }
 
-/// Serves `store` on `listener` until the listener fails; one thread per connection.
-pub fn serve(store: Arc<dyn KvStore>, listener: UnixListener) {
-    for connection in listener.incoming() {
-        let Ok(mut stream) = connection else {
-            continue;
+/// Serves `store` on `listener` until the listener fails; one task per connection.
+pub async fn serve(store: Arc<dyn KvStore>, listener: UnixListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of descriptors, most likely: let some connections close first.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let store = Arc::clone(&store);
-        let spawned = std::thread::Builder::new()
-            .name("nimbus-kv-peer".into())
-            .spawn(move || {
-                while let Ok(request) = read_frame::<Request>(&mut stream) {
-                    let response = answer(store.as_ref(), request);
-                    if write_frame(&mut stream, &response).is_err() {
-                        break;
-                    }
+        tokio::spawn(async move {
+            let mut framed = Framed::new(stream, codec());
+            while let Some(Ok(frame)) = framed.next().await {
+                let response = match postcard::from_bytes::<Request>(&frame) {
+                    Ok(request) => answer(store.as_ref(), request).await,
+                    Err(e) => Response::Invalid(format!("malformed key-value request: {e}")),
+                };
+                let Ok(frame) = encode(&response) else {
+                    break;
+                };
+                if framed.send(frame).await.is_err() {
+                    break;
                 }
-            });
-        if spawned.is_err() {
-            // The peer sees its connection close and reports the store unavailable.
-            continue;
-        }
+            }
+        });
     }
 }
 
-fn answer(store: &dyn KvStore, request: Request) -> Response {
+async fn answer(store: &dyn KvStore, request: Request) -> Response {
     let result = match request {
-        Request::Get(id, key) => store.get(&id, &key).map(Response::Value),
-        Request::Set(id, key, value) => store.set(&id, &key, &value).map(|()| Response::Done),
-        Request::Delete(id, key) => store.delete(&id, &key).map(|()| Response::Done),
-        Request::Exists(id, key) => store.exists(&id, &key).map(Response::Flag),
+        Request::Get(id, key) => store.get(&id, &key).await.map(Response::Value),
+        Request::Delete(id, key) => store.delete(&id, &key).await.map(Response::Flag),
         Request::ListKeys(id, prefix, cursor) => store
             .list_keys(&id, &prefix, cursor.as_deref())
+            .await
             .map(Response::Page),
-        Request::Increment(id, key, delta) => {
-            store.increment(&id, &key, delta).map(Response::Number)
-        }
-        Request::CompareAndSwap(id, key, expected, new) => store
-            .compare_and_swap(&id, &key, expected.as_deref(), &new)
-            .map(Response::Flag),
+        Request::Scan(id, prefix, cursor, limit) => store
+            .scan(&id, &prefix, cursor.as_deref(), limit as usize)
+            .await
+            .map(Response::Entries),
+        Request::Increment(id, key, delta) => store
+            .increment(&id, &key, delta)
+            .await
+            .map(Response::Number),
+        Request::Apply(batch) => store.apply(batch).await.map(Response::Flag),
     };
     result.unwrap_or_else(|error| match error {
         KvError::Invalid(why) => Response::Invalid(why),
@@ -133,10 +139,14 @@ fn answer(store: &dyn KvStore, request: Request) -> Response {
     })
 }
 
+type Connection = Framed<UnixStream, LengthDelimitedCodec>;
+
 /// A [`KvStore`] served by another process through [`serve`].
 pub struct RemoteKvStore {
     socket: PathBuf,
-    idle: Mutex<Vec<UnixStream>>,
+    /// Idle connections, each with the tokio runtime whose reactor it is registered with: a
+    /// connection is only reused on the runtime that made it.
+    idle: Mutex<Vec<(tokio::runtime::Id, Connection)>>,
 }
 
 impl RemoteKvStore {
@@ -148,28 +158,41 @@ impl RemoteKvStore {
         }
     }
 
-    fn call(&self, request: &Request) -> Result<Response, KvError> {
-        // Checked here as the owner checks them, so that an oversized key is `Invalid` from
-        // every process instead of a frame the owner refuses.
-        for key in request.keys() {
-            crate::validate_key(key)?;
-        }
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut stream = match pooled {
-            Some(stream) => stream,
-            None => UnixStream::connect(&self.socket).map_err(|e| {
-                KvError::Storage(format!(
-                    "cannot reach the key-value owner at {}: {e}",
-                    self.socket.display()
-                ))
-            })?,
+    async fn call(&self, request: &Request) -> Result<Response, KvError> {
+        request.validate()?;
+        let frame = encode(request)?;
+        let runtime = tokio::runtime::Handle::current().id();
+        let pooled = self.idle.lock().ok().and_then(|mut idle| {
+            let index = idle.iter().rposition(|(id, _)| *id == runtime)?;
+            Some(idle.swap_remove(index).1)
+        });
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => Framed::new(
+                UnixStream::connect(&self.socket).await.map_err(|e| {
+                    KvError::Storage(format!(
+                        "cannot reach the key-value owner at {}: {e}",
+                        self.socket.display()
+                    ))
+                })?,
+                codec(),
+            ),
         };
-        let exchange = write_frame(&mut stream, request).and_then(|()| read_frame(&mut stream));
-        let response = exchange.map_err(|e| KvError::Storage(format!("key-value owner: {e}")))?;
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < POOLED_CONNECTIONS
-        {
-            idle.push(stream);
+        let lost = |e: std::io::Error| KvError::Storage(format!("key-value owner: {e}"));
+        connection.send(frame).await.map_err(lost)?;
+        let reply = connection
+            .next()
+            .await
+            .ok_or_else(|| KvError::Storage("key-value owner closed the connection".into()))?
+            .map_err(lost)?;
+        let response: Response = postcard::from_bytes(&reply)
+            .map_err(|e| KvError::Storage(format!("malformed key-value response: {e}")))?;
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() >= POOLED_CONNECTIONS {
+                // The oldest first: it may belong to a runtime that is gone.
+                idle.remove(0);
+            }
+            idle.push((runtime, connection));
         }
         match response {
             Response::Invalid(why) => Err(KvError::Invalid(why)),
@@ -185,47 +208,29 @@ fn unexpected(response: Response) -> KvError {
     ))
 }
 
+#[async_trait::async_trait]
 impl KvStore for RemoteKvStore {
-    fn scan(&self, _store: &StoreId, _visit: &mut crate::ScanVisitor<'_>) -> Result<(), KvError> {
-        Err(KvError::Storage(
-            "a consistent scan is only offered by the process that owns the store".into(),
-        ))
-    }
-
-    fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        match self.call(&Request::Get(store.clone(), key.to_string()))? {
+    async fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        match self
+            .call(&Request::Get(store.clone(), key.to_string()))
+            .await?
+        {
             Response::Value(value) => Ok(value),
             other => Err(unexpected(other)),
         }
     }
 
-    fn set(&self, store: &StoreId, key: &str, value: &[u8]) -> Result<(), KvError> {
-        crate::validate_value(value)?;
-        match self.call(&Request::Set(
-            store.clone(),
-            key.to_string(),
-            value.to_vec(),
-        ))? {
-            Response::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    fn delete(&self, store: &StoreId, key: &str) -> Result<(), KvError> {
-        match self.call(&Request::Delete(store.clone(), key.to_string()))? {
-            Response::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    fn exists(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
-        match self.call(&Request::Exists(store.clone(), key.to_string()))? {
+    async fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
+        match self
+            .call(&Request::Delete(store.clone(), key.to_string()))
+            .await?
+        {
             Response::Flag(flag) => Ok(flag),
             other => Err(unexpected(other)),
         }
     }
 
-    fn list_keys(
+    async fn list_keys(
         &self,
         store: &StoreId,
         prefix: &str,
@@ -236,41 +241,62 @@ impl KvStore for RemoteKvStore {
             prefix.to_string(),
             cursor.map(str::to_string),
         );
-        match self.call(&request)? {
+        match self.call(&request).await? {
             Response::Page(page) => Ok(page),
             other => Err(unexpected(other)),
         }
     }
 
-    fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError> {
-        match self.call(&Request::Increment(store.clone(), key.to_string(), delta))? {
+    async fn scan(
+        &self,
+        store: &StoreId,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<EntryPage, KvError> {
+        let request = Request::Scan(
+            store.clone(),
+            prefix.to_string(),
+            cursor.map(str::to_string),
+            u32::try_from(limit).unwrap_or(u32::MAX),
+        );
+        match self.call(&request).await? {
+            Response::Entries(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError> {
+        match self
+            .call(&Request::Increment(store.clone(), key.to_string(), delta))
+            .await?
+        {
             Response::Number(n) => Ok(n),
             other => Err(unexpected(other)),
         }
     }
 
-    fn compare_and_swap(
-        &self,
-        store: &StoreId,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> Result<bool, KvError> {
-        crate::validate_value(new)?;
-        if expected.is_some_and(|old| old.len() > MAX_VALUE_BYTES) {
-            // No stored value is that large, so it cannot match; and it would not fit a frame.
-            return Ok(false);
-        }
-        let request = Request::CompareAndSwap(
-            store.clone(),
-            key.to_string(),
-            expected.map(<[u8]>::to_vec),
-            new.to_vec(),
-        );
-        match self.call(&request)? {
+    async fn apply(&self, batch: Batch) -> Result<bool, KvError> {
+        match self.call(&Request::Apply(batch)).await? {
             Response::Flag(flag) => Ok(flag),
             other => Err(unexpected(other)),
         }
+    }
+
+    async fn snapshot(
+        &self,
+        _store: &StoreId,
+        _visit: &mut SnapshotVisitor<'_>,
+    ) -> Result<(), KvError> {
+        Err(KvError::Storage(
+            "a consistent scan is only offered by the process that owns the store".into(),
+        ))
+    }
+
+    async fn purge_expired(&self, _limit: usize) -> Result<usize, KvError> {
+        Err(KvError::Storage(
+            "only the process that owns the store purges it".into(),
+        ))
     }
 }
 
@@ -279,81 +305,111 @@ mod tests {
     use super::*;
     use crate::RedbKvStore;
 
-    #[test]
-    fn a_remote_store_behaves_like_the_local_one() -> Result<(), KvError> {
+    /// A redb store served on a socket in a fresh directory, and a remote client of it.
+    fn served() -> (tempfile::TempDir, Arc<dyn KvStore>, RemoteKvStore) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let local: Arc<dyn KvStore> = Arc::new(RedbKvStore::open(&dir.path().join("kv.redb"))?);
+        let local: Arc<dyn KvStore> =
+            Arc::new(RedbKvStore::open(&dir.path().join("kv.redb")).expect("open"));
         let socket = dir.path().join("kv.sock");
         let listener = UnixListener::bind(&socket).expect("bind");
-        let served = Arc::clone(&local);
-        std::thread::spawn(move || serve(served, listener));
+        tokio::spawn(serve(Arc::clone(&local), listener));
         let remote = RemoteKvStore::new(&socket);
+        (dir, local, remote)
+    }
+
+    #[tokio::test]
+    async fn a_remote_store_behaves_like_the_local_one() -> Result<(), KvError> {
+        let (_dir, local, remote) = served();
         let s = StoreId::new("app", "s");
-        remote.set(&s, "k", b"v")?;
-        assert_eq!(local.get(&s, "k")?.as_deref(), Some(&b"v"[..]));
-        assert_eq!(remote.get(&s, "k")?.as_deref(), Some(&b"v"[..]));
-        assert!(remote.exists(&s, "k")?);
-        assert_eq!(remote.increment(&s, "n", 5)?, 5);
-        assert!(remote.compare_and_swap(&s, "c", None, b"1")?);
-        assert!(!remote.compare_and_swap(&s, "c", None, b"1")?);
-        assert_eq!(remote.list_keys(&s, "", None)?.keys, vec!["c", "k", "n"]);
-        remote.delete(&s, "k")?;
-        assert_eq!(remote.get(&s, "k")?, None);
+        remote.set(&s, "k", b"v").await?;
+        assert_eq!(local.get(&s, "k").await?.as_deref(), Some(&b"v"[..]));
+        assert_eq!(remote.get(&s, "k").await?.as_deref(), Some(&b"v"[..]));
+        assert!(remote.exists(&s, "k").await?);
+        assert_eq!(remote.increment(&s, "n", 5).await?, 5);
+        assert!(remote.compare_and_swap(&s, "c", None, b"1").await?);
+        assert!(!remote.compare_and_swap(&s, "c", None, b"1").await?);
+        assert_eq!(remote.increment(&s, "c", 1).await?, 2);
+        remote.set(&s, "t", b"text").await?;
         assert!(matches!(
-            remote.increment(&s, "c", 1),
-            Err(KvError::Invalid(_)) | Ok(_)
+            remote.increment(&s, "t", 1).await,
+            Err(KvError::Invalid(_))
         ));
+        assert_eq!(
+            remote.list_keys(&s, "", None).await?.keys,
+            vec!["c", "k", "n", "t"]
+        );
+        let page = remote.scan(&s, "", None, 2).await?;
+        assert_eq!(
+            page.entries,
+            vec![("c".into(), b"2".to_vec()), ("k".into(), b"v".to_vec())]
+        );
+        assert!(!remote.compare_and_delete(&s, "k", b"other").await?);
+        assert!(remote.compare_and_delete(&s, "k", b"v").await?);
+        assert_eq!(remote.get(&s, "k").await?, None);
+        assert!(!remote.delete(&s, "k").await?);
+        remote
+            .set_expiring(&s, "e", b"x", std::time::Duration::from_secs(60))
+            .await?;
+        assert!(remote.exists(&s, "e").await?);
         assert!(matches!(
-            remote.set(&s, &"x".repeat(MAX_KEY_BYTES + 1), b""),
+            remote.set(&s, &"x".repeat(MAX_KEY_BYTES + 1), b"").await,
             Err(KvError::Invalid(_))
         ));
         // Larger than any frame: refused the same way, not as a broken connection.
         let huge = "x".repeat(MAX_FRAME + 1);
-        assert!(matches!(remote.get(&s, &huge), Err(KvError::Invalid(_))));
         assert!(matches!(
-            remote.list_keys(&s, "", Some(&huge)),
+            remote.get(&s, &huge).await,
             Err(KvError::Invalid(_))
         ));
-        assert_eq!(remote.get(&s, "k")?, None, "the connection still works");
+        assert!(matches!(
+            remote.list_keys(&s, "", Some(&huge)).await,
+            Err(KvError::Invalid(_))
+        ));
+        assert_eq!(
+            remote.get(&s, "c").await?.as_deref(),
+            Some(&b"2"[..]),
+            "the connection still works"
+        );
         Ok(())
     }
 
-    #[test]
-    fn the_largest_allowed_operations_cross_the_socket() -> Result<(), KvError> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let local: Arc<dyn KvStore> = Arc::new(RedbKvStore::open(&dir.path().join("kv.redb"))?);
-        let socket = dir.path().join("kv.sock");
-        let listener = UnixListener::bind(&socket).expect("bind");
-        std::thread::spawn(move || serve(local, listener));
-        let remote = RemoteKvStore::new(&socket);
+    #[tokio::test]
+    async fn the_largest_allowed_operations_cross_the_socket() -> Result<(), KvError> {
+        let (_dir, _local, remote) = served();
         let s = StoreId::new("app", "s");
         let old = vec![1u8; MAX_VALUE_BYTES];
         let new = vec![2u8; MAX_VALUE_BYTES];
         let key = "k".repeat(MAX_KEY_BYTES);
-        remote.set(&s, &key, &old)?;
+        remote.set(&s, &key, &old).await?;
         assert_eq!(
-            remote.get(&s, &key)?.map(|v| v.len()),
+            remote.get(&s, &key).await?.map(|v| v.len()),
             Some(MAX_VALUE_BYTES)
         );
-        assert!(remote.compare_and_swap(&s, &key, Some(&old), &new)?);
-        assert!(!remote.compare_and_swap(&s, &key, Some(&old), &new)?);
+        assert!(remote.compare_and_swap(&s, &key, Some(&old), &new).await?);
+        assert!(!remote.compare_and_swap(&s, &key, Some(&old), &new).await?);
         let oversized = vec![2u8; MAX_VALUE_BYTES + 1];
-        assert!(!remote.compare_and_swap(&s, &key, Some(&oversized), &new)?);
-        assert_eq!(remote.get(&s, &key)?, Some(new));
+        assert!(
+            !remote
+                .compare_and_swap(&s, &key, Some(&oversized), &new)
+                .await?
+        );
+        assert_eq!(remote.get(&s, &key).await?, Some(new));
+        let page = remote.scan(&s, "", None, LIST_PAGE_SIZE).await?;
+        assert_eq!(page.entries.len(), 1);
         for i in 0..=LIST_PAGE_SIZE {
             let long_key = format!("{i:04}{}", "p".repeat(MAX_KEY_BYTES - 4));
-            remote.set(&s, &long_key, b"")?;
+            remote.set(&s, &long_key, b"").await?;
         }
-        let page = remote.list_keys(&s, "", None)?;
+        let page = remote.list_keys(&s, "", None).await?;
         assert_eq!(page.keys.len(), LIST_PAGE_SIZE);
         Ok(())
     }
 
-    #[test]
-    fn an_unreachable_owner_is_a_storage_error() {
+    #[tokio::test]
+    async fn an_unreachable_owner_is_a_storage_error() {
         let remote = RemoteKvStore::new(Path::new("/nonexistent/kv.sock"));
         assert!(matches!(
-            remote.get(&StoreId::new("a", "s"), "k"),
+            remote.get(&StoreId::new("a", "s"), "k").await,
             Err(KvError::Storage(_))
         ));
     }

@@ -199,8 +199,8 @@ pub trait ObjectStore: Send + Sync + 'static {
         to_key: &str,
     ) -> Result<ObjectMeta, ObjectError>;
     /// Removes what crashed uploads of `app` left that is older than `stale_after`: nothing
-    /// anyone can see, only space. Blocking; run it off the async runtime.
-    fn sweep_leftovers(
+    /// anyone can see, only space.
+    async fn sweep_leftovers(
         &self,
         app: &str,
         stale_after: std::time::Duration,

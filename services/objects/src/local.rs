@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use nimbus_kv::{KvStore, StoreId};
+use nimbus_kv::{Batch, Condition, KvStore, StoreId};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
@@ -66,6 +66,11 @@ fn meta_key(bucket: &BucketId, key: &str) -> String {
     format!("{}/{key}", bucket.bucket)
 }
 
+/// Waits for a key-value call from a blocking thread (where the runtime's handle is current).
+fn wait<F: std::future::Future>(call: F) -> F::Output {
+    tokio::runtime::Handle::current().block_on(call)
+}
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ObjectError> + Send + 'static,
 ) -> Result<T, ObjectError> {
@@ -110,9 +115,10 @@ impl Blocking {
         bucket: &BucketId,
         key: &str,
     ) -> Result<Option<(ObjectMeta, Vec<u8>)>, ObjectError> {
-        let Some(bytes) = self
-            .kv
-            .get(&Self::store(&bucket.app), &meta_key(bucket, key))?
+        let Some(bytes) = wait(
+            self.kv
+                .get(&Self::store(&bucket.app), &meta_key(bucket, key)),
+        )?
         else {
             return Ok(None);
         };
@@ -143,7 +149,7 @@ impl Blocking {
             let encoded =
                 serde_json::to_vec(&meta).map_err(|e| ObjectError::Corrupt(e.to_string()))?;
             let expected = current.as_ref().map(|(_, bytes)| bytes.as_slice());
-            if self.kv.compare_and_swap(&store, &key, expected, &encoded)? {
+            if wait(self.kv.compare_and_swap(&store, &key, expected, &encoded))? {
                 return Ok((meta, current.map(|(old, _)| old)));
             }
         }
@@ -262,14 +268,23 @@ impl Blocking {
         Err(ObjectError::NotFound)
     }
 
+    /// Deletes the version it read, only if that is still the one under the key: a write
+    /// committed meanwhile is deleted in the next round instead of losing its metadata and
+    /// leaving its blob orphaned.
     fn delete(&self, bucket: &BucketId, key: &str) -> Result<Option<ObjectMeta>, ObjectError> {
-        let Some((meta, _)) = self.read_meta(bucket, key)? else {
-            return Ok(None);
-        };
-        self.kv
-            .delete(&Self::store(&bucket.app), &meta_key(bucket, key))?;
-        self.remove_blob(&bucket.app, &meta.id);
-        Ok(Some(meta))
+        let store = Self::store(&bucket.app);
+        loop {
+            let Some((meta, bytes)) = self.read_meta(bucket, key)? else {
+                return Ok(None);
+            };
+            if wait(
+                self.kv
+                    .compare_and_delete(&store, &meta_key(bucket, key), &bytes),
+            )? {
+                self.remove_blob(&bucket.app, &meta.id);
+                return Ok(Some(meta));
+            }
+        }
     }
 
     fn delete_prefix(&self, bucket: &BucketId, prefix: &str) -> Result<u64, ObjectError> {
@@ -278,7 +293,7 @@ impl Blocking {
         let full_prefix = format!("{}/{prefix}", bucket.bucket);
         let mut deleted = 0;
         loop {
-            let page = self.kv.list_keys(&store, &full_prefix, None)?;
+            let page = wait(self.kv.list_keys(&store, &full_prefix, None))?;
             if page.keys.is_empty() {
                 return Ok(deleted);
             }
@@ -300,6 +315,25 @@ impl Blocking {
         mode: WriteMode,
     ) -> Result<ObjectMeta, ObjectError> {
         same_app(from, to)?;
+        // The source can be replaced (and its blob removed) between reading its metadata and
+        // linking its blob; then the new version is copied.
+        for _ in 0..3 {
+            match self.copy_once(from, from_key, to, to_key, mode) {
+                Err(ObjectError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                other => return other,
+            }
+        }
+        Err(ObjectError::NotFound)
+    }
+
+    fn copy_once(
+        &self,
+        from: &BucketId,
+        from_key: &str,
+        to: &BucketId,
+        to_key: &str,
+        mode: WriteMode,
+    ) -> Result<ObjectMeta, ObjectError> {
         let (source, _) = self
             .read_meta(from, from_key)?
             .ok_or(ObjectError::NotFound)?;
@@ -344,18 +378,34 @@ impl Blocking {
         to_key: &str,
     ) -> Result<ObjectMeta, ObjectError> {
         same_app(from, to)?;
-        let (source, _) = self
-            .read_meta(from, from_key)?
-            .ok_or(ObjectError::NotFound)?;
-        let moved = ObjectMeta {
-            key: to_key.to_string(),
-            updated_at_ms: now_ms(),
-            ..source
-        };
-        let (moved, _) = self.commit(to, moved, WriteMode::Create)?;
-        self.kv
-            .delete(&Self::store(&from.app), &meta_key(from, from_key))?;
-        Ok(moved)
+        let store = Self::store(&from.app);
+        let (source_key, target_key) = (meta_key(from, from_key), meta_key(to, to_key));
+        loop {
+            let (source, source_bytes) = self
+                .read_meta(from, from_key)?
+                .ok_or(ObjectError::NotFound)?;
+            let moved = ObjectMeta {
+                key: to_key.to_string(),
+                updated_at_ms: now_ms(),
+                ..source
+            };
+            let encoded =
+                serde_json::to_vec(&moved).map_err(|e| ObjectError::Corrupt(e.to_string()))?;
+            // One transaction: the source still holds the version read (a write meanwhile
+            // would have removed the blob the target is about to name), the target is free,
+            // and the key moves.
+            let batch = Batch::new()
+                .check(&store, &source_key, Condition::Equals(source_bytes))
+                .check(&store, &target_key, Condition::Absent)
+                .put(&store, &target_key, encoded)
+                .delete(&store, &source_key);
+            if wait(self.kv.apply(batch))? {
+                return Ok(moved);
+            }
+            if self.read_meta(to, to_key)?.is_some() {
+                return Err(ObjectError::AlreadyExists);
+            }
+        }
     }
 }
 
@@ -556,15 +606,18 @@ impl ObjectStore for LocalObjectStore {
         self.relocate(from, from_key, to, to_key, None).await
     }
 
-    fn sweep_leftovers(
+    async fn sweep_leftovers(
         &self,
         app: &str,
         stale_after: std::time::Duration,
     ) -> Result<Swept, ObjectError> {
-        self.sweep_app(app, stale_after)
+        let (inner, app) = (self.inner(), app.to_string());
+        blocking(move || inner.sweep_app(&app, stale_after)).await
     }
 }
 
+#[cfg(test)]
+mod race_tests;
 #[cfg(test)]
 mod sweep_tests;
 #[cfg(test)]

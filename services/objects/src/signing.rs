@@ -66,10 +66,10 @@ pub struct UrlSigner {
 impl UrlSigner {
     /// The signer of `app`, creating its secret on first use (atomically, so every process of a
     /// host agrees on it).
-    pub fn open(kv: &Arc<dyn KvStore>, app: &str) -> Result<Self, ObjectError> {
+    pub async fn open(kv: &Arc<dyn KvStore>, app: &str) -> Result<Self, ObjectError> {
         let store = StoreId::new(app, OBJECTS_STORE);
         loop {
-            if let Some(secret) = kv.get(&store, SECRET_KEY)? {
+            if let Some(secret) = kv.get(&store, SECRET_KEY).await? {
                 return Ok(Self {
                     app: app.to_string(),
                     secret,
@@ -79,7 +79,8 @@ impl UrlSigner {
             getrandom::fill(&mut fresh).map_err(|e| {
                 ObjectError::Io(std::io::Error::other(format!("no randomness: {e}")))
             })?;
-            kv.compare_and_swap(&store, SECRET_KEY, None, &fresh)?;
+            kv.compare_and_swap(&store, SECRET_KEY, None, &fresh)
+                .await?;
         }
     }
 
@@ -146,12 +147,12 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn tokens_bind_method_object_and_expiry() {
+    #[tokio::test]
+    async fn tokens_bind_method_object_and_expiry() {
         let dir = tempfile::tempdir().expect("dir");
         let kv: Arc<dyn KvStore> =
             Arc::new(RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv"));
-        let signer = UrlSigner::open(&kv, "todo").expect("signer");
+        let signer = UrlSigner::open(&kv, "todo").await.expect("signer");
         let bucket = BucketId::new("todo", "files");
         let token = signer.sign(&bucket, "a.txt", "get", 100);
         assert_eq!(signer.verify(&token, &bucket, "a.txt", "GET", 99), Ok(()));
@@ -179,10 +180,10 @@ mod tests {
             Err(SignatureError::Invalid)
         );
         // A second process gets the same secret.
-        let again = UrlSigner::open(&kv, "todo").expect("signer");
+        let again = UrlSigner::open(&kv, "todo").await.expect("signer");
         assert_eq!(again.verify(&token, &bucket, "a.txt", "GET", 99), Ok(()));
         // Another app's signer does not accept it.
-        let foreign = UrlSigner::open(&kv, "other").expect("signer");
+        let foreign = UrlSigner::open(&kv, "other").await.expect("signer");
         assert!(foreign.verify(&token, &bucket, "a.txt", "GET", 99).is_err());
     }
 }

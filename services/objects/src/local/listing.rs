@@ -10,7 +10,7 @@
 
 use nimbus_kv::{KeyPage, StoreId};
 
-use super::Blocking;
+use super::{Blocking, wait};
 use crate::{BucketId, ListPage, ListQuery, MAX_LIST_LIMIT, ObjectError, validate_prefix};
 
 /// The least string greater than every string starting with `prefix`: `prefix` with its last
@@ -89,11 +89,11 @@ impl Listing<'_> {
 impl Blocking {
     fn read_keys(&self, store: &StoreId, prefix: &str, read: Read) -> Result<KeyPage, ObjectError> {
         Ok(match read {
-            Read::Start => self.kv.list_keys(store, prefix, None)?,
-            Read::After(key) => self.kv.list_keys(store, prefix, Some(&key))?,
+            Read::Start => wait(self.kv.list_keys(store, prefix, None))?,
+            Read::After(key) => wait(self.kv.list_keys(store, prefix, Some(&key)))?,
             Read::From(key) => {
-                let mut page = self.kv.list_keys(store, prefix, Some(&key))?;
-                if self.kv.exists(store, &key)? {
+                let mut page = wait(self.kv.list_keys(store, prefix, Some(&key)))?;
+                if wait(self.kv.exists(store, &key))? {
                     page.keys.insert(0, key);
                 }
                 page

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Blocking, LocalObjectStore};
+use super::{Blocking, wait};
 use crate::{ObjectError, ObjectMeta};
 
 /// What one sweep removed.
@@ -39,7 +39,7 @@ fn in_use(path: &Path) -> bool {
     }
 }
 
-impl LocalObjectStore {
+impl Blocking {
     /// Removes the leftovers of crashed uploads of `app` that are older than `stale_after`.
     ///
     /// An upload in flight holds a lock on its temp file, which a crashed one no longer does;
@@ -48,7 +48,7 @@ impl LocalObjectStore {
     /// above that, nothing in use is touched, even while other processes upload. Runs only
     /// where the metadata store can be read from one snapshot (the process that owns it).
     pub(super) fn sweep_app(&self, app: &str, stale_after: Duration) -> Result<Swept, ObjectError> {
-        let inner = self.inner();
+        let inner = self;
         let app_dir = inner.app_dir(app)?;
         let mut swept = Swept::default();
         if let Ok(entries) = std::fs::read_dir(app_dir.join("tmp")) {
@@ -82,7 +82,7 @@ impl LocalObjectStore {
         if candidates.is_empty() {
             return Ok(swept);
         }
-        let named = named_blobs(&inner, app)?;
+        let named = named_blobs(inner, app)?;
         for path in candidates {
             let id = path
                 .file_name()
@@ -103,7 +103,7 @@ impl LocalObjectStore {
 fn named_blobs(inner: &Blocking, app: &str) -> Result<HashSet<String>, ObjectError> {
     let mut named = HashSet::new();
     let mut unreadable = None;
-    inner.kv.scan(&Blocking::store(app), &mut |key, value| {
+    wait(inner.kv.snapshot(&Blocking::store(app), &mut |key, value| {
         // Metadata keys start with a bucket name; the store's own records (`~...`) do not.
         if key.starts_with('~') || unreadable.is_some() {
             return Ok(());
@@ -115,7 +115,7 @@ fn named_blobs(inner: &Blocking, app: &str) -> Result<HashSet<String>, ObjectErr
             Err(e) => unreadable = Some(ObjectError::Corrupt(format!("{key}: {e}"))),
         }
         Ok(())
-    })?;
+    }))?;
     match unreadable {
         Some(error) => Err(error),
         None => Ok(named),

@@ -29,7 +29,9 @@ async fn leftovers_go_and_everything_in_use_stays() {
     let store = store(&dir);
     let bucket = BucketId::new("todo", "files");
     // The store keeps records of its own beside the metadata.
-    UrlSigner::open(&store.inner().kv, "todo").expect("signer");
+    UrlSigner::open(&store.inner().kv, "todo")
+        .await
+        .expect("signer");
     let kept = store
         .put(
             &bucket,
@@ -57,6 +59,7 @@ async fn leftovers_go_and_everything_in_use_stays() {
 
     let swept = store
         .sweep_leftovers("todo", Duration::from_secs(600))
+        .await
         .expect("sweep");
     assert_eq!(
         swept,
@@ -73,6 +76,7 @@ async fn leftovers_go_and_everything_in_use_stays() {
     assert_eq!(
         store
             .sweep_leftovers("todo", Duration::from_secs(600))
+            .await
             .expect("again"),
         Swept::default()
     );
@@ -125,6 +129,7 @@ async fn unreadable_metadata_stops_the_blob_sweep() {
         Arc::new(RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv"));
     let store = LocalObjectStore::new(dir.path().join("objects"), Arc::clone(&kv));
     kv.set(&Blocking::store("todo"), "files/x", b"not json")
+        .await
         .expect("set");
     let orphan = dir
         .path()
@@ -133,6 +138,7 @@ async fn unreadable_metadata_stops_the_blob_sweep() {
     assert!(
         store
             .sweep_leftovers("todo", Duration::from_secs(600))
+            .await
             .is_err()
     );
     assert!(orphan.exists());

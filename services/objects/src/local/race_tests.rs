@@ -1,0 +1,79 @@
+//! Writes, deletes and moves of one key racing each other: whatever order they commit in, no
+//! key names a missing blob and no blob is left without a key.
+
+use std::sync::Arc;
+
+use super::tests::{body, store};
+use crate::{BucketId, ListQuery, ObjectError, ObjectStore, PutOptions};
+
+fn blob_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |shards| {
+        shards
+            .flatten()
+            .map(|shard| std::fs::read_dir(shard.path()).map_or(0, |blobs| blobs.count()))
+            .sum()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_put_delete_and_move_of_one_key_leave_no_orphan_and_no_dangling_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = Arc::new(store(&dir));
+    let bucket = BucketId::new("todo", "files");
+    for round in 0..60 {
+        let mut tasks = Vec::new();
+        for writer in 0..2 {
+            let (objects, bucket) = (Arc::clone(&objects), bucket.clone());
+            tasks.push(tokio::spawn(async move {
+                let data: &'static [u8] = if writer == 0 { b"first" } else { b"second" };
+                objects
+                    .put(
+                        &bucket,
+                        "k",
+                        body(&[data]),
+                        PutOptions::upsert("text/plain"),
+                    )
+                    .await
+                    .map(drop)
+            }));
+        }
+        let (deleter, bucket_d) = (Arc::clone(&objects), bucket.clone());
+        tasks.push(tokio::spawn(async move {
+            deleter.delete(&bucket_d, "k").await.map(drop)
+        }));
+        let (mover, bucket_m) = (Arc::clone(&objects), bucket.clone());
+        tasks.push(tokio::spawn(async move {
+            let target = format!("moved/{round}");
+            match mover.rename(&bucket_m, "k", &bucket_m, &target).await {
+                Ok(_) | Err(ObjectError::NotFound) => Ok(()),
+                Err(other) => Err(other),
+            }
+        }));
+        for task in tasks {
+            task.await.expect("task").expect("operation");
+        }
+    }
+    let page = objects
+        .list(
+            &bucket,
+            ListQuery {
+                limit: 1000,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .expect("list");
+    for meta in &page.objects {
+        let read = objects
+            .get(&bucket, &meta.key, None)
+            .await
+            .unwrap_or_else(|e| panic!("`{}` names a missing blob: {e}", meta.key));
+        assert_eq!(read.meta.id, meta.id);
+    }
+    let blobs = blob_files(&dir.path().join("objects/todo/blobs"));
+    assert_eq!(
+        blobs,
+        page.objects.len(),
+        "every blob belongs to exactly one key"
+    );
+}
