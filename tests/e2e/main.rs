@@ -8,6 +8,7 @@ mod grants;
 mod harness;
 mod hostile_clients;
 mod hostile_guests;
+mod key_value;
 mod limits;
 mod local_users;
 mod manifest_errors;

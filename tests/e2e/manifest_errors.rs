@@ -47,3 +47,24 @@ fn a_file_that_is_not_a_component_is_reported() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_guest_built_for_another_platform_version_is_told_to_rebuild() {
+    // `hello` as built against nimbus:platform@0.1.0, before the context and key-value
+    // changes of 0.2.0.
+    let old = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/hello-platform-0.1.0.wasm");
+    let stderr = check_fails(&format!(
+        "[app]\nname = \"x\"\n\n[component.old]\nsource = \"{}\"\nroutes = [\"/\"]\n",
+        old.display()
+    ));
+    assert!(
+        stderr.contains("component `old` was built against nimbus:platform@0.1.0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("implements nimbus:platform@0.2.0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nimbus.toml:4:"), "{stderr}");
+}

@@ -1,3 +1,5 @@
+use serde_json::Value;
+
 use crate::harness::{AppDir, client, get_json, send_json};
 
 const APP: &str = r#"
@@ -80,6 +82,10 @@ async fn params_wildcards_and_the_most_specific_route() {
     let (_, _, body) = get_json(&server.url("/probe/env")).await;
     assert_eq!(body["context"]["app"], "routing");
     assert_eq!(body["context"]["component"], "probe");
+    assert_eq!(body["context"]["attempt"], 1);
+    assert_eq!(body["context"]["startKind"], "StartKind::Fresh", "{body}");
+    assert_eq!(body["context"]["trigger"], "TriggerKind::Http", "{body}");
+    assert_eq!(body["context"]["traceParent"], Value::Null);
     assert_eq!(body["context"]["env"]["greeting"], "hi", "{body}");
     assert!(
         body["context"]["env"]

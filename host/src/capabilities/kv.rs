@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nimbus_kv::{KvError, KvStore, StoreId};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
@@ -139,11 +140,22 @@ impl key_value::HostStore for KvCtxView<'_> {
         &mut self,
         store: Resource<OpenStore>,
         key: String,
+    ) -> Result<bool, PlatformError> {
+        let (id, kv) = self.open_store(&store)?;
+        kv.delete(&id, &key).await.map_err(|e| self.guest_error(e))
+    }
+
+    async fn set_expiring(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+        ttl_seconds: u32,
     ) -> Result<(), PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.delete(&id, &key)
+        let ttl = Duration::from_secs(u64::from(ttl_seconds));
+        kv.set_expiring(&id, &key, &value, ttl)
             .await
-            .map(drop)
             .map_err(|e| self.guest_error(e))
     }
 
@@ -173,6 +185,24 @@ impl key_value::HostStore for KvCtxView<'_> {
         })
     }
 
+    async fn list_entries(
+        &mut self,
+        store: Resource<OpenStore>,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<key_value::EntryPage, PlatformError> {
+        let (id, kv) = self.open_store(&store)?;
+        let page = kv
+            .scan(&id, &prefix, cursor.as_deref(), limit as usize)
+            .await
+            .map_err(|e| self.guest_error(e))?;
+        Ok(key_value::EntryPage {
+            entries: page.entries,
+            cursor: page.cursor,
+        })
+    }
+
     async fn increment(
         &mut self,
         store: Resource<OpenStore>,
@@ -194,6 +224,18 @@ impl key_value::HostStore for KvCtxView<'_> {
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
         kv.compare_and_swap(&id, &key, old.as_deref(), &new)
+            .await
+            .map_err(|e| self.guest_error(e))
+    }
+
+    async fn compare_and_delete(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+        old: Vec<u8>,
+    ) -> Result<bool, PlatformError> {
+        let (id, kv) = self.open_store(&store)?;
+        kv.compare_and_delete(&id, &key, &old)
             .await
             .map_err(|e| self.guest_error(e))
     }

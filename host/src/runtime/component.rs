@@ -59,8 +59,24 @@ fn grant_key(interface: &str) -> Option<&'static str> {
     }
 }
 
+/// The version of the `nimbus:platform` WIT package this host implements.
+pub const PLATFORM_VERSION: &str = "0.2.0";
+
 fn without_version(name: &str) -> &str {
     name.split_once('@').map_or(name, |(n, _)| n)
+}
+
+/// An error for a `nimbus:platform` import or export of another package version than this
+/// host's, which would otherwise fail to link with a message that does not say why.
+fn version_mismatch(spec: &ComponentSpec, name: &str) -> Option<String> {
+    let (interface, version) = name.split_once('@')?;
+    if !interface.starts_with("nimbus:platform/") || version == PLATFORM_VERSION {
+        return None;
+    }
+    Some(format!(
+        "component `{}` was built against nimbus:platform@{version} (it uses `{name}`), but this nimbus implements nimbus:platform@{PLATFORM_VERSION}; rebuild it with the WIT files of this release (the README says what changed)",
+        spec.name
+    ))
 }
 
 fn is_granted(spec: &ComponentSpec, interface: &str) -> bool {
@@ -81,6 +97,19 @@ fn check_imports(
     component: &Component,
     runtime: &Runtime,
 ) -> Result<(), ManifestError> {
+    let component_type = component.component_type();
+    let imports = component_type
+        .imports(runtime.engine())
+        .map(|(name, _)| name);
+    let exports = component_type
+        .exports(runtime.engine())
+        .map(|(name, _)| name);
+    if let Some(message) = imports
+        .chain(exports)
+        .find_map(|name| version_mismatch(spec, name))
+    {
+        return Err(manifest.error_at_component(spec, message));
+    }
     for (name, _) in component.component_type().imports(runtime.engine()) {
         let interface = without_version(name);
         // Baseline WASI is linked powerless for everyone; `types` holds only type definitions.

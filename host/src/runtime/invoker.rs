@@ -16,6 +16,11 @@ use crate::bindings::{http_handler, types};
 
 /// Largest request body passed to a record-based handler.
 pub const MAX_REQUEST_BODY: usize = 16 << 20;
+/// The request header telling `wasi:http` components their start kind.
+pub const START_KIND_HEADER: &str = "x-nimbus-start-kind";
+/// The request header carrying the W3C trace parent to `wasi:http` components.
+pub const TRACE_PARENT_HEADER: &str = "traceparent";
+const START_KIND_FRESH: &str = "fresh";
 
 /// What starts an invocation.
 pub enum Trigger {
@@ -41,6 +46,8 @@ pub struct Meta {
     /// The latest moment the invocation may end; the component's `limits.timeout` applies
     /// when it comes sooner.
     pub deadline: Option<Instant>,
+    /// The W3C `traceparent` of the trace the invocation belongs to, when traced.
+    pub trace_parent: Option<String>,
 }
 
 impl Meta {
@@ -51,6 +58,7 @@ impl Meta {
             attempt: 1,
             identity: None,
             deadline: None,
+            trace_parent: None,
         }
     }
 }
@@ -86,6 +94,8 @@ impl Runtime {
                 Ok(Output::Record(answer))
             }
             Entry::Proxy(pre) => {
+                let mut request = request;
+                invocation_headers(request.headers_mut(), &meta);
                 // The slot goes with the instance, which may run on after the response head.
                 let slot = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
@@ -112,6 +122,23 @@ fn deadline_of(component: &LoadedComponent, meta: &Meta) -> Instant {
     meta.deadline.map_or(own, |given| given.min(own))
 }
 
+/// What a `wasi:http` component learns from request headers where a record handler reads its
+/// `context`: the start kind, and the trace parent when traced (anything a client sent under
+/// these names is replaced).
+fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta) {
+    headers.insert(
+        START_KIND_HEADER,
+        http::HeaderValue::from_static(START_KIND_FRESH),
+    );
+    if let Some(value) = meta
+        .trace_parent
+        .as_deref()
+        .and_then(|t| http::HeaderValue::from_str(t).ok())
+    {
+        headers.insert(TRACE_PARENT_HEADER, value);
+    }
+}
+
 fn context(component: &LoadedComponent, meta: &Meta, deadline: Instant) -> types::Context {
     types::Context {
         request_id: meta.request_id.clone(),
@@ -124,6 +151,10 @@ fn context(component: &LoadedComponent, meta: &Meta, deadline: Instant) -> types
             email: identity.email,
             role: identity.role,
         }),
+        // Every instance is new until instances can be reused or kept ready.
+        start_kind: types::StartKind::Fresh,
+        trace_parent: meta.trace_parent.clone(),
+        trigger: types::TriggerKind::Http,
     }
 }
 
@@ -162,4 +193,26 @@ async fn to_record(
         params,
         body: body.to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasi_http_components_learn_the_start_kind_and_trace_parent_from_headers() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(START_KIND_HEADER, http::HeaderValue::from_static("warm"));
+        let mut meta = Meta::new("id".into());
+        invocation_headers(&mut headers, &meta);
+        assert_eq!(
+            headers[START_KIND_HEADER], "fresh",
+            "a client cannot set it"
+        );
+        assert!(headers.get(TRACE_PARENT_HEADER).is_none());
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        meta.trace_parent = Some(parent.into());
+        invocation_headers(&mut headers, &meta);
+        assert_eq!(headers[TRACE_PARENT_HEADER], parent);
+    }
 }

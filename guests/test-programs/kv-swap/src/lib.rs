@@ -1,6 +1,8 @@
-//! Test guest. `/swap?BYTES` stores a value of BYTES bytes in the store `big`, then
-//! compare-and-swaps it for another of the same size and reads it back: the largest
-//! operations the key-value store allows, made from whichever process serves the request.
+//! Test guest for the key-value interface, on the store `big`. `/swap?BYTES` stores a value of
+//! BYTES bytes, then compare-and-swaps it for another of the same size and reads it back: the
+//! largest operations the store allows, made from whichever process serves the request.
+//! `/set?KEY&VALUE[&TTL]` sets (expiring after TTL seconds when given), `/get?KEY` reads,
+//! `/entries?PREFIX&LIMIT` lists keys with values, `/cad?KEY&OLD` compare-and-deletes.
 
 wit_bindgen::generate!({
     world: "http-app",
@@ -38,11 +40,55 @@ fn swap(size: usize, key: &str) -> Result<serde_json::Value, String> {
     }))
 }
 
+fn text(bytes: Option<Vec<u8>>) -> serde_json::Value {
+    bytes.map_or(serde_json::Value::Null, |v| {
+        String::from_utf8_lossy(&v).into_owned().into()
+    })
+}
+
+fn operate(path: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+    let arg = |i: usize| args.get(i).copied().unwrap_or_default();
+    let store = Store::open("big").map_err(|e| format!("open: {e:?}"))?;
+    match path {
+        "/swap" => swap(arg(0).parse().unwrap_or(0), "k"),
+        "/set" => {
+            let result = match args.get(2) {
+                Some(ttl) => {
+                    store.set_expiring(arg(0), arg(1).as_bytes(), ttl.parse().unwrap_or(0))
+                }
+                None => store.set(arg(0), arg(1).as_bytes()),
+            };
+            result.map_err(|e| format!("set: {e:?}"))?;
+            Ok(serde_json::json!({ "set": true }))
+        }
+        "/get" => Ok(serde_json::json!({
+            "value": text(store.get(arg(0)).map_err(|e| format!("get: {e:?}"))?),
+        })),
+        "/entries" => {
+            let page = store
+                .list_entries(arg(0), None, arg(1).parse().unwrap_or(10))
+                .map_err(|e| format!("list-entries: {e:?}"))?;
+            let entries: Vec<_> = page
+                .entries
+                .into_iter()
+                .map(|(key, value)| serde_json::json!([key, text(Some(value))]))
+                .collect();
+            Ok(serde_json::json!({ "entries": entries, "cursor": page.cursor }))
+        }
+        "/cad" => Ok(serde_json::json!({
+            "deleted": store
+                .compare_and_delete(arg(0), arg(1).as_bytes())
+                .map_err(|e| format!("compare-and-delete: {e:?}"))?,
+        })),
+        other => Err(format!("no operation {other}")),
+    }
+}
+
 impl Guest for KvSwap {
     fn handle(req: Request, ctx: Context) -> Response {
-        let size: usize = req.query.parse().unwrap_or(0);
         let _ = ctx;
-        match swap(size, "k") {
+        let args: Vec<&str> = req.query.split('&').collect();
+        match operate(&req.path, &args) {
             Ok(body) => json(200, body),
             Err(why) => json(500, serde_json::json!({ "error": why })),
         }

@@ -213,6 +213,9 @@ impl Guest for Probe {
                 "deadlineMs": ctx.deadline_ms,
                 "env": std::env::vars().collect::<std::collections::BTreeMap<_, _>>(),
                 "attempt": ctx.attempt,
+                "startKind": format!("{:?}", ctx.start_kind),
+                "traceParent": ctx.trace_parent,
+                "trigger": format!("{:?}", ctx.trigger),
                 "identity": ctx.identity.map(|who| serde_json::json!({
                     "userId": who.user_id,
                     "email": who.email,

@@ -1,0 +1,64 @@
+//! The key-value interface of nimbus:platform@0.2.0 as a guest uses it: entries that expire,
+//! listings with values, compare-and-delete; from every process of a host.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{AppDir, Server, get_json};
+
+const APP: &str = r#"
+[app]
+name = "kv"
+
+[component.kv]
+source = "{kv_swap}"
+routes = ["/..."]
+key_value = ["big"]
+"#;
+
+async fn call(server: &Server, path: &str) -> Value {
+    let (status, _, body) = get_json(&server.url(path)).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn entries_expire_list_with_values_and_delete_only_when_unchanged() {
+    let app = AppDir::new(APP);
+    let server = app.start_processes(2);
+    call(&server, "/set?list/a&1").await;
+    call(&server, "/set?list/b&2").await;
+    call(&server, "/set?list/brief&3&1").await;
+    call(&server, "/set?other&x").await;
+    assert_eq!(call(&server, "/get?list/brief").await["value"], "3");
+    // Expiry is by the clock: wait for it with a deadline, not a fixed sleep.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(&server, "/get?list/brief").await["value"] != Value::Null {
+        assert!(Instant::now() < deadline, "the entry never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let listed = call(&server, "/entries?list/&10").await;
+    assert_eq!(
+        listed,
+        json!({ "entries": [["list/a", "1"], ["list/b", "2"]], "cursor": null })
+    );
+    let first_page = call(&server, "/entries?list/&1").await;
+    assert_eq!(first_page["entries"], json!([["list/a", "1"]]));
+    assert_eq!(first_page["cursor"], "list/a");
+    assert_eq!(call(&server, "/cad?list/a&9").await["deleted"], false);
+    assert_eq!(call(&server, "/get?list/a").await["value"], "1");
+    assert_eq!(call(&server, "/cad?list/a&1").await["deleted"], true);
+    assert_eq!(call(&server, "/get?list/a").await["value"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_zero_time_to_live_is_refused_as_invalid() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    let (status, _, body) = get_json(&server.url("/set?k&v&0")).await;
+    assert_eq!(status, 500, "the guest reports the error it got: {body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("set: Error::Invalid("), "{body}");
+    assert!(error.contains("time-to-live"), "{body}");
+}
