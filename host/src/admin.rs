@@ -1,5 +1,5 @@
-//! `nimbus users ...` and `nimbus keys ...`: manage an app's users and keys from the command
-//! line, whether or not the app is being served. A running host owns the store, so these talk
+//! `nimbus users ...`, `nimbus keys ...` and `nimbus secrets ...`: manage an app's users, keys
+//! and secrets from the command line, whether or not the app is being served. A running host owns the store, so these talk
 //! to it over its socket; otherwise they open the store directly.
 
 use std::path::Path;
@@ -42,18 +42,46 @@ pub enum UsersCommand {
 /// `nimbus keys` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Print the app's publishable key (the `apikey` clients send).
-    Show,
-    /// Replace the publishable key (restart the host to apply it).
-    Rotate,
+    /// Print the app's publishable key (the `apikey` clients send). With `--secret`, make the
+    /// app's secret (service-role) key and print it: it is stored hashed, so it is shown only
+    /// when made.
+    Show {
+        /// The secret key instead of the publishable one.
+        #[arg(long)]
+        secret: bool,
+    },
+    /// Replace the publishable key (restart the host to apply it), or with `--secret` the
+    /// secret key (the old one stops working within a second) and print the new one.
+    Rotate {
+        /// The secret key instead of the publishable one.
+        #[arg(long)]
+        secret: bool,
+    },
     /// Make a new JWT signing key current; tokens signed by the old one stay valid until they
     /// expire.
     RotateSigningKey,
 }
 
-/// The app's auth service, on its key-value store: through the running host's socket, or
-/// opened directly.
-async fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
+/// `nimbus secrets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Set a secret; its value is read from standard input (one trailing newline is dropped),
+    /// so that it never appears in shell history or the process list.
+    Set {
+        /// The secret's name, as `secrets = ["NAME"]` grants it.
+        name: String,
+    },
+    /// List the names of the secrets that are set (never their values).
+    List,
+    /// Delete a secret.
+    Delete {
+        /// The secret's name.
+        name: String,
+    },
+}
+
+/// The app's key-value store: through the running host's socket, or opened directly.
+fn open_kv(data: &Path) -> anyhow::Result<std::sync::Arc<dyn nimbus_kv::KvStore>> {
     crate::data_dir::prepare(data)?;
     let socket = data.join("kv.sock");
     let backend = if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -61,7 +89,12 @@ async fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthServi
     } else {
         KvLocation::Owned
     };
-    crate::services::open_auth(manifest, crate::services::open_kv(&backend, data)?).await
+    crate::services::open_kv(&backend, data)
+}
+
+/// The app's auth service, on its key-value store.
+async fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
+    crate::services::open_auth(manifest, open_kv(data)?).await
 }
 
 async fn find(auth: &AuthService, user: &str) -> anyhow::Result<User> {
@@ -119,10 +152,63 @@ pub async fn users(manifest: &Manifest, data: &Path, command: UsersCommand) -> a
 pub async fn keys(manifest: &Manifest, data: &Path, command: KeysCommand) -> anyhow::Result<()> {
     let auth = open_auth(manifest, data).await?;
     match command {
-        KeysCommand::Show => println!("{}", auth.publishable_key().await?),
-        KeysCommand::Rotate => println!("{}", auth.rotate_publishable_key().await?),
+        KeysCommand::Show { secret: false } => println!("{}", auth.publishable_key().await?),
+        KeysCommand::Show { secret: true } => match auth.create_secret_key().await? {
+            Some(key) => {
+                println!("{key}");
+                eprintln!(
+                    "this is the app's secret key; it is stored hashed and will not be shown again"
+                );
+            }
+            None => anyhow::bail!(
+                "the app already has a secret key, stored hashed so that it cannot be shown again; `nimbus keys rotate --secret` makes a new one (the old one stops working)"
+            ),
+        },
+        KeysCommand::Rotate { secret: false } => {
+            println!("{}", auth.rotate_publishable_key().await?);
+        }
+        KeysCommand::Rotate { secret: true } => {
+            println!("{}", auth.rotate_secret_key().await?);
+            eprintln!("the old secret key stops working within a second");
+        }
         KeysCommand::RotateSigningKey => {
             println!("new signing key {}", auth.rotate_signing_key().await?);
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `nimbus secrets` subcommand.
+pub async fn secrets(
+    manifest: &Manifest,
+    data: &Path,
+    command: SecretsCommand,
+) -> anyhow::Result<()> {
+    let secrets = crate::secrets::Secrets::new(open_kv(data)?, &manifest.app);
+    match command {
+        SecretsCommand::Set { name } => {
+            let mut value = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut value)
+                .context("cannot read the secret's value from standard input")?;
+            let value = value
+                .strip_suffix('\n')
+                .map(|v| v.strip_suffix('\r').unwrap_or(v))
+                .unwrap_or(&value);
+            secrets.set(&name, value).await?;
+            eprintln!("secret {name} set");
+        }
+        SecretsCommand::List => {
+            let names = secrets.names().await?;
+            for name in &names {
+                println!("{name}");
+            }
+            eprintln!("{} secret(s)", names.len());
+        }
+        SecretsCommand::Delete { name } => {
+            if !secrets.delete(&name).await? {
+                anyhow::bail!("no secret {name}");
+            }
+            eprintln!("secret {name} deleted");
         }
     }
     Ok(())

@@ -131,6 +131,7 @@ impl AppVersion {
                 .context("cannot open the URL signer")?,
         );
         let services = Services {
+            secrets: Arc::new(crate::secrets::Secrets::new(Arc::clone(&kv), &manifest.app)),
             kv,
             auth,
             objects: Arc::clone(&backends.objects),

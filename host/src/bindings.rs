@@ -17,5 +17,5 @@ mod generated {
 }
 
 pub use generated::exports::nimbus::platform::http_handler;
-pub use generated::nimbus::platform::{auth, auth_admin, key_value, object_store, types};
+pub use generated::nimbus::platform::{auth, auth_admin, config, key_value, object_store, types};
 pub use generated::{HttpApp, HttpAppIndices, HttpAppPre};

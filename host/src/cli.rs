@@ -1,4 +1,4 @@
-//! The `nimbus` command line: `up`, `build`, `check`, `invoke`, `users`, `keys`.
+//! The `nimbus` command line: `up`, `build`, `check`, `invoke`, `users`, `keys`, `secrets`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -99,7 +99,18 @@ enum Command {
         #[arg(long, global = true)]
         data: Option<PathBuf>,
     },
-    /// Show or rotate the app's publishable key and JWT signing key.
+    /// Set, list or delete the app's secrets, read by the components granted them.
+    Secrets {
+        #[command(subcommand)]
+        command: crate::admin::SecretsCommand,
+        /// The app directory or its nimbus.toml.
+        #[arg(long, default_value = ".", global = true)]
+        app: PathBuf,
+        /// Data directory [default: APP/.nimbus].
+        #[arg(long, global = true)]
+        data: Option<PathBuf>,
+    },
+    /// Show or rotate the app's publishable key, secret key and JWT signing key.
     Keys {
         #[command(subcommand)]
         command: crate::admin::KeysCommand,
@@ -244,6 +255,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let manifest = load_manifest(&app)?;
             let data = data_dir(&manifest, data);
             block_on(crate::admin::keys(&manifest, &data, command))?
+        }
+        Command::Secrets { command, app, data } => {
+            let manifest = load_manifest(&app)?;
+            let data = data_dir(&manifest, data);
+            block_on(crate::admin::secrets(&manifest, &data, command))?
         }
         Command::Invoke {
             component,

@@ -14,6 +14,7 @@ mod logging;
 pub use nimbus_manifest as manifest;
 pub use nimbus_manifest::routes;
 pub mod runtime;
+pub mod secrets;
 pub mod services;
 pub mod supervisor;
 mod upkeep;

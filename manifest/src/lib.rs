@@ -21,7 +21,7 @@ pub use error::ManifestError;
 pub use grants::{
     AuthGrant, BucketAccess, BucketMode, ContentTypePattern, RESERVED_BUCKET_NAMES, RouteAuth,
 };
-pub use schema::{Name, OutboundHost};
+pub use schema::{Name, OutboundHost, SecretName};
 pub use units::{ByteSize, HumanDuration};
 
 use serde_spanned::Spanned;
@@ -119,8 +119,10 @@ pub struct ComponentSpec {
     pub auth: AuthGrant,
     /// Outbound HTTP origins granted by `allowed_outbound_hosts`.
     pub allowed_outbound_hosts: Vec<OutboundHost>,
-    /// `config`, passed to the guest as its environment.
+    /// `config`, passed to the guest as its environment and through WIT `config`.
     pub config: BTreeMap<String, String>,
+    /// Secrets granted by `secrets`, read through WIT `config`.
+    pub secrets: BTreeSet<String>,
     /// `[component.NAME.limits]` with defaults applied.
     pub limits: Limits,
     source_span: Range<usize>,
@@ -232,6 +234,31 @@ impl Manifest {
                     ));
                 }
             }
+            let mut secrets = BTreeSet::new();
+            for secret in raw.secrets {
+                if !secrets.insert(secret.get_ref().0.clone()) {
+                    return Err(ManifestError::at(
+                        path,
+                        &text,
+                        secret.span().start,
+                        format!(
+                            "component.{name}.secrets: secret `{}` is listed twice",
+                            secret.get_ref().0
+                        ),
+                    ));
+                }
+                if raw.config.contains_key(&secret.get_ref().0) {
+                    return Err(ManifestError::at(
+                        path,
+                        &text,
+                        secret.span().start,
+                        format!(
+                            "component.{name}.secrets: `{}` is also a `config` key; a name is either declared config or a secret",
+                            secret.get_ref().0
+                        ),
+                    ));
+                }
+            }
             for key in raw.config.keys() {
                 if key.is_empty() || key.contains(['=', '\0']) {
                     return Err(ManifestError::at(
@@ -313,6 +340,7 @@ impl Manifest {
                     .map(Spanned::into_inner)
                     .collect(),
                 config: raw.config,
+                secrets,
                 limits: Limits {
                     timeout: raw.limits.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
                     memory: raw.limits.memory.map_or(DEFAULT_MEMORY, |m| m.0),

@@ -64,6 +64,8 @@ pub(super) struct RawComponent {
     #[serde(default)]
     pub config: BTreeMap<String, String>,
     #[serde(default)]
+    pub secrets: Vec<Spanned<SecretName>>,
+    #[serde(default)]
     pub limits: RawLimits,
 }
 
@@ -96,6 +98,29 @@ impl TryFrom<String> for Name {
         } else {
             Err(format!(
                 "`{text}` is not a valid name; use 1-63 lowercase letters, digits, `-` or `_`, starting with a letter"
+            ))
+        }
+    }
+}
+
+/// A secret's name, as `secrets = [...]` grants it and `nimbus secrets set` stores it: 1 to 64
+/// of `A-Z`, `0-9`, `_`, starting with a letter (like an environment variable).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SecretName(pub String);
+
+impl TryFrom<String> for SecretName {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let mut chars = text.chars();
+        let starts_well = matches!(chars.next(), Some(c) if c.is_ascii_uppercase());
+        let rest_ok = chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if starts_well && rest_ok && text.len() <= 64 {
+            Ok(SecretName(text))
+        } else {
+            Err(format!(
+                "`{text}` is not a valid secret name; use 1-64 uppercase letters, digits or `_`, starting with a letter (e.g. STRIPE_KEY)"
             ))
         }
     }

@@ -266,3 +266,29 @@ fn limits_take_outbound_and_log_settings_and_bound_concurrency() {
     let error = error_of(&GOOD.replace("max_concurrency = 10", "log_lines = -1"));
     assert!(error.starts_with("app/nimbus.toml:"), "{error}");
 }
+
+#[test]
+fn secrets_are_granted_by_name_and_checked() {
+    let granted = GOOD.replace(
+        "config = { greeting = \"hi\" }",
+        "config = { greeting = \"hi\" }\nsecrets = [\"STRIPE_KEY\", \"DB_URL2\"]",
+    );
+    let manifest = parse(&granted).expect("valid manifest");
+    let secrets: Vec<&str> = manifest.components[0]
+        .secrets
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(secrets, vec!["DB_URL2", "STRIPE_KEY"]);
+    let lower = error_of(&GOOD.replace("config = { greeting = \"hi\" }", "secrets = [\"stripe\"]"));
+    assert!(lower.starts_with("app/nimbus.toml:9:"), "{lower}");
+    assert!(lower.contains("not a valid secret name"), "{lower}");
+    let twice =
+        error_of(&GOOD.replace("config = { greeting = \"hi\" }", "secrets = [\"A\", \"A\"]"));
+    assert!(twice.contains("listed twice"), "{twice}");
+    let both = error_of(&GOOD.replace(
+        "config = { greeting = \"hi\" }",
+        "config = { KEY = \"x\" }\nsecrets = [\"KEY\"]",
+    ));
+    assert!(both.contains("also a `config` key"), "{both}");
+}

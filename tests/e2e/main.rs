@@ -14,6 +14,7 @@ mod local_users;
 mod manifest_errors;
 mod objects;
 mod routing;
+mod secrets;
 mod shutdown;
 mod slow_clients;
 mod storage;

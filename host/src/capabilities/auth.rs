@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use nimbus_auth::{AuthError, AuthService, DEFAULT_ROLE, User};
-use wasmtime::component::{HasData, Linker};
+use wasmtime::component::HasData;
 
-use super::PlatformError;
+use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{auth, auth_admin, types};
+use crate::manifest::{AuthGrant, ComponentSpec};
 
 /// The auth service as one component may use it.
 #[derive(Clone)]
@@ -43,26 +44,38 @@ impl AuthCtx {
     }
 }
 
-/// Store data that can offer auth.
-pub trait AuthView: Send {
-    /// This invocation's auth context.
-    fn auth(&mut self) -> &AuthCtx;
-}
-
 struct HasAuth;
 
 impl HasData for HasAuth {
     type Data<'a> = &'a AuthCtx;
 }
 
-/// Links `nimbus:platform/auth`.
-pub fn add_to_linker<T: AuthView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    auth::add_to_linker::<T, HasAuth>(linker, T::auth)
+fn view<T: CapabilityHost>(state: &mut T) -> &AuthCtx {
+    &state.capabilities().0.auth
 }
 
-/// Links `nimbus:platform/auth-admin`.
-pub fn add_admin_to_linker<T: AuthView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    auth_admin::add_to_linker::<T, HasAuth>(linker, T::auth)
+/// The auth context of `spec`.
+pub fn configure(spec: &ComponentSpec, services: &Services) -> AuthCtx {
+    AuthCtx::new(&spec.name, Arc::clone(&services.auth))
+}
+
+/// `nimbus:platform/auth` (granted by `auth = "verify"` or `"admin"`) and
+/// `nimbus:platform/auth-admin` (by `auth = "admin"`).
+pub fn interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
+    vec![
+        Interface {
+            name: "nimbus:platform/auth",
+            grant: "auth = \"verify\"",
+            granted: |spec| spec.auth >= AuthGrant::Verify,
+            link: |linker| auth::add_to_linker::<T, HasAuth>(linker, view::<T>),
+        },
+        Interface {
+            name: "nimbus:platform/auth-admin",
+            grant: "auth = \"admin\"",
+            granted: |spec| spec.auth == AuthGrant::Admin,
+            link: |linker| auth_admin::add_to_linker::<T, HasAuth>(linker, view::<T>),
+        },
+    ]
 }
 
 fn to_wit(user: &User) -> auth::User {

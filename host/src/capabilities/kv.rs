@@ -7,8 +7,9 @@ use std::time::Duration;
 use nimbus_kv::{KvError, KvStore, StoreId};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-use super::PlatformError;
+use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{key_value, types};
+use crate::manifest::{ComponentSpec, Manifest};
 
 /// The host side of an opened `store` resource.
 pub struct OpenStore {
@@ -52,26 +53,43 @@ pub struct KvCtxView<'a> {
     pub table: &'a mut ResourceTable,
 }
 
-/// Store data that can offer key-value access.
-pub trait KvView: Send {
-    /// The key-value view of this invocation.
-    fn kv(&mut self) -> KvCtxView<'_>;
-}
-
 struct HasKv;
 
 impl HasData for HasKv {
     type Data<'a> = KvCtxView<'a>;
 }
 
-/// Links `nimbus:platform/key-value` into `linker`.
-pub fn add_to_linker<T: KvView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    key_value::add_to_linker::<T, HasKv>(linker, T::kv)
+fn view<T: CapabilityHost>(state: &mut T) -> KvCtxView<'_> {
+    let (grants, table) = state.capabilities();
+    KvCtxView {
+        ctx: &grants.kv,
+        table,
+    }
+}
+
+/// The key-value context of `spec`: the stores `key_value = [...]` grants.
+pub fn configure(manifest: &Manifest, spec: &ComponentSpec, services: &Services) -> KvCtx {
+    KvCtx::new(
+        &manifest.app,
+        &spec.name,
+        spec.key_value.clone(),
+        Arc::clone(&services.kv),
+    )
+}
+
+/// `nimbus:platform/key-value`, granted by `key_value = [...]`.
+pub fn interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
+    vec![Interface {
+        name: "nimbus:platform/key-value",
+        grant: "key_value = [\"STORE\"]",
+        granted: |spec| !spec.key_value.is_empty(),
+        link: |linker| key_value::add_to_linker::<T, HasKv>(linker, view::<T>),
+    }]
 }
 
 /// Links `nimbus:platform/types`, which holds only type definitions and grants nothing.
-pub fn add_types_to_linker<T: KvView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    types::add_to_linker::<T, HasKv>(linker, T::kv)
+pub fn add_types_to_linker<T: CapabilityHost>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, HasKv>(linker, view::<T>)
 }
 
 impl KvCtxView<'_> {

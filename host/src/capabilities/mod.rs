@@ -1,7 +1,15 @@
-//! Platform interfaces offered to guests, one module per interface, each linked only into
-//! components whose manifest grants it.
+//! Platform interfaces offered to guests. Each capability is one module that declares, in one
+//! place, the WIT interfaces it offers and the manifest key that grants each
+//! ([`Interface`]), how it links, and the per-component state it builds from the grant (a
+//! field of [`Grants`]); every invocation gets a cheap clone of its component's grants. Loading
+//! checks imports against [`platform_interfaces`] and links only what is granted, so adding a
+//! capability means a module, a line in that table and a field here, besides its manifest key.
+//!
+//! `outbound` and `wasi` are the baseline every component gets (powerless WASI, outbound HTTP
+//! filtered by `allowed_outbound_hosts`).
 
 pub mod auth;
+pub mod config;
 pub mod kv;
 pub mod objects;
 pub mod outbound;
@@ -12,8 +20,67 @@ use std::sync::Arc;
 use nimbus_auth::AuthService;
 use nimbus_kv::KvStore;
 use nimbus_objects::{ObjectStore, UrlSigner};
+use wasmtime::component::{Linker, ResourceTable};
 
 use crate::bindings::types;
+use crate::manifest::{ComponentSpec, Manifest};
+
+/// A platform interface a capability offers.
+pub struct Interface<T: 'static> {
+    /// Its WIT name without the version, e.g. `nimbus:platform/key-value`.
+    pub name: &'static str,
+    /// The manifest line that grants it, for load errors.
+    pub grant: &'static str,
+    /// Whether `spec` is granted it.
+    pub granted: fn(&ComponentSpec) -> bool,
+    /// Adds it to a component's linker.
+    pub link: fn(&mut Linker<T>) -> wasmtime::Result<()>,
+}
+
+/// Every platform interface, from every capability module.
+pub fn platform_interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
+    [
+        kv::interfaces::<T>(),
+        objects::interfaces::<T>(),
+        auth::interfaces::<T>(),
+        config::interfaces::<T>(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// What one component's grants allow it, built once at load by each capability module.
+#[derive(Clone)]
+pub struct Grants {
+    /// Its key-value stores.
+    pub kv: kv::KvCtx,
+    /// Its buckets.
+    pub objects: objects::ObjectsCtx,
+    /// Its access to the app's users.
+    pub auth: auth::AuthCtx,
+    /// Its declared config and granted secrets.
+    pub config: config::ConfigCtx,
+}
+
+impl Grants {
+    /// The grants of `spec`, served by `services`.
+    pub fn configure(manifest: &Manifest, spec: &ComponentSpec, services: &Services) -> Self {
+        Self {
+            kv: kv::configure(manifest, spec, services),
+            objects: objects::configure(manifest, spec, services),
+            auth: auth::configure(spec, services),
+            config: config::configure(manifest, spec, services),
+        }
+    }
+}
+
+/// Store data that offers the platform interfaces: its component's grants and the
+/// invocation's resource table.
+pub trait CapabilityHost: Send + 'static {
+    /// The grants and the resource table, borrowed together.
+    fn capabilities(&mut self) -> (&Grants, &mut ResourceTable);
+}
 
 /// The app's services, from which each component gets the part its grants allow.
 #[derive(Clone)]
@@ -26,6 +93,8 @@ pub struct Services {
     pub objects: Arc<dyn ObjectStore>,
     /// Signed object URLs.
     pub signer: Arc<UrlSigner>,
+    /// Secrets, for the components granted them.
+    pub secrets: Arc<crate::secrets::Secrets>,
 }
 
 /// A guest-visible failure of a platform call, converted into the WIT `error` at the boundary.

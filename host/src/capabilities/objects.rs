@@ -9,11 +9,11 @@ use futures::StreamExt as _;
 use nimbus_objects::{
     BucketId, ListQuery, ObjectError, ObjectMeta, ObjectStore, PutOptions, RangeSpec, UrlSigner,
 };
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use super::PlatformError;
+use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{object_store, types};
-use crate::manifest::{BucketMode, BucketSpec};
+use crate::manifest::{BucketMode, BucketSpec, ComponentSpec, Manifest};
 
 /// Longest life of a signed URL made by a guest.
 const MAX_SIGNED_URL_TTL: u32 = 7 * 24 * 3600;
@@ -68,21 +68,47 @@ pub struct ObjectsCtxView<'a> {
     pub table: &'a mut ResourceTable,
 }
 
-/// Store data that can offer object storage.
-pub trait ObjectsView: Send {
-    /// The object-store view of this invocation.
-    fn objects(&mut self) -> ObjectsCtxView<'_>;
-}
-
 struct HasObjects;
 
 impl HasData for HasObjects {
     type Data<'a> = ObjectsCtxView<'a>;
 }
 
-/// Links `nimbus:platform/object-store`.
-pub fn add_to_linker<T: ObjectsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    object_store::add_to_linker::<T, HasObjects>(linker, T::objects)
+fn view<T: CapabilityHost>(state: &mut T) -> ObjectsCtxView<'_> {
+    let (grants, table) = state.capabilities();
+    ObjectsCtxView {
+        ctx: &grants.objects,
+        table,
+    }
+}
+
+/// The object-store context of `spec`: the buckets `buckets = {...}` grants, in their modes.
+pub fn configure(manifest: &Manifest, spec: &ComponentSpec, services: &Services) -> ObjectsCtx {
+    ObjectsCtx::new(
+        &manifest.app,
+        &spec.name,
+        spec.buckets
+            .iter()
+            .filter_map(|(name, mode)| {
+                manifest
+                    .bucket(name)
+                    .map(|bucket| (name.clone(), (*mode, bucket.clone())))
+            })
+            .collect(),
+        Arc::clone(&services.objects),
+        Arc::clone(&services.signer),
+        spec.limits.memory,
+    )
+}
+
+/// `nimbus:platform/object-store`, granted by `buckets = {...}`.
+pub fn interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
+    vec![Interface {
+        name: "nimbus:platform/object-store",
+        grant: "buckets = { BUCKET = \"read-write\" }",
+        granted: |spec| !spec.buckets.is_empty(),
+        link: |linker| object_store::add_to_linker::<T, HasObjects>(linker, view::<T>),
+    }]
 }
 
 fn info(meta: &ObjectMeta) -> object_store::ObjectInfo {

@@ -10,12 +10,9 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use super::engine::Runtime;
 use super::state::InvocationState;
 use crate::bindings::HttpAppPre;
-use crate::capabilities::Services;
-use crate::capabilities::auth::{self, AuthCtx};
-use crate::capabilities::kv::{self, KvCtx};
-use crate::capabilities::objects::{self, ObjectsCtx};
 use crate::capabilities::outbound::OutboundPolicy;
-use crate::manifest::{AuthGrant, ComponentSpec, Manifest, ManifestError};
+use crate::capabilities::{Grants, Interface, Services, kv, platform_interfaces};
+use crate::manifest::{ComponentSpec, Manifest, ManifestError};
 
 /// The export a record-based HTTP handler provides.
 const HTTP_HANDLER_EXPORT: &str = "nimbus:platform/http-handler";
@@ -40,23 +37,10 @@ pub struct LoadedComponent {
     pub digest: String,
     /// How to call it.
     pub entry: Entry,
-    pub(crate) kv: KvCtx,
-    pub(crate) auth: AuthCtx,
-    pub(crate) objects: ObjectsCtx,
+    pub(crate) grants: Grants,
     pub(crate) outbound: Arc<OutboundPolicy>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) concurrency: Arc<Semaphore>,
-}
-
-/// The manifest key that grants a platform interface, for the interfaces that need one.
-fn grant_key(interface: &str) -> Option<&'static str> {
-    match interface {
-        "nimbus:platform/key-value" => Some("key_value = [\"STORE\"]"),
-        "nimbus:platform/object-store" => Some("buckets = { BUCKET = \"read-write\" }"),
-        "nimbus:platform/auth" => Some("auth = \"verify\""),
-        "nimbus:platform/auth-admin" => Some("auth = \"admin\""),
-        _ => None,
-    }
 }
 
 /// The version of the `nimbus:platform` WIT package this host implements.
@@ -79,16 +63,6 @@ fn version_mismatch(spec: &ComponentSpec, name: &str) -> Option<String> {
     ))
 }
 
-fn is_granted(spec: &ComponentSpec, interface: &str) -> bool {
-    match interface {
-        "nimbus:platform/key-value" => !spec.key_value.is_empty(),
-        "nimbus:platform/object-store" => !spec.buckets.is_empty(),
-        "nimbus:platform/auth" => spec.auth >= AuthGrant::Verify,
-        "nimbus:platform/auth-admin" => spec.auth == AuthGrant::Admin,
-        _ => false,
-    }
-}
-
 /// Checks every import of `component` against what the host offers and `spec` grants,
 /// before any linking, so the error can say exactly which manifest key is missing.
 fn check_imports(
@@ -96,6 +70,7 @@ fn check_imports(
     spec: &ComponentSpec,
     component: &Component,
     runtime: &Runtime,
+    interfaces: &[Interface<InvocationState>],
 ) -> Result<(), ManifestError> {
     let component_type = component.component_type();
     let imports = component_type
@@ -116,15 +91,20 @@ fn check_imports(
         if interface.starts_with("wasi:") || interface == "nimbus:platform/types" {
             continue;
         }
-        let message = match grant_key(interface) {
-            Some(_) if is_granted(spec, interface) => continue,
-            Some(key) => format!(
-                "component `{}` imports `{interface}` but is not granted it; add `{key}` to [component.{}]",
-                spec.name, spec.name
+        let message = match interfaces.iter().find(|i| i.name == interface) {
+            Some(offered) if (offered.granted)(spec) => continue,
+            Some(offered) => format!(
+                "component `{}` imports `{interface}` but is not granted it; add `{}` to [component.{}]",
+                spec.name, offered.grant, spec.name
             ),
             None => format!(
-                "component `{}` imports `{name}`, which nimbus does not provide; nimbus offers wasi:cli, wasi:clocks, wasi:random, wasi:io, wasi:filesystem, wasi:sockets, wasi:http and nimbus:platform/{{key-value, object-store, auth, auth-admin}}",
-                spec.name
+                "component `{}` imports `{name}`, which nimbus does not provide; nimbus offers wasi:cli, wasi:clocks, wasi:random, wasi:io, wasi:filesystem, wasi:sockets, wasi:http and {}",
+                spec.name,
+                interfaces
+                    .iter()
+                    .map(|i| i.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         return Err(manifest.error_at_component(spec, message));
@@ -137,22 +117,14 @@ fn check_imports(
 fn linker_for(
     spec: &ComponentSpec,
     runtime: &Runtime,
+    interfaces: &[Interface<InvocationState>],
 ) -> wasmtime::Result<Linker<InvocationState>> {
     let mut linker = Linker::new(runtime.engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     kv::add_types_to_linker(&mut linker)?;
-    if !spec.key_value.is_empty() {
-        kv::add_to_linker(&mut linker)?;
-    }
-    if !spec.buckets.is_empty() {
-        objects::add_to_linker(&mut linker)?;
-    }
-    if spec.auth >= AuthGrant::Verify {
-        auth::add_to_linker(&mut linker)?;
-    }
-    if spec.auth == AuthGrant::Admin {
-        auth::add_admin_to_linker(&mut linker)?;
+    for interface in interfaces.iter().filter(|i| (i.granted)(spec)) {
+        (interface.link)(&mut linker)?;
     }
     Ok(linker)
 }
@@ -171,8 +143,9 @@ impl LoadedComponent {
         let (component, digest) = runtime
             .load_component(&spec.source, expected)
             .map_err(|e| fail(format!("component.{}.source: cannot load: {e}", spec.name)))?;
-        check_imports(manifest, spec, &component, runtime)?;
-        let linker = linker_for(spec, runtime)
+        let interfaces = platform_interfaces::<InvocationState>();
+        check_imports(manifest, spec, &component, runtime, &interfaces)?;
+        let linker = linker_for(spec, runtime, &interfaces)
             .map_err(|e| fail(format!("component `{}`: cannot link: {e:#}", spec.name)))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(
@@ -209,28 +182,7 @@ impl LoadedComponent {
         Ok(Self {
             app: Arc::from(manifest.app.as_str()),
             digest,
-            kv: KvCtx::new(
-                &manifest.app,
-                &spec.name,
-                spec.key_value.clone(),
-                Arc::clone(&services.kv),
-            ),
-            auth: AuthCtx::new(&spec.name, Arc::clone(&services.auth)),
-            objects: ObjectsCtx::new(
-                &manifest.app,
-                &spec.name,
-                spec.buckets
-                    .iter()
-                    .filter_map(|(name, mode)| {
-                        manifest
-                            .bucket(name)
-                            .map(|bucket| (name.clone(), (*mode, bucket.clone())))
-                    })
-                    .collect(),
-                Arc::clone(&services.objects),
-                Arc::clone(&services.signer),
-                spec.limits.memory,
-            ),
+            grants: Grants::configure(manifest, spec, services),
             outbound: Arc::new(OutboundPolicy::new(
                 &spec.name,
                 spec.allowed_outbound_hosts.clone(),

@@ -7,11 +7,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::capabilities::auth::{AuthCtx, AuthView};
-use crate::capabilities::kv::{KvCtx, KvCtxView, KvView};
-use crate::capabilities::objects::{ObjectsCtx, ObjectsCtxView, ObjectsView};
 use crate::capabilities::outbound::OutboundHooks;
 use crate::capabilities::wasi::{CapturedOutput, powerless_ctx};
+use crate::capabilities::{CapabilityHost, Grants};
 use crate::runtime::LoadedComponent;
 use crate::runtime::engine::InFlight;
 
@@ -32,9 +30,7 @@ pub struct InvocationState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: OutboundHooks,
-    kv: KvCtx,
-    auth: AuthCtx,
-    objects: ObjectsCtx,
+    grants: Grants,
     pub(crate) limiter: MemoryLimiter,
     _in_flight: InFlight,
 }
@@ -52,9 +48,7 @@ impl InvocationState {
             wasi,
             http,
             hooks: OutboundHooks::new(Arc::clone(&loaded.outbound)),
-            kv: loaded.kv.clone(),
-            auth: loaded.auth.clone(),
-            objects: loaded.objects.clone(),
+            grants: loaded.grants.clone(),
             limiter: MemoryLimiter::new(loaded.spec.limits.memory),
             _in_flight: in_flight,
         };
@@ -81,27 +75,9 @@ impl WasiHttpView for InvocationState {
     }
 }
 
-impl KvView for InvocationState {
-    fn kv(&mut self) -> KvCtxView<'_> {
-        KvCtxView {
-            ctx: &self.kv,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl AuthView for InvocationState {
-    fn auth(&mut self) -> &AuthCtx {
-        &self.auth
-    }
-}
-
-impl ObjectsView for InvocationState {
-    fn objects(&mut self) -> ObjectsCtxView<'_> {
-        ObjectsCtxView {
-            ctx: &self.objects,
-            table: &mut self.table,
-        }
+impl CapabilityHost for InvocationState {
+    fn capabilities(&mut self) -> (&Grants, &mut ResourceTable) {
+        (&self.grants, &mut self.table)
     }
 }
 

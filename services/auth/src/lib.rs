@@ -14,6 +14,7 @@ mod keys;
 mod live;
 pub mod password;
 mod random;
+mod secret_key;
 mod session;
 mod throttle;
 mod tokens;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::AuthError;
 pub use keys::{ALGORITHM, KeySet};
+pub use secret_key::SECRET_KEY_PREFIX;
 pub use session::REMEMBERED_TOKENS;
 pub use throttle::{FREE_FAILURES, IpLimiter, MAX_LOCKOUT};
 pub use user::{DEFAULT_ROLE, Identity, User, normalize_email, rfc3339};
@@ -169,6 +171,7 @@ pub struct AuthService {
     verified: VerifiedTokens,
     live: LiveSessions,
     key_reload: tokens::ReloadGate,
+    secret_key: secret_key::SecretKeyCache,
 }
 
 fn now_ms() -> u64 {
@@ -195,6 +198,7 @@ impl AuthService {
             key_reload: tokens::ReloadGate {
                 last_ms: std::sync::atomic::AtomicU64::new(0),
             },
+            secret_key: secret_key::SecretKeyCache::default(),
         };
         let keys = service.load_or_create_keys().await?;
         service.cache_keys(keys);

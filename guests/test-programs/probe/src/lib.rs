@@ -9,7 +9,8 @@
 //! `/framing` answers with a lying `content-length` and `transfer-encoding`, `/status?N`
 //! answers with status N, `/headers?N` with N headers, and `/fetch-many?N&HOST:PORT` makes
 //! N outgoing requests and reports how many were sent and how many denied. `/sleep?MS` holds
-//! its instance for MS milliseconds without using the CPU.
+//! its instance for MS milliseconds without using the CPU. `/config?NAME` reads NAME through
+//! WIT `config` (declared config or a granted secret).
 
 wit_bindgen::generate!({
     world: "http-app",
@@ -184,6 +185,12 @@ impl Guest for Probe {
                 };
             }
             "fetch-many" => return json(fetch_many(&req.query)),
+            "config" => {
+                return json(match nimbus::platform::config::get(&req.query) {
+                    Ok(value) => serde_json::json!({ "value": value }),
+                    Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
+                });
+            }
             "sleep" => {
                 let ms: u64 = req.query.parse().unwrap_or(0);
                 std::thread::sleep(std::time::Duration::from_millis(ms));
