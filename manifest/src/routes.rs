@@ -135,7 +135,9 @@ impl RoutePattern {
                 })
     }
 
-    /// The parameters captured when `path` matches this pattern's path (method not considered).
+    /// The parameters captured when `path` matches this pattern's path (method not considered),
+    /// percent-decoded (a sequence that is not UTF-8 becomes U+FFFD). Literal segments match
+    /// the path as sent.
     fn match_path(&self, path: &[&str]) -> Option<Vec<(String, String)>> {
         if path.len() < self.segments.len() || (!self.wildcard && path.len() != self.segments.len())
         {
@@ -146,14 +148,15 @@ impl RoutePattern {
             match segment {
                 Segment::Literal(literal) if literal == actual => {}
                 Segment::Literal(_) => return None,
-                Segment::Param(name) => params.push((name.clone(), (*actual).to_string())),
+                Segment::Param(name) => params.push((name.clone(), decode(actual))),
             }
         }
         if self.wildcard {
-            params.push((
-                WILDCARD_PARAM.to_string(),
-                path[self.segments.len()..].join("/"),
-            ));
+            let rest: Vec<String> = path[self.segments.len()..]
+                .iter()
+                .map(|segment| decode(segment))
+                .collect();
+            params.push((WILDCARD_PARAM.to_string(), rest.join("/")));
         }
         Some(params)
     }
@@ -169,6 +172,12 @@ impl RoutePattern {
             .collect();
         (ranks, !self.wildcard, self.method.is_some())
     }
+}
+
+fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -212,7 +221,8 @@ impl<T: Clone> Router<T> {
         Self { routes }
     }
 
-    /// Finds the most specific route for `method` and `path` (without the query string).
+    /// Finds the most specific route for `method` and `path` (without the query string). A
+    /// `HEAD` request is accepted by a `GET` route, as HTTP intends (same headers, no body).
     pub fn route(&self, method: &str, path: &str) -> RouteMatch<T> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
@@ -227,9 +237,11 @@ impl<T: Clone> Router<T> {
                 continue;
             };
             match pattern.method() {
-                Some(m) if m != method => {
-                    if !allowed.iter().any(|a| a == m) {
-                        allowed.push(m.to_string());
+                Some(m) if m != method && !(m == "GET" && method == "HEAD") => {
+                    for m in std::iter::once(m).chain((m == "GET").then_some("HEAD")) {
+                        if !allowed.iter().any(|a| a == m) {
+                            allowed.push(m.to_string());
+                        }
                     }
                 }
                 _ => {
@@ -287,6 +299,31 @@ mod tests {
     }
 
     #[test]
+    fn params_and_wildcards_are_percent_decoded() {
+        let r = router(&["/users/:name", "/files/..."]);
+        let (_, params) = found(r.route("GET", "/users/J%C3%BCrgen%20M"));
+        assert_eq!(params, pairs(&[("name", "Jürgen M")]));
+        let (_, params) = found(r.route("GET", "/files/a%20b/c%2Fd"));
+        assert_eq!(params, pairs(&[("...", "a b/c/d")]));
+        let (_, params) = found(r.route("GET", "/users/%FF"));
+        assert_eq!(params, pairs(&[("name", "\u{FFFD}")]));
+    }
+
+    #[test]
+    fn head_is_answered_by_get_routes_and_allowed_beside_get() {
+        let r = router(&["GET /page", "POST /form"]);
+        assert_eq!(found(r.route("HEAD", "/page")).0, 0);
+        assert_eq!(
+            r.route("HEAD", "/form"),
+            RouteMatch::MethodNotAllowed(vec!["POST".into()])
+        );
+        assert_eq!(
+            r.route("DELETE", "/page"),
+            RouteMatch::MethodNotAllowed(vec!["GET".into(), "HEAD".into()])
+        );
+    }
+
+    #[test]
     fn params_capture_one_segment() {
         let r = router(&["/users/:id/posts/:post"]);
         let (_, params) = found(r.route("GET", "/users/7/posts/42"));
@@ -332,7 +369,7 @@ mod tests {
         let r = router(&["GET /todos", "POST /todos"]);
         assert_eq!(
             r.route("DELETE", "/todos"),
-            RouteMatch::MethodNotAllowed(vec!["GET".into(), "POST".into()])
+            RouteMatch::MethodNotAllowed(vec!["GET".into(), "HEAD".into(), "POST".into()])
         );
     }
 

@@ -12,6 +12,7 @@ mod key_value;
 mod limits;
 mod local_users;
 mod manifest_errors;
+mod object_grants;
 mod objects;
 mod routing;
 mod secrets;

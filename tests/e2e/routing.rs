@@ -109,9 +109,41 @@ async fn unknown_routes_and_methods_get_json_404_and_405() {
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(response.headers()["allow"], "GET");
+    assert_eq!(response.headers()["allow"], "GET, HEAD");
     let body: serde_json::Value = response.json().await.expect("json");
     assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn head_is_answered_on_get_routes_with_the_headers_and_no_body() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    for path in ["/hello", "/wasi-hello"] {
+        let response = client()
+            .head(server.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{path}"
+        );
+        assert!(response.headers().contains_key("x-request-id"), "{path}");
+        assert!(response.bytes().await.expect("body").is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn route_params_are_percent_decoded() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    let (status, _, body) = get_json(&server.url("/users/J%C3%BCrgen%20M")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["params"]["id"], "Jürgen M", "{body}");
+    let (_, _, body) = get_json(&server.url("/files/a%20b/c.txt")).await;
+    assert_eq!(body["params"]["..."], "a b/c.txt", "{body}");
 }
 
 #[tokio::test]

@@ -37,6 +37,11 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
     match routed {
         RouteMatch::Found { target, params } => {
             let mut request = request;
+            // A GET route answers HEAD: the guest answers a GET and the server sends only the
+            // head of that answer.
+            if request.method() == http::Method::HEAD {
+                *request.method_mut() = http::Method::GET;
+            }
             let identity = match check_caller(&app, target, &mut request, &request_id).await {
                 Ok(identity) => identity,
                 Err(error) => return error.into_response(),

@@ -173,6 +173,32 @@ fn content_range(start: u64, len: u64, size: u64) -> String {
 }
 
 /// Serves `bucket`/`key`: the whole object, the single range asked for (206), or 304 when
+/// `Content-Disposition: attachment` for `name` (RFC 6266): an ASCII `filename` for old
+/// clients (anything else replaced by `_`) and, when the name is not plain ASCII, the exact
+/// name as UTF-8 in `filename*`.
+fn content_disposition(name: &str) -> String {
+    let visible = |c: &char| !c.is_control();
+    let fallback: String = name
+        .chars()
+        .filter(visible)
+        .map(|c| {
+            if c.is_ascii() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let exact: String = name.chars().filter(visible).collect();
+    if exact == fallback {
+        return format!("attachment; filename=\"{fallback}\"");
+    }
+    format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        nimbus_objects::url_encode(&exact).replace('/', "%2F")
+    )
+}
+
 /// `If-None-Match` names its current ETag. `download` adds a `Content-Disposition` attachment.
 pub async fn download(
     store: &dyn ObjectStore,
@@ -214,14 +240,7 @@ pub async fn download(
         } else {
             name
         };
-        let name: String = name
-            .chars()
-            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-            .collect();
-        set(
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        );
+        set(header::CONTENT_DISPOSITION, content_disposition(name));
     }
     let status = if range.is_some() {
         set(
@@ -261,6 +280,22 @@ mod tests {
         assert_eq!(
             content_range(u64::MAX, u64::MAX, u64::MAX),
             format!("bytes {0}-{1}/{0}", u64::MAX, u64::MAX - 1)
+        );
+    }
+
+    #[test]
+    fn ascii_names_are_quoted_and_others_get_filename_star() {
+        assert_eq!(
+            content_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\""
+        );
+        assert_eq!(
+            content_disposition("a\"b\\c\r\n.txt"),
+            "attachment; filename=\"a_b_c.txt\"; filename*=UTF-8''a%22b%5Cc.txt"
+        );
+        assert_eq!(
+            content_disposition("日本.txt"),
+            "attachment; filename=\"__.txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt"
         );
     }
 }
