@@ -102,6 +102,12 @@ pub async fn invoke(host: &Host, component: &str, fixture: &Path) -> anyhow::Res
             axum::response::IntoResponse::into_response(ApiError::from_invoke(error, &request_id))
         }
     };
+    if let Some(detail) = response
+        .extensions()
+        .get::<crate::gateway::edge::ErrorDetail>()
+    {
+        tracing::error!(request_id, "{}", detail.0);
+    }
     let status = response.status().as_u16();
     let headers: BTreeMap<String, String> = response
         .headers()

@@ -285,6 +285,11 @@ pub fn fresh_connection_client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The process that served a response: a request id starts with 8 hex digits of its process.
+pub fn process_of(request_id: &str) -> String {
+    request_id.chars().take(8).collect()
+}
+
 /// GETs `url` and returns status, the `x-request-id` header, and the body as JSON.
 pub async fn get_json(url: &str) -> (u16, Option<String>, serde_json::Value) {
     send_json(client().get(url)).await

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod crash_leftovers;
+mod edge;
 mod grants;
 mod harness;
 mod hostile_clients;

@@ -148,18 +148,21 @@ async fn users_sessions_and_objects_are_shared_by_every_worker_process() {
     let fresh = crate::harness::fresh_connection_client;
     let ann = signup(&server, "ann@example.com").await;
     let mut refresh = ann.refresh.clone();
+    let mut processes = std::collections::HashSet::new();
     for round in 0..6 {
         let key = format!("{}/note-{round}.txt", ann.user_id);
-        let status = fresh()
+        let uploaded = fresh()
             .post(object_url(&server, "docs", &key))
             .bearer_auth(&ann.access)
             .header("content-type", "text/plain")
             .body(format!("note {round}"))
             .send()
             .await
-            .expect("upload")
-            .status();
-        assert_eq!(status.as_u16(), 200);
+            .expect("upload");
+        assert_eq!(uploaded.status().as_u16(), 200);
+        if let Some(id) = uploaded.headers().get("x-request-id") {
+            processes.insert(crate::harness::process_of(id.to_str().unwrap_or_default()));
+        }
         let response = fresh()
             .get(object_url(&server, "docs", &key))
             .bearer_auth(&ann.access)
@@ -171,7 +174,7 @@ async fn users_sessions_and_objects_are_shared_by_every_worker_process() {
             format!("note {round}")
         );
         // Each refresh token works once, whichever process sees it.
-        let (status, _, body) = send_json(
+        let (status, request_id, body) = send_json(
             fresh()
                 .post(server.url("/auth/v1/token?grant_type=refresh_token"))
                 .json(&json!({ "refresh_token": refresh })),
@@ -179,6 +182,7 @@ async fn users_sessions_and_objects_are_shared_by_every_worker_process() {
         .await;
         assert_eq!(status, 200, "round {round}: {body}");
         refresh = body["refresh_token"].as_str().expect("token").to_string();
+        processes.insert(crate::harness::process_of(&request_id.expect("request id")));
     }
     let (status, _, body) = send_json(
         fresh()
@@ -188,4 +192,8 @@ async fn users_sessions_and_objects_are_shared_by_every_worker_process() {
     .await;
     assert_eq!(status, 401, "the first token was used long ago: {body}");
     assert!(server.log().contains("processes=3"));
+    assert!(
+        processes.len() >= 2,
+        "the refresh chain crossed processes: {processes:?}"
+    );
 }

@@ -35,17 +35,23 @@ access = "authenticated"
 content_types = ["image/*"]
 "#;
 
+/// Waits (at most 10 s) until `condition` holds.
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub(crate) fn object_url(server: &Server, bucket: &str, key: &str) -> String {
     server.url(&format!("/storage/v1/object/{bucket}/{key}"))
 }
 
-async fn put(
-    server: &Server,
-    token: Option<&str>,
-    bucket: &str,
-    key: &str,
-    body: &str,
-) -> u16 {
+async fn put(server: &Server, token: Option<&str>, bucket: &str, key: &str, body: &str) -> u16 {
     let mut request = client()
         .post(object_url(server, bucket, key))
         .header("content-type", "text/plain")
@@ -414,14 +420,20 @@ async fn oversized_and_interrupted_uploads_leave_nothing() {
     .expect("headers");
     stream.write_all(&[7u8; 30_000]).expect("part of the body");
     stream.flush().expect("flush");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The upload is under way once its temp file exists; only then does cutting it test
+    // anything.
+    let objects = app.data().join("objects/files");
+    wait_until("the upload's temp file appears", || {
+        files_under(&objects.join("tmp")) == 1
+    });
     drop(stream);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until("the cut upload's temp file goes", || {
+        files_under(&objects.join("tmp")) == 0
+    });
     assert_eq!(
         get(&server, Some(&ann.access), "team", "cut.bin").await.0,
         404
     );
-    let objects = app.data().join("objects/files");
     assert_eq!(
         files_under(&objects.join("blobs")),
         0,

@@ -4,9 +4,11 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
-use crate::harness::{AppDir, Server, get_json};
+use crate::harness::{AppDir, Server, fresh_connection_client, process_of, send_json};
 
 const APP: &str = r#"
 [app]
@@ -45,8 +47,12 @@ fn nimbus(app: &AppDir, args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().expect("wait")
 }
 
-async fn read(server: &Server, path: &str) -> Value {
-    let (status, _, body) = get_json(&server.url(path)).await;
+/// GETs `path` on a fresh connection (so the kernel may hand it to any process) and notes
+/// which process answered.
+async fn read(server: &Server, served: &mut HashSet<String>, path: &str) -> Value {
+    let (status, request_id, body) =
+        send_json(fresh_connection_client().get(server.url(path))).await;
+    served.insert(process_of(&request_id.unwrap_or_default()));
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -55,8 +61,9 @@ async fn read(server: &Server, path: &str) -> Value {
 async fn secrets_reach_only_granted_components_and_are_never_shown() {
     let app = AppDir::new(APP);
     let server = app.start_processes(2);
+    let mut served = HashSet::new();
     assert_eq!(
-        read(&server, "/granted/config?STRIPE_KEY").await,
+        read(&server, &mut served, "/granted/config?STRIPE_KEY").await,
         serde_json::json!({ "value": null }),
         "granted but not set yet"
     );
@@ -73,19 +80,19 @@ async fn secrets_reach_only_granted_components_and_are_never_shown() {
     // Both processes read it at once: the value lives in the shared store.
     for _ in 0..10 {
         assert_eq!(
-            read(&server, "/granted/config?STRIPE_KEY").await["value"],
+            read(&server, &mut served, "/granted/config?STRIPE_KEY").await["value"],
             VALUE
         );
     }
     assert_eq!(
-        read(&server, "/granted/config?greeting").await["value"],
+        read(&server, &mut served, "/granted/config?greeting").await["value"],
         "hi"
     );
-    let denied = read(&server, "/other/config?STRIPE_KEY").await;
+    let denied = read(&server, &mut served, "/other/config?STRIPE_KEY").await;
     let error = denied["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("Error::AccessDenied("), "{denied}");
     assert!(error.contains("secrets = [\\\"STRIPE_KEY\\\"]"), "{denied}");
-    let undeclared = read(&server, "/granted/config?OTHER").await;
+    let undeclared = read(&server, &mut served, "/granted/config?OTHER").await;
     assert!(
         undeclared["error"]
             .as_str()
@@ -101,7 +108,7 @@ async fn secrets_reach_only_granted_components_and_are_never_shown() {
     let deleted = nimbus(&app, &["secrets", "delete", "STRIPE_KEY"], "");
     assert!(deleted.status.success());
     assert_eq!(
-        read(&server, "/granted/config?STRIPE_KEY").await["value"],
+        read(&server, &mut served, "/granted/config?STRIPE_KEY").await["value"],
         Value::Null
     );
     assert!(

@@ -70,14 +70,20 @@ async fn worker_processes_share_one_key_value_store() {
     let app = AppDir::new(APP);
     let server = app.start_processes(3);
     let mut seen = Vec::new();
+    let mut processes = std::collections::HashSet::new();
     for _ in 0..30 {
         let client = crate::harness::fresh_connection_client();
-        let (status, _, body) =
+        let (status, request_id, body) =
             crate::harness::send_json(client.get(server.url("/count/shared"))).await;
         assert_eq!(status, 200, "{body}");
         seen.push(body["count"].as_i64().expect("count"));
+        processes.insert(crate::harness::process_of(&request_id.expect("request id")));
     }
     assert_eq!(seen, (1..=30).collect::<Vec<i64>>());
+    assert!(
+        processes.len() >= 2,
+        "one count sequence across processes needs more than one process: {processes:?}"
+    );
     let log = server.log();
     assert!(log.contains("processes=3"), "{log}");
 }

@@ -13,8 +13,7 @@ use nimbus_auth::{AuthError, Claims, LogoutScope};
 use serde::Deserialize;
 
 use super::caller::{api_key_ok, bearer};
-use super::error::REQUEST_ID_HEADER;
-use super::request_id;
+use super::edge::ErrorDetail;
 use super::version::Current;
 use crate::app_version::AppVersion;
 use crate::host::Host;
@@ -40,9 +39,7 @@ impl IntoResponse for AuthFailure {
         let error = self.0;
         let status =
             StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let request_id = request_id::next();
         let message = if status.is_server_error() {
-            tracing::error!(request_id, "auth: {error}");
             "the auth service failed; see the host log".to_string()
         } else {
             error.to_string()
@@ -58,13 +55,16 @@ impl IntoResponse for AuthFailure {
             body["weak_password"] = serde_json::json!({ "reasons": ["length"] });
         }
         let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
-        if let Ok(id) = HeaderValue::from_str(&request_id) {
-            headers.insert(REQUEST_ID_HEADER, id);
+        if status.is_server_error() {
+            response
+                .extensions_mut()
+                .insert(ErrorDetail(format!("auth: {error}")));
         }
         if let AuthError::Throttled { retry_after } = error {
             let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

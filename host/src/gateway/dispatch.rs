@@ -10,9 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::caller::{api_key_ok, user_token, verify_token};
-use super::error::{ApiError, REQUEST_ID_HEADER};
+use super::error::ApiError;
 use super::guest_response::{final_status, from_record, sanitize_headers};
-use super::request_id;
 use crate::app_version::{AppVersion, RouteTarget};
 use crate::host::Host;
 use crate::manifest::RouteAuth;
@@ -29,7 +28,7 @@ const IDENTITY_HEADERS: [&str; 3] = [
 
 /// The fallback handler: every request that is not a built-in API goes to the app's routes.
 pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> Response {
-    let request_id = request_id::next();
+    let request_id = super::edge::id_of(request.extensions());
     let app = host.current();
     let routed = app
         .router
@@ -140,17 +139,13 @@ async fn invoke(
     meta: Meta,
 ) -> Response {
     let request_id = meta.request_id.clone();
-    let mut response = match host.runtime.invoke(component, trigger, meta).await {
+    match host.runtime.invoke(component, trigger, meta).await {
         Ok(output) => match to_response(output) {
             Ok(response) => response,
-            Err(why) => return invalid_response(component, &why, &request_id),
+            Err(why) => invalid_response(component, &why, &request_id),
         },
-        Err(error) => return ApiError::from_invoke(error, &request_id).into_response(),
-    };
-    if let Ok(id) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, id);
+        Err(error) => ApiError::from_invoke(error, &request_id).into_response(),
     }
-    response
 }
 
 /// The HTTP response for what a guest produced, once it passes the checks of
@@ -169,7 +164,6 @@ pub fn to_response(output: Output) -> Result<Response, String> {
 
 /// The 500 for a guest response that cannot go out as it is.
 pub fn invalid_response(loaded: &LoadedComponent, why: &str, request_id: &str) -> Response {
-    tracing::error!(request_id, component = %loaded.spec.name, "invalid response: {why}");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         format!(
@@ -178,5 +172,9 @@ pub fn invalid_response(loaded: &LoadedComponent, why: &str, request_id: &str) -
         ),
         request_id,
     )
+    .with_detail(format!(
+        "component `{}` returned an invalid response: {why}",
+        loaded.spec.name
+    ))
     .into_response()
 }

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::edge::ErrorDetail;
 use crate::runtime::InvokeError;
 
 /// The response header carrying the request id.
@@ -20,6 +21,7 @@ pub struct ApiError {
     allow: Option<String>,
     retry_after: Option<u64>,
     www_authenticate: bool,
+    detail: Option<String>,
 }
 
 impl ApiError {
@@ -32,7 +34,14 @@ impl ApiError {
             allow: None,
             retry_after: None,
             www_authenticate: false,
+            detail: None,
         }
+    }
+
+    /// Adds what went wrong, for the log line the edge writes for a 5xx.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// Adds `WWW-Authenticate: Bearer` (for 401s).
@@ -55,13 +64,10 @@ impl ApiError {
         error
     }
 
-    /// The response for a failed invocation, logging the detail.
+    /// The response for a failed invocation; the detail goes to the log.
     pub fn from_invoke(error: InvokeError, request_id: &str) -> Self {
-        match &error {
-            InvokeError::Trap { .. } => tracing::error!(request_id, "{error}"),
-            _ => tracing::warn!(request_id, "{error}"),
-        }
-        match error {
+        let detail = error.to_string();
+        let response = match error {
             InvokeError::Timeout { component, timeout } => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!("component `{component}` timed out after {timeout:?}"),
@@ -89,12 +95,13 @@ impl ApiError {
                 error
             }
             InvokeError::RequestBodyTooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string(), request_id)
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, detail.clone(), request_id)
             }
             InvokeError::RequestBodyStalled => {
-                Self::new(StatusCode::REQUEST_TIMEOUT, error.to_string(), request_id)
+                Self::new(StatusCode::REQUEST_TIMEOUT, detail.clone(), request_id)
             }
-        }
+        };
+        response.with_detail(detail)
     }
 }
 
@@ -118,6 +125,9 @@ impl IntoResponse for ApiError {
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(detail) = self.detail {
+            response.extensions_mut().insert(ErrorDetail(detail));
         }
         response
     }

@@ -15,8 +15,8 @@ pub const MAX_RESPONSE_HEADERS: usize = 256;
 /// Most bytes of header names and values a guest response may carry.
 pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
 
-/// Whether `name` is about the connection or the message framing: the server sets those, so
-/// whatever a guest says under these names is dropped.
+/// Whether `name` is about the connection or the message framing, or is the request id: the
+/// server sets those, so whatever a guest says under these names is dropped.
 fn server_owned(name: &HeaderName) -> bool {
     use axum::http::header::{CONNECTION, CONTENT_LENGTH, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
     // Standard names compare as enum values, so the common case costs next to nothing.
@@ -31,7 +31,7 @@ fn server_owned(name: &HeaderName) -> bool {
     .contains(name)
         || matches!(
             name.as_str(),
-            "keep-alive" | "proxy-connection" | "http2-settings"
+            "keep-alive" | "proxy-connection" | "http2-settings" | "x-request-id"
         )
 }
 

@@ -7,6 +7,7 @@ mod auth_api;
 mod caller;
 pub mod connections;
 mod dispatch;
+pub mod edge;
 mod error;
 mod guest_response;
 pub mod request_id;
@@ -29,12 +30,14 @@ use crate::host::Host;
 /// The router serving `host`'s current app version: built-in endpoints first, then the app's
 /// own routes.
 pub fn router(host: Arc<Host>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .nest("/auth/v1", auth_api::routes())
-        .nest("/storage/v1", storage::routes())
-        .fallback(dispatch::dispatch)
-        .with_state(host)
+    edge::wrap(
+        Router::new()
+            .route("/healthz", get(healthz))
+            .nest("/auth/v1", auth_api::routes())
+            .nest("/storage/v1", storage::routes())
+            .fallback(dispatch::dispatch)
+            .with_state(host),
+    )
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

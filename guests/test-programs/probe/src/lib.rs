@@ -1,6 +1,6 @@
 //! Test guest. Echoes what the host gave it (request, params, context) as JSON, and misbehaves
 //! on request so that tests can check the host contains it:
-//! `/spin` loops forever, `/alloc` grows memory without end, `/panic` panics,
+//! `/spin` loops forever (`/spin?HOST:PORT` first knocks on HOST:PORT, so a test knows it began), `/alloc` grows memory without end, `/panic` panics,
 //! `/print` writes to stdout and stderr. `/escape?HOST:PORT` tries to reach outside its
 //! sandbox (files, directories, a TCP socket) and reports what happened. `/fetch?HOST:PORT`
 //! makes an outgoing wasi:http GET to `http://HOST:PORT/` and reports the status or the error. `/static` counts calls in a global: with a fresh
@@ -121,7 +121,13 @@ impl Guest for Probe {
     fn handle(req: Request, ctx: Context) -> Response {
         let tail = req.path.rsplit('/').next().unwrap_or_default();
         match tail {
-            "spin" => spin(),
+            "spin" => {
+                // With `?HOST:PORT`, tell a test listening there that spinning starts now.
+                if !req.query.is_empty() {
+                    let _ = fetch(&req.query);
+                }
+                spin()
+            }
             "alloc" => {
                 alloc_forever();
             }

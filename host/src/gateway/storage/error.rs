@@ -2,12 +2,11 @@
 //! which `@supabase/storage-js` turns into a `StorageApiError`.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nimbus_objects::{ObjectError, SignatureError};
 
-use crate::gateway::error::REQUEST_ID_HEADER;
-use crate::gateway::request_id;
+use crate::gateway::edge::ErrorDetail;
 
 /// A failed storage request.
 #[derive(Debug)]
@@ -15,6 +14,8 @@ pub struct StorageError {
     status: StatusCode,
     error: &'static str,
     message: String,
+    /// What went wrong behind a 5xx, for the log.
+    detail: Option<String>,
 }
 
 impl StorageError {
@@ -24,6 +25,7 @@ impl StorageError {
             status,
             error,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -76,12 +78,13 @@ impl From<ObjectError> for StorageError {
                 Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", why)
             }
             other => {
-                tracing::error!("object storage: {other}");
-                Self::new(
+                let mut error = Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "object storage failed; see the host log",
-                )
+                );
+                error.detail = Some(format!("object storage: {other}"));
+                error
             }
         }
     }
@@ -105,8 +108,8 @@ impl IntoResponse for StorageError {
             "message": self.message,
         });
         let mut response = (self.status, Json(body)).into_response();
-        if let Ok(id) = HeaderValue::from_str(&request_id::next()) {
-            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+        if let Some(detail) = self.detail {
+            response.extensions_mut().insert(ErrorDetail(detail));
         }
         response
     }

@@ -1,0 +1,81 @@
+//! The HTTP edge: every response carries a request id the host minted, the built-in APIs'
+//! included, and every 5xx is logged once with it.
+
+use crate::harness::{AppDir, client};
+
+const APP: &str = r#"
+[app]
+name = "edge"
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+
+[bucket.files]
+access = "public-read"
+"#;
+
+fn is_host_id(id: &str) -> bool {
+    id.len() == 20 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_the_host_minted() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    let requests = [
+        client().get(server.url("/healthz")),
+        client().post(server.url("/auth/v1/token?grant_type=nope")),
+        client().get(server.url("/storage/v1/bucket")),
+        client().get(server.url("/storage/v1/object/public/files/missing.txt")),
+        client().get(server.url("/probe/fine")),
+        client().get(server.url("/no/such/route")),
+        client().get(server.url("/probe/framing")),
+    ];
+    for request in requests {
+        let response = request
+            .header("x-request-id", "forged-by-client")
+            .send()
+            .await
+            .expect("request");
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(is_host_id(&id), "{} gave `{id}`", response.url());
+        assert_eq!(
+            response.headers().get_all("x-request-id").iter().count(),
+            1,
+            "{}",
+            response.url()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_is_logged_once_with_its_request_id() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    let response = client()
+        .get(server.url("/probe/panic"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 500);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_string();
+    let log = server.wait_for_log("status=500");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(&id) && line.contains("status=500"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("probe"),
+        "the detail names the component: {log}"
+    );
+}
