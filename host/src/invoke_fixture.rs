@@ -1,4 +1,4 @@
-//! `nimbus invoke`: the seed's local driver. Reads a request fixture, hands it to the invoker
+//! `nimbus invoke`: a local driver, like `sam local invoke`. Reads a request fixture, hands it to the invoker
 //! as an HTTP trigger (no server, no socket), and renders what the component produced as JSON,
 //! after the same checks the gateway applies.
 

@@ -1,4 +1,4 @@
-//! The seed's Hello: `handler(event, context)` answering `{message, time}` as JSON.
+//! Hello, the primer's first function: `handler(event, context)` answering `{message, time}` as JSON.
 
 wit_bindgen::generate!({
     world: "http-app",

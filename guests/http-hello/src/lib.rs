@@ -1,4 +1,4 @@
-//! The seed's Hello as a standard `wasi:http/proxy` component, the kind that `wasmtime serve`,
+//! The primer's Hello as a standard `wasi:http/proxy` component, the kind that `wasmtime serve`,
 //! Spin and jco run. nimbus serves it unchanged.
 
 use std::io::Write as _;

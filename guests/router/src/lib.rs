@@ -1,4 +1,4 @@
-//! The seed's router: one handler serving several paths with only standard parsing.
+//! A router: one handler serving several paths with only standard parsing.
 //! `GET /health`, `POST /echo` (answers the JSON body it was sent), anything else a JSON 404.
 
 wit_bindgen::generate!({

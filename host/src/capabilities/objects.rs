@@ -15,9 +15,6 @@ use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{object_store, types};
 use crate::manifest::{BucketMode, BucketSpec, ComponentSpec, Manifest};
 
-/// Longest life of a signed URL made by a guest.
-const MAX_SIGNED_URL_TTL: u32 = 7 * 24 * 3600;
-
 /// The host side of an opened `bucket` resource.
 pub struct OpenBucket {
     id: BucketId,
@@ -344,7 +341,9 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         };
         let (id, _) = self.open_bucket(&bucket, write)?;
         nimbus_objects::validate_key(&key).map_err(|e| self.ctx.map_error(e))?;
-        let expires = nimbus_objects::unix_now() + u64::from(ttl_seconds.min(MAX_SIGNED_URL_TTL));
+        let expires =
+            nimbus_objects::signed_url_expiry(nimbus_objects::unix_now(), u64::from(ttl_seconds))
+                .map_err(|e| PlatformError::Invalid(e.to_string()))?;
         let token = self.ctx.0.signer.sign(&id, &key, &method, expires);
         Ok(nimbus_objects::signed_url_path(&id.bucket, &key, &token))
     }

@@ -95,21 +95,20 @@ impl Runtime {
             .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
             // Resetting the first 256 KiB of a slot in user space instead of madvising it
             // saves a syscall, its TLB flush and the page faults after it on every request,
-            // when a guest's hot memory (stack, data, first heap pages) lies there: with the
-            // 128 KiB stack our guests link with, one invocation of `hello` costs 26 µs instead
-            // of 50 µs (`make bench`, criterion). Guests with Rust's default 1 MiB stack gain
-            // nothing from it and lose little (51 µs against 55 µs at 64 KiB, same run).
+            // when a guest's hot memory (stack, data, first heap pages) lies there, as it does
+            // with the 128 KiB stack our guests link with; guests with Rust's default 1 MiB
+            // stack gain little from it and lose little (the bench of one invocation,
+            // `make bench`, shows both).
             .linear_memory_keep_resident(256 << 10)
             .table_keep_resident(64 << 10)
             .async_stack_keep_resident(64 << 10)
             // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only the pages the guest
-            // dirtied instead of all 256 KiB: on one worker, hello went from 28-32k to 36k
-            // requests/s and the wasi:http hello from 26-30k to 33-34k (wrk, A/B in one run).
+            // dirtied instead of all 256 KiB: a guest that touches little memory then costs
+            // little to reset.
             .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
-        // Guests are called one export at a time, never concurrently inside one store; without
-        // the component-model-async bookkeeping (a task per call) an invocation of `hello`
-        // costs about 30 µs instead of 35 µs (criterion, same run).
+        // Guests are called one export at a time, never concurrently inside one store, so the
+        // component-model-async bookkeeping (a task per call) would be pure cost.
         config
             .concurrency_support(false)
             .wasm_component_model(true)

@@ -10,21 +10,15 @@ pub fn fill(buf: &mut [u8]) -> Result<(), AuthError> {
     getrandom::fill(buf).map_err(|e| AuthError::Internal(format!("no randomness: {e}")))
 }
 
-/// A random UUID (version 4) in its usual text form.
+/// A random UUID (version 4) in its usual text form; a failing OS generator is an error,
+/// not a panic.
 pub fn uuid() -> Result<String, AuthError> {
-    let mut b = [0u8; 16];
-    fill(&mut b)?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = hex::encode(b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    let mut bytes = [0u8; 16];
+    fill(&mut bytes)?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string())
 }
 
 /// An opaque token of 256 random bits, URL-safe.
@@ -32,4 +26,16 @@ pub fn token() -> Result<String, AuthError> {
     let mut b = [0u8; 32];
     fill(&mut b)?;
     Ok(URL_SAFE_NO_PAD.encode(b))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_version_4_uuids_and_tokens_carry_256_bits() {
+        let id = super::uuid().expect("uuid");
+        let parsed = uuid::Uuid::parse_str(&id).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_ne!(super::uuid().expect("uuid"), id);
+        assert_eq!(super::token().expect("token").len(), 43);
+    }
 }

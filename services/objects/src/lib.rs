@@ -21,7 +21,10 @@ pub use error::ObjectError;
 pub use key::{MAX_KEY_BYTES, validate_key, validate_name, validate_prefix};
 pub use local::{LocalObjectStore, OBJECTS_STORE, Swept};
 pub use range::RangeSpec;
-pub use signing::{SignatureError, UrlSigner, signed_url_path, unix_now, url_encode};
+pub use signing::{
+    InvalidLifetime, MAX_SIGNED_URL_TTL, SignatureError, UrlSigner, signed_url_expiry,
+    signed_url_path, unix_now, url_encode,
+};
 
 /// An upload that delivers no bytes for this long is cut (and leaves nothing behind), so that
 /// a stalled client cannot hold an upload open forever and every leftover of a crashed upload

@@ -57,6 +57,23 @@ pub enum SignatureError {
     WrongMethod,
 }
 
+/// Longest life of a signed URL, in seconds: seven days, as Supabase allows.
+pub const MAX_SIGNED_URL_TTL: u64 = 7 * 24 * 3600;
+
+/// A signed URL's requested lifetime is outside 1 second to [`MAX_SIGNED_URL_TTL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a signed URL lives between 1 and {MAX_SIGNED_URL_TTL} seconds")]
+pub struct InvalidLifetime;
+
+/// When a signed URL made at `now` to live `ttl` seconds expires, in seconds since the Unix
+/// epoch: the one rule for every way of making one (the HTTP API and guests alike).
+pub fn signed_url_expiry(now: u64, ttl: u64) -> Result<u64, InvalidLifetime> {
+    if ttl == 0 || ttl > MAX_SIGNED_URL_TTL {
+        return Err(InvalidLifetime);
+    }
+    now.checked_add(ttl).ok_or(InvalidLifetime)
+}
+
 /// Makes and checks signed URL tokens for one app.
 pub struct UrlSigner {
     app: String,
@@ -143,6 +160,19 @@ impl UrlSigner {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn signed_urls_live_one_second_to_seven_days() {
+        use super::{InvalidLifetime, MAX_SIGNED_URL_TTL, signed_url_expiry};
+        assert_eq!(signed_url_expiry(1_000, 60), Ok(1_060));
+        assert_eq!(
+            signed_url_expiry(1_000, MAX_SIGNED_URL_TTL),
+            Ok(1_000 + MAX_SIGNED_URL_TTL)
+        );
+        for ttl in [0, MAX_SIGNED_URL_TTL + 1, u64::MAX] {
+            assert_eq!(signed_url_expiry(1_000, ttl), Err(InvalidLifetime), "{ttl}");
+        }
+    }
+
     use nimbus_kv::RedbKvStore;
 
     use super::*;
