@@ -32,7 +32,6 @@ use crate::app_version::AppVersion;
 use crate::host::Host;
 use crate::manifest::{BucketAccess, BucketSpec};
 
-
 /// The `/storage/v1` routes.
 pub fn routes() -> axum::Router<Arc<Host>> {
     axum::Router::new()
