@@ -63,6 +63,23 @@ fn a_second_start_loads_compiled_code_from_the_cache() {
         "{second_log}"
     );
     assert!(!second_log.contains("compiled component"), "{second_log}");
+    // A cache entry changed behind the host's back is not loaded: it is compiled again.
+    for entry in std::fs::read_dir(cache).expect("cache dir").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "cwasm") {
+            let mut bytes = std::fs::read(entry.path()).expect("entry");
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x55;
+            std::fs::write(entry.path(), bytes).expect("tamper");
+        }
+    }
+    let third = app.run(&check);
+    assert!(third.status.success());
+    let third_log = String::from_utf8_lossy(&third.stderr);
+    assert!(
+        third_log.contains("failed its integrity check"),
+        "{third_log}"
+    );
+    assert!(third_log.contains("compiled component"), "{third_log}");
 }
 
 #[tokio::test]

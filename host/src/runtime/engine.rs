@@ -1,13 +1,14 @@
 //! The one `wasmtime::Engine`: component model, pooling allocator with copy-on-write memory
 //! images, epoch interruption driven by a ticker thread, and a disk cache of compiled code.
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use super::code_cache::CodeCache;
 use wasmtime::component::Component;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -56,7 +57,7 @@ impl From<wasmtime::Error> for EngineError {
 pub struct Runtime {
     engine: Engine,
     max_memory: u64,
-    cache_dir: Option<PathBuf>,
+    cache: Option<CodeCache>,
     ticker: Ticker,
     process_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -118,19 +119,21 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let ticker = start_epoch_ticker(engine.clone())
             .map_err(|e| EngineError::Wasmtime(format!("cannot start the epoch ticker: {e}")))?;
-        if let Some(dir) = &cache_dir {
-            // A cache that cannot be created only costs compile time.
-            if let Err(e) = std::fs::create_dir_all(dir) {
+        // A cache that cannot be used only costs compile time.
+        let cache = cache_dir.and_then(|dir| match std::fs::create_dir_all(&dir) {
+            Ok(()) => CodeCache::open(&dir, &engine),
+            Err(e) => {
                 tracing::warn!(
                     "compiled-code cache disabled: cannot create {}: {e}",
                     dir.display()
                 );
+                None
             }
-        }
+        });
         Ok(Self {
             engine,
             max_memory,
-            cache_dir,
+            cache,
             ticker,
             process_slots: Arc::new(tokio::sync::Semaphore::new(POOLED_INSTANCES as usize)),
         })
@@ -171,10 +174,16 @@ impl Runtime {
         path: &Path,
         expected: Option<&str>,
     ) -> Result<(Component, String), EngineError> {
-        if let Some(expected) = expected
-            && let Some(component) = self.cached_component(path, expected)
+        let cache = self.cache.as_ref();
+        // A pinned or unchanged source is found in the cache without reading it.
+        let known = expected
+            .map(str::to_string)
+            .or_else(|| cache.and_then(|c| c.known_digest(path)));
+        if let (Some(cache), Some(digest)) = (cache, &known)
+            && let Some(component) = cache.load(&self.engine, digest)
         {
-            return Ok((component, expected.to_string()));
+            tracing::info!(path = %path.display(), "loaded compiled code from cache");
+            return Ok((component, digest.clone()));
         }
         let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
             path: path.to_path_buf(),
@@ -190,8 +199,14 @@ impl Runtime {
                 found: digest,
             });
         }
-        if let Some(component) = self.cached_component(path, &digest) {
-            return Ok((component, digest));
+        if let Some(cache) = cache {
+            cache.remember_digest(path, &digest);
+            if known.as_deref() != Some(digest.as_str())
+                && let Some(component) = cache.load(&self.engine, &digest)
+            {
+                tracing::info!(path = %path.display(), "loaded compiled code from cache");
+                return Ok((component, digest));
+            }
         }
         let started = std::time::Instant::now();
         let component = Component::new(&self.engine, &bytes)?;
@@ -200,42 +215,10 @@ impl Runtime {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "compiled component"
         );
-        if let Some(cached) = self.cache_path(&digest) {
-            match component.serialize() {
-                Ok(serialized) => write_atomically(&cached, &serialized),
-                Err(e) => tracing::warn!("cannot serialize compiled code: {e}"),
-            }
+        if let Some(cache) = cache {
+            cache.store(&digest, &component);
         }
         Ok((component, digest))
-    }
-
-    /// The compiled code of the component with content hash `digest`, when the cache has it.
-    fn cached_component(&self, path: &Path, digest: &str) -> Option<Component> {
-        let cached = self.cache_path(digest)?;
-        if !cached.is_file() {
-            return None;
-        }
-        // SAFETY: the file was written by `Component::serialize` of an engine with the same
-        // compatibility hash (part of the file name) into the host's own owner-only directory.
-        match unsafe { Component::deserialize_file(&self.engine, &cached) } {
-            Ok(component) => {
-                tracing::info!(path = %path.display(), "loaded compiled code from cache");
-                Some(component)
-            }
-            Err(e) => {
-                tracing::warn!("ignoring unusable cache entry {}: {e}", cached.display());
-                None
-            }
-        }
-    }
-
-    fn cache_path(&self, digest: &str) -> Option<PathBuf> {
-        let dir = self.cache_dir.as_ref()?;
-        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut engine_hash);
-        Some(dir.join(format!("{digest}-{:016x}.cwasm", engine_hash.finish())))
     }
 }
 
@@ -268,13 +251,4 @@ fn start_epoch_ticker(engine: Engine) -> std::io::Result<Ticker> {
         stop,
         thread: handle.thread().clone(),
     })
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) {
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&temp);
-        tracing::warn!("cannot write compiled-code cache {}: {e}", path.display());
-    }
 }

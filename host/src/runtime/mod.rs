@@ -1,6 +1,7 @@
 //! The WebAssembly side of the host: engine, per-component loading and linking, the
 //! per-invocation store, and the invoker that every trigger goes through.
 
+pub mod code_cache;
 pub mod component;
 pub mod engine;
 pub mod invoke;

@@ -1,0 +1,222 @@
+//! The compiled-code cache. What it holds is native code the host maps and runs, so it lives in
+//! a directory only the host's user may write (checked at start), and every file is checked
+//! before it is loaded: each compiled component is stored beside an HMAC-SHA256 of its bytes,
+//! under a key kept in the cache directory itself (owner-only). A file that was truncated,
+//! corrupted or put there by anything that does not hold the key is ignored and compiled again.
+//!
+//! Finding a component's entry needs the content hash of its source. Hashing a large source
+//! (a JS or Python component is tens of megabytes) on every start would cost more than the
+//! cache saves, so the hash is remembered per source file with the file's inode, size and
+//! change time, which any write to the file changes.
+
+use std::hash::{Hash as _, Hasher as _};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac as _};
+use sha2::{Digest as _, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Length of the MAC key, in bytes.
+const KEY_BYTES: usize = 32;
+
+/// The cache in one directory.
+pub struct CodeCache {
+    dir: PathBuf,
+    key: [u8; KEY_BYTES],
+    engine_hash: u64,
+}
+
+/// What a source file looked like when its content hash was taken.
+fn fingerprint(path: &Path) -> Option<String> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {} {} {}.{}",
+        metadata.dev(),
+        metadata.ino(),
+        metadata.len(),
+        metadata.ctime(),
+        metadata.ctime_nsec()
+    ))
+}
+
+fn mac(key: &[u8], bytes: &[u8]) -> Vec<u8> {
+    // HMAC takes keys of any length.
+    let mut mac = <Hmac<Sha256>>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(bytes);
+    mac.finalize().into_bytes().to_vec()
+}
+
+impl CodeCache {
+    /// The cache in `dir` (which must exist and be owner-only), for code compiled by `engine`;
+    /// `None` when its key can be neither read nor made (then nothing is cached).
+    pub fn open(dir: &Path, engine: &Engine) -> Option<Self> {
+        let key_path = dir.join("mac.key");
+        let key = match std::fs::read(&key_path) {
+            Ok(bytes) if bytes.len() == KEY_BYTES => bytes,
+            _ => {
+                let mut fresh = [0u8; KEY_BYTES];
+                if let Err(e) = getrandom::fill(&mut fresh) {
+                    tracing::warn!("compiled-code cache disabled: no randomness: {e}");
+                    return None;
+                }
+                write_atomically(&key_path, &fresh);
+                // Another process may have made its own at the same moment: use what won.
+                std::fs::read(&key_path)
+                    .ok()
+                    .filter(|k| k.len() == KEY_BYTES)?
+            }
+        };
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
+        Some(Self {
+            dir: dir.to_path_buf(),
+            key: key.try_into().ok()?,
+            engine_hash: engine_hash.finish(),
+        })
+    }
+
+    fn entry(&self, digest: &str) -> PathBuf {
+        self.dir
+            .join(format!("{digest}-{:016x}.cwasm", self.engine_hash))
+    }
+
+    fn source_record(&self, path: &Path) -> PathBuf {
+        let name = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let id = hex::encode(Sha256::digest(name.as_os_str().as_encoded_bytes()));
+        self.dir.join("sources").join(id)
+    }
+
+    /// The content hash `path` had when it was last hashed, if the file has not changed since.
+    pub fn known_digest(&self, path: &Path) -> Option<String> {
+        let record = std::fs::read_to_string(self.source_record(path)).ok()?;
+        let (seen, digest) = record.rsplit_once(' ')?;
+        (Some(seen) == fingerprint(path).as_deref()).then(|| digest.to_string())
+    }
+
+    /// Remembers that `path`, as it is now, has content hash `digest`.
+    pub fn remember_digest(&self, path: &Path, digest: &str) {
+        let Some(seen) = fingerprint(path) else {
+            return;
+        };
+        let record = self.source_record(path);
+        if let Some(dir) = record.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        write_atomically(&record, format!("{seen} {digest}").as_bytes());
+    }
+
+    /// The compiled code of the component with content hash `digest`, when the cache has an
+    /// entry for it that passes its integrity check.
+    pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let entry = self.entry(digest);
+        let bytes = std::fs::read(&entry).ok()?;
+        let stored_mac = std::fs::read(entry.with_extension("mac")).unwrap_or_default();
+        let expected = mac(&self.key, &bytes);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_slice(),
+            stored_mac.as_slice(),
+        )) {
+            tracing::warn!(
+                "ignoring compiled-code cache entry {}: it failed its integrity check",
+                entry.display()
+            );
+            return None;
+        }
+        // SAFETY: these exact bytes were written by `Component::serialize` of an engine with
+        // the same compatibility hash (part of the name): their MAC, under a key only this
+        // user can read, proves it. They are deserialized from memory, not from the file, so
+        // the file cannot change between the check and the load.
+        match unsafe { Component::deserialize(engine, &bytes) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!("ignoring unusable cache entry {}: {e}", entry.display());
+                None
+            }
+        }
+    }
+
+    /// Stores `component`'s compiled code as the entry for content hash `digest`.
+    pub fn store(&self, digest: &str, component: &Component) {
+        let bytes = match component.serialize() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!("cannot serialize compiled code: {e}");
+                return;
+            }
+        };
+        let entry = self.entry(digest);
+        // The MAC first: an entry without a valid MAC is ignored, so a crash between the two
+        // writes costs a compile, never a bad load.
+        write_atomically(&entry.with_extension("mac"), &mac(&self.key, &bytes));
+        write_atomically(&entry, &bytes);
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) {
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&temp);
+        tracing::warn!("cannot write compiled-code cache {}: {e}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAT: &str = "(component)";
+
+    fn setup() -> (tempfile::TempDir, Engine, CodeCache, Component) {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).expect("engine");
+        let cache = CodeCache::open(dir.path(), &engine).expect("cache");
+        let component = Component::new(&engine, WAT).expect("component");
+        (dir, engine, cache, component)
+    }
+
+    #[test]
+    fn an_entry_loads_only_while_its_bytes_match_their_mac() {
+        let (_dir, engine, cache, component) = setup();
+        assert!(cache.load(&engine, "abc").is_none(), "nothing stored yet");
+        cache.store("abc", &component);
+        assert!(cache.load(&engine, "abc").is_some());
+        let entry = cache.entry("abc");
+        let mut bytes = std::fs::read(&entry).expect("entry");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&entry, &bytes).expect("tamper");
+        assert!(cache.load(&engine, "abc").is_none(), "a changed byte");
+        cache.store("abc", &component);
+        std::fs::remove_file(entry.with_extension("mac")).expect("remove mac");
+        assert!(cache.load(&engine, "abc").is_none(), "no MAC");
+    }
+
+    #[test]
+    fn another_key_does_not_vouch_for_an_entry() {
+        let (dir, engine, cache, component) = setup();
+        cache.store("abc", &component);
+        std::fs::write(dir.path().join("mac.key"), [7u8; KEY_BYTES]).expect("new key");
+        let reopened = CodeCache::open(dir.path(), &engine).expect("cache");
+        assert!(reopened.load(&engine, "abc").is_none());
+    }
+
+    #[test]
+    fn a_source_digest_is_remembered_until_the_file_changes() {
+        let (dir, _engine, cache, _) = setup();
+        let source = dir.path().join("app.wasm");
+        std::fs::write(&source, b"one").expect("write");
+        assert_eq!(cache.known_digest(&source), None);
+        cache.remember_digest(&source, "d1");
+        assert_eq!(cache.known_digest(&source).as_deref(), Some("d1"));
+        std::fs::write(&source, b"two").expect("rewrite");
+        assert_eq!(cache.known_digest(&source), None, "a write changes ctime");
+    }
+}
