@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
+use nimbus_limits::RateLimiter;
 
 use crate::app_version::{AppVersion, VersionPin};
 use crate::manifest::Manifest;
@@ -21,6 +22,8 @@ pub struct Host {
     pub backends: Backends,
     /// How the backends were chosen.
     pub config: RuntimeConfig,
+    /// Rate limits every process of the host shares.
+    pub limits: Arc<dyn RateLimiter>,
     current: ArcSwap<AppVersion>,
 }
 
@@ -50,6 +53,7 @@ impl Host {
             "--cache-dir",
         )?;
         let backends = crate::services::open(&config)?;
+        let limits = crate::services::open_limits(&config)?;
         let max_memory = manifest
             .components
             .iter()
@@ -64,6 +68,7 @@ impl Host {
             runtime,
             backends,
             config,
+            limits,
             current: ArcSwap::from_pointee(version),
         })
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use nimbus_auth::{AuthConfig, AuthService};
 use nimbus_kv::{KvStore, RedbKvStore, RemoteKvStore};
+use nimbus_limits::{RateLimiter, SharedLimiter};
 use nimbus_objects::{LocalObjectStore, ObjectStore};
 
 use crate::manifest::Manifest;
@@ -80,6 +81,19 @@ pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
         Arc::clone(&kv),
     ));
     Ok(Backends { kv, objects })
+}
+
+/// The rate-limit table every process of the host maps: made fresh by the process that owns
+/// the data, mapped by the worker processes it starts.
+pub fn open_limits(config: &RuntimeConfig) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    let path = config.data_dir.join("limits.shm");
+    let limiter = match config.kv {
+        KvLocation::Owned => SharedLimiter::create(&path),
+        KvLocation::Remote(_) => SharedLimiter::open(&path),
+    };
+    Ok(Arc::new(
+        limiter.context("cannot set up the shared rate limits")?,
+    ))
 }
 
 /// The auth service of `manifest`'s app, kept in `kv`.

@@ -233,6 +233,43 @@ async fn a_flood_from_one_address_is_throttled() {
     assert!(response.headers().contains_key("retry-after"));
 }
 
+#[tokio::test]
+async fn the_address_bucket_holds_across_worker_processes() {
+    let app = AppDir::new(GUARDED);
+    let server = app.start_processes(3);
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut processes = std::collections::HashSet::new();
+    // Twice the burst (30), each on a new connection, which the kernel spreads over the
+    // processes.
+    for attempt in 0..60 {
+        let response = crate::harness::fresh_connection_client()
+            .post(server.url("/auth/v1/token?grant_type=refresh_token"))
+            .json(&json!({ "refresh_token": format!("nope.{attempt}") }))
+            .send()
+            .await
+            .expect("request");
+        if let Some(id) = response.headers().get("x-request-id") {
+            processes.insert(crate::harness::process_of(id.to_str().unwrap_or_default()));
+        }
+        *statuses.entry(response.status().as_u16()).or_insert(0) += 1;
+    }
+    assert!(
+        processes.len() >= 2,
+        "more than one process served: {processes:?}"
+    );
+    // 30 at once and one more every 2 s: the test takes far less than 2 s per request.
+    let answered = statuses.get(&400).copied().unwrap_or(0);
+    assert!(
+        (30..=32).contains(&answered),
+        "one bucket for the host, not one per process: {statuses:?}"
+    );
+    assert_eq!(
+        answered + statuses.get(&429).copied().unwrap_or(0),
+        60,
+        "{statuses:?}"
+    );
+}
+
 fn forge(token: &str, change: impl FnOnce(&mut Value)) -> String {
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims: Value =

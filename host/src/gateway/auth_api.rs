@@ -1,15 +1,16 @@
 //! `/auth/v1`: signup, password and refresh-token grants, the user, logout and the JWKS, in
 //! the wire format of Supabase's auth server (GoTrue), so `@supabase/auth-js` works unchanged.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Query};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use nimbus_auth::{AuthError, Claims, LogoutScope};
+use nimbus_limits::Quota;
 use serde::Deserialize;
 
 use super::caller::{api_key_ok, bearer};
@@ -125,14 +126,29 @@ impl Credentials {
     }
 }
 
+/// Takes one request from the caller's bucket, shared by every process of the host: per
+/// address for IPv4, per /64 for IPv6 (one client usually holds a whole /64).
+fn throttle(host: &Host, app: &AppVersion, peer: IpAddr) -> Result<(), AuthFailure> {
+    let config = app.services.auth.config();
+    let quota = Quota::per_minute(config.ip_burst, config.ip_per_minute);
+    let key: Vec<u8> = match peer {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
+    };
+    host.limits
+        .check("auth-address", &key, quota)
+        .map_err(|retry_after| AuthFailure(AuthError::Throttled { retry_after }))
+}
+
 async fn signup(
+    State(host): State<Arc<Host>>,
     Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> AuthResult {
     require_api_key(&app, &headers)?;
-    app.services.auth.check_ip(peer.ip())?;
+    throttle(&host, &app, peer.ip())?;
     let (email, password, data) = parse::<Credentials>(&body)?.required()?;
     if !data.is_object() {
         return Err(AuthFailure(AuthError::Invalid(
@@ -155,6 +171,7 @@ struct RefreshBody {
 }
 
 async fn token(
+    State(host): State<Arc<Host>>,
     Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<GrantQuery>,
@@ -162,7 +179,7 @@ async fn token(
     body: axum::body::Bytes,
 ) -> AuthResult {
     require_api_key(&app, &headers)?;
-    app.services.auth.check_ip(peer.ip())?;
+    throttle(&host, &app, peer.ip())?;
     let session = match query.grant_type.as_deref() {
         Some("password") => {
             let (email, password, _) = parse::<Credentials>(&body)?.required()?;

@@ -32,7 +32,7 @@ pub use error::AuthError;
 pub use keys::{ALGORITHM, KeySet};
 pub use secret_key::SECRET_KEY_PREFIX;
 pub use session::REMEMBERED_TOKENS;
-pub use throttle::{FREE_FAILURES, IpLimiter, MAX_LOCKOUT};
+pub use throttle::{FREE_FAILURES, MAX_LOCKOUT};
 pub use user::{DEFAULT_ROLE, Identity, User, normalize_email, rfc3339};
 
 use live::LiveSessions;
@@ -59,9 +59,9 @@ pub struct AuthConfig {
     pub issuer: String,
     /// How long an access token is valid.
     pub access_token_ttl: Duration,
-    /// Per-IP token bucket: burst size.
+    /// Per-address bucket on the endpoints that check passwords or mint sessions: burst size.
     pub ip_burst: u32,
-    /// Per-IP token bucket: refill per minute.
+    /// Per-address bucket: refill per minute.
     pub ip_per_minute: u32,
 }
 
@@ -167,7 +167,6 @@ pub struct AuthService {
     config: AuthConfig,
     keys: RwLock<KeySet>,
     dummy_hash: String,
-    ip_limiter: IpLimiter,
     verified: VerifiedTokens,
     live: LiveSessions,
     key_reload: tokens::ReloadGate,
@@ -185,7 +184,6 @@ impl AuthService {
     pub async fn open(kv: Arc<dyn KvStore>, config: AuthConfig) -> Result<Self, AuthError> {
         let store = StoreId::new(config.app.clone(), AUTH_STORE);
         let service = Self {
-            ip_limiter: IpLimiter::new(config.ip_burst, config.ip_per_minute),
             kv,
             store,
             config,

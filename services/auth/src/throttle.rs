@@ -1,12 +1,9 @@
-//! Abuse limits on login: a growing lock-out per account after repeated failures (kept in the
-//! store, so every process of a host sees it) and a token bucket per client IP.
+//! Abuse limits on login: a growing lock-out per account after repeated failures, kept in the
+//! store so that every process of a host sees it. (The per-address bucket on the auth
+//! endpoints is the host's shared rate limiter, configured by [`crate::AuthConfig`].)
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
 use crate::AuthError;
@@ -49,36 +46,6 @@ impl Failures {
     }
 }
 
-/// Token bucket per client address, on the auth endpoints that check passwords or mint
-/// sessions.
-pub struct IpLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
-}
-
-impl IpLimiter {
-    /// `burst` requests at once, refilled at `per_minute`.
-    pub fn new(burst: u32, per_minute: u32) -> Self {
-        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        Self {
-            limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
-        }
-    }
-
-    /// Takes one token for `ip`, or says how long until there is one.
-    pub fn check(&self, ip: IpAddr) -> Result<(), AuthError> {
-        self.limiter
-            .check_key(&ip)
-            .map_err(|not_until| AuthError::Throttled {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            })?;
-        if self.limiter.len() > 100_000 {
-            self.limiter.retain_recent();
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,22 +66,5 @@ mod tests {
             failures.record_failure(0);
         }
         assert_eq!(failures.locked_until_ms, MAX_LOCKOUT.as_millis() as u64);
-    }
-
-    #[test]
-    fn the_ip_bucket_empties_and_names_the_wait() {
-        let limiter = IpLimiter::new(3, 1);
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        for _ in 0..3 {
-            assert!(limiter.check(ip).is_ok());
-        }
-        match limiter.check(ip) {
-            Err(AuthError::Throttled { retry_after }) => assert!(retry_after > Duration::ZERO),
-            other => panic!("expected a throttle, got {other:?}"),
-        }
-        assert!(
-            limiter.check([10, 0, 0, 2].into()).is_ok(),
-            "other addresses unaffected"
-        );
     }
 }

@@ -1,7 +1,5 @@
 //! Signing keys, access tokens and the publishable key of one app's auth service.
 
-use std::net::IpAddr;
-
 use jsonwebtoken::{Header, Validation};
 
 use crate::keys::{ALGORITHM, KeySet};
@@ -228,10 +226,5 @@ impl AuthService {
             .set(&self.store, PUBLISHABLE_KEY, fresh.as_bytes())
             .await?;
         Ok(fresh)
-    }
-
-    /// Takes one token from `ip`'s bucket.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), AuthError> {
-        self.ip_limiter.check(ip)
     }
 }
