@@ -2,7 +2,8 @@
 # A/B of two nimbus binaries serving the same app, measured with wrk in turn over interleaved
 # rounds of one run: `bench/ab.sh OLD_BINARY NEW_BINARY [PATH...]` (default paths: /hello,
 # /wasi-hello and /healthz of the example app). Prints each binary's median requests/s per
-# path and the ratio new/old in every round.
+# path and the ratio new/old in every round. `OLD_APP=DIR` serves the old binary another copy of
+# the app (guests built against its platform version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,8 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 APP=${APP:-guests/apps/hello}
+# The old binary may need guests built against its own platform version.
+OLD_APP=${OLD_APP:-$APP}
 unset RUST_BACKTRACE
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 
@@ -25,9 +28,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 declare -A PORT
 for side in old new; do
-  binary=$OLD; [ "$side" = new ] && binary=$NEW
+  binary=$OLD app=$OLD_APP; [ "$side" = new ] && binary=$NEW app=$APP
   PORT[$side]=$(free_port)
-  "$binary" up "$APP" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" >/dev/null 2>"$work/$side.log" &
+  "$binary" up "$app" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" >/dev/null 2>"$work/$side.log" &
   pids+=($!)
 done
 for side in old new; do

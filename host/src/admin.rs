@@ -9,7 +9,7 @@ use clap::Subcommand;
 use nimbus_auth::{AuthService, DEFAULT_ROLE, User, rfc3339};
 
 use crate::manifest::Manifest;
-use crate::services::KvLocation;
+use crate::services::{KvLocation, StoreBackend};
 
 /// `nimbus users` subcommands.
 #[derive(Debug, Subcommand)]
@@ -81,7 +81,10 @@ pub enum SecretsCommand {
 }
 
 /// The app's key-value store: through the running host's socket, or opened directly.
-fn open_kv(data: &Path) -> anyhow::Result<std::sync::Arc<dyn nimbus_kv::KvStore>> {
+fn open_kv(
+    data: &Path,
+    store: &StoreBackend,
+) -> anyhow::Result<std::sync::Arc<dyn nimbus_kv::KvStore>> {
     crate::data_dir::prepare(data)?;
     let socket = data.join("kv.sock");
     let backend = if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -89,12 +92,16 @@ fn open_kv(data: &Path) -> anyhow::Result<std::sync::Arc<dyn nimbus_kv::KvStore>
     } else {
         KvLocation::Owned
     };
-    crate::services::open_kv(&backend, data)
+    crate::services::open_kv(&backend, store, data)
 }
 
 /// The app's auth service, on its key-value store.
-async fn open_auth(manifest: &Manifest, data: &Path) -> anyhow::Result<AuthService> {
-    crate::services::open_auth(manifest, open_kv(data)?).await
+async fn open_auth(
+    manifest: &Manifest,
+    data: &Path,
+    store: &StoreBackend,
+) -> anyhow::Result<AuthService> {
+    crate::services::open_auth(manifest, open_kv(data, store)?).await
 }
 
 async fn find(auth: &AuthService, user: &str) -> anyhow::Result<User> {
@@ -117,8 +124,13 @@ fn print_user(user: &User) {
 }
 
 /// Runs a `nimbus users` subcommand.
-pub async fn users(manifest: &Manifest, data: &Path, command: UsersCommand) -> anyhow::Result<()> {
-    let auth = open_auth(manifest, data).await?;
+pub async fn users(
+    manifest: &Manifest,
+    data: &Path,
+    store: &StoreBackend,
+    command: UsersCommand,
+) -> anyhow::Result<()> {
+    let auth = open_auth(manifest, data, store).await?;
     match command {
         UsersCommand::List => {
             let users = auth.list_users().await?;
@@ -149,8 +161,13 @@ pub async fn users(manifest: &Manifest, data: &Path, command: UsersCommand) -> a
 }
 
 /// Runs a `nimbus keys` subcommand.
-pub async fn keys(manifest: &Manifest, data: &Path, command: KeysCommand) -> anyhow::Result<()> {
-    let auth = open_auth(manifest, data).await?;
+pub async fn keys(
+    manifest: &Manifest,
+    data: &Path,
+    store: &StoreBackend,
+    command: KeysCommand,
+) -> anyhow::Result<()> {
+    let auth = open_auth(manifest, data, store).await?;
     match command {
         KeysCommand::Show { secret: false } => println!("{}", auth.publishable_key().await?),
         KeysCommand::Show { secret: true } => match auth.create_secret_key().await? {
@@ -182,9 +199,10 @@ pub async fn keys(manifest: &Manifest, data: &Path, command: KeysCommand) -> any
 pub async fn secrets(
     manifest: &Manifest,
     data: &Path,
+    store: &StoreBackend,
     command: SecretsCommand,
 ) -> anyhow::Result<()> {
-    let secrets = crate::secrets::Secrets::new(open_kv(data)?, &manifest.app);
+    let secrets = crate::secrets::Secrets::new(open_kv(data, store)?, &manifest.app);
     match command {
         SecretsCommand::Set { name } => {
             let mut value = String::new();

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::app_version::{AppVersion, VersionPin};
 use crate::host::Host;
 use crate::manifest::Manifest;
-use crate::services::{KvLocation, RuntimeConfig};
+use crate::services::{BackendArgs, KvLocation, RuntimeConfig, StoreBackend};
 
 /// nimbus: WebAssembly functions and the backends they need, in one binary.
 #[derive(Debug, Parser)]
@@ -45,6 +45,8 @@ enum Command {
         workers: Option<usize>,
         #[command(flatten)]
         cache: CacheDir,
+        #[command(flatten)]
+        backends: BackendArgs,
         /// Internal: run as a worker process using the key-value store served on this socket.
         #[arg(long, hide = true, requires = "version_pin")]
         kv_socket: Option<PathBuf>,
@@ -70,6 +72,8 @@ enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         cache: CacheDir,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// Invoke one component once with a request read from a JSON fixture, and print the
     /// response: `{"method", "path", "query", "headers": {..}, "body"}`.
@@ -87,6 +91,8 @@ enum Command {
         data: Option<PathBuf>,
         #[command(flatten)]
         cache: CacheDir,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// Manage the app's users.
     Users {
@@ -98,6 +104,9 @@ enum Command {
         /// Data directory [default: APP/.nimbus].
         #[arg(long, global = true)]
         data: Option<PathBuf>,
+        /// Key-value store, when the app is not running: `redb` (DATA/kv.redb) or `redb:PATH`.
+        #[arg(long, env = "NIMBUS_STORE", default_value = "redb", global = true)]
+        store: StoreBackend,
     },
     /// Set, list or delete the app's secrets, read by the components granted them.
     Secrets {
@@ -109,6 +118,9 @@ enum Command {
         /// Data directory [default: APP/.nimbus].
         #[arg(long, global = true)]
         data: Option<PathBuf>,
+        /// Key-value store, when the app is not running: `redb` (DATA/kv.redb) or `redb:PATH`.
+        #[arg(long, env = "NIMBUS_STORE", default_value = "redb", global = true)]
+        store: StoreBackend,
     },
     /// Show or rotate the app's publishable key, secret key and JWT signing key.
     Keys {
@@ -120,6 +132,9 @@ enum Command {
         /// Data directory [default: APP/.nimbus].
         #[arg(long, global = true)]
         data: Option<PathBuf>,
+        /// Key-value store, when the app is not running: `redb` (DATA/kv.redb) or `redb:PATH`.
+        #[arg(long, env = "NIMBUS_STORE", default_value = "redb", global = true)]
+        store: StoreBackend,
     },
 }
 
@@ -155,10 +170,16 @@ fn data_dir(manifest: &Manifest, data: Option<PathBuf>) -> PathBuf {
 }
 
 /// A host with embedded backends serving the app at `app`.
-fn start_host(app: &Path, data: Option<PathBuf>, cache: CacheDir) -> anyhow::Result<Host> {
+fn start_host(
+    app: &Path,
+    data: Option<PathBuf>,
+    cache: CacheDir,
+    backends: BackendArgs,
+) -> anyhow::Result<Host> {
     let manifest = load_manifest(app)?;
     let config = RuntimeConfig {
         cache_dir: cache.dir,
+        backends,
         ..RuntimeConfig::embedded(data_dir(&manifest, data))
     };
     block_on(Host::start(manifest, config))?
@@ -188,6 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             processes,
             workers,
             cache,
+            backends,
             kv_socket,
             version_pin,
             connections,
@@ -200,6 +222,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir: data,
                     cache_dir: cache.dir,
                     kv: KvLocation::Remote(socket),
+                    backends,
                 };
                 let host = Arc::new(block_on(Host::start_pinned(&pin, config))??);
                 let workers = workers.unwrap_or(1);
@@ -212,6 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let data = data_dir(&manifest, data);
             let config = RuntimeConfig {
                 cache_dir: cache.dir,
+                backends,
                 ..RuntimeConfig::embedded(data.clone())
             };
             let host = Arc::new(block_on(Host::start(manifest, config))??);
@@ -235,8 +259,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Build { app } => build_components(&load_manifest(&app)?),
-        Command::Check { app, data, cache } => {
-            let host = start_host(&app, data, cache)?;
+        Command::Check {
+            app,
+            data,
+            cache,
+            backends,
+        } => {
+            let host = start_host(&app, data, cache, backends)?;
             let app = host.current();
             println!(
                 "{}: app `{}` is valid; {} component(s) loaded",
@@ -246,20 +275,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Users { command, app, data } => {
+        Command::Users {
+            command,
+            app,
+            data,
+            store,
+        } => {
             let manifest = load_manifest(&app)?;
             let data = data_dir(&manifest, data);
-            block_on(crate::admin::users(&manifest, &data, command))?
+            block_on(crate::admin::users(&manifest, &data, &store, command))?
         }
-        Command::Keys { command, app, data } => {
+        Command::Keys {
+            command,
+            app,
+            data,
+            store,
+        } => {
             let manifest = load_manifest(&app)?;
             let data = data_dir(&manifest, data);
-            block_on(crate::admin::keys(&manifest, &data, command))?
+            block_on(crate::admin::keys(&manifest, &data, &store, command))?
         }
-        Command::Secrets { command, app, data } => {
+        Command::Secrets {
+            command,
+            app,
+            data,
+            store,
+        } => {
             let manifest = load_manifest(&app)?;
             let data = data_dir(&manifest, data);
-            block_on(crate::admin::secrets(&manifest, &data, command))?
+            block_on(crate::admin::secrets(&manifest, &data, &store, command))?
         }
         Command::Invoke {
             component,
@@ -267,8 +311,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             app,
             data,
             cache,
+            backends,
         } => {
-            let host = start_host(&app, data, cache)?;
+            let host = start_host(&app, data, cache, backends)?;
             let output = block_on(crate::invoke_fixture::invoke(&host, &component, &request))??;
             println!("{output}");
             Ok(())

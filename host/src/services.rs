@@ -13,10 +13,98 @@ use nimbus_objects::{LocalObjectStore, ObjectStore};
 
 use crate::manifest::Manifest;
 
+/// The key-value backend (`--store`, `NIMBUS_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The embedded redb store: `redb` for `DATA/kv.redb`, or `redb:PATH`.
+    Redb(Option<PathBuf>),
+}
+
+impl std::str::FromStr for StoreBackend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "redb" => Ok(Self::Redb(None)),
+            _ if text.starts_with("redb:") && text.len() > "redb:".len() => {
+                Ok(Self::Redb(Some(PathBuf::from(&text["redb:".len()..]))))
+            }
+            _ if text.starts_with("postgres://") || text.starts_with("postgresql://") => Err(
+                "this nimbus has no PostgreSQL backend yet; use `redb` (the default, DATA/kv.redb) or `redb:PATH`".into(),
+            ),
+            _ => Err(format!(
+                "`{text}` is not a key-value store; use `redb` (the default, DATA/kv.redb) or `redb:PATH`"
+            )),
+        }
+    }
+}
+
+/// The object storage backend (`--objects`, `NIMBUS_OBJECTS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectsBackend {
+    /// Files on local disk: `local` for `DATA/objects`, or `local:DIR`.
+    Local(Option<PathBuf>),
+}
+
+impl std::str::FromStr for ObjectsBackend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "local" => Ok(Self::Local(None)),
+            _ if text.starts_with("local:") && text.len() > "local:".len() => {
+                Ok(Self::Local(Some(PathBuf::from(&text["local:".len()..]))))
+            }
+            _ if text.starts_with("s3://") => Err(
+                "this nimbus has no S3 backend yet; use `local` (the default, DATA/objects) or `local:DIR`".into(),
+            ),
+            _ => Err(format!(
+                "`{text}` is not an object store; use `local` (the default, DATA/objects) or `local:DIR`"
+            )),
+        }
+    }
+}
+
+/// The backend flags every command that opens the app's data takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    /// Key-value store: `redb` (DATA/kv.redb) or `redb:PATH`.
+    #[arg(long, env = "NIMBUS_STORE", default_value = "redb")]
+    pub store: StoreBackend,
+    /// Object storage: `local` (DATA/objects) or `local:DIR`.
+    #[arg(long, env = "NIMBUS_OBJECTS", default_value = "local")]
+    pub objects: ObjectsBackend,
+}
+
+impl Default for BackendArgs {
+    fn default() -> Self {
+        Self {
+            store: StoreBackend::Redb(None),
+            objects: ObjectsBackend::Local(None),
+        }
+    }
+}
+
+impl BackendArgs {
+    /// The flags that select these backends, for a worker process.
+    pub fn to_args(&self) -> Vec<String> {
+        let StoreBackend::Redb(store) = &self.store;
+        let ObjectsBackend::Local(objects) = &self.objects;
+        let mut args = Vec::new();
+        if let Some(path) = store {
+            args.push(format!("--store=redb:{}", path.display()));
+        }
+        if let Some(dir) = objects {
+            args.push(format!("--objects=local:{}", dir.display()));
+        }
+        args
+    }
+}
+
 /// Where the key-value service lives for this process.
 #[derive(Debug, Clone)]
 pub enum KvLocation {
-    /// This process opens `DATA/kv.redb` itself.
+    /// This process opens the configured store itself.
     Owned,
     /// Another process of the same host owns it and serves it on this Unix socket.
     Remote(PathBuf),
@@ -31,6 +119,8 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// The key-value service.
     pub kv: KvLocation,
+    /// Which backends serve.
+    pub backends: BackendArgs,
 }
 
 impl RuntimeConfig {
@@ -40,6 +130,7 @@ impl RuntimeConfig {
             data_dir,
             cache_dir: None,
             kv: KvLocation::Owned,
+            backends: BackendArgs::default(),
         }
     }
 
@@ -61,10 +152,15 @@ pub struct Backends {
 }
 
 /// The key-value store `location` names, for data under `data_dir`.
-pub fn open_kv(location: &KvLocation, data_dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
+pub fn open_kv(
+    location: &KvLocation,
+    store: &StoreBackend,
+    data_dir: &Path,
+) -> anyhow::Result<Arc<dyn KvStore>> {
     Ok(match location {
         KvLocation::Owned => {
-            let kv_path = data_dir.join("kv.redb");
+            let StoreBackend::Redb(path) = store;
+            let kv_path = path.clone().unwrap_or_else(|| data_dir.join("kv.redb"));
             Arc::new(RedbKvStore::open(&kv_path).with_context(|| {
                 format!("cannot open the key-value store {}", kv_path.display())
             })?)
@@ -75,11 +171,12 @@ pub fn open_kv(location: &KvLocation, data_dir: &Path) -> anyhow::Result<Arc<dyn
 
 /// Opens the backends `config` names.
 pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
-    let kv = open_kv(&config.kv, &config.data_dir)?;
-    let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(
-        config.data_dir.join("objects"),
-        Arc::clone(&kv),
-    ));
+    let kv = open_kv(&config.kv, &config.backends.store, &config.data_dir)?;
+    let ObjectsBackend::Local(dir) = &config.backends.objects;
+    let dir = dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("objects"));
+    let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir, Arc::clone(&kv)));
     Ok(Backends { kv, objects })
 }
 
@@ -103,4 +200,44 @@ pub async fn open_auth(manifest: &Manifest, kv: Arc<dyn KvStore>) -> anyhow::Res
     AuthService::open(kv, config)
         .await
         .context("cannot open the auth service")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_are_named_by_kind_and_an_optional_place() {
+        assert_eq!("redb".parse(), Ok(StoreBackend::Redb(None)));
+        assert_eq!(
+            "redb:/srv/kv.redb".parse(),
+            Ok(StoreBackend::Redb(Some("/srv/kv.redb".into())))
+        );
+        assert_eq!("local".parse(), Ok(ObjectsBackend::Local(None)));
+        assert_eq!(
+            "local:/srv/objects".parse(),
+            Ok(ObjectsBackend::Local(Some("/srv/objects".into())))
+        );
+        for bad in ["", "redb:", "sqlite", "postgres://db/app"] {
+            let error = bad.parse::<StoreBackend>().expect_err(bad);
+            assert!(error.contains("redb"), "{error}");
+        }
+        for bad in ["", "local:", "s3://bucket", "gcs"] {
+            let error = bad.parse::<ObjectsBackend>().expect_err(bad);
+            assert!(error.contains("local"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_worker_gets_the_flags_of_non_default_backends_only() {
+        assert!(BackendArgs::default().to_args().is_empty());
+        let custom = BackendArgs {
+            store: StoreBackend::Redb(Some("/srv/kv.redb".into())),
+            objects: ObjectsBackend::Local(Some("/srv/o".into())),
+        };
+        assert_eq!(
+            custom.to_args(),
+            vec!["--store=redb:/srv/kv.redb", "--objects=local:/srv/o"]
+        );
+    }
 }

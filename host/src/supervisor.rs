@@ -83,6 +83,7 @@ pub fn serve(
     let workers = Arc::new(Workers::default());
     let stopping = Arc::clone(&workers);
     let cache_dir = host.config.cache_dir();
+    let backends = host.config.backends.clone();
     let result = crate::gateway::serve(
         host,
         listen,
@@ -96,6 +97,7 @@ pub fn serve(
                     pin_path: pin_path.clone(),
                     data_dir: data_dir.clone(),
                     cache_dir: cache_dir.clone(),
+                    backends: backends.clone(),
                     socket: socket.clone(),
                     bound,
                     connections: shape.connections,
@@ -224,6 +226,7 @@ struct Launch {
     pin_path: PathBuf,
     data_dir: PathBuf,
     cache_dir: PathBuf,
+    backends: crate::services::BackendArgs,
     socket: PathBuf,
     bound: SocketAddr,
     connections: crate::gateway::ConnectionLimits,
@@ -298,6 +301,7 @@ impl Launch {
             .args(["--processes", "1", "--workers", "1", "--kv-socket"])
             .arg(&self.socket)
             .args(self.connections.to_args())
+            .args(self.backends.to_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

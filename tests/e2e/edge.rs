@@ -1,5 +1,5 @@
-//! The HTTP edge: every response carries a request id the host minted, the built-in APIs'
-//! included, and every 5xx is logged once with it.
+//! The HTTP edge: every response carries a request id (the client's when sane, else one the
+//! host mints), the built-in APIs' included, and every 5xx is logged once with it.
 
 use crate::harness::{AppDir, client};
 
@@ -20,6 +20,32 @@ fn is_host_id(id: &str) -> bool {
 }
 
 #[tokio::test]
+async fn a_sane_client_request_id_is_kept_and_any_other_replaced() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    for path in ["/probe/fine", "/healthz", "/storage/v1/bucket"] {
+        let response = client()
+            .get(server.url(path))
+            .header("x-request-id", "trace-42.a_b")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.headers()["x-request-id"], "trace-42.a_b", "{path}");
+    }
+    let long = "x".repeat(65);
+    for insane in ["has space", "semi;colon", long.as_str()] {
+        let response = client()
+            .get(server.url("/probe/fine"))
+            .header("x-request-id", insane)
+            .send()
+            .await
+            .expect("request");
+        let id = response.headers()["x-request-id"].to_str().expect("id");
+        assert!(is_host_id(id), "`{insane}` became `{id}`");
+    }
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id_the_host_minted() {
     let app = AppDir::new(APP);
     let server = app.start(1);
@@ -33,11 +59,7 @@ async fn every_response_carries_a_request_id_the_host_minted() {
         client().get(server.url("/probe/framing")),
     ];
     for request in requests {
-        let response = request
-            .header("x-request-id", "forged-by-client")
-            .send()
-            .await
-            .expect("request");
+        let response = request.send().await.expect("request");
         let id = response
             .headers()
             .get("x-request-id")

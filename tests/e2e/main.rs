@@ -2,6 +2,7 @@
 //! Build the guests first (`make guests`; `make test` does it).
 
 mod auth;
+mod backends;
 mod cli;
 mod crash_leftovers;
 mod edge;

@@ -94,12 +94,14 @@ pub fn add_types_to_linker<T: CapabilityHost>(linker: &mut Linker<T>) -> wasmtim
 
 impl KvCtxView<'_> {
     /// The store behind `store` and the backend, for one call.
+    /// The store behind `store` and the backend, borrowed for one call: nothing is cloned on
+    /// the path of every guest read.
     fn open_store(
         &self,
         store: &Resource<OpenStore>,
-    ) -> Result<(StoreId, Arc<dyn KvStore>), PlatformError> {
-        let id = self.table.get(store)?.id.clone();
-        Ok((id, Arc::clone(&self.ctx.0.backend)))
+    ) -> Result<(&StoreId, &dyn KvStore), PlatformError> {
+        let id = &self.table.get(store)?.id;
+        Ok((id, self.ctx.0.backend.as_ref()))
     }
 
     fn guest_error(&self, error: KvError) -> PlatformError {
@@ -139,7 +141,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.get(&id, &key).await.map_err(|e| self.guest_error(e))
+        kv.get(id, &key).await.map_err(|e| self.guest_error(e))
     }
 
     async fn set(
@@ -149,7 +151,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         value: Vec<u8>,
     ) -> Result<(), PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.set(&id, &key, &value)
+        kv.set(id, &key, &value)
             .await
             .map_err(|e| self.guest_error(e))
     }
@@ -160,7 +162,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.delete(&id, &key).await.map_err(|e| self.guest_error(e))
+        kv.delete(id, &key).await.map_err(|e| self.guest_error(e))
     }
 
     async fn set_expiring(
@@ -172,7 +174,7 @@ impl key_value::HostStore for KvCtxView<'_> {
     ) -> Result<(), PlatformError> {
         let (id, kv) = self.open_store(&store)?;
         let ttl = Duration::from_secs(u64::from(ttl_seconds));
-        kv.set_expiring(&id, &key, &value, ttl)
+        kv.set_expiring(id, &key, &value, ttl)
             .await
             .map_err(|e| self.guest_error(e))
     }
@@ -183,7 +185,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.exists(&id, &key).await.map_err(|e| self.guest_error(e))
+        kv.exists(id, &key).await.map_err(|e| self.guest_error(e))
     }
 
     async fn list_keys(
@@ -194,7 +196,7 @@ impl key_value::HostStore for KvCtxView<'_> {
     ) -> Result<key_value::KeyPage, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
         let page = kv
-            .list_keys(&id, &prefix, cursor.as_deref())
+            .list_keys(id, &prefix, cursor.as_deref())
             .await
             .map_err(|e| self.guest_error(e))?;
         Ok(key_value::KeyPage {
@@ -212,7 +214,7 @@ impl key_value::HostStore for KvCtxView<'_> {
     ) -> Result<key_value::EntryPage, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
         let page = kv
-            .scan(&id, &prefix, cursor.as_deref(), limit as usize)
+            .scan(id, &prefix, cursor.as_deref(), limit as usize)
             .await
             .map_err(|e| self.guest_error(e))?;
         Ok(key_value::EntryPage {
@@ -228,7 +230,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         delta: i64,
     ) -> Result<i64, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.increment(&id, &key, delta)
+        kv.increment(id, &key, delta)
             .await
             .map_err(|e| self.guest_error(e))
     }
@@ -241,7 +243,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         new: Vec<u8>,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.compare_and_swap(&id, &key, old.as_deref(), &new)
+        kv.compare_and_swap(id, &key, old.as_deref(), &new)
             .await
             .map_err(|e| self.guest_error(e))
     }
@@ -253,7 +255,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         old: Vec<u8>,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.compare_and_delete(&id, &key, &old)
+        kv.compare_and_delete(id, &key, &old)
             .await
             .map_err(|e| self.guest_error(e))
     }

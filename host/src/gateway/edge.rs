@@ -1,6 +1,6 @@
-//! The HTTP edge every request passes, built-in APIs and app routes alike: a request id minted
-//! by the host (one a client sends is replaced, so that logs can trust it), returned as
-//! `x-request-id` on every response, and one log line for every 5xx with that id and the detail
+//! The HTTP edge every request passes, built-in APIs and app routes alike: a request id (the
+//! client's own `x-request-id` when it is sane, so that a trace can cross services, or else one
+//! the host mints), returned as `x-request-id` on every response, and one log line for every 5xx with that id and the detail
 //! the failure left in the response's extensions ([`ErrorDetail`]). Errors are turned into
 //! responses where they happen and logged here, once.
 
@@ -62,11 +62,26 @@ pub fn wrap(router: Router) -> Router {
         .layer(middleware::from_fn(log_server_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(HostRequestIds))
-        .layer(middleware::from_fn(drop_client_request_id))
+        .layer(middleware::from_fn(drop_insane_client_request_id))
 }
 
-async fn drop_client_request_id(mut request: Request, next: Next) -> Response {
-    request.headers_mut().remove(REQUEST_ID_HEADER);
+/// Whether a client's request id may stand for the request in logs and responses: 1 to 64
+/// letters, digits, `-`, `_` or `.`.
+fn is_sane(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+async fn drop_insane_client_request_id(mut request: Request, next: Next) -> Response {
+    let headers = request.headers_mut();
+    let values = headers.get_all(REQUEST_ID_HEADER);
+    let mut ids = values.iter();
+    let keep = matches!((ids.next(), ids.next()), (Some(id), None) if is_sane(id.as_bytes()));
+    if !keep {
+        headers.remove(REQUEST_ID_HEADER);
+    }
     next.run(request).await
 }
 
@@ -88,4 +103,23 @@ async fn log_server_errors(request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        assert!(super::is_sane(b"abc-123_X.y"));
+        assert!(super::is_sane(&[b'a'; 64]));
+        for bad in [
+            &b""[..],
+            &[b'a'; 65],
+            b"has space",
+            b"new\nline",
+            b"quote\"",
+            b"\xc3\xa9",
+        ] {
+            assert!(!super::is_sane(bad), "{bad:?}");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! BYTES bytes, then compare-and-swaps it for another of the same size and reads it back: the
 //! largest operations the store allows, made from whichever process serves the request.
 //! `/set?KEY&VALUE[&TTL]` sets (expiring after TTL seconds when given), `/get?KEY` reads,
-//! `/entries?PREFIX&LIMIT` lists keys with values, `/cad?KEY&OLD` compare-and-deletes.
+//! `/entries?PREFIX&LIMIT` lists keys with values, `/cad?KEY&OLD` compare-and-deletes,
+//! `/get-many?KEY&N` reads KEY N times in one invocation (for the key-value bench).
 
 wit_bindgen::generate!({
     world: "http-app",
@@ -74,6 +75,20 @@ fn operate(path: &str, args: &[&str]) -> Result<serde_json::Value, String> {
                 .map(|(key, value)| serde_json::json!([key, text(Some(value))]))
                 .collect();
             Ok(serde_json::json!({ "entries": entries, "cursor": page.cursor }))
+        }
+        "/get-many" => {
+            let times: u32 = arg(1).parse().unwrap_or(0);
+            let mut found = 0u32;
+            for _ in 0..times {
+                if store
+                    .get(arg(0))
+                    .map_err(|e| format!("get: {e:?}"))?
+                    .is_some()
+                {
+                    found += 1;
+                }
+            }
+            Ok(serde_json::json!({ "found": found }))
         }
         "/cad" => Ok(serde_json::json!({
             "deleted": store
