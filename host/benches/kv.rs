@@ -12,7 +12,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use nimbus::host::Host;
 use nimbus::manifest::Manifest;
 use nimbus::runtime::{LoadedComponent, Meta, Output, Trigger};
-use nimbus::services::{KvLocation, RuntimeConfig};
+use nimbus::services::{KvLocation, LimitsTable, RuntimeConfig};
 use nimbus_kv::StoreId;
 
 #[global_allocator]
@@ -97,6 +97,7 @@ fn bench_kv(c: &mut Criterion) {
                 cache_dir: Some(dir.path().join("cache")),
                 kv: KvLocation::Remote(socket),
                 backends: Default::default(),
+                limits: LimitsTable::Private,
             },
         ))
         .expect("worker host");

@@ -140,7 +140,19 @@ impl AppVersion {
         let mut components = Vec::with_capacity(manifest.components.len());
         let mut errors = Vec::new();
         for spec in &manifest.components {
-            let expected = pinned.and_then(|p| p.get(&spec.name)).map(String::as_str);
+            let expected = match pinned {
+                None => None,
+                Some(pins) => match pins.get(&spec.name) {
+                    Some(digest) => Some(digest.as_str()),
+                    None => {
+                        errors.push(format!(
+                            "component `{}` is not in the pinned app version",
+                            spec.name
+                        ));
+                        continue;
+                    }
+                },
+            };
             match LoadedComponent::load(&manifest, spec, runtime, &services, expected) {
                 Ok(loaded) => components.push(Arc::new(loaded)),
                 Err(e) => errors.push(e.to_string()),

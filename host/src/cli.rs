@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::app_version::{AppVersion, VersionPin};
 use crate::host::Host;
 use crate::manifest::Manifest;
-use crate::services::{BackendArgs, KvLocation, RuntimeConfig, StoreBackend};
+use crate::services::{BackendArgs, KvLocation, LimitsTable, RuntimeConfig, StoreBackend};
 
 /// nimbus: WebAssembly functions and the backends they need, in one binary.
 #[derive(Debug, Parser)]
@@ -223,6 +223,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     cache_dir: cache.dir,
                     kv: KvLocation::Remote(socket),
                     backends,
+                    limits: LimitsTable::Open,
                 };
                 let host = Arc::new(block_on(Host::start_pinned(&pin, config))??);
                 let workers = workers.unwrap_or(1);
@@ -236,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = RuntimeConfig {
                 cache_dir: cache.dir,
                 backends,
+                limits: LimitsTable::Create,
                 ..RuntimeConfig::embedded(data.clone())
             };
             let host = Arc::new(block_on(Host::start(manifest, config))??);

@@ -121,6 +121,20 @@ pub struct RuntimeConfig {
     pub kv: KvLocation,
     /// Which backends serve.
     pub backends: BackendArgs,
+    /// The rate-limit table this process uses.
+    pub limits: LimitsTable,
+}
+
+/// Where a process keeps its rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitsTable {
+    /// Its own, in memory: for commands that serve no other process.
+    Private,
+    /// A fresh one in the data directory, which its worker processes map: the host's first
+    /// process.
+    Create,
+    /// The one the host's first process made: a worker process.
+    Open,
 }
 
 impl RuntimeConfig {
@@ -131,6 +145,7 @@ impl RuntimeConfig {
             cache_dir: None,
             kv: KvLocation::Owned,
             backends: BackendArgs::default(),
+            limits: LimitsTable::Private,
         }
     }
 
@@ -180,13 +195,14 @@ pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
     Ok(Backends { kv, objects })
 }
 
-/// The rate-limit table every process of the host maps: made fresh by the process that owns
-/// the data, mapped by the worker processes it starts.
+/// The rate-limit table of this process: the one every process of a serving host maps (made
+/// fresh by the first, mapped by the workers it starts), or one of its own.
 pub fn open_limits(config: &RuntimeConfig) -> anyhow::Result<Arc<dyn RateLimiter>> {
     let path = config.data_dir.join("limits.shm");
-    let limiter = match config.kv {
-        KvLocation::Owned => SharedLimiter::create(&path),
-        KvLocation::Remote(_) => SharedLimiter::open(&path),
+    let limiter = match config.limits {
+        LimitsTable::Private => SharedLimiter::private(),
+        LimitsTable::Create => SharedLimiter::create(&path),
+        LimitsTable::Open => SharedLimiter::open(&path),
     };
     Ok(Arc::new(
         limiter.context("cannot set up the shared rate limits")?,

@@ -9,7 +9,7 @@ use wasmtime::component::HasData;
 
 use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{config, types};
-use crate::manifest::{ComponentSpec, Manifest};
+use crate::manifest::ComponentSpec;
 use crate::secrets::Secrets;
 
 /// What one component may read through `config`.
@@ -34,7 +34,7 @@ fn view<T: CapabilityHost>(state: &mut T) -> &ConfigCtx {
 }
 
 /// The config context of `spec`: its `config` table and the secrets `secrets = [...]` grants.
-pub fn configure(_manifest: &Manifest, spec: &ComponentSpec, services: &Services) -> ConfigCtx {
+pub fn configure(spec: &ComponentSpec, services: &Services) -> ConfigCtx {
     ConfigCtx(Arc::new(ConfigGrant {
         component: spec.name.clone(),
         values: spec.config.clone(),

@@ -93,7 +93,6 @@ pub fn add_types_to_linker<T: CapabilityHost>(linker: &mut Linker<T>) -> wasmtim
 }
 
 impl KvCtxView<'_> {
-    /// The store behind `store` and the backend, for one call.
     /// The store behind `store` and the backend, borrowed for one call: nothing is cloned on
     /// the path of every guest read.
     fn open_store(

@@ -70,7 +70,7 @@ impl Grants {
             kv: kv::configure(manifest, spec, services),
             objects: objects::configure(manifest, spec, services),
             auth: auth::configure(spec, services),
-            config: config::configure(manifest, spec, services),
+            config: config::configure(spec, services),
         }
     }
 }

@@ -131,7 +131,8 @@ impl Credentials {
 fn throttle(host: &Host, app: &AppVersion, peer: IpAddr) -> Result<(), AuthFailure> {
     let config = app.services.auth.config();
     let quota = Quota::per_minute(config.ip_burst, config.ip_per_minute);
-    let key: Vec<u8> = match peer {
+    // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`.
+    let key: Vec<u8> = match peer.to_canonical() {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
     };

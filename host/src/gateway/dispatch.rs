@@ -28,7 +28,7 @@ const IDENTITY_HEADERS: [&str; 3] = [
 
 /// The fallback handler: every request that is not a built-in API goes to the app's routes.
 pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> Response {
-    let request_id = super::edge::id_of(request.extensions());
+    let request_id = super::edge::id_of(request.headers());
     let app = host.current();
     let routed = app
         .router

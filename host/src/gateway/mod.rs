@@ -30,14 +30,13 @@ use crate::host::Host;
 /// The router serving `host`'s current app version: built-in endpoints first, then the app's
 /// own routes.
 pub fn router(host: Arc<Host>) -> Router {
-    edge::wrap(
-        Router::new()
-            .route("/healthz", get(healthz))
-            .nest("/auth/v1", auth_api::routes())
-            .nest("/storage/v1", storage::routes())
-            .fallback(dispatch::dispatch)
-            .with_state(host),
-    )
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/auth/v1", auth_api::routes())
+        .nest("/storage/v1", storage::routes())
+        .fallback(dispatch::dispatch)
+        .with_state(host)
+        .layer(edge::EdgeLayer)
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -1,13 +1,19 @@
 //! The compiled-code cache. What it holds is native code the host maps and runs, so it lives in
-//! a directory only the host's user may write (checked at start), and every file is checked
-//! before it is loaded: each compiled component is stored beside an HMAC-SHA256 of its bytes,
-//! under a key kept in the cache directory itself (owner-only). A file that was truncated,
-//! corrupted or put there by anything that does not hold the key is ignored and compiled again.
+//! a directory only the host's user may write (checked at start), and every entry is checked
+//! before it is loaded: it is stored beside an HMAC-SHA256 of the engine it was compiled for,
+//! the content hash of its source and its bytes, under a key kept in the cache directory
+//! (owner-only). An entry that was truncated, corrupted, renamed to stand for another
+//! component, or written by anything that cannot read the key is ignored and compiled again.
+//! Whoever can read the key (this user) can forge entries; the directory's ownership is what
+//! keeps everyone else out.
 //!
 //! Finding a component's entry needs the content hash of its source. Hashing a large source
 //! (a JS or Python component is tens of megabytes) on every start would cost more than the
 //! cache saves, so the hash is remembered per source file with the file's inode, size and
-//! change time, which any write to the file changes.
+//! change time, which any write to the file changes. A hash is remembered only when the file
+//! did not change while it was read and was last changed a while before (change times can be
+//! as coarse as a scheduler tick), so a rewrite right after the read is never taken for the
+//! version that was hashed.
 
 use std::hash::{Hash as _, Hasher as _};
 use std::os::unix::fs::MetadataExt as _;
@@ -20,6 +26,8 @@ use wasmtime::component::Component;
 
 /// Length of the MAC key, in bytes.
 const KEY_BYTES: usize = 32;
+/// How long a source must have been unchanged before its content hash is remembered.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The cache in one directory.
 pub struct CodeCache {
@@ -28,8 +36,8 @@ pub struct CodeCache {
     engine_hash: u64,
 }
 
-/// What a source file looked like when its content hash was taken.
-fn fingerprint(path: &Path) -> Option<String> {
+/// What a source file looks like: device, inode, size and change time.
+pub fn fingerprint(path: &Path) -> Option<String> {
     let metadata = std::fs::metadata(path).ok()?;
     Some(format!(
         "{} {} {} {}.{}",
@@ -41,12 +49,20 @@ fn fingerprint(path: &Path) -> Option<String> {
     ))
 }
 
-fn mac(key: &[u8], bytes: &[u8]) -> Vec<u8> {
-    // HMAC takes keys of any length.
+/// The MAC of an entry: what engine it is for, what source it is of, and its bytes.
+fn mac(key: &[u8], engine_hash: u64, digest: &str, bytes: &[u8]) -> Vec<u8> {
     let mut mac = <Hmac<Sha256>>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(&engine_hash.to_le_bytes());
+    mac.update(&(digest.len() as u64).to_le_bytes());
+    mac.update(digest.as_bytes());
     mac.update(bytes);
     mac.finalize().into_bytes().to_vec()
+}
+
+/// Whether `digest` is a hex SHA-256, as every name in the cache is built from one.
+fn is_digest(digest: &str) -> bool {
+    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl CodeCache {
@@ -98,11 +114,34 @@ impl CodeCache {
         (Some(seen) == fingerprint(path).as_deref()).then(|| digest.to_string())
     }
 
-    /// Remembers that `path`, as it is now, has content hash `digest`.
-    pub fn remember_digest(&self, path: &Path, digest: &str) {
+    /// Remembers that `path` has content hash `digest`, if it still looks as it did
+    /// (`before`) when it was read and has been unchanged for a while.
+    pub fn remember_digest(&self, path: &Path, digest: &str, before: Option<String>) {
+        self.remember_digest_at(path, digest, before, std::time::SystemTime::now());
+    }
+
+    fn remember_digest_at(
+        &self,
+        path: &Path,
+        digest: &str,
+        before: Option<String>,
+        now: std::time::SystemTime,
+    ) {
         let Some(seen) = fingerprint(path) else {
             return;
         };
+        if Some(&seen) != before.as_ref() || !is_digest(digest) {
+            return;
+        }
+        let changed = std::fs::metadata(path).ok().and_then(|m| {
+            std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(
+                u64::try_from(m.ctime()).ok()?,
+                u32::try_from(m.ctime_nsec()).ok()?,
+            ))
+        });
+        if changed.is_none_or(|changed| changed + SETTLED > now) {
+            return;
+        }
         let record = self.source_record(path);
         if let Some(dir) = record.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -113,10 +152,13 @@ impl CodeCache {
     /// The compiled code of the component with content hash `digest`, when the cache has an
     /// entry for it that passes its integrity check.
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        if !is_digest(digest) {
+            return None;
+        }
         let entry = self.entry(digest);
         let bytes = std::fs::read(&entry).ok()?;
         let stored_mac = std::fs::read(entry.with_extension("mac")).unwrap_or_default();
-        let expected = mac(&self.key, &bytes);
+        let expected = mac(&self.key, self.engine_hash, digest, &bytes);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
             expected.as_slice(),
             stored_mac.as_slice(),
@@ -128,8 +170,8 @@ impl CodeCache {
             return None;
         }
         // SAFETY: these exact bytes were written by `Component::serialize` of an engine with
-        // the same compatibility hash (part of the name): their MAC, under a key only this
-        // user can read, proves it. They are deserialized from memory, not from the file, so
+        // the same compatibility hash, for this source: their MAC over both, under a key only
+        // this user can read, proves it. They are deserialized from memory, not from the file, so
         // the file cannot change between the check and the load.
         match unsafe { Component::deserialize(engine, &bytes) } {
             Ok(component) => Some(component),
@@ -142,6 +184,9 @@ impl CodeCache {
 
     /// Stores `component`'s compiled code as the entry for content hash `digest`.
     pub fn store(&self, digest: &str, component: &Component) {
+        if !is_digest(digest) {
+            return;
+        }
         let bytes = match component.serialize() {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -152,13 +197,19 @@ impl CodeCache {
         let entry = self.entry(digest);
         // The MAC first: an entry without a valid MAC is ignored, so a crash between the two
         // writes costs a compile, never a bad load.
-        write_atomically(&entry.with_extension("mac"), &mac(&self.key, &bytes));
+        write_atomically(
+            &entry.with_extension("mac"),
+            &mac(&self.key, self.engine_hash, digest, &bytes),
+        );
         write_atomically(&entry, &bytes);
     }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) {
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    // The temporary name extends the whole name, so an entry and its MAC never share one.
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!(".tmp{}", std::process::id()));
+    let temp = PathBuf::from(temp);
     let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&temp);
@@ -182,41 +233,78 @@ mod tests {
         (dir, engine, cache, component)
     }
 
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
     #[test]
     fn an_entry_loads_only_while_its_bytes_match_their_mac() {
         let (_dir, engine, cache, component) = setup();
-        assert!(cache.load(&engine, "abc").is_none(), "nothing stored yet");
-        cache.store("abc", &component);
-        assert!(cache.load(&engine, "abc").is_some());
-        let entry = cache.entry("abc");
+        assert!(cache.load(&engine, A).is_none(), "nothing stored yet");
+        cache.store(A, &component);
+        assert!(cache.load(&engine, A).is_some());
+        let entry = cache.entry(A);
         let mut bytes = std::fs::read(&entry).expect("entry");
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&entry, &bytes).expect("tamper");
-        assert!(cache.load(&engine, "abc").is_none(), "a changed byte");
-        cache.store("abc", &component);
+        assert!(cache.load(&engine, A).is_none(), "a changed byte");
+        cache.store(A, &component);
         std::fs::remove_file(entry.with_extension("mac")).expect("remove mac");
-        assert!(cache.load(&engine, "abc").is_none(), "no MAC");
+        assert!(cache.load(&engine, A).is_none(), "no MAC");
+    }
+
+    #[test]
+    fn an_entry_renamed_to_stand_for_another_source_is_refused() {
+        let (_dir, engine, cache, component) = setup();
+        cache.store(A, &component);
+        let (from, to) = (cache.entry(A), cache.entry(B));
+        std::fs::copy(&from, &to).expect("copy entry");
+        std::fs::copy(from.with_extension("mac"), to.with_extension("mac")).expect("copy mac");
+        assert!(cache.load(&engine, B).is_none());
+        assert!(cache.load(&engine, "../escape").is_none(), "not a digest");
     }
 
     #[test]
     fn another_key_does_not_vouch_for_an_entry() {
         let (dir, engine, cache, component) = setup();
-        cache.store("abc", &component);
+        cache.store(A, &component);
         std::fs::write(dir.path().join("mac.key"), [7u8; KEY_BYTES]).expect("new key");
         let reopened = CodeCache::open(dir.path(), &engine).expect("cache");
-        assert!(reopened.load(&engine, "abc").is_none());
+        assert!(reopened.load(&engine, A).is_none());
     }
 
     #[test]
-    fn a_source_digest_is_remembered_until_the_file_changes() {
+    fn a_source_digest_is_remembered_once_settled_until_the_file_changes() {
         let (dir, _engine, cache, _) = setup();
         let source = dir.path().join("app.wasm");
         std::fs::write(&source, b"one").expect("write");
         assert_eq!(cache.known_digest(&source), None);
-        cache.remember_digest(&source, "d1");
-        assert_eq!(cache.known_digest(&source).as_deref(), Some("d1"));
-        std::fs::write(&source, b"two").expect("rewrite");
-        assert_eq!(cache.known_digest(&source), None, "a write changes ctime");
+        let seen = fingerprint(&source);
+        cache.remember_digest(&source, A, seen.clone());
+        assert_eq!(
+            cache.known_digest(&source),
+            None,
+            "changed just now: not trusted"
+        );
+        let later = std::time::SystemTime::now() + SETTLED * 2;
+        cache.remember_digest_at(
+            &source,
+            A,
+            fingerprint(&source).map(|_| "other".into()),
+            later,
+        );
+        assert_eq!(
+            cache.known_digest(&source),
+            None,
+            "changed while it was read"
+        );
+        cache.remember_digest_at(&source, A, seen, later);
+        assert_eq!(cache.known_digest(&source).as_deref(), Some(A));
+        std::fs::write(&source, b"twoo").expect("rewrite");
+        assert_eq!(
+            cache.known_digest(&source),
+            None,
+            "a write changes the fingerprint"
+        );
     }
 }

@@ -37,7 +37,7 @@ pub enum Trigger {
 /// Facts about one invocation that do not depend on its trigger's kind.
 #[derive(Debug, Clone)]
 pub struct Meta {
-    /// Unique per invocation; logged with the guest's output and passed in `context`.
+    /// The request's id (see `context.request-id` in the WIT); logged with the guest's output.
     pub request_id: String,
     /// 1 for a first delivery; higher when an event is retried.
     pub attempt: u32,
@@ -123,8 +123,9 @@ fn deadline_of(component: &LoadedComponent, meta: &Meta) -> Instant {
 }
 
 /// What a `wasi:http` component learns from request headers where a record handler reads its
-/// `context`: the start kind, and the trace parent when traced (anything a client sent under
-/// these names is replaced).
+/// `context`: the start kind (whatever a client sent under that name is replaced), and the
+/// trace parent when the host traces the invocation (until it does, a client's own
+/// `traceparent` passes through, as through any proxy).
 fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta) {
     headers.insert(
         START_KIND_HEADER,

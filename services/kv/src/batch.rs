@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{KvError, MAX_BATCH_OPS, MAX_TTL, StoreId, validate_key, validate_value};
+use crate::{
+    KvError, MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_TTL, StoreId, validate_key, validate_value,
+};
 
 /// What a [`Batch`] requires of a key's current value before it writes anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,8 +126,27 @@ impl Batch {
         self
     }
 
-    /// Checks the batch against the limits every backend enforces.
+    /// Checks the batch against the limits every backend enforces: at most [`MAX_BATCH_OPS`]
+    /// operations, and values (written or compared) of at most [`MAX_BATCH_BYTES`] in all,
+    /// which is what the cross-process hop carries.
     pub fn validate(&self) -> Result<(), KvError> {
+        let bytes: usize = self
+            .ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put { value, .. } => value.len(),
+                BatchOp::Check {
+                    condition: Condition::Equals(value),
+                    ..
+                } => value.len(),
+                _ => 0,
+            })
+            .sum();
+        if bytes > MAX_BATCH_BYTES {
+            return Err(KvError::Invalid(format!(
+                "a batch carries {bytes} bytes of values; the limit is {MAX_BATCH_BYTES}"
+            )));
+        }
         if self.ops.len() > MAX_BATCH_OPS {
             return Err(KvError::Invalid(format!(
                 "a batch holds {} operations; the limit is {MAX_BATCH_OPS}",
@@ -196,5 +217,15 @@ mod tests {
         assert!(matches!(long.validate(), Err(KvError::Invalid(_))));
         let fine = Batch::new().put_expiring(&s, "k", Vec::new(), Duration::from_secs(60));
         assert!(fine.validate().is_ok());
+        let value = vec![0u8; crate::MAX_VALUE_BYTES];
+        let swap = Batch::new()
+            .check(&s, "k", Condition::Equals(value.clone()))
+            .put(&s, "k", value.clone());
+        assert!(
+            swap.validate().is_ok(),
+            "a compare-and-swap of two maximal values fits"
+        );
+        let heavy = swap.put(&s, "other", vec![0u8; 1]);
+        assert!(matches!(heavy.validate(), Err(KvError::Invalid(_))));
     }
 }

@@ -37,6 +37,9 @@ pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
 pub const LIST_PAGE_SIZE: usize = 1000;
 /// Most operations in one [`Batch`].
 pub const MAX_BATCH_OPS: usize = 64;
+/// Most bytes of values one [`Batch`] writes and compares: a compare-and-swap of two maximal
+/// values.
+pub const MAX_BATCH_BYTES: usize = 2 * MAX_VALUE_BYTES;
 /// Longest time-to-live accepted: ten years, far beyond any cache or session.
 pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 

@@ -7,7 +7,7 @@
 //! some entry has had one, so stores that never use expiry pay nothing for it.
 //!
 //! Reads run on the caller's task (redb serves them from its cache without blocking on
-//! writers); writes, which wait for fsync, run on tokio's blocking threads.
+//! writers); writes, which wait for fsync, run on the store's own writer thread.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,12 +26,18 @@ const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv_entries"
 const EXPIRES: TableDefinition<&[u8], u64> = TableDefinition::new("kv_expires");
 /// (deadline, full key), in deadline order, for purging.
 const EXPIRY_QUEUE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("kv_expiry_queue");
+/// Most expired entries one listing call steps over before it returns a cursor.
+const MAX_SKIPPED: usize = 10_000;
 
 /// [`KvStore`] on a redb file. Writes commit with redb's default (immediate, fsynced) durability.
 #[derive(Clone)]
 pub struct RedbKvStore {
     inner: Arc<Inner>,
+    writer: std::sync::mpsc::Sender<WriteJob>,
 }
+
+/// One write, run on the writer thread.
+type WriteJob = Box<dyn FnOnce(&Inner) + Send>;
 
 struct Inner {
     db: Database,
@@ -54,23 +60,44 @@ impl RedbKvStore {
         let has_expiring = !txn.open_table(EXPIRES)?.is_empty()?;
         txn.open_table(EXPIRY_QUEUE)?;
         txn.commit()?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                db,
-                has_expiring: AtomicBool::new(has_expiring),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            db,
+            has_expiring: AtomicBool::new(has_expiring),
+        });
+        let (writer, jobs) = std::sync::mpsc::channel::<WriteJob>();
+        // Weak, so that the database closes as soon as the last handle to the store is
+        // dropped (a job in flight keeps it open until it ends); the thread ends then too.
+        let owner = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("nimbus-kv-writer".into())
+            .spawn(move || {
+                for job in jobs {
+                    if let Some(inner) = owner.upgrade() {
+                        job(&inner);
+                    }
+                }
+            })
+            .map_err(|e| KvError::Storage(format!("cannot start the key-value writer: {e}")))?;
+        Ok(Self { inner, writer })
     }
 
-    /// Runs blocking write work on tokio's blocking threads.
+    /// Runs write work on the store's writer thread. redb commits one write transaction at a
+    /// time anyway; one thread of its own means a write never waits for tokio's blocking pool,
+    /// which callers on blocking threads (the object store's file work) may have filled.
     async fn write<R: Send + 'static>(
         &self,
         work: impl FnOnce(&Inner) -> Result<R, KvError> + Send + 'static,
     ) -> Result<R, KvError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner))
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |inner| {
+            let _ = done.send(work(inner));
+        });
+        self.writer
+            .send(job)
+            .map_err(|_| KvError::Storage("the key-value writer stopped".into()))?;
+        result
             .await
-            .map_err(|e| KvError::Storage(format!("key-value write task failed: {e}")))?
+            .map_err(|_| KvError::Storage("the key-value writer stopped".into()))?
     }
 }
 
@@ -131,14 +158,16 @@ impl Inner {
     }
 
     /// Visits the live entries of `store` whose keys start with `prefix`, after `cursor`, in
-    /// key order, until `visit` returns false.
+    /// key order, until `visit` returns false. Expired entries are skipped, at most
+    /// [`MAX_SKIPPED`] of them per call: past that it stops and returns the key to resume
+    /// after, so that a page over a graveyard of expired keys cannot hold the caller's thread.
     fn range(
         &self,
         store: &StoreId,
         prefix: &str,
         cursor: Option<&str>,
         mut visit: impl FnMut(&str, &[u8]) -> bool,
-    ) -> Result<(), KvError> {
+    ) -> Result<Option<String>, KvError> {
         let namespace = store_prefix(store)?;
         let wanted = full_key(store, prefix)?;
         let txn = self.db.begin_read()?;
@@ -149,33 +178,35 @@ impl Inner {
             None
         };
         let now = now_ms();
-        let range = match cursor {
-            Some(after) => {
-                let after = full_key(store, after)?;
-                table.range::<&[u8]>((
-                    std::ops::Bound::Excluded(after.as_slice()),
-                    std::ops::Bound::Unbounded,
-                ))?
-            }
-            None => table.range::<&[u8]>(wanted.as_slice()..)?,
+        let after = cursor.map(|after| full_key(store, after)).transpose()?;
+        // A cursor that sorts before the prefix starts the listing at the prefix.
+        let range = match &after {
+            Some(after) if after.as_slice() >= wanted.as_slice() => table.range::<&[u8]>((
+                std::ops::Bound::Excluded(after.as_slice()),
+                std::ops::Bound::Unbounded,
+            ))?,
+            _ => table.range::<&[u8]>(wanted.as_slice()..)?,
         };
+        let mut skipped = 0;
         for entry in range {
             let (key, value) = entry?;
             let key = key.value();
             if !key.starts_with(&wanted) {
                 break;
             }
+            let user_key = String::from_utf8_lossy(&key[namespace.len()..]);
             if expired(expires.as_ref(), key, now)? {
+                skipped += 1;
+                if skipped == MAX_SKIPPED {
+                    return Ok(Some(user_key.into_owned()));
+                }
                 continue;
             }
-            if !visit(
-                &String::from_utf8_lossy(&key[namespace.len()..]),
-                value.value(),
-            ) {
+            if !visit(&user_key, value.value()) {
                 break;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     fn list_keys(
@@ -185,7 +216,7 @@ impl Inner {
         cursor: Option<&str>,
     ) -> Result<KeyPage, KvError> {
         let mut page = KeyPage::default();
-        self.range(store, prefix, cursor, |key, _| {
+        let resume = self.range(store, prefix, cursor, |key, _| {
             if page.keys.len() == LIST_PAGE_SIZE {
                 page.cursor = page.keys.last().cloned();
                 return false;
@@ -193,6 +224,7 @@ impl Inner {
             page.keys.push(key.to_string());
             true
         })?;
+        page.cursor = page.cursor.or(resume);
         Ok(page)
     }
 
@@ -206,7 +238,7 @@ impl Inner {
         let limit = limit.clamp(1, LIST_PAGE_SIZE);
         let mut page = EntryPage::default();
         let mut bytes = 0usize;
-        self.range(store, prefix, cursor, |key, value| {
+        let resume = self.range(store, prefix, cursor, |key, value| {
             // A page ends at `limit` entries, or once it holds about one maximal value, so
             // that it fits in one frame of the cross-process hop.
             if page.entries.len() == limit
@@ -219,19 +251,29 @@ impl Inner {
             page.entries.push((key.to_string(), value.to_vec()));
             true
         })?;
+        page.cursor = page.cursor.or(resume);
         Ok(page)
     }
 
     fn snapshot(&self, store: &StoreId, visit: &mut SnapshotVisitor<'_>) -> Result<(), KvError> {
         let mut failure = None;
-        self.range(store, "", None, |key, value| match visit(key, value) {
-            Ok(()) => true,
-            Err(error) => {
-                failure = Some(error);
-                false
+        let mut cursor: Option<String> = None;
+        // One read transaction per stretch between expired-key caps; the stores that are
+        // snapshotted (object metadata) hold no expiring entries, so that is one in practice.
+        loop {
+            cursor = self.range(store, "", cursor.as_deref(), |key, value| {
+                match visit(key, value) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        failure = Some(error);
+                        false
+                    }
+                }
+            })?;
+            if failure.is_some() || cursor.is_none() {
+                return failure.map_or(Ok(()), Err);
             }
-        })?;
-        failure.map_or(Ok(()), Err)
+        }
     }
 
     fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
@@ -694,6 +736,20 @@ mod tests {
         assert!(!kv.exists(&s, "k").await?);
         assert!(!kv.compare_and_delete(&s, "k", b"new").await?);
         assert!(!kv.delete(&s, "k").await?, "nothing left to delete");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_cursor_before_the_prefix_starts_at_the_prefix() -> Result<(), KvError> {
+        let (_dir, kv) = fresh();
+        let s = StoreId::new("app", "s");
+        kv.set(&s, "a", b"").await?;
+        kv.set(&s, "p/1", b"").await?;
+        kv.set(&s, "p/2", b"").await?;
+        let page = kv.list_keys(&s, "p/", Some("")).await?;
+        assert_eq!(page.keys, vec!["p/1", "p/2"]);
+        let page = kv.scan(&s, "p/", Some("a"), 10).await?;
+        assert_eq!(page.entries.len(), 2);
         Ok(())
     }
 

@@ -28,6 +28,8 @@ const MAX_FRAME: usize =
     2 * MAX_VALUE_BYTES + (LIST_PAGE_SIZE + 1) * MAX_KEY_BYTES + FRAME_OVERHEAD;
 /// Idle connections kept per client.
 const POOLED_CONNECTIONS: usize = 16;
+/// Connections the owner serves at once; more wait to be accepted.
+const MAX_PEER_CONNECTIONS: usize = 1024;
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
@@ -87,7 +89,11 @@ fn encode<T: Serialize>(message: &T) -> Result<Bytes, KvError> {
 
 /// Serves `store` on `listener` until the listener fails; one task per connection.
 pub async fn serve(store: Arc<dyn KvStore>, listener: UnixListener) {
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_PEER_CONNECTIONS));
     loop {
+        let Ok(permit) = Arc::clone(&open).acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(_) => {
@@ -98,6 +104,7 @@ pub async fn serve(store: Arc<dyn KvStore>, listener: UnixListener) {
         };
         let store = Arc::clone(&store);
         tokio::spawn(async move {
+            let _permit = permit;
             let mut framed = Framed::new(stream, codec());
             while let Some(Ok(frame)) = framed.next().await {
                 let response = match postcard::from_bytes::<Request>(&frame) {
@@ -202,10 +209,19 @@ impl RemoteKvStore {
     }
 }
 
+/// A reply of the wrong kind; named by its kind only, so that no stored value (a secret, say)
+/// reaches an error message or a log.
 fn unexpected(response: Response) -> KvError {
-    KvError::Storage(format!(
-        "key-value owner answered out of turn: {response:?}"
-    ))
+    let kind = match response {
+        Response::Value(_) => "a value",
+        Response::Flag(_) => "a flag",
+        Response::Page(_) => "a page of keys",
+        Response::Entries(_) => "a page of entries",
+        Response::Number(_) => "a number",
+        Response::Invalid(_) => "an invalid-request error",
+        Response::Storage(_) => "a storage error",
+    };
+    KvError::Storage(format!("key-value owner answered out of turn with {kind}"))
 }
 
 #[async_trait::async_trait]

@@ -17,7 +17,7 @@ impl Quota {
     pub fn per_minute(burst: u32, per_minute: u32) -> Self {
         Self {
             burst: burst.max(1),
-            interval_ms: 60_000 / u64::from(per_minute.max(1)),
+            interval_ms: (60_000 / u64::from(per_minute.max(1))).max(1),
         }
     }
 
@@ -80,6 +80,15 @@ mod tests {
             Err(Duration::from_millis(750))
         );
         assert!(quota.decide(Some(tat), 11_000).is_ok());
+    }
+
+    #[test]
+    fn a_quota_is_never_unlimited() {
+        assert_eq!(Quota::per_minute(1, u32::MAX).interval_ms, 1);
+        assert_eq!(
+            Quota::per_window(1, u32::MAX, Duration::from_secs(1)).interval_ms,
+            1
+        );
     }
 
     #[test]

@@ -65,17 +65,20 @@ impl SharedLimiter {
         // A new file, renamed into place, so that processes of an earlier run still mapping
         // the old one never see it change under them.
         let temp = path.with_extension(format!("tmp{}", std::process::id()));
+        // A leftover of a crashed run with this pid goes first; `create_new` then refuses to
+        // follow anything put at the name meanwhile.
+        let _ = std::fs::remove_file(&temp);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .open(&temp)
             .map_err(io)?;
         file.set_len(((HEADER_WORDS + SLOTS) * 8) as u64)
             .map_err(io)?;
-        // SAFETY: the file was just created by this process at a private temporary name; it is
-        // mapped shared and only ever accessed through atomics.
+        // SAFETY: the file was just created (`create_new`) by this process in the owner-only
+        // data directory, at its full size; it is mapped shared and only ever accessed through
+        // atomics. Only the host's own processes map it; none of them truncates it.
         let map = unsafe { MmapMut::map_mut(&file) }.map_err(io)?;
         let limiter = Self { map };
         let words = limiter.words();
@@ -83,6 +86,24 @@ impl SharedLimiter {
         words[2].store(u64::from_le_bytes(seed), Ordering::Relaxed);
         words[0].store(MAGIC, Ordering::Release);
         std::fs::rename(&temp, path).map_err(io)?;
+        Ok(limiter)
+    }
+
+    /// A table of this process alone, for commands that serve nothing to other processes
+    /// (`nimbus check`, `nimbus invoke`): it never touches the running host's file.
+    pub fn private() -> Result<Self, LimitsError> {
+        let io = |source| LimitsError::Io {
+            path: "(anonymous)".into(),
+            source,
+        };
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        let map = MmapMut::map_anon((HEADER_WORDS + SLOTS) * 8).map_err(io)?;
+        let limiter = Self { map };
+        let words = limiter.words();
+        words[1].store(unix_ms(), Ordering::Relaxed);
+        words[2].store(u64::from_le_bytes(seed), Ordering::Relaxed);
+        words[0].store(MAGIC, Ordering::Release);
         Ok(limiter)
     }
 
@@ -102,7 +123,8 @@ impl SharedLimiter {
             return Err(LimitsError::Foreign(path.display().to_string()));
         }
         // SAFETY: the file has the table's exact size, is owner-only in the host's data
-        // directory, and every process accesses it only through atomics.
+        // directory (no other user can truncate it under us), and every process accesses it
+        // only through atomics.
         let map = unsafe { MmapMut::map_mut(&file) }.map_err(io)?;
         let limiter = Self { map };
         if limiter.words()[0].load(Ordering::Acquire) != MAGIC {
@@ -220,5 +242,20 @@ mod tests {
             SharedLimiter::open(&path),
             Err(LimitsError::Foreign(_))
         ));
+        // The right size without the magic.
+        std::fs::write(&path, vec![0u8; (HEADER_WORDS + SLOTS) * 8]).expect("write");
+        assert!(matches!(
+            SharedLimiter::open(&path),
+            Err(LimitsError::Foreign(_))
+        ));
+    }
+
+    #[test]
+    fn a_private_table_limits_this_process_only() {
+        let limiter = SharedLimiter::private().expect("private");
+        let quota = Quota::per_minute(2, 1);
+        assert!(limiter.check("s", b"k", quota).is_ok());
+        assert!(limiter.check("s", b"k", quota).is_ok());
+        assert!(limiter.check("s", b"k", quota).is_err());
     }
 }

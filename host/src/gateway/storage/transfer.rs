@@ -172,7 +172,6 @@ fn content_range(start: u64, len: u64, size: u64) -> String {
     format!("bytes {start}-{last}/{size}")
 }
 
-/// Serves `bucket`/`key`: the whole object, the single range asked for (206), or 304 when
 /// `Content-Disposition: attachment` for `name` (RFC 6266): an ASCII `filename` for old
 /// clients (anything else replaced by `_`) and, when the name is not plain ASCII, the exact
 /// name as UTF-8 in `filename*`.
@@ -199,6 +198,7 @@ fn content_disposition(name: &str) -> String {
     )
 }
 
+/// Serves `bucket`/`key`: the whole object, the single range asked for (206), or 304 when
 /// `If-None-Match` names its current ETag. `download` adds a `Content-Disposition` attachment.
 pub async fn download(
     store: &dyn ObjectStore,

@@ -77,3 +77,45 @@ async fn racing_put_delete_and_move_of_one_key_leave_no_orphan_and_no_dangling_k
         "every blob belongs to exactly one key"
     );
 }
+
+/// Object operations hold a blocking thread while they wait for the key-value store; the
+/// store's writes must not need one of the same threads, or a burst of operations as large as
+/// the pool would wait on each other forever.
+#[test]
+fn a_burst_larger_than_the_blocking_pool_still_completes() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(2)
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = Arc::new(runtime.block_on(async { store(&dir) }));
+    let bucket = BucketId::new("todo", "files");
+    let finished = runtime.block_on(async {
+        for i in 0..8 {
+            let key = format!("k{i}");
+            objects
+                .put(
+                    &bucket,
+                    &key,
+                    body(&[b"x"]),
+                    PutOptions::upsert("text/plain"),
+                )
+                .await
+                .expect("put");
+        }
+        let deletes = (0..8).map(|i| {
+            let (objects, bucket) = (Arc::clone(&objects), bucket.clone());
+            tokio::spawn(async move { objects.delete(&bucket, &format!("k{i}")).await })
+        });
+        tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            futures::future::join_all(deletes),
+        )
+        .await
+    });
+    let results = finished.expect("the deletes finished instead of waiting on each other");
+    for result in results {
+        assert!(result.expect("task").expect("delete").is_some());
+    }
+}
