@@ -96,8 +96,10 @@ impl Host {
         AppVersion::load(manifest, &self.runtime, &self.backends, None).await
     }
 
-    /// Serves `version` from now on; requests already running finish on the version they
-    /// began with. Returns the version it replaced.
+    /// Serves `version` from now on, in this process; requests already running finish on the
+    /// version they began with. Returns the version it replaced. Nothing calls this yet: a
+    /// deploy across processes must also write the new version's pin (so that a worker
+    /// restarted later loads it) and have every worker swap.
     pub fn replace(&self, version: AppVersion) -> Arc<AppVersion> {
         self.current.swap(Arc::new(version))
     }
