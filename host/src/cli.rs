@@ -98,44 +98,46 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: crate::admin::UsersCommand,
-        /// The app directory or its nimbus.toml.
-        #[arg(long, default_value = ".", global = true)]
-        app: PathBuf,
-        /// Data directory [default: APP/.nimbus].
-        #[arg(long, global = true)]
-        data: Option<PathBuf>,
-        /// Key-value store, when the app is not running: `redb` (DATA/kv.redb) or `redb:PATH`.
-        #[arg(long, env = "NIMBUS_STORE", default_value = "redb", global = true)]
-        store: StoreBackend,
+        #[command(flatten)]
+        target: AppData,
     },
     /// Set, list or delete the app's secrets, read by the components granted them.
     Secrets {
         #[command(subcommand)]
         command: crate::admin::SecretsCommand,
-        /// The app directory or its nimbus.toml.
-        #[arg(long, default_value = ".", global = true)]
-        app: PathBuf,
-        /// Data directory [default: APP/.nimbus].
-        #[arg(long, global = true)]
-        data: Option<PathBuf>,
-        /// Key-value store, when the app is not running: `redb` (DATA/kv.redb) or `redb:PATH`.
-        #[arg(long, env = "NIMBUS_STORE", default_value = "redb", global = true)]
-        store: StoreBackend,
+        #[command(flatten)]
+        target: AppData,
     },
     /// Show or rotate the app's publishable key, secret key and JWT signing key.
     Keys {
         #[command(subcommand)]
         command: crate::admin::KeysCommand,
-        /// The app directory or its nimbus.toml.
-        #[arg(long, default_value = ".", global = true)]
-        app: PathBuf,
-        /// Data directory [default: APP/.nimbus].
-        #[arg(long, global = true)]
-        data: Option<PathBuf>,
-        /// Key-value store, when the app is not running: `redb` (DATA/kv.redb) or `redb:PATH`.
-        #[arg(long, env = "NIMBUS_STORE", default_value = "redb", global = true)]
-        store: StoreBackend,
+        #[command(flatten)]
+        target: AppData,
     },
+}
+
+/// The app and data that `users`, `keys` and `secrets` manage.
+#[derive(Debug, Clone, clap::Args)]
+struct AppData {
+    /// The app directory or its nimbus.toml.
+    #[arg(long, default_value = ".", global = true)]
+    app: PathBuf,
+    /// Data directory [default: APP/.nimbus].
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Key-value store, when the app is not running: `redb` (DATA/kv.redb) or `redb:PATH`.
+    #[arg(long, env = "NIMBUS_STORE", default_value = "redb", global = true)]
+    store: StoreBackend,
+}
+
+impl AppData {
+    /// The app's manifest and its data directory.
+    fn resolve(&self) -> anyhow::Result<(Manifest, PathBuf)> {
+        let manifest = load_manifest(&self.app)?;
+        let data = data_dir(&manifest, self.data.clone());
+        Ok((manifest, data))
+    }
 }
 
 /// Where compiled code is cached.
@@ -277,35 +279,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Users {
-            command,
-            app,
-            data,
-            store,
-        } => {
-            let manifest = load_manifest(&app)?;
-            let data = data_dir(&manifest, data);
-            block_on(crate::admin::users(&manifest, &data, &store, command))?
+        Command::Users { command, target } => {
+            let (manifest, data) = target.resolve()?;
+            block_on(crate::admin::users(
+                &manifest,
+                &data,
+                &target.store,
+                command,
+            ))?
         }
-        Command::Keys {
-            command,
-            app,
-            data,
-            store,
-        } => {
-            let manifest = load_manifest(&app)?;
-            let data = data_dir(&manifest, data);
-            block_on(crate::admin::keys(&manifest, &data, &store, command))?
+        Command::Keys { command, target } => {
+            let (manifest, data) = target.resolve()?;
+            block_on(crate::admin::keys(&manifest, &data, &target.store, command))?
         }
-        Command::Secrets {
-            command,
-            app,
-            data,
-            store,
-        } => {
-            let manifest = load_manifest(&app)?;
-            let data = data_dir(&manifest, data);
-            block_on(crate::admin::secrets(&manifest, &data, &store, command))?
+        Command::Secrets { command, target } => {
+            let (manifest, data) = target.resolve()?;
+            block_on(crate::admin::secrets(
+                &manifest,
+                &data,
+                &target.store,
+                command,
+            ))?
         }
         Command::Invoke {
             component,
