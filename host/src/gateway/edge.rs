@@ -93,10 +93,11 @@ impl Seen {
                 .map_or("the component answered with this status", |d| d.0.as_str());
             let request_id = self.id.to_str().unwrap_or_default();
             let (method, path) = (&self.method, self.uri.path());
+            // The detail may carry guest-made text: a field, which the log escapes.
             if status == StatusCode::INTERNAL_SERVER_ERROR {
-                tracing::error!(request_id, %method, path, status = status.as_u16(), "{detail}");
+                tracing::error!(request_id, %method, path, status = status.as_u16(), detail, "server error");
             } else {
-                tracing::warn!(request_id, %method, path, status = status.as_u16(), "{detail}");
+                tracing::warn!(request_id, %method, path, status = status.as_u16(), detail, "server error");
             }
         }
         Ok(response)

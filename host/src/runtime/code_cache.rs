@@ -115,17 +115,14 @@ impl CodeCache {
     }
 
     /// Remembers that `path` has content hash `digest`, if it still looks as it did
-    /// (`before`) when it was read and has been unchanged for a while.
-    pub fn remember_digest(&self, path: &Path, digest: &str, before: Option<String>) {
-        self.remember_digest_at(path, digest, before, std::time::SystemTime::now());
-    }
-
-    fn remember_digest_at(
+    /// (`before`) when reading began at `read_at`, and had been unchanged for a while by then:
+    /// a later write then always gets a later change time, and a new fingerprint.
+    pub fn remember_digest(
         &self,
         path: &Path,
         digest: &str,
         before: Option<String>,
-        now: std::time::SystemTime,
+        read_at: std::time::SystemTime,
     ) {
         let Some(seen) = fingerprint(path) else {
             return;
@@ -139,7 +136,7 @@ impl CodeCache {
                 u32::try_from(m.ctime_nsec()).ok()?,
             ))
         });
-        if changed.is_none_or(|changed| changed + SETTLED > now) {
+        if changed.is_none_or(|changed| changed + SETTLED > read_at) {
             return;
         }
         let record = self.source_record(path);
@@ -280,14 +277,15 @@ mod tests {
         std::fs::write(&source, b"one").expect("write");
         assert_eq!(cache.known_digest(&source), None);
         let seen = fingerprint(&source);
-        cache.remember_digest(&source, A, seen.clone());
+        let now = std::time::SystemTime::now();
+        cache.remember_digest(&source, A, seen.clone(), now);
         assert_eq!(
             cache.known_digest(&source),
             None,
             "changed just now: not trusted"
         );
-        let later = std::time::SystemTime::now() + SETTLED * 2;
-        cache.remember_digest_at(
+        let later = now + SETTLED * 2;
+        cache.remember_digest(
             &source,
             A,
             fingerprint(&source).map(|_| "other".into()),
@@ -298,7 +296,7 @@ mod tests {
             None,
             "changed while it was read"
         );
-        cache.remember_digest_at(&source, A, seen, later);
+        cache.remember_digest(&source, A, seen, later);
         assert_eq!(cache.known_digest(&source).as_deref(), Some(A));
         std::fs::write(&source, b"twoo").expect("rewrite");
         assert_eq!(

@@ -185,6 +185,7 @@ impl Runtime {
             tracing::info!(path = %path.display(), "loaded compiled code from cache");
             return Ok((component, digest.clone()));
         }
+        let read_at = std::time::SystemTime::now();
         let before = super::code_cache::fingerprint(path);
         let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
             path: path.to_path_buf(),
@@ -201,7 +202,7 @@ impl Runtime {
             });
         }
         if let Some(cache) = cache {
-            cache.remember_digest(path, &digest, before);
+            cache.remember_digest(path, &digest, before, read_at);
             if known.as_deref() != Some(digest.as_str())
                 && let Some(component) = cache.load(&self.engine, &digest)
             {

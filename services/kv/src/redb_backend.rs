@@ -36,8 +36,11 @@ pub struct RedbKvStore {
     writer: std::sync::mpsc::Sender<WriteJob>,
 }
 
-/// One write, run on the writer thread.
-type WriteJob = Box<dyn FnOnce(&Inner) + Send>;
+/// One write, run on the writer thread; it returns the reply, which the thread sends only
+/// after it has let go of the database (so a caller that then drops the last handle finds the
+/// database closed).
+type WriteJob = Box<dyn FnOnce(&Inner) -> Reply + Send>;
+type Reply = Box<dyn FnOnce() + Send>;
 
 struct Inner {
     db: Database,
@@ -72,9 +75,25 @@ impl RedbKvStore {
             .name("nimbus-kv-writer".into())
             .spawn(move || {
                 for job in jobs {
-                    if let Some(inner) = owner.upgrade() {
-                        job(&inner);
-                    }
+                    let reply = {
+                        let Some(inner) = owner.upgrade() else {
+                            continue;
+                        };
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            job(&inner)
+                        })) {
+                            Ok(reply) => reply,
+                            Err(_) => {
+                                // A write transaction dropped while unwinding is left open, so
+                                // no later write could begin: stop taking writes, loudly.
+                                eprintln!(
+                                    "nimbus: the key-value writer panicked; no further writes are possible in this process"
+                                );
+                                return;
+                            }
+                        }
+                    };
+                    reply();
                 }
             })
             .map_err(|e| KvError::Storage(format!("cannot start the key-value writer: {e}")))?;
@@ -90,7 +109,10 @@ impl RedbKvStore {
     ) -> Result<R, KvError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: WriteJob = Box::new(move |inner| {
-            let _ = done.send(work(inner));
+            let outcome = work(inner);
+            Box::new(move || {
+                let _ = done.send(outcome);
+            })
         });
         self.writer
             .send(job)
@@ -158,14 +180,15 @@ impl Inner {
     }
 
     /// Visits the live entries of `store` whose keys start with `prefix`, after `cursor`, in
-    /// key order, until `visit` returns false. Expired entries are skipped, at most
-    /// [`MAX_SKIPPED`] of them per call: past that it stops and returns the key to resume
+    /// key order, until `visit` returns false, in one read transaction. Expired entries are
+    /// skipped, at most `max_skipped` of them: past that it stops and returns the key to resume
     /// after, so that a page over a graveyard of expired keys cannot hold the caller's thread.
     fn range(
         &self,
         store: &StoreId,
         prefix: &str,
         cursor: Option<&str>,
+        max_skipped: usize,
         mut visit: impl FnMut(&str, &[u8]) -> bool,
     ) -> Result<Option<String>, KvError> {
         let namespace = store_prefix(store)?;
@@ -197,7 +220,7 @@ impl Inner {
             let user_key = String::from_utf8_lossy(&key[namespace.len()..]);
             if expired(expires.as_ref(), key, now)? {
                 skipped += 1;
-                if skipped == MAX_SKIPPED {
+                if skipped == max_skipped {
                     return Ok(Some(user_key.into_owned()));
                 }
                 continue;
@@ -216,7 +239,7 @@ impl Inner {
         cursor: Option<&str>,
     ) -> Result<KeyPage, KvError> {
         let mut page = KeyPage::default();
-        let resume = self.range(store, prefix, cursor, |key, _| {
+        let resume = self.range(store, prefix, cursor, MAX_SKIPPED, |key, _| {
             if page.keys.len() == LIST_PAGE_SIZE {
                 page.cursor = page.keys.last().cloned();
                 return false;
@@ -238,7 +261,7 @@ impl Inner {
         let limit = limit.clamp(1, LIST_PAGE_SIZE);
         let mut page = EntryPage::default();
         let mut bytes = 0usize;
-        let resume = self.range(store, prefix, cursor, |key, value| {
+        let resume = self.range(store, prefix, cursor, MAX_SKIPPED, |key, value| {
             // A page ends at `limit` entries, or once it holds about one maximal value, so
             // that it fits in one frame of the cross-process hop.
             if page.entries.len() == limit
@@ -257,23 +280,18 @@ impl Inner {
 
     fn snapshot(&self, store: &StoreId, visit: &mut SnapshotVisitor<'_>) -> Result<(), KvError> {
         let mut failure = None;
-        let mut cursor: Option<String> = None;
-        // One read transaction per stretch between expired-key caps; the stores that are
-        // snapshotted (object metadata) hold no expiring entries, so that is one in practice.
-        loop {
-            cursor = self.range(store, "", cursor.as_deref(), |key, value| {
-                match visit(key, value) {
-                    Ok(()) => true,
-                    Err(error) => {
-                        failure = Some(error);
-                        false
-                    }
+        // One read transaction over the whole store, however many expired keys it steps over:
+        // the promise is one consistent view.
+        self.range(store, "", None, usize::MAX, |key, value| {
+            match visit(key, value) {
+                Ok(()) => true,
+                Err(error) => {
+                    failure = Some(error);
+                    false
                 }
-            })?;
-            if failure.is_some() || cursor.is_none() {
-                return failure.map_or(Ok(()), Err);
             }
-        }
+        })?;
+        failure.map_or(Ok(()), Err)
     }
 
     fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
