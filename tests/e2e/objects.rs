@@ -510,3 +510,24 @@ async fn downloads_honour_range_and_if_none_match() {
         "attachment; filename=\"R_sum_ _ final.txt\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%E2%80%94%20final.txt"
     );
 }
+
+#[tokio::test]
+async fn unsupported_methods_get_the_storage_error_shape() {
+    let app = AppDir::new(BUCKETS);
+    let server = app.start(1);
+    for (method, path) in [
+        (reqwest::Method::PATCH, "/storage/v1/object/team/a.txt"),
+        (reqwest::Method::PUT, "/storage/v1/object/list/team"),
+        (reqwest::Method::GET, "/storage/v1/object/move"),
+    ] {
+        let response = client()
+            .request(method.clone(), server.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"], "MethodNotAllowed", "{method} {path}: {body}");
+        assert_eq!(body["statusCode"], "405");
+    }
+}

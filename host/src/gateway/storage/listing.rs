@@ -5,7 +5,18 @@ use nimbus_objects::BucketId;
 use nimbus_objects::{ListQuery, MAX_LIST_LIMIT, ObjectMeta, ObjectStore};
 use serde::Deserialize;
 
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+
+use super::context::{StorageResult, deny, open_bucket, read_json};
 use super::error::StorageError;
+use crate::gateway::version::Current;
+use crate::manifest::BucketAccess;
 use nimbus_auth::rfc3339;
 
 /// Most entries a Supabase-style listing sorts in memory.
@@ -220,6 +231,47 @@ pub async fn list_page(
         "folders": page.folders,
         "cursor": page.cursor,
     }))
+}
+
+/// `POST /object/list/{bucket}`: storage-js's `list()`, one folder level.
+pub(super) async fn folder(
+    Current(app): Current,
+    Path(bucket_name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> StorageResult {
+    let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
+    let query: FolderQuery = read_json(body).await?;
+    if !caller.can_read(spec.access, query.prefix.trim_matches('/')) {
+        return Err(deny("list", spec, &query.prefix));
+    }
+    Ok(Json(list_folder(app.services.objects.as_ref(), &id, query).await?).into_response())
+}
+
+/// `GET /object/list/{bucket}?prefix=&delimiter=&cursor=&limit=`: a page of keys.
+pub(super) async fn page(
+    Current(app): Current,
+    Path(bucket_name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> StorageResult {
+    let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
+    let mut prefix = query.get("prefix").cloned().unwrap_or_default();
+    // A raw prefix `{user-id}` would also match keys like `{user-id}x`: in an owner bucket, a
+    // user's own folder is what it means.
+    if spec.access == BucketAccess::Owner && !prefix.is_empty() && !prefix.contains('/') {
+        prefix.push('/');
+    }
+    let query = CursorQuery {
+        prefix,
+        delimiter: query.get("delimiter").cloned(),
+        cursor: query.get("cursor").cloned(),
+        limit: query.get("limit").and_then(|l| l.parse().ok()),
+    };
+    if !caller.can_read(spec.access, query.prefix.trim_end_matches('/')) {
+        return Err(deny("list", spec, &query.prefix));
+    }
+    Ok(Json(list_page(app.services.objects.as_ref(), &id, query).await?).into_response())
 }
 
 #[cfg(test)]

@@ -1,0 +1,116 @@
+//! What every storage handler starts from: the caller (publishable key and bearer token), the
+//! bucket it names, and the answers shared by several operations.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use nimbus_objects::BucketId;
+use serde::Deserialize;
+
+use super::access::Caller;
+use super::error::StorageError;
+use super::transfer;
+use crate::app_version::AppVersion;
+use crate::gateway::caller::{api_key_ok, user_token, verify_token};
+use crate::manifest::BucketSpec;
+
+pub(super) type StorageResult = Result<Response, StorageError>;
+
+pub(super) async fn caller(app: &AppVersion, headers: &HeaderMap) -> Result<Caller, StorageError> {
+    if !api_key_ok(app, headers, None) {
+        return Err(StorageError::unauthorized(
+            "this app requires its publishable key in the `apikey` header",
+        ));
+    }
+    match user_token(app, headers) {
+        None => Ok(Caller::Anonymous),
+        Some(token) => verify_token(app, token)
+            .await
+            .map(|claims| Caller::User { id: claims.sub })
+            .map_err(|e| StorageError::unauthorized(e.to_string())),
+    }
+}
+
+/// The caller and the bucket they name, in that order (a missing credential is a 401 before
+/// an unknown bucket is a 404).
+pub(super) async fn open_bucket<'a>(
+    app: &'a AppVersion,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<(Caller, &'a BucketSpec, BucketId), StorageError> {
+    let caller = caller(app, headers).await?;
+    let (spec, id) = bucket(app, name)?;
+    Ok((caller, spec, id))
+}
+
+pub(super) fn bucket<'a>(
+    app: &'a AppVersion,
+    name: &str,
+) -> Result<(&'a BucketSpec, BucketId), StorageError> {
+    let spec = app
+        .manifest
+        .bucket(name)
+        .ok_or_else(|| StorageError::bucket_not_found(name))?;
+    Ok((spec, BucketId::new(app.manifest.app.clone(), name)))
+}
+
+pub(super) fn deny(what: &str, bucket: &BucketSpec, key: &str) -> StorageError {
+    StorageError::forbidden(format!(
+        "not allowed to {what} `{key}` in bucket `{}` (access: {:?})",
+        bucket.name, bucket.access
+    ))
+}
+
+pub(super) fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(body)
+        .map_err(|e| StorageError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+pub(super) async fn read_json<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, StorageError> {
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|_| StorageError::bad_request("the JSON body is too large"))?;
+    json_body(&bytes)
+}
+
+pub(super) async fn read_object(
+    app: &AppVersion,
+    method: &Method,
+    bucket_name: &str,
+    key: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> StorageResult {
+    let (caller, spec, id) = open_bucket(app, headers, bucket_name).await?;
+    if key.is_empty() {
+        return Err(StorageError::bad_request("no object key in the path"));
+    }
+    if !caller.can_read(spec.access, key) {
+        return Err(deny("read", spec, key));
+    }
+    send_object(app, &id, key, method, headers, query).await
+}
+
+/// Answers `method` (GET or HEAD) with object `key` of bucket `id`, honouring the request's
+/// conditional and range headers and its `?download` parameter.
+pub(super) async fn send_object(
+    app: &AppVersion,
+    id: &BucketId,
+    key: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> StorageResult {
+    let download = query.get("download").map(String::as_str);
+    transfer::download(
+        app.services.objects.as_ref(),
+        id,
+        key,
+        method,
+        headers,
+        download,
+    )
+    .await
+}
