@@ -35,6 +35,36 @@ pub(super) async fn caller(app: &AppVersion, headers: &HeaderMap) -> Result<Call
 
 /// The caller and the bucket they name, in that order (a missing credential is a 401 before
 /// an unknown bucket is a 404).
+/// What a caller must be allowed on a key.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Need {
+    /// Reading (download, info, listing).
+    Read,
+    /// Writing (upload, delete).
+    Write,
+}
+
+/// The bucket `bucket_name` names, once the caller is allowed `need` on `key` in it; a refusal
+/// says it was `what` that was not allowed.
+pub(super) async fn authorize<'a>(
+    app: &'a AppVersion,
+    headers: &HeaderMap,
+    bucket_name: &str,
+    key: &str,
+    need: Need,
+    what: &str,
+) -> Result<(&'a BucketSpec, BucketId), StorageError> {
+    let (caller, spec, id) = open_bucket(app, headers, bucket_name).await?;
+    let allowed = match need {
+        Need::Read => caller.can_read(spec.access, key),
+        Need::Write => caller.can_write(spec.access, key),
+    };
+    if !allowed {
+        return Err(deny(what, spec, key));
+    }
+    Ok((spec, id))
+}
+
 pub(super) async fn open_bucket<'a>(
     app: &'a AppVersion,
     headers: &HeaderMap,
@@ -83,13 +113,7 @@ pub(super) async fn read_object(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> StorageResult {
-    let (caller, spec, id) = open_bucket(app, headers, bucket_name).await?;
-    if key.is_empty() {
-        return Err(StorageError::bad_request("no object key in the path"));
-    }
-    if !caller.can_read(spec.access, key) {
-        return Err(deny("read", spec, key));
-    }
+    let (_, id) = authorize(app, headers, bucket_name, key, Need::Read, "read").await?;
     send_object(app, &id, key, method, headers, query).await
 }
 

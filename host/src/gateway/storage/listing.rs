@@ -240,6 +240,8 @@ pub(super) async fn folder(
     headers: HeaderMap,
     body: Body,
 ) -> StorageResult {
+    // The caller and the bucket first: a missing credential is a 401 before a bad body is a
+    // 400.
     let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
     let query: FolderQuery = read_json(body).await?;
     if !caller.can_read(spec.access, query.prefix.trim_matches('/')) {

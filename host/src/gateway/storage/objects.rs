@@ -12,7 +12,7 @@ use nimbus_objects::WriteMode;
 use serde::Deserialize;
 
 use super::context::{
-    StorageResult, bucket, deny, open_bucket, read_json, read_object, send_object,
+    Need, StorageResult, authorize, bucket, deny, open_bucket, read_json, read_object, send_object,
 };
 use super::error::StorageError;
 use super::{listing, transfer};
@@ -27,10 +27,7 @@ pub(super) async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> StorageResult {
-    let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
-    if !caller.can_write(spec.access, &key) {
-        return Err(deny("write", spec, &key));
-    }
+    let (spec, id) = authorize(&app, &headers, &bucket_name, &key, Need::Write, "write").await?;
     let upsert = headers
         .get("x-upsert")
         .and_then(|v| v.to_str().ok())
@@ -92,10 +89,7 @@ pub(super) async fn info(
     Path((bucket_name, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> StorageResult {
-    let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
-    if !caller.can_read(spec.access, &key) {
-        return Err(deny("read", spec, &key));
-    }
+    let (_, id) = authorize(&app, &headers, &bucket_name, &key, Need::Read, "read").await?;
     let meta = app.services.objects.head(&id, &key).await?;
     let mut info = listing::file_json(&key, &meta);
     info["bucket_id"] = bucket_name.into();
@@ -111,10 +105,7 @@ pub(super) async fn delete(
     Path((bucket_name, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> StorageResult {
-    let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
-    if !caller.can_write(spec.access, &key) {
-        return Err(deny("delete", spec, &key));
-    }
+    let (_, id) = authorize(&app, &headers, &bucket_name, &key, Need::Write, "delete").await?;
     match app.services.objects.delete(&id, &key).await? {
         Some(_) => {
             Ok(Json(serde_json::json!({ "message": "Successfully deleted" })).into_response())
