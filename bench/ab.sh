@@ -3,7 +3,8 @@
 # rounds of one run: `bench/ab.sh OLD_BINARY NEW_BINARY [PATH...]` (default paths: /hello,
 # /wasi-hello and /healthz of the example app). Prints each binary's median requests/s per
 # path and the ratio new/old in every round. `OLD_APP=DIR` serves the old binary another copy of
-# the app (guests built against its platform version).
+# the app (guests built against its platform version). `SIGNUP=1` signs a user up on each
+# server first and sends its access token with every request (for routes with `auth`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,11 +38,23 @@ for side in old new; do
   for _ in $(seq 1 400); do curl -fs "http://127.0.0.1:${PORT[$side]}/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
 done
 
+declare -A AUTH
+for side in old new; do
+  AUTH[$side]="x-bench: none"
+  if [ "${SIGNUP:-0}" = 1 ]; then
+    token=$(curl -fs -X POST "http://127.0.0.1:${PORT[$side]}/auth/v1/signup" \
+      -H 'content-type: application/json' \
+      -d '{"email":"bench@example.com","password":"bench-password"}' |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    AUTH[$side]="authorization: Bearer $token"
+  fi
+done
+
 declare -A RPS
 for round in $(seq 1 "$ROUNDS"); do
   for path in "${PATHS[@]}"; do
     for side in old new; do
-      out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:${PORT[$side]}$path")
+      out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H "${AUTH[$side]}" "http://127.0.0.1:${PORT[$side]}$path")
       RPS[$side,$path,$round]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
     done
   done

@@ -89,7 +89,7 @@ impl Runtime {
                 let record = to_record(request, params).await?;
                 let _slot = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
-                let context = context(component, &meta, deadline);
+                let context = context(component, meta, deadline);
                 let answer = call_handler(self, component, pre, record, context, deadline).await?;
                 Ok(Output::Record(answer))
             }
@@ -140,21 +140,21 @@ fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta) {
     }
 }
 
-fn context(component: &LoadedComponent, meta: &Meta, deadline: Instant) -> types::Context {
+fn context(component: &LoadedComponent, meta: Meta, deadline: Instant) -> types::Context {
     types::Context {
-        request_id: meta.request_id.clone(),
+        request_id: meta.request_id,
         app: component.app.to_string(),
         component: component.spec.name.clone(),
         deadline_ms: deadline_ms(deadline),
         attempt: meta.attempt,
-        identity: meta.identity.clone().map(|identity| types::Identity {
+        identity: meta.identity.map(|identity| types::Identity {
             user_id: identity.user_id,
             email: identity.email,
             role: identity.role,
         }),
         // Every instance is new until instances can be reused or kept ready.
         start_kind: types::StartKind::Fresh,
-        trace_parent: meta.trace_parent.clone(),
+        trace_parent: meta.trace_parent,
         trigger: types::TriggerKind::Http,
     }
 }
