@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use nimbus_auth::{AuthError, Claims, LogoutScope};
 use nimbus_limits::Quota;
 use serde::Deserialize;
 
-use super::caller::{api_key_ok, bearer};
+use super::caller::Credentials;
 use super::edge::ErrorDetail;
 use super::version::Current;
 use crate::app_version::AppVersion;
@@ -79,8 +79,8 @@ impl From<AuthError> for AuthFailure {
 
 type AuthResult = Result<Response, AuthFailure>;
 
-fn require_api_key(app: &AppVersion, headers: &HeaderMap) -> Result<(), AuthFailure> {
-    if api_key_ok(app, headers, None) {
+fn require_api_key(credentials: &Credentials) -> Result<(), AuthFailure> {
+    if credentials.api_key_ok() {
         Ok(())
     } else {
         Err(AuthFailure(AuthError::InvalidToken(
@@ -90,8 +90,12 @@ fn require_api_key(app: &AppVersion, headers: &HeaderMap) -> Result<(), AuthFail
 }
 
 /// The verified claims of the request's bearer token, with a live session.
-async fn authenticated(app: &Arc<AppVersion>, headers: &HeaderMap) -> Result<Claims, AuthFailure> {
-    let token = bearer(headers)
+async fn authenticated(
+    app: &Arc<AppVersion>,
+    credentials: &Credentials,
+) -> Result<Claims, AuthFailure> {
+    let token = credentials
+        .token()
         .ok_or_else(|| AuthFailure(AuthError::InvalidToken("no bearer token".into())))?
         .to_string();
     let (claims, _) = app.services.auth.authenticate(&token).await?;
@@ -104,14 +108,14 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AuthFailure> {
 }
 
 #[derive(Deserialize)]
-struct Credentials {
+struct EmailPassword {
     email: Option<String>,
     password: Option<String>,
     #[serde(default)]
     data: Option<serde_json::Value>,
 }
 
-impl Credentials {
+impl EmailPassword {
     fn required(self) -> Result<(String, String, serde_json::Value), AuthFailure> {
         match (self.email, self.password) {
             (Some(email), Some(password)) => Ok((
@@ -145,12 +149,12 @@ async fn signup(
     State(host): State<Arc<Host>>,
     Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    credentials: Credentials,
     body: axum::body::Bytes,
 ) -> AuthResult {
-    require_api_key(&app, &headers)?;
+    require_api_key(&credentials)?;
     throttle(&host, &app, peer.ip())?;
-    let (email, password, data) = parse::<Credentials>(&body)?.required()?;
+    let (email, password, data) = parse::<EmailPassword>(&body)?.required()?;
     if !data.is_object() {
         return Err(AuthFailure(AuthError::Invalid(
             "`data` must be an object".into(),
@@ -176,14 +180,14 @@ async fn token(
     Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<GrantQuery>,
-    headers: HeaderMap,
+    credentials: Credentials,
     body: axum::body::Bytes,
 ) -> AuthResult {
-    require_api_key(&app, &headers)?;
+    require_api_key(&credentials)?;
     throttle(&host, &app, peer.ip())?;
     let session = match query.grant_type.as_deref() {
         Some("password") => {
-            let (email, password, _) = parse::<Credentials>(&body)?.required()?;
+            let (email, password, _) = parse::<EmailPassword>(&body)?.required()?;
             app.services.auth.sign_in(&email, &password).await?
         }
         Some("refresh_token") => {
@@ -210,9 +214,9 @@ struct ScopeQuery {
 async fn logout(
     Current(app): Current,
     Query(query): Query<ScopeQuery>,
-    headers: HeaderMap,
+    credentials: Credentials,
 ) -> AuthResult {
-    require_api_key(&app, &headers)?;
+    require_api_key(&credentials)?;
     let scope = match query.scope.as_deref().unwrap_or("global") {
         "global" => LogoutScope::Global,
         "local" => LogoutScope::Local,
@@ -223,14 +227,14 @@ async fn logout(
             ))));
         }
     };
-    let claims = authenticated(&app, &headers).await?;
+    let claims = authenticated(&app, &credentials).await?;
     app.services.auth.logout(&claims, scope).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn get_user(Current(app): Current, headers: HeaderMap) -> AuthResult {
-    require_api_key(&app, &headers)?;
-    let claims = authenticated(&app, &headers).await?;
+async fn get_user(Current(app): Current, credentials: Credentials) -> AuthResult {
+    require_api_key(&credentials)?;
+    let claims = authenticated(&app, &credentials).await?;
     let user = app.services.auth.user(&claims.sub).await?;
     Ok(Json(user.to_json()).into_response())
 }
@@ -244,11 +248,11 @@ struct UserUpdate {
 
 async fn update_user(
     Current(app): Current,
-    headers: HeaderMap,
+    credentials: Credentials,
     body: axum::body::Bytes,
 ) -> AuthResult {
-    require_api_key(&app, &headers)?;
-    let claims = authenticated(&app, &headers).await?;
+    require_api_key(&credentials)?;
+    let claims = authenticated(&app, &credentials).await?;
     let update: UserUpdate = parse(&body)?;
     if update.email.is_some() {
         return Err(AuthFailure(AuthError::Invalid(

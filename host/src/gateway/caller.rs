@@ -1,11 +1,68 @@
-//! Who is calling: the app's publishable key (`apikey`) and the bearer token, shared by the
-//! app's routes and the built-in APIs.
+//! Who is calling: the app's publishable key (`apikey`) and the bearer token, read the same way
+//! by the app's routes and the built-in APIs through the [`Credentials`] extractor.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use nimbus_auth::{AuthError, Claims};
 use subtle::ConstantTimeEq as _;
 
 use crate::app_version::AppVersion;
+use crate::host::Host;
+
+/// What a request says about its caller, as every API reads it: whether it carries the app's
+/// publishable key where the app requires one (the `apikey` header or query parameter), and
+/// its bearer token unless that is just the publishable key. Nothing is verified until
+/// [`Credentials::claims`] is asked.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    api_key_ok: bool,
+    token: Option<String>,
+}
+
+impl Credentials {
+    /// The credentials in `headers` and `query`, for `app`.
+    pub fn read(app: &AppVersion, headers: &HeaderMap, query: Option<&str>) -> Self {
+        Self {
+            api_key_ok: api_key_ok(app, headers, query),
+            token: user_token(app, headers).map(str::to_string),
+        }
+    }
+
+    /// Whether the app's key requirement is met.
+    pub fn api_key_ok(&self) -> bool {
+        self.api_key_ok
+    }
+
+    /// The bearer token, when one came that is not the publishable key.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The verified claims of the bearer token (signature, expiry, live session); `None` when
+    /// no token came.
+    pub async fn claims(&self, app: &AppVersion) -> Result<Option<Claims>, AuthError> {
+        match &self.token {
+            Some(token) => verify_token(app, token).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Host>> for Credentials {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, host: &Arc<Host>) -> Result<Self, Infallible> {
+        Ok(Self::read(
+            &host.current(),
+            &parts.headers,
+            parts.uri.query(),
+        ))
+    }
+}
 
 /// The `Authorization: Bearer` token, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {

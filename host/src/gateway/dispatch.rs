@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
+use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::caller::{api_key_ok, user_token, verify_token};
+use super::caller::Credentials;
 use super::error::ApiError;
 use super::guest_response::{final_status, from_record, sanitize_headers};
 use crate::app_version::{AppVersion, RouteTarget};
@@ -27,7 +27,11 @@ const IDENTITY_HEADERS: [&str; 3] = [
 ];
 
 /// The fallback handler: every request that is not a built-in API goes to the app's routes.
-pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> Response {
+pub async fn dispatch(
+    State(host): State<Arc<Host>>,
+    credentials: Credentials,
+    request: Request<Body>,
+) -> Response {
     let request_id = super::edge::id_of(request.headers());
     let app = host.current();
     let routed = app
@@ -41,7 +45,8 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             if request.method() == http::Method::HEAD {
                 *request.method_mut() = http::Method::GET;
             }
-            let identity = match check_caller(&app, target, &mut request, &request_id).await {
+            let checked = check_caller(&app, &credentials, target, &mut request, &request_id);
+            let identity = match checked.await {
                 Ok(identity) => identity,
                 Err(error) => return error.into_response(),
             };
@@ -75,11 +80,12 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
 /// puts it in the identity headers (after removing any the client sent).
 async fn check_caller(
     app: &AppVersion,
+    credentials: &Credentials,
     target: RouteTarget,
     request: &mut Request<Body>,
     request_id: &str,
 ) -> Result<Option<nimbus_auth::Identity>, ApiError> {
-    if !api_key_ok(app, request.headers(), request.uri().query()) {
+    if !credentials.api_key_ok() {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "this app requires its publishable key in the `apikey` header",
@@ -93,19 +99,15 @@ async fn check_caller(
     if target.auth == RouteAuth::None {
         return Ok(None);
     }
-    // Only the header map is borrowed across the check: the request's body is not `Sync`.
-    let headers: &HeaderMap = headers;
-    let identity = match user_token(app, headers) {
-        Some(token) => match verify_token(app, token).await {
-            Ok(claims) => Some(claims.identity()),
-            Err(error) => {
-                return Err(
-                    ApiError::new(StatusCode::UNAUTHORIZED, error.to_string(), request_id)
-                        .with_www_authenticate(),
-                );
-            }
-        },
-        None if target.auth == RouteAuth::Required => {
+    let identity = match credentials.claims(app).await {
+        Ok(Some(claims)) => Some(claims.identity()),
+        Err(error) => {
+            return Err(
+                ApiError::new(StatusCode::UNAUTHORIZED, error.to_string(), request_id)
+                    .with_www_authenticate(),
+            );
+        }
+        Ok(None) if target.auth == RouteAuth::Required => {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "this route requires `Authorization: Bearer <access token>`; get one from POST /auth/v1/token",
@@ -113,7 +115,7 @@ async fn check_caller(
             )
             .with_www_authenticate());
         }
-        None => None,
+        Ok(None) => None,
     };
     let headers = request.headers_mut();
     if let Some(identity) = &identity {

@@ -2,10 +2,10 @@
 
 use axum::Json;
 use axum::extract::Path;
-use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 
 use super::context::{StorageResult, bucket, caller};
+use crate::gateway::caller::Credentials;
 use crate::gateway::version::Current;
 use crate::manifest::{BucketAccess, BucketSpec};
 
@@ -26,18 +26,18 @@ fn bucket_json(spec: &BucketSpec) -> serde_json::Value {
     })
 }
 
-pub(super) async fn list_buckets(Current(app): Current, headers: HeaderMap) -> StorageResult {
-    caller(&app, &headers).await?;
+pub(super) async fn list_buckets(Current(app): Current, credentials: Credentials) -> StorageResult {
+    caller(&app, &credentials).await?;
     let buckets: Vec<_> = app.manifest.buckets.iter().map(bucket_json).collect();
     Ok(Json(buckets).into_response())
 }
 
 pub(super) async fn get_bucket(
     Current(app): Current,
+    credentials: Credentials,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> StorageResult {
-    caller(&app, &headers).await?;
+    caller(&app, &credentials).await?;
     let (spec, _) = bucket(&app, &name)?;
     Ok(Json(bucket_json(spec)).into_response())
 }

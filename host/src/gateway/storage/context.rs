@@ -13,23 +13,24 @@ use super::access::Caller;
 use super::error::StorageError;
 use super::transfer;
 use crate::app_version::AppVersion;
-use crate::gateway::caller::{api_key_ok, user_token, verify_token};
+use crate::gateway::caller::Credentials;
 use crate::manifest::BucketSpec;
 
 pub(super) type StorageResult = Result<Response, StorageError>;
 
-pub(super) async fn caller(app: &AppVersion, headers: &HeaderMap) -> Result<Caller, StorageError> {
-    if !api_key_ok(app, headers, None) {
+pub(super) async fn caller(
+    app: &AppVersion,
+    credentials: &Credentials,
+) -> Result<Caller, StorageError> {
+    if !credentials.api_key_ok() {
         return Err(StorageError::unauthorized(
             "this app requires its publishable key in the `apikey` header",
         ));
     }
-    match user_token(app, headers) {
-        None => Ok(Caller::Anonymous),
-        Some(token) => verify_token(app, token)
-            .await
-            .map(|claims| Caller::User { id: claims.sub })
-            .map_err(|e| StorageError::unauthorized(e.to_string())),
+    match credentials.claims(app).await {
+        Ok(None) => Ok(Caller::Anonymous),
+        Ok(Some(claims)) => Ok(Caller::User { id: claims.sub }),
+        Err(e) => Err(StorageError::unauthorized(e.to_string())),
     }
 }
 
@@ -48,13 +49,13 @@ pub(super) enum Need {
 /// says it was `what` that was not allowed.
 pub(super) async fn authorize<'a>(
     app: &'a AppVersion,
-    headers: &HeaderMap,
+    credentials: &Credentials,
     bucket_name: &str,
     key: &str,
     need: Need,
     what: &str,
 ) -> Result<(&'a BucketSpec, BucketId), StorageError> {
-    let (caller, spec, id) = open_bucket(app, headers, bucket_name).await?;
+    let (caller, spec, id) = open_bucket(app, credentials, bucket_name).await?;
     let allowed = match need {
         Need::Read => caller.can_read(spec.access, key),
         Need::Write => caller.can_write(spec.access, key),
@@ -67,10 +68,10 @@ pub(super) async fn authorize<'a>(
 
 pub(super) async fn open_bucket<'a>(
     app: &'a AppVersion,
-    headers: &HeaderMap,
+    credentials: &Credentials,
     name: &str,
 ) -> Result<(Caller, &'a BucketSpec, BucketId), StorageError> {
-    let caller = caller(app, headers).await?;
+    let caller = caller(app, credentials).await?;
     let (spec, id) = bucket(app, name)?;
     Ok((caller, spec, id))
 }
@@ -111,9 +112,10 @@ pub(super) async fn read_object(
     bucket_name: &str,
     key: &str,
     query: &HashMap<String, String>,
+    credentials: &Credentials,
     headers: &HeaderMap,
 ) -> StorageResult {
-    let (_, id) = authorize(app, headers, bucket_name, key, Need::Read, "read").await?;
+    let (_, id) = authorize(app, credentials, bucket_name, key, Need::Read, "read").await?;
     send_object(app, &id, key, method, headers, query).await
 }
 

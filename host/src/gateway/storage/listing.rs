@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query};
-use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 
 use super::context::{StorageResult, deny, open_bucket, read_json};
 use super::error::StorageError;
+use crate::gateway::caller::Credentials;
 use crate::gateway::version::Current;
 use crate::manifest::BucketAccess;
 use nimbus_auth::rfc3339;
@@ -236,13 +236,13 @@ pub async fn list_page(
 /// `POST /object/list/{bucket}`: storage-js's `list()`, one folder level.
 pub(super) async fn folder(
     Current(app): Current,
+    credentials: Credentials,
     Path(bucket_name): Path<String>,
-    headers: HeaderMap,
     body: Body,
 ) -> StorageResult {
     // The caller and the bucket first: a missing credential is a 401 before a bad body is a
     // 400.
-    let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
+    let (caller, spec, id) = open_bucket(&app, &credentials, &bucket_name).await?;
     let query: FolderQuery = read_json(body).await?;
     if !caller.can_read(spec.access, query.prefix.trim_matches('/')) {
         return Err(deny("list", spec, &query.prefix));
@@ -253,11 +253,11 @@ pub(super) async fn folder(
 /// `GET /object/list/{bucket}?prefix=&delimiter=&cursor=&limit=`: a page of keys.
 pub(super) async fn page(
     Current(app): Current,
+    credentials: Credentials,
     Path(bucket_name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> StorageResult {
-    let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
+    let (caller, spec, id) = open_bucket(&app, &credentials, &bucket_name).await?;
     let mut prefix = query.get("prefix").cloned().unwrap_or_default();
     // A raw prefix `{user-id}` would also match keys like `{user-id}x`: in an owner bucket, a
     // user's own folder is what it means.

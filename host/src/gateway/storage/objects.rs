@@ -16,18 +16,21 @@ use super::context::{
 };
 use super::error::StorageError;
 use super::{listing, transfer};
+use crate::gateway::caller::Credentials;
 use crate::gateway::version::Current;
 use crate::manifest::BucketAccess;
 
 /// `POST` (create, or replace with `x-upsert: true`) or `PUT` (replace, or create) an object.
 pub(super) async fn upload(
     Current(app): Current,
+    credentials: Credentials,
     method: Method,
     Path((bucket_name, key)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> StorageResult {
-    let (spec, id) = authorize(&app, &headers, &bucket_name, &key, Need::Write, "write").await?;
+    let (spec, id) =
+        authorize(&app, &credentials, &bucket_name, &key, Need::Write, "write").await?;
     let upsert = headers
         .get("x-upsert")
         .and_then(|v| v.to_str().ok())
@@ -59,12 +62,22 @@ pub(super) async fn upload(
 /// `GET` or `HEAD` an object the caller may read.
 pub(super) async fn download(
     Current(app): Current,
+    credentials: Credentials,
     method: Method,
     Path((bucket_name, key)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> StorageResult {
-    read_object(&app, &method, &bucket_name, &key, &query, &headers).await
+    read_object(
+        &app,
+        &method,
+        &bucket_name,
+        &key,
+        &query,
+        &credentials,
+        &headers,
+    )
+    .await
 }
 
 /// `GET` or `HEAD /object/public/...`: an object of a `public-read` bucket, without
@@ -86,10 +99,10 @@ pub(super) async fn public_download(
 /// `GET /object/info/...`: an object's metadata.
 pub(super) async fn info(
     Current(app): Current,
+    credentials: Credentials,
     Path((bucket_name, key)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> StorageResult {
-    let (_, id) = authorize(&app, &headers, &bucket_name, &key, Need::Read, "read").await?;
+    let (_, id) = authorize(&app, &credentials, &bucket_name, &key, Need::Read, "read").await?;
     let meta = app.services.objects.head(&id, &key).await?;
     let mut info = listing::file_json(&key, &meta);
     info["bucket_id"] = bucket_name.into();
@@ -102,10 +115,18 @@ pub(super) async fn info(
 /// `DELETE` one object.
 pub(super) async fn delete(
     Current(app): Current,
+    credentials: Credentials,
     Path((bucket_name, key)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> StorageResult {
-    let (_, id) = authorize(&app, &headers, &bucket_name, &key, Need::Write, "delete").await?;
+    let (_, id) = authorize(
+        &app,
+        &credentials,
+        &bucket_name,
+        &key,
+        Need::Write,
+        "delete",
+    )
+    .await?;
     match app.services.objects.delete(&id, &key).await? {
         Some(_) => {
             Ok(Json(serde_json::json!({ "message": "Successfully deleted" })).into_response())
@@ -123,11 +144,11 @@ struct Removal {
 /// were there.
 pub(super) async fn remove_many(
     Current(app): Current,
+    credentials: Credentials,
     Path(bucket_name): Path<String>,
-    headers: HeaderMap,
     body: Body,
 ) -> StorageResult {
-    let (caller, spec, id) = open_bucket(&app, &headers, &bucket_name).await?;
+    let (caller, spec, id) = open_bucket(&app, &credentials, &bucket_name).await?;
     let request: Removal = read_json(body).await?;
     if let Some(key) = request
         .prefixes

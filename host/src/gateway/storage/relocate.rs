@@ -3,31 +3,31 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use nimbus_objects::WriteMode;
 use serde::Deserialize;
 
 use super::context::{StorageResult, bucket, caller, deny, read_json};
 use crate::app_version::AppVersion;
+use crate::gateway::caller::Credentials;
 use crate::gateway::version::Current;
 
 /// `POST /object/move`.
 pub(super) async fn move_object(
     Current(app): Current,
-    headers: HeaderMap,
+    credentials: Credentials,
     body: Body,
 ) -> StorageResult {
-    relocate(&app, &headers, body, true).await
+    relocate(&app, &credentials, body, true).await
 }
 
 /// `POST /object/copy`.
 pub(super) async fn copy_object(
     Current(app): Current,
-    headers: HeaderMap,
+    credentials: Credentials,
     body: Body,
 ) -> StorageResult {
-    relocate(&app, &headers, body, false).await
+    relocate(&app, &credentials, body, false).await
 }
 
 #[derive(Deserialize)]
@@ -41,11 +41,11 @@ struct Relocation {
 
 async fn relocate(
     app: &AppVersion,
-    headers: &HeaderMap,
+    credentials: &Credentials,
     body: Body,
     is_move: bool,
 ) -> StorageResult {
-    let caller = caller(app, headers).await?;
+    let caller = caller(app, credentials).await?;
     let request: Relocation = read_json(body).await?;
     let (from_spec, from) = bucket(app, &request.bucket_id)?;
     let to_name = request

@@ -16,27 +16,28 @@ use super::context::{StorageResult, bucket, caller, deny, read_json, send_object
 use super::error::StorageError;
 use super::transfer;
 use crate::app_version::AppVersion;
+use crate::gateway::caller::Credentials;
 use crate::gateway::version::Current;
 
 /// `POST /object/sign/{bucket}/{*key}`: a signed URL for reading (or, with `method: PUT`,
 /// writing) one object.
 pub(super) async fn create(
     Current(app): Current,
+    credentials: Credentials,
     Path((bucket_name, key)): Path<(String, String)>,
-    headers: HeaderMap,
     body: Body,
 ) -> StorageResult {
-    create_signed_url(&app, &headers, &bucket_name, &key, body, false).await
+    create_signed_url(&app, &credentials, &bucket_name, &key, body, false).await
 }
 
 /// `POST /object/upload/sign/{bucket}/{*key}`: a signed upload URL, as storage-js asks.
 pub(super) async fn create_upload(
     Current(app): Current,
+    credentials: Credentials,
     Path((bucket_name, key)): Path<(String, String)>,
-    headers: HeaderMap,
     body: Body,
 ) -> StorageResult {
-    create_signed_url(&app, &headers, &bucket_name, &key, body, true).await
+    create_signed_url(&app, &credentials, &bucket_name, &key, body, true).await
 }
 
 /// `GET`, `HEAD` or `PUT /object/sign/{bucket}/{*key}?token=`: the operation the token allows.
@@ -93,13 +94,13 @@ fn signed_url_expiry(now: u64, ttl: Option<u64>) -> Result<u64, StorageError> {
 
 async fn create_signed_url(
     app: &AppVersion,
-    headers: &HeaderMap,
+    credentials: &Credentials,
     bucket_name: &str,
     key: &str,
     body: Body,
     upload: bool,
 ) -> StorageResult {
-    let caller = caller(app, headers).await?;
+    let caller = caller(app, credentials).await?;
     let (spec, id) = bucket(app, bucket_name)?;
     nimbus_objects::validate_key(key)?;
     let request: SignRequest = if upload {
