@@ -281,7 +281,7 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
     ) -> Result<bool, PlatformError> {
         let (id, _) = self.open_bucket(&bucket, true)?;
         match self.ctx.0.store.delete(&id, &key).await {
-            Ok(deleted) => Ok(deleted.is_some()),
+            Ok(deleted) => Ok(deleted),
             Err(e) => Err(self.ctx.map_error(e)),
         }
     }

@@ -104,7 +104,8 @@ pub struct ObjectMeta {
     pub id: String,
     /// Bytes.
     pub size: u64,
-    /// Hex SHA-256 of the content.
+    /// An opaque tag of this version of the content: equal tags mean equal content (the local
+    /// backend uses the hex SHA-256; others may use their own, as S3 does).
     pub etag: String,
     /// `Content-Type`.
     pub content_type: String,
@@ -177,9 +178,9 @@ pub trait ObjectStore: Send + Sync + 'static {
     ) -> Result<ObjectRead, ObjectError>;
     /// The object's metadata.
     async fn head(&self, bucket: &BucketId, key: &str) -> Result<ObjectMeta, ObjectError>;
-    /// Deletes the object, returning what it was (`None` if there was none).
-    async fn delete(&self, bucket: &BucketId, key: &str)
-    -> Result<Option<ObjectMeta>, ObjectError>;
+    /// Deletes the object; returns whether there was one (what S3's `DeleteObject` can say too,
+    /// without a read first).
+    async fn delete(&self, bucket: &BucketId, key: &str) -> Result<bool, ObjectError>;
     /// Lists objects and folders.
     async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError>;
     /// Deletes every object whose key starts with `prefix`; returns how many.

@@ -563,14 +563,10 @@ impl ObjectStore for LocalObjectStore {
         .await
     }
 
-    async fn delete(
-        &self,
-        bucket: &BucketId,
-        key: &str,
-    ) -> Result<Option<ObjectMeta>, ObjectError> {
+    async fn delete(&self, bucket: &BucketId, key: &str) -> Result<bool, ObjectError> {
         check(bucket, key)?;
         let (inner, bucket, key) = (self.inner(), bucket.clone(), key.to_string());
-        blocking(move || inner.delete(&bucket, &key)).await
+        blocking(move || inner.delete(&bucket, &key).map(|deleted| deleted.is_some())).await
     }
 
     async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError> {

@@ -128,10 +128,8 @@ pub(super) async fn delete(
     )
     .await?;
     match app.services.objects.delete(&id, &key).await? {
-        Some(_) => {
-            Ok(Json(serde_json::json!({ "message": "Successfully deleted" })).into_response())
-        }
-        None => Err(StorageError::not_found()),
+        true => Ok(Json(serde_json::json!({ "message": "Successfully deleted" })).into_response()),
+        false => Err(StorageError::not_found()),
     }
 }
 
@@ -159,7 +157,13 @@ pub(super) async fn remove_many(
     }
     let mut removed = Vec::new();
     for key in &request.prefixes {
-        if let Some(meta) = app.services.objects.delete(&id, key).await? {
+        // Supabase answers with what it removed: read it first (a store's delete need not say).
+        let meta = match app.services.objects.head(&id, key).await {
+            Ok(meta) => meta,
+            Err(nimbus_objects::ObjectError::NotFound) => continue,
+            Err(other) => return Err(other.into()),
+        };
+        if app.services.objects.delete(&id, key).await? {
             let mut entry = listing::file_json(key, &meta);
             entry["bucket_id"] = bucket_name.as_str().into();
             removed.push(entry);

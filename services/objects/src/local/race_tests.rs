@@ -116,6 +116,6 @@ fn a_burst_larger_than_the_blocking_pool_still_completes() {
     });
     let results = finished.expect("the deletes finished instead of waiting on each other");
     for result in results {
-        assert!(result.expect("task").expect("delete").is_some());
+        assert!(result.expect("task").expect("delete"));
     }
 }

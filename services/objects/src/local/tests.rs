@@ -67,12 +67,10 @@ async fn put_get_range_head_delete() {
     assert_eq!((part.start, part.len), (6, 5));
     assert_eq!(read_all(part).await, b"world");
     assert_eq!(objects.head(&bucket, "a/b.txt").await.expect("head"), meta);
+    assert!(objects.delete(&bucket, "a/b.txt").await.expect("delete"));
     assert!(
-        objects
-            .delete(&bucket, "a/b.txt")
-            .await
-            .expect("delete")
-            .is_some()
+        !objects.delete(&bucket, "a/b.txt").await.expect("delete"),
+        "nothing left to delete"
     );
     assert!(matches!(
         objects.head(&bucket, "a/b.txt").await,
