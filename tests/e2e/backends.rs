@@ -2,16 +2,7 @@
 //! `NIMBUS_OBJECTS`) say where the app's data lives, for every process of the host.
 
 use crate::harness::{AppDir, fresh_connection_client, get_json, send_json};
-
-const APP: &str = r#"
-[app]
-name = "backends"
-
-[component.counter]
-source = "{counter}"
-routes = ["/count/..."]
-key_value = ["counter"]
-"#;
+use crate::storage::APP;
 
 #[tokio::test]
 async fn the_store_and_objects_go_where_the_flags_say_from_every_process() {

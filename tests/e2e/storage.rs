@@ -1,6 +1,7 @@
 use crate::harness::{AppDir, get_json};
 
-const APP: &str = r#"
+/// An app whose counter keeps its count in the key-value store.
+pub(crate) const APP: &str = r#"
 [app]
 name = "storage"
 
