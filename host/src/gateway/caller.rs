@@ -57,7 +57,7 @@ impl FromRequestParts<Arc<Host>> for Credentials {
 
     async fn from_request_parts(parts: &mut Parts, host: &Arc<Host>) -> Result<Self, Infallible> {
         Ok(Self::read(
-            &host.current(),
+            &crate::gateway::version::of(parts, host),
             &parts.headers,
             parts.uri.query(),
         ))

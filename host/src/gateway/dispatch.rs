@@ -27,13 +27,10 @@ const IDENTITY_HEADERS: [&str; 3] = [
 ];
 
 /// The fallback handler: every request that is not a built-in API goes to the app's routes.
-pub async fn dispatch(
-    State(host): State<Arc<Host>>,
-    credentials: Credentials,
-    request: Request<Body>,
-) -> Response {
+pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> Response {
     let request_id = super::edge::id_of(request.headers());
     let app = host.current();
+    let credentials = Credentials::read(&app, request.headers(), request.uri().query());
     let routed = app
         .router
         .route(request.method().as_str(), request.uri().path());

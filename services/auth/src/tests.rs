@@ -11,6 +11,13 @@ async fn service(dir: &tempfile::TempDir, app: &str) -> AuthService {
         .expect("auth")
 }
 
+/// Signs up ann@example.com (password `password1`).
+async fn signed_up_ann(auth: &AuthService) -> Session {
+    auth.signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
+        .expect("signup")
+}
+
 #[tokio::test]
 async fn signup_login_refresh_logout() {
     let dir = tempfile::tempdir().expect("dir");
@@ -64,9 +71,7 @@ async fn signup_login_refresh_logout() {
 async fn unknown_email_and_wrong_password_are_the_same_error() {
     let dir = tempfile::tempdir().expect("dir");
     let auth = service(&dir, "todo").await;
-    auth.signup("ann@example.com", "password1", serde_json::Value::Null)
-        .await
-        .expect("signup");
+    signed_up_ann(&auth).await;
     let wrong = auth
         .sign_in("ann@example.com", "password2")
         .await
@@ -84,9 +89,7 @@ async fn unknown_email_and_wrong_password_are_the_same_error() {
 async fn repeated_failures_lock_the_account() {
     let dir = tempfile::tempdir().expect("dir");
     let auth = service(&dir, "todo").await;
-    auth.signup("ann@example.com", "password1", serde_json::Value::Null)
-        .await
-        .expect("signup");
+    signed_up_ann(&auth).await;
     for _ in 0..FREE_FAILURES {
         assert!(matches!(
             auth.sign_in("ann@example.com", "nope-nope").await,
@@ -104,10 +107,7 @@ async fn repeated_failures_lock_the_account() {
 async fn an_access_token_dies_with_its_session_even_when_recently_used() {
     let dir = tempfile::tempdir().expect("dir");
     let auth = service(&dir, "todo").await;
-    let session = auth
-        .signup("ann@example.com", "password1", serde_json::Value::Null)
-        .await
-        .expect("signup");
+    let session = signed_up_ann(&auth).await;
     let claims = auth.verify_live(&session.access_token).await.expect("live");
     assert!(auth.verify_live_cached(&session.access_token).is_some());
     auth.logout(&claims, LogoutScope::Global)
@@ -154,10 +154,7 @@ async fn a_session_ended_by_another_process_is_refused_after_the_recheck() {
 async fn a_reused_refresh_token_revokes_the_family() {
     let dir = tempfile::tempdir().expect("dir");
     let auth = service(&dir, "todo").await;
-    let session = auth
-        .signup("ann@example.com", "password1", serde_json::Value::Null)
-        .await
-        .expect("signup");
+    let session = signed_up_ann(&auth).await;
     let next = auth
         .refresh(&session.refresh_token)
         .await
@@ -177,10 +174,7 @@ async fn forged_tokens_are_rejected() {
     let auth = service(&dir, "todo").await;
     let other_dir = tempfile::tempdir().expect("dir");
     let other_app = service(&other_dir, "other").await;
-    let session = auth
-        .signup("ann@example.com", "password1", serde_json::Value::Null)
-        .await
-        .expect("signup");
+    let session = signed_up_ann(&auth).await;
     let token = session.access_token;
     let parts: Vec<&str> = token.split('.').collect();
 
@@ -224,10 +218,7 @@ async fn forged_tokens_are_rejected() {
 async fn rotated_keys_keep_old_tokens_valid() {
     let dir = tempfile::tempdir().expect("dir");
     let auth = service(&dir, "todo").await;
-    let session = auth
-        .signup("ann@example.com", "password1", serde_json::Value::Null)
-        .await
-        .expect("signup");
+    let session = signed_up_ann(&auth).await;
     let new_kid = auth.rotate_signing_key().await.expect("rotate");
     assert!(auth.verify(&session.access_token).await.is_ok());
     let later = auth
