@@ -176,6 +176,20 @@ await step('list a folder: files with metadata, folders with id null', async () 
   assert.deepEqual(searched.data.map((entry) => entry.name), ['hello.txt']);
 });
 
+await step('user metadata: text values kept and listed, other values refused', async () => {
+  const storage = storageFor(session.access_token).from('files');
+  const tagged = `${folder}/tagged.txt`;
+  const { error } = await storage.upload(tagged, 'x', { contentType: 'text/plain', metadata: { owner: 'ann' } });
+  assert.equal(error, null);
+  const { data } = await storage.list(folder);
+  const entry = data.find((e) => e.name === 'tagged.txt');
+  assert.deepEqual(entry.user_metadata, { owner: 'ann' });
+  const refused = await storage.upload(`${folder}/typed.txt`, 'x', { metadata: { count: 5 } });
+  assert.equal(refused.error.status, 400);
+  assert.match(refused.error.message, /strings/);
+  await storage.remove([tagged]);
+});
+
 await step('createSignedUrl works without credentials, only for its object', async () => {
   const { data, error } = await storageFor(session.access_token).from('files').createSignedUrl(path, 60);
   assert.equal(error, null);

@@ -15,6 +15,12 @@ pub enum ObjectError {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// The source of a copy is no longer the version asked for.
+    #[error("the object changed since it was read")]
+    PreconditionFailed,
+    /// User metadata that is too large or not names and text.
+    #[error("invalid object metadata: {0}")]
+    InvalidMetadata(String),
     /// A key that could escape its bucket or is otherwise unusable.
     #[error("invalid object key: {0}")]
     InvalidKey(String),

@@ -8,6 +8,8 @@
 mod error;
 mod key;
 mod local;
+mod metadata;
+mod moving;
 mod range;
 mod signing;
 
@@ -20,6 +22,8 @@ use serde::{Deserialize, Serialize};
 pub use error::ObjectError;
 pub use key::{MAX_KEY_BYTES, validate_key, validate_name, validate_prefix};
 pub use local::{LocalObjectStore, OBJECTS_STORE, Swept};
+pub use metadata::{MAX_METADATA_BYTES, Metadata, validate_metadata};
+pub use moving::move_object;
 pub use range::RangeSpec;
 pub use signing::{
     InvalidLifetime, MAX_SIGNED_URL_TTL, SignatureError, UrlSigner, signed_url_expiry,
@@ -78,8 +82,8 @@ pub struct PutOptions {
     pub max_size: Option<u64>,
     /// Create, replace or either.
     pub mode: WriteMode,
-    /// Free-form metadata kept beside the object.
-    pub user_metadata: serde_json::Value,
+    /// The user's own metadata, kept beside the object.
+    pub user_metadata: Metadata,
 }
 
 impl PutOptions {
@@ -90,7 +94,7 @@ impl PutOptions {
             cache_control: None,
             max_size: None,
             mode: WriteMode::Upsert,
-            user_metadata: serde_json::Value::Null,
+            user_metadata: Metadata::new(),
         }
     }
 }
@@ -116,9 +120,29 @@ pub struct ObjectMeta {
     pub created_at_ms: u64,
     /// Milliseconds since the epoch of the last write.
     pub updated_at_ms: u64,
-    /// Free-form metadata.
-    #[serde(default)]
-    pub user_metadata: serde_json::Value,
+    /// The user's own metadata: names and values, as S3 keeps them.
+    #[serde(default, deserialize_with = "metadata::lenient")]
+    pub user_metadata: Metadata,
+}
+
+/// How to copy an object.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Create, replace or either, at the destination.
+    pub mode: WriteMode,
+    /// Copy only if the source's etag is this one (else [`ObjectError::PreconditionFailed`]),
+    /// as S3's `x-amz-copy-source-if-match`.
+    pub source_etag: Option<String>,
+}
+
+impl CopyOptions {
+    /// Copy whatever the source holds, with `mode` at the destination.
+    pub fn new(mode: WriteMode) -> Self {
+        Self {
+            mode,
+            source_etag: None,
+        }
+    }
 }
 
 /// An object being read.
@@ -181,26 +205,27 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Deletes the object; returns whether there was one (what S3's `DeleteObject` can say too,
     /// without a read first).
     async fn delete(&self, bucket: &BucketId, key: &str) -> Result<bool, ObjectError>;
+    /// Deletes the object only while its etag is `etag` (S3's conditional `DeleteObject` with
+    /// `If-Match`); returns whether it did. A write committed since the etag was read survives.
+    async fn delete_if_etag(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        etag: &str,
+    ) -> Result<bool, ObjectError>;
     /// Lists objects and folders.
     async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError>;
     /// Deletes every object whose key starts with `prefix`; returns how many.
     async fn delete_prefix(&self, bucket: &BucketId, prefix: &str) -> Result<u64, ObjectError>;
-    /// Copies an object (possibly across buckets of one app).
+    /// Copies an object (possibly across buckets of one app). Moving is a copy and a
+    /// conditional delete above this trait: [`move_object`].
     async fn copy(
         &self,
         from: &BucketId,
         from_key: &str,
         to: &BucketId,
         to_key: &str,
-        mode: WriteMode,
-    ) -> Result<ObjectMeta, ObjectError>;
-    /// Moves an object; the destination must not exist.
-    async fn rename(
-        &self,
-        from: &BucketId,
-        from_key: &str,
-        to: &BucketId,
-        to_key: &str,
+        options: CopyOptions,
     ) -> Result<ObjectMeta, ObjectError>;
     /// Removes what crashed uploads of `app` left that is older than `stale_after`: nothing
     /// anyone can see, only space.

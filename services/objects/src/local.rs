@@ -19,16 +19,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use nimbus_kv::{Batch, Condition, KvStore, StoreId};
+use nimbus_kv::{KvStore, StoreId};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use self::files::{TempFile, read_ahead, sync_dir};
 pub use self::sweep::Swept;
 use crate::{
-    BucketId, ByteStream, ListPage, ListQuery, ObjectError, ObjectMeta, ObjectRead, ObjectStore,
-    PutOptions, RangeSpec, UPLOAD_STALL_TIMEOUT, WriteMode, validate_key, validate_name,
-    validate_prefix,
+    BucketId, ByteStream, CopyOptions, ListPage, ListQuery, ObjectError, ObjectMeta, ObjectRead,
+    ObjectStore, PutOptions, RangeSpec, UPLOAD_STALL_TIMEOUT, WriteMode, validate_key,
+    validate_metadata, validate_name, validate_prefix,
 };
 
 /// The key-value store (per app) holding object metadata. Not a valid manifest store name, so
@@ -270,13 +270,21 @@ impl Blocking {
 
     /// Deletes the version it read, only if that is still the one under the key: a write
     /// committed meanwhile is deleted in the next round instead of losing its metadata and
-    /// leaving its blob orphaned.
-    fn delete(&self, bucket: &BucketId, key: &str) -> Result<Option<ObjectMeta>, ObjectError> {
+    /// leaving its blob orphaned. With `etag`, only a version with that etag is deleted.
+    fn delete(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        etag: Option<&str>,
+    ) -> Result<Option<ObjectMeta>, ObjectError> {
         let store = Self::store(&bucket.app);
         loop {
             let Some((meta, bytes)) = self.read_meta(bucket, key)? else {
                 return Ok(None);
             };
+            if etag.is_some_and(|etag| etag != meta.etag) {
+                return Ok(None);
+            }
             if wait(
                 self.kv
                     .compare_and_delete(&store, &meta_key(bucket, key), &bytes),
@@ -299,7 +307,7 @@ impl Blocking {
             }
             for full_key in &page.keys {
                 let key = &full_key[bucket.bucket.len() + 1..];
-                if self.delete(bucket, key)?.is_some() {
+                if self.delete(bucket, key, None)?.is_some() {
                     deleted += 1;
                 }
             }
@@ -312,13 +320,13 @@ impl Blocking {
         from_key: &str,
         to: &BucketId,
         to_key: &str,
-        mode: WriteMode,
+        options: &CopyOptions,
     ) -> Result<ObjectMeta, ObjectError> {
         same_app(from, to)?;
         // The source can be replaced (and its blob removed) between reading its metadata and
-        // linking its blob; then the new version is copied.
+        // linking its blob; then the new version is copied, if it may be.
         for _ in 0..3 {
-            match self.copy_once(from, from_key, to, to_key, mode) {
+            match self.copy_once(from, from_key, to, to_key, options) {
                 Err(ObjectError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 other => return other,
             }
@@ -332,11 +340,18 @@ impl Blocking {
         from_key: &str,
         to: &BucketId,
         to_key: &str,
-        mode: WriteMode,
+        options: &CopyOptions,
     ) -> Result<ObjectMeta, ObjectError> {
         let (source, _) = self
             .read_meta(from, from_key)?
             .ok_or(ObjectError::NotFound)?;
+        if options
+            .source_etag
+            .as_ref()
+            .is_some_and(|etag| *etag != source.etag)
+        {
+            return Err(ObjectError::PreconditionFailed);
+        }
         let id = new_id()?;
         let target = self.blob_path(&to.app, &id)?;
         // Blobs never change once written, so a hard link is a copy.
@@ -367,45 +382,7 @@ impl Blocking {
             updated_at_ms: now,
             ..source
         };
-        self.publish(to, meta, mode, linked)
-    }
-
-    fn rename(
-        &self,
-        from: &BucketId,
-        from_key: &str,
-        to: &BucketId,
-        to_key: &str,
-    ) -> Result<ObjectMeta, ObjectError> {
-        same_app(from, to)?;
-        let store = Self::store(&from.app);
-        let (source_key, target_key) = (meta_key(from, from_key), meta_key(to, to_key));
-        loop {
-            let (source, source_bytes) = self
-                .read_meta(from, from_key)?
-                .ok_or(ObjectError::NotFound)?;
-            let moved = ObjectMeta {
-                key: to_key.to_string(),
-                updated_at_ms: now_ms(),
-                ..source
-            };
-            let encoded =
-                serde_json::to_vec(&moved).map_err(|e| ObjectError::Corrupt(e.to_string()))?;
-            // One transaction: the source still holds the version read (a write meanwhile
-            // would have removed the blob the target is about to name), the target is free,
-            // and the key moves.
-            let batch = Batch::new()
-                .check(&store, &source_key, Condition::Equals(source_bytes))
-                .check(&store, &target_key, Condition::Absent)
-                .put(&store, &target_key, encoded)
-                .delete(&store, &source_key);
-            if wait(self.kv.apply(batch))? {
-                return Ok(moved);
-            }
-            if self.read_meta(to, to_key)?.is_some() {
-                return Err(ObjectError::AlreadyExists);
-            }
-        }
+        self.publish(to, meta, options.mode, linked)
     }
 }
 
@@ -441,31 +418,6 @@ impl LocalObjectStore {
     fn inner(&self) -> Blocking {
         self.inner.clone()
     }
-
-    /// Copies (`copy: Some(mode)`) or moves (`None`) an object on a blocking thread.
-    async fn relocate(
-        &self,
-        from: &BucketId,
-        from_key: &str,
-        to: &BucketId,
-        to_key: &str,
-        copy: Option<WriteMode>,
-    ) -> Result<ObjectMeta, ObjectError> {
-        check(from, from_key)?;
-        check(to, to_key)?;
-        let inner = self.inner();
-        let (from, from_key, to, to_key) = (
-            from.clone(),
-            from_key.to_string(),
-            to.clone(),
-            to_key.to_string(),
-        );
-        blocking(move || match copy {
-            Some(mode) => inner.copy(&from, &from_key, &to, &to_key, mode),
-            None => inner.rename(&from, &from_key, &to, &to_key),
-        })
-        .await
-    }
 }
 
 fn check_bucket(bucket: &BucketId) -> Result<(), ObjectError> {
@@ -488,6 +440,7 @@ impl ObjectStore for LocalObjectStore {
         options: PutOptions,
     ) -> Result<ObjectMeta, ObjectError> {
         check(bucket, key)?;
+        validate_metadata(&options.user_metadata)?;
         let (tx, rx) = mpsc::channel(16);
         let inner = self.inner();
         let (bucket_owned, key_owned) = (bucket.clone(), key.to_string());
@@ -566,7 +519,33 @@ impl ObjectStore for LocalObjectStore {
     async fn delete(&self, bucket: &BucketId, key: &str) -> Result<bool, ObjectError> {
         check(bucket, key)?;
         let (inner, bucket, key) = (self.inner(), bucket.clone(), key.to_string());
-        blocking(move || inner.delete(&bucket, &key).map(|deleted| deleted.is_some())).await
+        blocking(move || {
+            inner
+                .delete(&bucket, &key, None)
+                .map(|deleted| deleted.is_some())
+        })
+        .await
+    }
+
+    async fn delete_if_etag(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        etag: &str,
+    ) -> Result<bool, ObjectError> {
+        check(bucket, key)?;
+        let (inner, bucket, key, etag) = (
+            self.inner(),
+            bucket.clone(),
+            key.to_string(),
+            etag.to_string(),
+        );
+        blocking(move || {
+            inner
+                .delete(&bucket, &key, Some(&etag))
+                .map(|deleted| deleted.is_some())
+        })
+        .await
     }
 
     async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError> {
@@ -587,19 +566,18 @@ impl ObjectStore for LocalObjectStore {
         from_key: &str,
         to: &BucketId,
         to_key: &str,
-        mode: WriteMode,
+        options: CopyOptions,
     ) -> Result<ObjectMeta, ObjectError> {
-        self.relocate(from, from_key, to, to_key, Some(mode)).await
-    }
-
-    async fn rename(
-        &self,
-        from: &BucketId,
-        from_key: &str,
-        to: &BucketId,
-        to_key: &str,
-    ) -> Result<ObjectMeta, ObjectError> {
-        self.relocate(from, from_key, to, to_key, None).await
+        check(from, from_key)?;
+        check(to, to_key)?;
+        let inner = self.inner();
+        let (from, from_key, to, to_key) = (
+            from.clone(),
+            from_key.to_string(),
+            to.clone(),
+            to_key.to_string(),
+        );
+        blocking(move || inner.copy(&from, &from_key, &to, &to_key, &options)).await
     }
 
     async fn sweep_leftovers(

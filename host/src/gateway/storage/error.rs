@@ -69,6 +69,14 @@ impl From<ObjectError> for StorageError {
                 format!("The object exceeded the maximum allowed size of {limit} bytes"),
             ),
             ObjectError::InvalidKey(why) => Self::new(StatusCode::BAD_REQUEST, "InvalidKey", why),
+            ObjectError::InvalidMetadata(why) => {
+                Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", why)
+            }
+            ObjectError::PreconditionFailed => Self::new(
+                StatusCode::CONFLICT,
+                "Conflict",
+                "the object kept changing while it was moved; try again",
+            ),
             ObjectError::RangeNotSatisfiable { size } => Self::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "InvalidRange",

@@ -62,7 +62,8 @@ pub fn file_json(name: &str, meta: &ObjectMeta) -> serde_json::Value {
         "created_at": rfc3339(meta.created_at_ms),
         "last_accessed_at": rfc3339(meta.updated_at_ms),
         "metadata": metadata_json(meta),
-        "user_metadata": meta.user_metadata,
+        // Supabase's column is null until a client sets metadata.
+        "user_metadata": (!meta.user_metadata.is_empty()).then_some(&meta.user_metadata),
     })
 }
 

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::response::IntoResponse;
-use nimbus_objects::WriteMode;
+use nimbus_objects::{CopyOptions, WriteMode};
 use serde::Deserialize;
 
 use super::context::{StorageResult, bucket, caller, deny, read_json};
@@ -69,10 +69,14 @@ async fn relocate(
         return Err(deny("write", to_spec, &request.destination_key));
     }
     if is_move {
-        app.services
-            .objects
-            .rename(&from, &request.source_key, &to, &request.destination_key)
-            .await?;
+        nimbus_objects::move_object(
+            app.services.objects.as_ref(),
+            &from,
+            &request.source_key,
+            &to,
+            &request.destination_key,
+        )
+        .await?;
         Ok(Json(serde_json::json!({ "message": "Successfully moved" })).into_response())
     } else {
         let meta = app
@@ -83,7 +87,7 @@ async fn relocate(
                 &request.source_key,
                 &to,
                 &request.destination_key,
-                WriteMode::Create,
+                CopyOptions::new(WriteMode::Create),
             )
             .await?;
         Ok(Json(serde_json::json!({

@@ -6,7 +6,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures::{StreamExt as _, TryStreamExt as _};
-use nimbus_objects::{BucketId, ObjectMeta, ObjectStore, PutOptions, RangeSpec, WriteMode};
+use http_range_header::SyntacticallyCorrectRange;
+use nimbus_objects::{
+    BucketId, Metadata, ObjectMeta, ObjectStore, PutOptions, RangeSpec, WriteMode,
+};
 
 use super::error::StorageError;
 use crate::manifest::BucketSpec;
@@ -74,7 +77,7 @@ pub async fn upload(
                 .decode(encoded)
                 .map_err(|_| StorageError::bad_request("x-metadata is not base64"))?,
         )?,
-        None => serde_json::Value::Null,
+        None => Metadata::new(),
     };
     let mut options = PutOptions {
         content_type,
@@ -147,12 +150,29 @@ async fn read_small_field(mut field: multer::Field<'_>) -> Result<String, Storag
     String::from_utf8(text).map_err(|_| StorageError::bad_request("a form field is not UTF-8"))
 }
 
-fn decode_metadata(bytes: &[u8]) -> Result<serde_json::Value, StorageError> {
+/// The `metadata` a Supabase client sends (a JSON object): text values only, as S3 keeps them,
+/// so that nothing changes type on the way back.
+fn decode_metadata(bytes: &[u8]) -> Result<Metadata, StorageError> {
     if bytes.is_empty() {
-        return Ok(serde_json::Value::Null);
+        return Ok(Metadata::new());
     }
-    serde_json::from_slice(bytes)
-        .map_err(|_| StorageError::bad_request("object metadata must be JSON"))
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| StorageError::bad_request("object metadata must be JSON"))?;
+    match value {
+        serde_json::Value::Null => Ok(Metadata::new()),
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(text) => Ok((name, text)),
+                _ => Err(StorageError::bad_request(format!(
+                    "object metadata values must be strings; `{name}` is not"
+                ))),
+            })
+            .collect(),
+        _ => Err(StorageError::bad_request(
+            "object metadata must be a JSON object of strings",
+        )),
+    }
 }
 
 fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
@@ -161,6 +181,23 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
             let candidate = candidate.trim();
             candidate == "*" || candidate.trim_start_matches("W/").trim_matches('"') == etag
         })
+    })
+}
+
+/// The one byte range a `Range` header asks for. Anything else (several ranges, another unit,
+/// a malformed or reversed range) is `None`, which HTTP lets a server answer with the whole
+/// object; positions past `u64` saturate, so they are past the end, not malformed.
+fn requested_range(header: &str) -> Option<RangeSpec> {
+    let mut ranges = http_range_header::parse_range_header(header)
+        .ok()?
+        .into_ranges();
+    if ranges.len() != 1 {
+        return None;
+    }
+    Some(match ranges.pop()? {
+        SyntacticallyCorrectRange::Indexed(start, end) => RangeSpec::Bounded(start, end),
+        SyntacticallyCorrectRange::FromStart(start) => RangeSpec::From(start),
+        SyntacticallyCorrectRange::FromLast(len) => RangeSpec::Suffix(len),
     })
 }
 
@@ -208,7 +245,7 @@ pub async fn download(
     headers: &HeaderMap,
     download: Option<&str>,
 ) -> Result<Response, StorageError> {
-    let range = header_str(headers, header::RANGE).and_then(RangeSpec::parse);
+    let range = header_str(headers, header::RANGE).and_then(requested_range);
     let read = store.get(id, key, range).await?;
     let meta = &read.meta;
     let mut response_headers = HeaderMap::new();
@@ -264,6 +301,45 @@ pub async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_byte_range_is_served_and_anything_else_is_the_whole_object() {
+        assert_eq!(
+            requested_range("bytes=0-99"),
+            Some(RangeSpec::Bounded(0, 99))
+        );
+        assert_eq!(requested_range("bytes=5-"), Some(RangeSpec::From(5)));
+        assert_eq!(requested_range("bytes=-3"), Some(RangeSpec::Suffix(3)));
+        for ignored in [
+            "bytes=0-1,4-5",
+            "bytes=9-1",
+            "items=0-1",
+            "bytes=+1-2",
+            "bytes=1-+2",
+            "bytes=-+2",
+            "bytes=-",
+            "bytes=",
+        ] {
+            assert_eq!(requested_range(ignored), None, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn positions_past_u64_saturate() {
+        let huge = "99999999999999999999";
+        assert_eq!(
+            requested_range(&format!("bytes={huge}-")),
+            Some(RangeSpec::From(u64::MAX))
+        );
+        assert_eq!(
+            requested_range(&format!("bytes=0-{huge}")),
+            Some(RangeSpec::Bounded(0, u64::MAX))
+        );
+        assert_eq!(
+            requested_range(&format!("bytes=-{huge}")),
+            Some(RangeSpec::Suffix(u64::MAX))
+        );
+    }
 
     #[test]
     fn content_range_names_the_first_and_last_byte() {

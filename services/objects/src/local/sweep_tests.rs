@@ -103,7 +103,13 @@ async fn a_copy_of_an_old_object_is_young_until_it_commits() {
         .join(&source.id);
     make_old(&source_blob);
     let copy = store
-        .copy(&bucket, "old.txt", &bucket, "copy.txt", WriteMode::Upsert)
+        .copy(
+            &bucket,
+            "old.txt",
+            &bucket,
+            "copy.txt",
+            CopyOptions::new(WriteMode::Upsert),
+        )
         .await
         .expect("copy");
     let copy_blob = dir

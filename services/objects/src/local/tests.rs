@@ -3,6 +3,7 @@ use std::path::Path;
 use nimbus_kv::RedbKvStore;
 
 use super::*;
+use crate::move_object;
 
 pub(super) fn store(dir: &tempfile::TempDir) -> LocalObjectStore {
     let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
@@ -229,7 +230,7 @@ async fn listing_with_folders_and_cursor() {
 }
 
 #[tokio::test]
-async fn copy_and_rename() {
+async fn copy_and_move() {
     let dir = tempfile::tempdir().expect("dir");
     let objects = store(&dir);
     let bucket = BucketId::new("todo", "files");
@@ -243,7 +244,13 @@ async fn copy_and_rename() {
         .await
         .expect("put");
     objects
-        .copy(&bucket, "a", &bucket, "b", WriteMode::Create)
+        .copy(
+            &bucket,
+            "a",
+            &bucket,
+            "b",
+            CopyOptions::new(WriteMode::Create),
+        )
         .await
         .expect("copy");
     objects.delete(&bucket, "a").await.expect("delete");
@@ -251,8 +258,7 @@ async fn copy_and_rename() {
         read_all(objects.get(&bucket, "b", None).await.expect("get")).await,
         b"data"
     );
-    objects
-        .rename(&bucket, "b", &bucket, "c")
+    move_object(&objects, &bucket, "b", &bucket, "c")
         .await
         .expect("move");
     assert!(objects.head(&bucket, "b").await.is_err());
@@ -267,11 +273,112 @@ async fn copy_and_rename() {
                 "c",
                 &BucketId::new("other-app", "files"),
                 "d",
-                WriteMode::Upsert
+                CopyOptions::new(WriteMode::Upsert)
             )
             .await,
         Err(ObjectError::InvalidKey(_))
     ));
+}
+
+#[tokio::test]
+async fn a_copy_or_delete_of_one_version_spares_a_newer_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    let put = |data: &'static [u8]| {
+        objects.put(
+            &bucket,
+            "a",
+            body(&[data]),
+            PutOptions::upsert("text/plain"),
+        )
+    };
+    let old = put(b"old").await.expect("put");
+    put(b"new").await.expect("put");
+    let copy_old = CopyOptions {
+        mode: WriteMode::Create,
+        source_etag: Some(old.etag.clone()),
+    };
+    assert!(matches!(
+        objects.copy(&bucket, "a", &bucket, "b", copy_old).await,
+        Err(ObjectError::PreconditionFailed)
+    ));
+    assert!(objects.head(&bucket, "b").await.is_err(), "nothing copied");
+    assert!(
+        !objects
+            .delete_if_etag(&bucket, "a", &old.etag)
+            .await
+            .expect("delete")
+    );
+    assert_eq!(
+        read_all(objects.get(&bucket, "a", None).await.expect("get")).await,
+        b"new"
+    );
+    let current = objects.head(&bucket, "a").await.expect("head");
+    assert!(
+        objects
+            .delete_if_etag(&bucket, "a", &current.etag)
+            .await
+            .expect("delete")
+    );
+    assert!(matches!(
+        objects.head(&bucket, "a").await,
+        Err(ObjectError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn a_move_onto_an_existing_key_changes_neither() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    for (key, data) in [("a", b"aaa"), ("b", b"bbb")] {
+        objects
+            .put(
+                &bucket,
+                key,
+                body(&[data]),
+                PutOptions::upsert("text/plain"),
+            )
+            .await
+            .expect("put");
+    }
+    assert!(matches!(
+        move_object(&objects, &bucket, "a", &bucket, "b").await,
+        Err(ObjectError::AlreadyExists)
+    ));
+    for (key, data) in [("a", b"aaa"), ("b", b"bbb")] {
+        assert_eq!(
+            read_all(objects.get(&bucket, key, None).await.expect("get")).await,
+            data
+        );
+    }
+}
+
+#[tokio::test]
+async fn metadata_that_no_backend_could_keep_is_refused_before_the_body() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = store(&dir);
+    let bucket = BucketId::new("todo", "files");
+    let mut options = PutOptions::upsert("text/plain");
+    options
+        .user_metadata
+        .insert("bad name".into(), "value".into());
+    assert!(matches!(
+        objects.put(&bucket, "a", body(&[b"x"]), options).await,
+        Err(ObjectError::InvalidMetadata(_))
+    ));
+    let mut options = PutOptions::upsert("text/plain");
+    options.user_metadata.insert("owner".into(), "ann".into());
+    objects
+        .put(&bucket, "a", body(&[b"x"]), options)
+        .await
+        .expect("put");
+    let meta = objects.head(&bucket, "a").await.expect("head");
+    assert_eq!(
+        meta.user_metadata.get("owner").map(String::as_str),
+        Some("ann")
+    );
 }
 
 #[tokio::test]
