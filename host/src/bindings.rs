@@ -16,6 +16,9 @@ mod generated {
     });
 }
 
+/// The version of the `nimbus:platform` WIT package this host implements.
+pub const PLATFORM_VERSION: &str = "0.2.0";
+
 pub use generated::exports::nimbus::platform::http_handler;
 pub use generated::nimbus::platform::{auth, auth_admin, config, key_value, object_store, types};
 pub use generated::{HttpApp, HttpAppIndices, HttpAppPre};

@@ -84,3 +84,33 @@ async fn a_zero_time_to_live_is_refused_as_invalid() {
     assert!(error.starts_with("set: Error::Invalid("), "{body}");
     assert!(error.contains("time-to-live"), "{body}");
 }
+
+/// A read in the process that owns the store takes a synchronous path, one in a worker goes
+/// through the owner; a guest must not tell them apart, errors included.
+#[tokio::test]
+async fn reads_answer_alike_in_every_process_errors_included() {
+    let app = AppDir::new(APP);
+    let server = app.start_processes(2);
+    let mut served = HashSet::new();
+    call(&server, &mut served, "/set?present&yes").await;
+    let too_long = "k".repeat(nimbus_kv::MAX_KEY_BYTES + 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answered = HashSet::new();
+    while answered.len() < 2 {
+        assert!(Instant::now() < deadline, "only {answered:?} answered");
+        assert_eq!(
+            call(&server, &mut served, "/get?present").await["value"],
+            "yes"
+        );
+        assert_eq!(
+            call(&server, &mut served, "/get?absent").await["value"],
+            Value::Null
+        );
+        let (status, request_id, body) =
+            send_json(fresh_connection_client().get(server.url(&format!("/get?{too_long}")))).await;
+        assert_eq!(status, 500, "the guest reports the error it got: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("get: Error::Invalid("), "{body}");
+        answered.insert(process_of(&request_id.unwrap_or_default()));
+    }
+}

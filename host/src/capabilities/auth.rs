@@ -67,13 +67,13 @@ pub fn interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
             name: "nimbus:platform/auth",
             grant: "auth = \"verify\"",
             granted: |spec| spec.auth >= AuthGrant::Verify,
-            link: |linker| auth::add_to_linker::<T, HasAuth>(linker, view::<T>),
+            link: |linker, _| auth::add_to_linker::<T, HasAuth>(linker, view::<T>),
         },
         Interface {
             name: "nimbus:platform/auth-admin",
             grant: "auth = \"admin\"",
             granted: |spec| spec.auth == AuthGrant::Admin,
-            link: |linker| auth_admin::add_to_linker::<T, HasAuth>(linker, view::<T>),
+            link: |linker, _| auth_admin::add_to_linker::<T, HasAuth>(linker, view::<T>),
         },
     ]
 }

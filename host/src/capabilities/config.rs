@@ -49,7 +49,7 @@ pub fn interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
         name: "nimbus:platform/config",
         grant: "config = { NAME = \"value\" }",
         granted: |_| true,
-        link: |linker| config::add_to_linker::<T, HasConfig>(linker, view::<T>),
+        link: |linker, _| config::add_to_linker::<T, HasConfig>(linker, view::<T>),
     }]
 }
 

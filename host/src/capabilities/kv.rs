@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_kv::{KvError, KvStore, StoreId};
+use wasmtime::StoreContextMut;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::{CapabilityHost, Interface, PlatformError, Services};
-use crate::bindings::{key_value, types};
+use crate::bindings::{PLATFORM_VERSION, key_value, types};
 use crate::manifest::{ComponentSpec, Manifest};
 
 /// The host side of an opened `store` resource.
@@ -83,8 +84,36 @@ pub fn interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
         name: "nimbus:platform/key-value",
         grant: "key_value = [\"STORE\"]",
         granted: |spec| !spec.key_value.is_empty(),
-        link: |linker| key_value::add_to_linker::<T, HasKv>(linker, view::<T>),
+        link: |linker, services| {
+            key_value::add_to_linker::<T, HasKv>(linker, view::<T>)?;
+            if services.kv.inline_reads().is_some() {
+                link_inline_get(linker)?;
+            }
+            Ok(())
+        },
     }]
+}
+
+/// Replaces the async `store.get` with a plain function when the backend reads without
+/// waiting: the hottest guest call then skips the boxed future and its poll. Only reads get
+/// this; writes wait for the writer and stay async.
+fn link_inline_get<T: CapabilityHost>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let linked = linker
+        .instance(&format!("nimbus:platform/key-value@{PLATFORM_VERSION}"))?
+        .func_wrap(
+            "[method]store.get",
+            |mut caller: StoreContextMut<'_, T>, (store, key): (Resource<OpenStore>, String)| {
+                let mut view = view(caller.data_mut());
+                let result = match view.get_inline(&store, &key) {
+                    Ok(value) => Ok(value),
+                    Err(error) => Err(types::Host::convert_error(&mut view, error)?),
+                };
+                Ok((result,))
+            },
+        );
+    linker.allow_shadowing(false);
+    linked
 }
 
 /// Links `nimbus:platform/types`, which holds only type definitions and grants nothing.
@@ -101,6 +130,22 @@ impl KvCtxView<'_> {
     ) -> Result<(&StoreId, &dyn KvStore), PlatformError> {
         let id = &self.table.get(store)?.id;
         Ok((id, self.ctx.0.backend.as_ref()))
+    }
+
+    /// `store.get` through the backend's [`nimbus_kv::InlineReads`].
+    fn get_inline(
+        &self,
+        store: &Resource<OpenStore>,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, PlatformError> {
+        let (id, kv) = self.open_store(store)?;
+        let Some(reads) = kv.inline_reads() else {
+            // Linked only for a backend that offers inline reads; it cannot stop offering them.
+            return Err(self.guest_error(KvError::Storage(
+                "the key-value backend no longer reads inline".into(),
+            )));
+        };
+        reads.get_now(id, key).map_err(|e| self.guest_error(e))
     }
 
     fn guest_error(&self, error: KvError) -> PlatformError {

@@ -33,8 +33,8 @@ pub struct Interface<T: 'static> {
     pub grant: &'static str,
     /// Whether `spec` is granted it.
     pub granted: fn(&ComponentSpec) -> bool,
-    /// Adds it to a component's linker.
-    pub link: fn(&mut Linker<T>) -> wasmtime::Result<()>,
+    /// Adds it to a component's linker, which may link differently for different backends.
+    pub link: fn(&mut Linker<T>, &Services) -> wasmtime::Result<()>,
 }
 
 /// Every platform interface, from every capability module.

@@ -104,7 +104,7 @@ pub fn interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
         name: "nimbus:platform/object-store",
         grant: "buckets = { BUCKET = \"read-write\" }",
         granted: |spec| !spec.buckets.is_empty(),
-        link: |linker| object_store::add_to_linker::<T, HasObjects>(linker, view::<T>),
+        link: |linker, _| object_store::add_to_linker::<T, HasObjects>(linker, view::<T>),
     }]
 }
 

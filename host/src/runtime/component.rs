@@ -43,8 +43,7 @@ pub struct LoadedComponent {
     pub(crate) concurrency: Arc<Semaphore>,
 }
 
-/// The version of the `nimbus:platform` WIT package this host implements.
-pub const PLATFORM_VERSION: &str = "0.2.0";
+pub use crate::bindings::PLATFORM_VERSION;
 
 fn without_version(name: &str) -> &str {
     name.split_once('@').map_or(name, |(n, _)| n)
@@ -117,6 +116,7 @@ fn check_imports(
 fn linker_for(
     spec: &ComponentSpec,
     runtime: &Runtime,
+    services: &Services,
     interfaces: &[Interface<InvocationState>],
 ) -> wasmtime::Result<Linker<InvocationState>> {
     let mut linker = Linker::new(runtime.engine());
@@ -124,7 +124,7 @@ fn linker_for(
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     kv::add_types_to_linker(&mut linker)?;
     for interface in interfaces.iter().filter(|i| (i.granted)(spec)) {
-        (interface.link)(&mut linker)?;
+        (interface.link)(&mut linker, services)?;
     }
     Ok(linker)
 }
@@ -145,7 +145,7 @@ impl LoadedComponent {
             .map_err(|e| fail(format!("component.{}.source: cannot load: {e}", spec.name)))?;
         let interfaces = platform_interfaces::<InvocationState>();
         check_imports(manifest, spec, &component, runtime, &interfaces)?;
-        let linker = linker_for(spec, runtime, &interfaces)
+        let linker = linker_for(spec, runtime, services, &interfaces)
             .map_err(|e| fail(format!("component `{}`: cannot link: {e:#}", spec.name)))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(

@@ -83,12 +83,25 @@ pub struct EntryPage {
 /// What [`KvStore::snapshot`] calls with each key and value; an error stops the scan.
 pub type SnapshotVisitor<'a> = dyn FnMut(&str, &[u8]) -> Result<(), KvError> + Send + 'a;
 
+/// Reads answered in the caller's thread without waiting, for callers that cannot await (a
+/// guest's synchronous import). Only a backend whose reads never wait offers them.
+pub trait InlineReads: Send + Sync {
+    /// The value under `key`, or `None`, as [`KvStore::get`].
+    fn get_now(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+}
+
 /// A key-value backend. Every write that returns `Ok` is durable. An entry whose time-to-live
 /// has passed is absent for every operation, whether or not it was purged yet.
 #[async_trait::async_trait]
 pub trait KvStore: Send + Sync + 'static {
     /// The value under `key`, or `None`.
     async fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+
+    /// The same reads without a future, if this backend answers them without waiting (an
+    /// embedded store does; one across a socket or a network does not).
+    fn inline_reads(&self) -> Option<&dyn InlineReads> {
+        None
+    }
 
     /// Removes `key`; returns whether there was a value to remove.
     async fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError>;

@@ -17,8 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::{
-    Batch, BatchOp, EntryPage, KeyPage, KvError, KvStore, LIST_PAGE_SIZE, MAX_VALUE_BYTES,
-    SnapshotVisitor, StoreId, add_to_counter, validate_key,
+    Batch, BatchOp, EntryPage, InlineReads, KeyPage, KvError, KvStore, LIST_PAGE_SIZE,
+    MAX_VALUE_BYTES, SnapshotVisitor, StoreId, add_to_counter, validate_key,
 };
 
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv_entries");
@@ -486,10 +486,22 @@ impl<'txn> Writer<'txn> {
     }
 }
 
+/// Reads run in a read transaction of their own, in the caller's thread: they never wait for
+/// the writer.
+impl InlineReads for RedbKvStore {
+    fn get_now(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.inner.get(store, key)
+    }
+}
+
 #[async_trait::async_trait]
 impl KvStore for RedbKvStore {
     async fn get(&self, store: &StoreId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.inner.get(store, key)
+    }
+
+    fn inline_reads(&self) -> Option<&dyn InlineReads> {
+        Some(self)
     }
 
     async fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
