@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, header};
 use nimbus_auth::{AuthError, Claims};
 use subtle::ConstantTimeEq as _;
 
@@ -74,6 +74,9 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The header Supabase clients send the app's key in.
+const API_KEY_HEADER: HeaderName = HeaderName::from_static("apikey");
+
 /// Whether `candidate` is the app's publishable key, compared in constant time.
 pub fn is_api_key(app: &AppVersion, candidate: &str) -> bool {
     bool::from(candidate.as_bytes().ct_eq(app.api_key.as_bytes()))
@@ -85,7 +88,7 @@ pub fn api_key_ok(app: &AppVersion, headers: &HeaderMap, query: Option<&str>) ->
     if !app.manifest.require_api_key {
         return true;
     }
-    let from_header = headers.get("apikey").and_then(|v| v.to_str().ok());
+    let from_header = headers.get(&API_KEY_HEADER).and_then(|v| v.to_str().ok());
     let from_query = query.and_then(|q| {
         q.split('&')
             .filter_map(|pair| pair.split_once('='))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::caller::Credentials;
@@ -20,10 +20,10 @@ use crate::runtime::{LoadedComponent, Meta, Output, Trigger};
 
 /// Request headers that carry the verified identity to `wasi:http` components. Whatever a
 /// client sends under these names is removed first.
-const IDENTITY_HEADERS: [&str; 3] = [
-    "x-nimbus-user-id",
-    "x-nimbus-user-email",
-    "x-nimbus-user-role",
+const IDENTITY_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-nimbus-user-id"),
+    HeaderName::from_static("x-nimbus-user-email"),
+    HeaderName::from_static("x-nimbus-user-role"),
 ];
 
 /// The fallback handler: every request that is not a built-in API goes to the app's routes.

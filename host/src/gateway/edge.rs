@@ -25,7 +25,7 @@ pub struct ErrorDetail(pub String);
 /// The id of a request that passed the edge, from its headers.
 pub fn id_of(headers: &HeaderMap) -> String {
     headers
-        .get(REQUEST_ID_HEADER)
+        .get(&REQUEST_ID_HEADER)
         .and_then(|id| id.to_str().ok())
         .unwrap_or_default()
         .to_string()
@@ -42,14 +42,13 @@ fn is_sane(id: &[u8]) -> bool {
 
 /// The request's id: the client's single sane one, or a new one.
 fn assign(headers: &mut HeaderMap) -> HeaderValue {
-    let mut sent = headers.get_all(REQUEST_ID_HEADER).iter();
+    let mut sent = headers.get_all(&REQUEST_ID_HEADER).iter();
     if let (Some(id), None) = (sent.next(), sent.next())
         && is_sane(id.as_bytes())
     {
         return id.clone();
     }
-    let id = HeaderValue::from_str(&request_id::next())
-        .unwrap_or_else(|_| HeaderValue::from_static("0"));
+    let id = request_id::next_header();
     headers.insert(REQUEST_ID_HEADER, id.clone());
     id
 }
@@ -182,8 +181,8 @@ mod tests {
         headers.append(REQUEST_ID_HEADER, HeaderValue::from_static("trace-2"));
         let minted = assign(&mut headers);
         assert_eq!(minted.len(), 20, "two ids: neither is trusted");
-        assert_eq!(headers.get_all(REQUEST_ID_HEADER).iter().count(), 1);
+        assert_eq!(headers.get_all(&REQUEST_ID_HEADER).iter().count(), 1);
         let mut empty = HeaderMap::new();
-        assert_eq!(assign(&mut empty), empty[REQUEST_ID_HEADER]);
+        assert_eq!(assign(&mut empty), empty[&REQUEST_ID_HEADER]);
     }
 }

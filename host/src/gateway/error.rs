@@ -3,14 +3,14 @@
 //! log with the same request id).
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::edge::ErrorDetail;
 use crate::runtime::InvokeError;
 
 /// The response header carrying the request id.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A failed request.
 #[derive(Debug)]

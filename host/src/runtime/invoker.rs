@@ -17,7 +17,8 @@ use crate::bindings::{http_handler, types};
 /// Largest request body passed to a record-based handler.
 pub const MAX_REQUEST_BODY: usize = 16 << 20;
 /// The request header telling `wasi:http` components their start kind.
-pub const START_KIND_HEADER: &str = "x-nimbus-start-kind";
+pub const START_KIND_HEADER: http::HeaderName =
+    http::HeaderName::from_static("x-nimbus-start-kind");
 /// The request header carrying the W3C trace parent to `wasi:http` components.
 pub const TRACE_PARENT_HEADER: &str = "traceparent";
 const START_KIND_FRESH: &str = "fresh";
@@ -207,7 +208,7 @@ mod tests {
         let mut meta = Meta::new("id".into());
         invocation_headers(&mut headers, &meta);
         assert_eq!(
-            headers[START_KIND_HEADER], "fresh",
+            headers[&START_KIND_HEADER], "fresh",
             "a client cannot set it"
         );
         assert!(headers.get(TRACE_PARENT_HEADER).is_none());
