@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR="$PWD/target"
 unset RUST_BACKTRACE
 rounds=${ROUNDS:-3}
 reads=1000
-cargo bench -p nimbus --bench kv --no-run >/dev/null 2>&1
+cargo bench -p nimbus --bench kv --no-run --quiet
 estimate() {  # criterion id path -> mean in ns
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mean"]["point_estimate"])' \
     "target/criterion/kv-get/$1/new/estimates.json"
@@ -19,7 +19,10 @@ per() { awk -v a="$1" -v b="$2" -v n="$reads" 'BEGIN { printf "%.0f", (a - b) / 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for round in $(seq "$rounds"); do
-  cargo bench -p nimbus --bench kv -- --noplot --warm-up-time 1 --measurement-time 4 >/dev/null 2>&1
+  log=$(mktemp)
+  cargo bench -p nimbus --bench kv -- --noplot --warm-up-time 1 --measurement-time 4 >"$log" 2>&1 ||
+    { cat "$log" >&2; exit 1; }
+  rm -f "$log"
   base=$(awk -v a="$(estimate "redb direct/$reads")" -v n="$reads" 'BEGIN { printf "%.0f", a / n }')
   one=$(per "$(estimate "guest, one process/$reads")" "$(estimate "guest, one process/0")")
   worker=$(per "$(estimate "guest, worker process/$reads")" "$(estimate "guest, worker process/0")")

@@ -100,18 +100,21 @@ pub fn interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
 fn link_inline_get<T: CapabilityHost>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let linked = linker
-        .instance(&format!("nimbus:platform/key-value@{PLATFORM_VERSION}"))?
-        .func_wrap(
-            "[method]store.get",
-            |mut caller: StoreContextMut<'_, T>, (store, key): (Resource<OpenStore>, String)| {
-                let mut view = view(caller.data_mut());
-                let result = match view.get_inline(&store, &key) {
-                    Ok(value) => Ok(value),
-                    Err(error) => Err(types::Host::convert_error(&mut view, error)?),
-                };
-                Ok((result,))
-            },
-        );
+        .instance(&format!("nimbus:platform/key-value@{PLATFORM_VERSION}"))
+        .and_then(|mut instance| {
+            instance.func_wrap(
+                "[method]store.get",
+                |mut caller: StoreContextMut<'_, T>,
+                 (store, key): (Resource<OpenStore>, String)| {
+                    let mut view = view(caller.data_mut());
+                    let result = match view.get_inline(&store, &key) {
+                        Ok(value) => Ok(value),
+                        Err(error) => Err(types::Host::convert_error(&mut view, error)?),
+                    };
+                    Ok((result,))
+                },
+            )
+        });
     linker.allow_shadowing(false);
     linked
 }

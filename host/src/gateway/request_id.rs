@@ -56,7 +56,8 @@ mod tests {
             u64::from_str_radix(&a[8..], 16).expect("hex"),
             u64::from_str_radix(&b[8..], 16).expect("hex"),
         );
-        assert_eq!(b, a + 1);
+        // Other tests mint ids meanwhile: later, not necessarily next.
+        assert!(b > a);
         assert_eq!(super::next_header().len(), 20);
     }
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use error::ObjectError;
 pub use key::{MAX_KEY_BYTES, validate_key, validate_name, validate_prefix};
 pub use local::{LocalObjectStore, OBJECTS_STORE, Swept};
-pub use metadata::{MAX_METADATA_BYTES, Metadata, validate_metadata};
+pub use metadata::{LEGACY_METADATA_NAME, MAX_METADATA_BYTES, Metadata, validate_metadata};
 pub use moving::move_object;
 pub use range::RangeSpec;
 pub use signing::{
@@ -104,7 +104,8 @@ impl PutOptions {
 pub struct ObjectMeta {
     /// Its key in its bucket.
     pub key: String,
-    /// Unique per stored version.
+    /// Unique per stored version: the condition of [`ObjectStore::delete_if_version`] and
+    /// [`CopyOptions::source_version`].
     pub id: String,
     /// Bytes.
     pub size: u64,
@@ -130,9 +131,9 @@ pub struct ObjectMeta {
 pub struct CopyOptions {
     /// Create, replace or either, at the destination.
     pub mode: WriteMode,
-    /// Copy only if the source's etag is this one (else [`ObjectError::PreconditionFailed`]),
-    /// as S3's `x-amz-copy-source-if-match`.
-    pub source_etag: Option<String>,
+    /// Copy only if the source is this stored version ([`ObjectMeta::id`]), else
+    /// [`ObjectError::PreconditionFailed`] (S3: a copy of a given `versionId`).
+    pub source_version: Option<String>,
 }
 
 impl CopyOptions {
@@ -140,7 +141,7 @@ impl CopyOptions {
     pub fn new(mode: WriteMode) -> Self {
         Self {
             mode,
-            source_etag: None,
+            source_version: None,
         }
     }
 }
@@ -205,13 +206,14 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Deletes the object; returns whether there was one (what S3's `DeleteObject` can say too,
     /// without a read first).
     async fn delete(&self, bucket: &BucketId, key: &str) -> Result<bool, ObjectError>;
-    /// Deletes the object only while its etag is `etag` (S3's conditional `DeleteObject` with
-    /// `If-Match`); returns whether it did. A write committed since the etag was read survives.
-    async fn delete_if_etag(
+    /// Deletes the object only while it is the stored version `version` ([`ObjectMeta::id`]);
+    /// returns whether it did. Any write committed since that version was read survives, even
+    /// one of the same bytes (whose etag would be the same).
+    async fn delete_if_version(
         &self,
         bucket: &BucketId,
         key: &str,
-        etag: &str,
+        version: &str,
     ) -> Result<bool, ObjectError>;
     /// Lists objects and folders.
     async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError>;

@@ -270,19 +270,19 @@ impl Blocking {
 
     /// Deletes the version it read, only if that is still the one under the key: a write
     /// committed meanwhile is deleted in the next round instead of losing its metadata and
-    /// leaving its blob orphaned. With `etag`, only a version with that etag is deleted.
+    /// leaving its blob orphaned. With `version`, only that stored version is deleted.
     fn delete(
         &self,
         bucket: &BucketId,
         key: &str,
-        etag: Option<&str>,
+        version: Option<&str>,
     ) -> Result<Option<ObjectMeta>, ObjectError> {
         let store = Self::store(&bucket.app);
         loop {
             let Some((meta, bytes)) = self.read_meta(bucket, key)? else {
                 return Ok(None);
             };
-            if etag.is_some_and(|etag| etag != meta.etag) {
+            if version.is_some_and(|version| version != meta.id) {
                 return Ok(None);
             }
             if wait(
@@ -346,9 +346,9 @@ impl Blocking {
             .read_meta(from, from_key)?
             .ok_or(ObjectError::NotFound)?;
         if options
-            .source_etag
+            .source_version
             .as_ref()
-            .is_some_and(|etag| *etag != source.etag)
+            .is_some_and(|version| *version != source.id)
         {
             return Err(ObjectError::PreconditionFailed);
         }
@@ -527,22 +527,22 @@ impl ObjectStore for LocalObjectStore {
         .await
     }
 
-    async fn delete_if_etag(
+    async fn delete_if_version(
         &self,
         bucket: &BucketId,
         key: &str,
-        etag: &str,
+        version: &str,
     ) -> Result<bool, ObjectError> {
         check(bucket, key)?;
-        let (inner, bucket, key, etag) = (
+        let (inner, bucket, key, version) = (
             self.inner(),
             bucket.clone(),
             key.to_string(),
-            etag.to_string(),
+            version.to_string(),
         );
         blocking(move || {
             inner
-                .delete(&bucket, &key, Some(&etag))
+                .delete(&bucket, &key, Some(&version))
                 .map(|deleted| deleted.is_some())
         })
         .await

@@ -14,15 +14,22 @@ pub type Metadata = BTreeMap<String, String>;
 /// metadata).
 pub const MAX_METADATA_BYTES: usize = 2048;
 
-/// Checks that `metadata` can be stored by any backend: names that can be HTTP header names,
-/// values without control characters, at most [`MAX_METADATA_BYTES`] in all.
+/// Checks that `metadata` can be stored by any backend: names that can be HTTP header names
+/// and stay distinct when lowercased (as S3 stores them), values without control characters,
+/// at most [`MAX_METADATA_BYTES`] in all.
 pub fn validate_metadata(metadata: &Metadata) -> Result<(), ObjectError> {
     let mut total = 0usize;
+    let mut lowercased = std::collections::BTreeSet::new();
     for (name, value) in metadata {
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(ObjectError::InvalidMetadata(format!(
-                "metadata name `{}` must be letters, digits or one of !#$%&'*+-.^_`|~",
+                "metadata name `{}` must be ASCII letters, digits or one of !#$%&'*+-.^_`|~",
                 name.escape_debug()
+            )));
+        }
+        if !lowercased.insert(name.to_ascii_lowercase()) {
+            return Err(ObjectError::InvalidMetadata(format!(
+                "metadata names differ only in case (`{name}`); storage may lowercase them"
             )));
         }
         if value.chars().any(char::is_control) {
@@ -45,10 +52,16 @@ fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
+/// Where metadata that earlier versions stored as something other than an object is kept.
+pub const LEGACY_METADATA_NAME: &str = "metadata";
+
 /// Reads metadata stored by any version: a map of text, nothing (`null`), or the free-form JSON
-/// earlier versions kept, whose non-text values are kept as their JSON text rather than lost.
+/// earlier versions kept. Nothing of that is dropped: a non-text value is kept as its JSON
+/// text, and a whole value that was not an object as JSON text under
+/// [`LEGACY_METADATA_NAME`].
 pub(crate) fn lenient<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Metadata, D::Error> {
     Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Metadata::new(),
         serde_json::Value::Object(map) => map
             .into_iter()
             .map(|(name, value)| match value {
@@ -56,7 +69,7 @@ pub(crate) fn lenient<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Meta
                 other => (name, other.to_string()),
             })
             .collect(),
-        _ => Metadata::new(),
+        other => Metadata::from([(LEGACY_METADATA_NAME.to_string(), other.to_string())]),
     })
 }
 
@@ -74,6 +87,10 @@ mod tests {
     #[test]
     fn names_must_be_header_tokens() {
         assert!(validate_metadata(&of(&[("owner-id", "42"), ("x.y_z", "ü")])).is_ok());
+        assert!(matches!(
+            validate_metadata(&of(&[("Owner", "a"), ("owner", "b")])),
+            Err(ObjectError::InvalidMetadata(_))
+        ));
         for bad in ["", "two words", "a:b", "é", "new\nline"] {
             assert!(
                 matches!(
@@ -122,6 +139,10 @@ mod tests {
         assert_eq!(
             read(r#"{"user_metadata": {"a": "x", "n": 5, "o": {"k": true}}}"#),
             of(&[("a", "x"), ("n", "5"), ("o", r#"{"k":true}"#)])
+        );
+        assert_eq!(
+            read(r#"{"user_metadata": [1, "two"]}"#),
+            of(&[(LEGACY_METADATA_NAME, r#"[1,"two"]"#)])
         );
     }
 }

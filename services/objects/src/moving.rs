@@ -3,13 +3,15 @@
 
 use crate::{BucketId, CopyOptions, ObjectError, ObjectMeta, ObjectStore, WriteMode};
 
-/// Times a move starts over when the source changes between reading its etag and copying it.
+/// Times a move starts over when the source changes under it.
 const ATTEMPTS: usize = 3;
 
-/// Moves `from`/`from_key` to `to`/`to_key`, which must not exist. The destination gets the
-/// version read; the source is deleted only if it still holds that version, so that a write
-/// committed to the source meanwhile is kept (as if it came after the move), never lost. A
-/// failure after the copy leaves both keys; nothing is lost either way.
+/// Moves `from`/`from_key` to `to`/`to_key`, which must not exist. One stored version of the
+/// source is copied, then deleted only if the source still holds it. When another client got
+/// there first (moved or deleted the source, or wrote a newer version), the copy is taken back
+/// and the move starts over with what the source holds now: of two racing moves of one
+/// object exactly one succeeds, and a write committed meanwhile is never lost. A failure after
+/// the copy can leave both keys; nothing is lost either way.
 pub async fn move_object(
     store: &dyn ObjectStore,
     from: &BucketId,
@@ -21,14 +23,17 @@ pub async fn move_object(
         let source = store.head(from, from_key).await?;
         let options = CopyOptions {
             mode: WriteMode::Create,
-            source_etag: Some(source.etag.clone()),
+            source_version: Some(source.id.clone()),
         };
         let moved = match store.copy(from, from_key, to, to_key, options).await {
             Err(ObjectError::PreconditionFailed) => continue,
             other => other?,
         };
-        store.delete_if_etag(from, from_key, &source.etag).await?;
-        return Ok(moved);
+        if store.delete_if_version(from, from_key, &source.id).await? {
+            return Ok(moved);
+        }
+        // Only our own copy is taken back: if someone replaced it meanwhile, theirs stays.
+        store.delete_if_version(to, to_key, &moved.id).await?;
     }
     Err(ObjectError::PreconditionFailed)
 }

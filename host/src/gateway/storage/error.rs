@@ -73,9 +73,9 @@ impl From<ObjectError> for StorageError {
                 Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", why)
             }
             ObjectError::PreconditionFailed => Self::new(
-                StatusCode::CONFLICT,
-                "Conflict",
-                "the object kept changing while it was moved; try again",
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "the object changed while the request ran; try again",
             ),
             ObjectError::RangeNotSatisfiable { size } => Self::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,

@@ -150,8 +150,9 @@ async fn read_small_field(mut field: multer::Field<'_>) -> Result<String, Storag
     String::from_utf8(text).map_err(|_| StorageError::bad_request("a form field is not UTF-8"))
 }
 
-/// The `metadata` a Supabase client sends (a JSON object): text values only, as S3 keeps them,
-/// so that nothing changes type on the way back.
+/// The `metadata` a Supabase client sends (a JSON object): text values only, as S3 keeps them.
+/// Supabase itself keeps any JSON; other values are refused rather than turned into text, so
+/// that nothing a client stores comes back changed.
 fn decode_metadata(bytes: &[u8]) -> Result<Metadata, StorageError> {
     if bytes.is_empty() {
         return Ok(Metadata::new());
@@ -186,7 +187,8 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 
 /// The one byte range a `Range` header asks for. Anything else (several ranges, another unit,
 /// a malformed or reversed range) is `None`, which HTTP lets a server answer with the whole
-/// object; positions past `u64` saturate, so they are past the end, not malformed.
+/// object; positions past `u64` saturate, so they are past the end, not malformed (past 30
+/// digits the header counts as malformed, and the whole object is served).
 fn requested_range(header: &str) -> Option<RangeSpec> {
     let mut ranges = http_range_header::parse_range_header(header)
         .ok()?

@@ -80,6 +80,59 @@ async fn racing_put_delete_and_move_of_one_key_leave_no_orphan_and_no_dangling_k
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_racing_moves_of_one_object_exactly_one_succeeds() {
+    let dir = tempfile::tempdir().expect("dir");
+    let objects = Arc::new(store(&dir));
+    let bucket = BucketId::new("todo", "files");
+    for round in 0..40 {
+        let source = format!("inbox/{round}");
+        objects
+            .put(
+                &bucket,
+                &source,
+                body(&[b"job"]),
+                PutOptions::upsert("text/plain"),
+            )
+            .await
+            .expect("put");
+        let movers = (0..2).map(|worker| {
+            let (objects, bucket, source) = (Arc::clone(&objects), bucket.clone(), source.clone());
+            tokio::spawn(async move {
+                let target = format!("worker-{worker}/{round}");
+                move_object(objects.as_ref(), &bucket, &source, &bucket, &target).await
+            })
+        });
+        let mut won = 0;
+        for mover in futures::future::join_all(movers).await {
+            match mover.expect("task") {
+                Ok(_) => won += 1,
+                Err(ObjectError::NotFound | ObjectError::PreconditionFailed) => {}
+                Err(other) => panic!("round {round}: {other}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
+        assert!(matches!(
+            objects.head(&bucket, &source).await,
+            Err(ObjectError::NotFound)
+        ));
+        let mut claimed = 0;
+        for worker in 0..2 {
+            if objects
+                .head(&bucket, &format!("worker-{worker}/{round}"))
+                .await
+                .is_ok()
+            {
+                claimed += 1;
+            }
+        }
+        assert_eq!(
+            claimed, 1,
+            "round {round}: the object is in exactly one place"
+        );
+    }
+}
+
 /// Object operations hold a blocking thread while they wait for the key-value store; the
 /// store's writes must not need one of the same threads, or a burst of operations as large as
 /// the pool would wait on each other forever.
