@@ -418,6 +418,23 @@ impl LocalObjectStore {
     fn inner(&self) -> Blocking {
         self.inner.clone()
     }
+
+    /// Deletes the object (only `version` of it, when given) on a blocking thread.
+    async fn delete_version(
+        &self,
+        bucket: &BucketId,
+        key: &str,
+        version: Option<String>,
+    ) -> Result<bool, ObjectError> {
+        check(bucket, key)?;
+        let (inner, bucket, key) = (self.inner(), bucket.clone(), key.to_string());
+        blocking(move || {
+            inner
+                .delete(&bucket, &key, version.as_deref())
+                .map(|deleted| deleted.is_some())
+        })
+        .await
+    }
 }
 
 fn check_bucket(bucket: &BucketId) -> Result<(), ObjectError> {
@@ -517,14 +534,7 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn delete(&self, bucket: &BucketId, key: &str) -> Result<bool, ObjectError> {
-        check(bucket, key)?;
-        let (inner, bucket, key) = (self.inner(), bucket.clone(), key.to_string());
-        blocking(move || {
-            inner
-                .delete(&bucket, &key, None)
-                .map(|deleted| deleted.is_some())
-        })
-        .await
+        self.delete_version(bucket, key, None).await
     }
 
     async fn delete_if_version(
@@ -533,19 +543,8 @@ impl ObjectStore for LocalObjectStore {
         key: &str,
         version: &str,
     ) -> Result<bool, ObjectError> {
-        check(bucket, key)?;
-        let (inner, bucket, key, version) = (
-            self.inner(),
-            bucket.clone(),
-            key.to_string(),
-            version.to_string(),
-        );
-        blocking(move || {
-            inner
-                .delete(&bucket, &key, Some(&version))
-                .map(|deleted| deleted.is_some())
-        })
-        .await
+        self.delete_version(bucket, key, Some(version.to_string()))
+            .await
     }
 
     async fn list(&self, bucket: &BucketId, query: ListQuery) -> Result<ListPage, ObjectError> {
