@@ -10,6 +10,7 @@ pub mod data_dir;
 pub mod gateway;
 pub mod host;
 mod invoke_fixture;
+mod keeper;
 mod logging;
 pub use nimbus_manifest as manifest;
 pub use nimbus_manifest::routes;

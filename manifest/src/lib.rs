@@ -8,6 +8,7 @@
 
 mod error;
 mod grants;
+mod instances;
 pub mod routes;
 mod schema;
 mod units;
@@ -21,6 +22,7 @@ pub use error::ManifestError;
 pub use grants::{
     AuthGrant, BucketAccess, BucketMode, ContentTypePattern, RESERVED_BUCKET_NAMES, RouteAuth,
 };
+pub use instances::Instances;
 pub use schema::{Name, OutboundHost, SecretName};
 pub use units::{ByteSize, HumanDuration};
 
@@ -125,6 +127,8 @@ pub struct ComponentSpec {
     pub secrets: BTreeSet<String>,
     /// `[component.NAME.limits]` with defaults applied.
     pub limits: Limits,
+    /// `[component.NAME.instances]` with defaults applied.
+    pub instances: Instances,
     source_span: Range<usize>,
     table_span: Range<usize>,
 }
@@ -200,6 +204,7 @@ impl Manifest {
             raw_buckets.insert(name.into_inner(), bucket);
         }
         let mut components = Vec::new();
+        let mut provisioned = 0u64;
         let mut seen_routes: Vec<(RoutePattern, String)> = Vec::new();
         for (name, component) in raw.component {
             let table_span = component.span();
@@ -294,6 +299,25 @@ impl Manifest {
                     ),
                 ));
             }
+            let max_concurrency = raw
+                .limits
+                .max_concurrency
+                .unwrap_or(DEFAULT_MAX_CONCURRENCY);
+            let instances = raw
+                .instances
+                .resolve(&name, max_concurrency)
+                .map_err(|message| ManifestError::at(path, &text, table_span.start, message))?;
+            provisioned += u64::from(instances.min);
+            if provisioned > u64::from(INSTANCES_PER_PROCESS) {
+                return Err(ManifestError::at(
+                    path,
+                    &text,
+                    table_span.start,
+                    format!(
+                        "component.{name}.instances.min: the components' `min` add up to {provisioned}, more than the {INSTANCES_PER_PROCESS} instances one worker process holds"
+                    ),
+                ));
+            }
             for bucket in raw.buckets.keys() {
                 if !raw_buckets.contains_key(bucket) {
                     return Err(ManifestError::at(
@@ -344,10 +368,7 @@ impl Manifest {
                 limits: Limits {
                     timeout: raw.limits.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
                     memory: raw.limits.memory.map_or(DEFAULT_MEMORY, |m| m.0),
-                    max_concurrency: raw
-                        .limits
-                        .max_concurrency
-                        .unwrap_or(DEFAULT_MAX_CONCURRENCY),
+                    max_concurrency,
                     outbound_requests: raw
                         .limits
                         .outbound_requests
@@ -358,6 +379,7 @@ impl Manifest {
                         .map_or(DEFAULT_OUTBOUND_TIMEOUT, |t| t.0),
                     log_lines: raw.limits.log_lines.unwrap_or(DEFAULT_LOG_LINES),
                 },
+                instances,
                 name,
                 source_span,
                 table_span,

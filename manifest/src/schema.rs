@@ -67,6 +67,8 @@ pub(super) struct RawComponent {
     pub secrets: Vec<Spanned<SecretName>>,
     #[serde(default)]
     pub limits: RawLimits,
+    #[serde(default)]
+    pub instances: crate::instances::RawInstances,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -292,3 +292,55 @@ fn secrets_are_granted_by_name_and_checked() {
     ));
     assert!(both.contains("also a `config` key"), "{both}");
 }
+
+#[test]
+fn instances_default_to_a_fresh_one_per_request() {
+    let manifest = parse(GOOD).expect("valid manifest");
+    assert_eq!(manifest.components[0].instances, Instances::default());
+    let warm = parse(&format!(
+        "{GOOD}[component.hello.instances]\nreuse = 1000\nmin = 2\nidle_timeout = \"5m\"\n"
+    ))
+    .expect("valid manifest");
+    assert_eq!(
+        warm.components[1].instances,
+        Instances {
+            reuse: 1000,
+            min: 2,
+            idle_timeout: Some(Duration::from_secs(300)),
+        }
+    );
+}
+
+#[test]
+fn instances_are_checked_with_file_and_line() {
+    let with = |section: &str| format!("{GOOD}[component.hello.instances]\n{section}\n");
+    let error = error_of(&with("reuse = 0"));
+    assert!(error.starts_with("app/nimbus.toml:"), "{error}");
+    assert!(
+        error.contains("component.hello.instances.reuse: must be at least 1"),
+        "{error}"
+    );
+    let error = error_of(&with("min = 101"));
+    assert!(
+        error.contains("instances.min: 101 is more than limits.max_concurrency (100)"),
+        "{error}"
+    );
+    let error = error_of(&with("idle_timeout = \"0s\""));
+    assert!(error.contains("idle_timeout: `0s` is zero"), "{error}");
+    let error = error_of(&with("idle_timeout = \"soon\""));
+    assert!(error.contains("is not a duration"), "{error}");
+    let error = error_of(&with("maximum = 3"));
+    assert!(error.contains("maximum"), "{error}");
+}
+
+#[test]
+fn provisioned_instances_must_fit_one_process() {
+    let mut text = "[app]\nname = \"many\"\n".to_string();
+    for i in 0..11 {
+        text.push_str(&format!(
+            "[component.c{i}]\nsource = \"c.wasm\"\nroutes = [\"/c{i}\"]\n[component.c{i}.instances]\nmin = 100\n"
+        ));
+    }
+    let error = error_of(&text);
+    assert!(error.contains("add up to 1100"), "{error}");
+}

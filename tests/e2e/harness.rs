@@ -45,6 +45,7 @@ impl AppDir {
             "todo",
             "users",
             "kv_swap",
+            "http_counter",
         ] {
             let placeholder = format!("{{{name}}}");
             if text.contains(&placeholder) {

@@ -10,6 +10,7 @@ mod grants;
 mod harness;
 mod hostile_clients;
 mod hostile_guests;
+mod instances;
 mod key_value;
 mod limits;
 mod local_users;

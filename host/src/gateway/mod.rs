@@ -97,6 +97,7 @@ pub fn serve(
             .context("cannot start a worker thread")?;
         threads.push(thread);
     }
+    crate::keeper::start(&host).context("cannot start the instance keeper")?;
     on_ready(bound);
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()

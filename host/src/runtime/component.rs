@@ -8,6 +8,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::engine::Runtime;
+use super::kept::KeptInstances;
 use super::state::InvocationState;
 use crate::bindings::HttpAppPre;
 use crate::capabilities::outbound::OutboundPolicy;
@@ -41,6 +42,8 @@ pub struct LoadedComponent {
     pub(crate) outbound: Arc<OutboundPolicy>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) concurrency: Arc<Semaphore>,
+    /// Its idle kept instances (warm or provisioned); dropped with the component.
+    pub kept: Arc<KeptInstances>,
 }
 
 pub use crate::bindings::PLATFORM_VERSION;
@@ -195,6 +198,7 @@ impl LoadedComponent {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             concurrency: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
+            kept: runtime.kept().register(),
             entry,
             spec: spec.clone(),
         })

@@ -60,6 +60,8 @@ pub struct Runtime {
     cache: Option<CodeCache>,
     ticker: Ticker,
     process_slots: Arc<tokio::sync::Semaphore>,
+    kept: super::kept::KeptRegistry,
+    kept_wanted: Arc<tokio::sync::Notify>,
 }
 
 /// Drives the epoch while invocations run, and parks when none does, so an idle host does not
@@ -136,6 +138,8 @@ impl Runtime {
             cache,
             ticker,
             process_slots: Arc::new(tokio::sync::Semaphore::new(POOLED_INSTANCES as usize)),
+            kept: super::kept::KeptRegistry::default(),
+            kept_wanted: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -153,6 +157,17 @@ impl Runtime {
     /// components they belong to.
     pub fn process_slots(&self) -> Arc<tokio::sync::Semaphore> {
         Arc::clone(&self.process_slots)
+    }
+
+    /// Every component's kept instances in this process.
+    pub fn kept(&self) -> &super::kept::KeptRegistry {
+        &self.kept
+    }
+
+    /// Signalled when an invocation took a kept instance, so that provisioning refills at
+    /// once.
+    pub fn kept_wanted(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.kept_wanted)
     }
 
     /// The largest linear memory a pool slot holds, in bytes.

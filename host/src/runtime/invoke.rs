@@ -1,6 +1,8 @@
-//! One call into a guest: a fresh `Store` from the component's `InstancePre`, a deadline, a
-//! memory limit, the call, and a verdict that tells a timeout from a memory overrun from a
-//! trap. [`super::invoker`] decides which call a trigger makes.
+//! One call into a guest: a fresh `Store` from the component's `InstancePre` (or a kept
+//! instance, renewed for the request), a deadline, a memory limit, the call, and a verdict
+//! that tells a timeout from a memory overrun from a trap. [`super::invoker`] decides which
+//! call a trigger makes. An instance comes back for keeping only when its call succeeded and
+//! it has served fewer than `instances.reuse` requests.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,8 +13,9 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use super::component::LoadedComponent;
+use super::component::{Entry, LoadedComponent};
 use super::engine::Runtime;
+use super::kept::{Instance, Ready};
 use super::slot::Slot;
 use super::state::InvocationState;
 use crate::bindings::{HttpAppPre, http_handler, types};
@@ -93,10 +96,15 @@ fn fresh_store(
     let (state, output) = InvocationState::new(loaded, runtime.in_flight());
     let mut store = Store::new(runtime.engine(), state);
     store.limiter(|state| &mut state.limiter);
-    // Every tick that a guest runs on, it yields to the executor, so a guest that spins
-    // cannot starve the other requests of its worker; past its deadline it is cut. tokio's
-    // `yield_now` (unlike an immediate re-wake) lets the worker poll its sockets first, so
-    // new requests are accepted within a tick, not after the scheduler's event interval.
+    arm_deadline(&mut store, deadline);
+    (store, output)
+}
+
+/// Every tick that a guest runs on, it yields to the executor, so a guest that spins cannot
+/// starve the other requests of its worker; past `deadline` it is cut. tokio's `yield_now`
+/// (unlike an immediate re-wake) lets the worker poll its sockets first, so new requests are
+/// accepted within a tick, not after the scheduler's event interval.
+fn arm_deadline(store: &mut Store<InvocationState>, deadline: Instant) {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline {
@@ -108,7 +116,92 @@ fn fresh_store(
             ))
         }
     });
-    (store, output)
+}
+
+/// The store of `kept` renewed for one more invocation, or a fresh one; with the kept
+/// instance's exports, its count of invocations served and whether it was provisioned.
+fn store_for(
+    runtime: &Runtime,
+    loaded: &LoadedComponent,
+    kept: Option<Instance>,
+    deadline: Instant,
+) -> (
+    Store<InvocationState>,
+    Option<Ready>,
+    u32,
+    bool,
+    crate::capabilities::wasi::CapturedOutput,
+) {
+    match kept {
+        Some(Instance {
+            mut store,
+            ready,
+            served,
+            provisioned,
+        }) => {
+            let output = store.data_mut().begin(loaded, runtime.in_flight());
+            arm_deadline(&mut store, deadline);
+            (store, Some(ready), served, provisioned, output)
+        }
+        None => {
+            let (store, output) = fresh_store(runtime, loaded, deadline);
+            (store, None, 0, false, output)
+        }
+    }
+}
+
+/// The instance, back for keeping if `instances.reuse` allows another invocation in it.
+fn keep_if_reusable(
+    loaded: &LoadedComponent,
+    mut store: Store<InvocationState>,
+    ready: Ready,
+    served: u32,
+    provisioned: bool,
+) -> Option<Instance> {
+    let served = served.saturating_add(1);
+    if served >= loaded.spec.instances.reuse {
+        return None;
+    }
+    store.data_mut().end();
+    Some(Instance {
+        store,
+        ready,
+        served,
+        provisioned,
+    })
+}
+
+/// Makes an instance of `loaded` ahead of any request (provisioned concurrency), under the
+/// component's timeout and memory limit.
+pub(crate) async fn provision(
+    runtime: &Runtime,
+    loaded: &LoadedComponent,
+) -> Result<Instance, InvokeError> {
+    let budget = loaded.spec.limits.timeout;
+    let (mut store, output) = fresh_store(runtime, loaded, Instant::now() + budget);
+    let outcome = tokio::time::timeout(budget, async {
+        Ok(match &loaded.entry {
+            Entry::Handler(pre) => Ready::Handler(pre.instantiate_async(&mut store).await?),
+            Entry::Proxy(pre) => Ready::Proxy(pre.instantiate_async(&mut store).await?),
+        })
+    })
+    .await;
+    output.log("provisioning", &loaded.spec.name);
+    let ready = verdict(loaded, budget, &store, outcome)?;
+    store.data_mut().end();
+    Ok(Instance {
+        store,
+        ready,
+        served: 0,
+        provisioned: true,
+    })
+}
+
+fn wrong_kind(loaded: &LoadedComponent) -> wasmtime::Error {
+    wasmtime::Error::msg(format!(
+        "a kept instance of component `{}` does not match its kind",
+        loaded.spec.name
+    ))
 }
 
 fn verdict<T>(
@@ -143,41 +236,62 @@ pub(crate) fn deadline_ms(deadline: Instant) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Calls a record-based handler once, in a fresh instance, cut at `deadline`.
+/// Calls a record-based handler once, in `kept` or a fresh instance, cut at `deadline`; the
+/// instance comes back when it may serve again.
 pub(crate) async fn call_handler(
     runtime: &Runtime,
     loaded: &LoadedComponent,
     pre: &HttpAppPre<InvocationState>,
+    kept: Option<Instance>,
     request: http_handler::Request,
     context: types::Context,
     deadline: Instant,
-) -> Result<http_handler::Response, InvokeError> {
-    let (mut store, output) = fresh_store(runtime, loaded, deadline);
+) -> (
+    Result<http_handler::Response, InvokeError>,
+    Option<Instance>,
+) {
+    let (mut store, ready, served, provisioned, output) =
+        store_for(runtime, loaded, kept, deadline);
     let budget = deadline.saturating_duration_since(Instant::now());
     let outcome = tokio::time::timeout(budget, async {
-        let app = pre.instantiate_async(&mut store).await?;
-        app.nimbus_platform_http_handler()
+        let app = match ready {
+            None => pre.instantiate_async(&mut store).await?,
+            Some(Ready::Handler(app)) => app,
+            Some(Ready::Proxy(_)) => return Err(wrong_kind(loaded)),
+        };
+        let response = app
+            .nimbus_platform_http_handler()
             .call_handle(&mut store, &request, &context)
-            .await
+            .await?;
+        Ok((app, response))
     })
     .await;
     output.log(&context.request_id, &loaded.spec.name);
-    verdict(loaded, budget, &store, outcome)
+    match verdict(loaded, budget, &store, outcome) {
+        Ok((app, response)) => (
+            Ok(response),
+            keep_if_reusable(loaded, store, Ready::Handler(app), served, provisioned),
+        ),
+        Err(error) => (Err(error), None),
+    }
 }
 
-/// Calls a `wasi:http` component once, in a fresh instance cut at `deadline`. The instance
-/// keeps running in its own task, holding `slot`, while it streams the response body.
+/// Calls a `wasi:http` component once, in the `kept` instance that came with `slot` or a
+/// fresh one, cut at `deadline`. The instance keeps running in its own task, holding `slot`,
+/// while it streams the response body; then it is kept (with the slot's place in the pool)
+/// if it may serve again.
 pub(crate) async fn call_proxy(
     runtime: &Runtime,
     loaded: &Arc<LoadedComponent>,
     pre: &ProxyPre<InvocationState>,
+    (slot, kept): (Slot, Option<Instance>),
     request: http::Request<axum::body::Body>,
     request_id: String,
-    slot: Slot,
     deadline: Instant,
 ) -> Result<http::Response<HyperOutgoingBody>, InvokeError> {
     let trap = |detail: String| InvokeError::trap(loaded, detail);
-    let (mut store, output) = fresh_store(runtime, loaded, deadline);
+    let (mut store, ready, served, provisioned, output) =
+        store_for(runtime, loaded, kept, deadline);
     let budget = deadline.saturating_duration_since(Instant::now());
     let request = request.map(|body| {
         use http_body_util::BodyExt;
@@ -194,19 +308,36 @@ pub(crate) async fn call_proxy(
     let (component, pre) = (Arc::clone(loaded), pre.clone());
     let task = tokio::spawn(async move {
         let outcome = tokio::time::timeout(budget, async {
-            let proxy = pre.instantiate_async(&mut store).await?;
+            let proxy = match ready {
+                None => pre.instantiate_async(&mut store).await?,
+                Some(Ready::Proxy(proxy)) => proxy,
+                Some(Ready::Handler(_)) => return Err(wrong_kind(&component)),
+            };
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, outparam)
-                .await
+                .await?;
+            Ok(proxy)
         })
         .await;
         output.log(&request_id, &component.spec.name);
-        let verdict = verdict(&component, budget, &store, outcome);
-        // The instance goes back to the pool before its slot is freed.
-        drop(store);
-        drop(slot);
-        verdict
+        match verdict(&component, budget, &store, outcome) {
+            Ok(proxy) => {
+                let ready = Ready::Proxy(proxy);
+                if let Some(instance) =
+                    keep_if_reusable(&component, store, ready, served, provisioned)
+                {
+                    component.kept.put(instance, slot.place);
+                }
+                Ok(())
+            }
+            // The instance goes back to the pool before its slot is freed.
+            Err(error) => {
+                drop(store);
+                drop(slot);
+                Err(error)
+            }
+        }
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),

@@ -11,6 +11,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use super::component::{Entry, LoadedComponent};
 use super::engine::Runtime;
 use super::invoke::{InvokeError, call_handler, call_proxy, deadline_ms};
+use super::kept::Instance;
 use super::slot::acquire_slot;
 use crate::bindings::{http_handler, types};
 
@@ -21,7 +22,6 @@ pub const START_KIND_HEADER: http::HeaderName =
     http::HeaderName::from_static("x-nimbus-start-kind");
 /// The request header carrying the W3C trace parent to `wasi:http` components.
 pub const TRACE_PARENT_HEADER: &str = "traceparent";
-const START_KIND_FRESH: &str = "fresh";
 
 /// What starts an invocation.
 pub enum Trigger {
@@ -88,25 +88,29 @@ impl Runtime {
                 // The body is read before a slot is taken, so that clients trickling bodies
                 // in cannot hold the component's slots.
                 let record = to_record(request, params).await?;
-                let _slot = acquire_slot(self, component).await?;
+                let (slot, kept) = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
-                let context = context(component, meta, deadline);
-                let answer = call_handler(self, component, pre, record, context, deadline).await?;
-                Ok(Output::Record(answer))
+                let context = context(component, meta, deadline, start_kind(&kept));
+                let (answer, reusable) =
+                    call_handler(self, component, pre, kept, record, context, deadline).await;
+                if let Some(instance) = reusable {
+                    component.kept.put(instance, slot.place);
+                }
+                Ok(Output::Record(answer?))
             }
             Entry::Proxy(pre) => {
                 let mut request = request;
-                invocation_headers(request.headers_mut(), &meta);
                 // The slot goes with the instance, which may run on after the response head.
-                let slot = acquire_slot(self, component).await?;
+                let acquired = acquire_slot(self, component).await?;
+                invocation_headers(request.headers_mut(), &meta, start_kind(&acquired.1));
                 let deadline = deadline_of(component, &meta);
                 let response = call_proxy(
                     self,
                     component,
                     pre,
+                    acquired,
                     request,
                     meta.request_id,
-                    slot,
                     deadline,
                 )
                 .await?;
@@ -127,10 +131,10 @@ fn deadline_of(component: &LoadedComponent, meta: &Meta) -> Instant {
 /// `context`: the start kind (whatever a client sent under that name is replaced), and the
 /// trace parent when the host traces the invocation (until it does, a client's own
 /// `traceparent` passes through, as through any proxy).
-fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta) {
+fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta, start: types::StartKind) {
     headers.insert(
         START_KIND_HEADER,
-        http::HeaderValue::from_static(START_KIND_FRESH),
+        http::HeaderValue::from_static(start_kind_name(start)),
     );
     if let Some(value) = meta
         .trace_parent
@@ -141,7 +145,28 @@ fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta) {
     }
 }
 
-fn context(component: &LoadedComponent, meta: Meta, deadline: Instant) -> types::Context {
+/// How an invocation starts: in a new instance unless a kept one was found.
+fn start_kind(kept: &Option<Instance>) -> types::StartKind {
+    kept.as_ref()
+        .map_or(types::StartKind::Fresh, Instance::start_kind)
+}
+
+/// The start kind as the `x-nimbus-start-kind` header and the log name it.
+pub fn start_kind_name(start: types::StartKind) -> &'static str {
+    match start {
+        types::StartKind::Cold => "cold",
+        types::StartKind::Fresh => "fresh",
+        types::StartKind::Warm => "warm",
+        types::StartKind::Provisioned => "provisioned",
+    }
+}
+
+fn context(
+    component: &LoadedComponent,
+    meta: Meta,
+    deadline: Instant,
+    start_kind: types::StartKind,
+) -> types::Context {
     types::Context {
         request_id: meta.request_id,
         app: component.app.to_string(),
@@ -153,8 +178,7 @@ fn context(component: &LoadedComponent, meta: Meta, deadline: Instant) -> types:
             email: identity.email,
             role: identity.role,
         }),
-        // Every instance is new until instances can be reused or kept ready.
-        start_kind: types::StartKind::Fresh,
+        start_kind,
         trace_parent: meta.trace_parent,
         trigger: types::TriggerKind::Http,
     }
@@ -206,7 +230,7 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(START_KIND_HEADER, http::HeaderValue::from_static("warm"));
         let mut meta = Meta::new("id".into());
-        invocation_headers(&mut headers, &meta);
+        invocation_headers(&mut headers, &meta, types::StartKind::Fresh);
         assert_eq!(
             headers[&START_KIND_HEADER], "fresh",
             "a client cannot set it"
@@ -214,7 +238,8 @@ mod tests {
         assert!(headers.get(TRACE_PARENT_HEADER).is_none());
         let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         meta.trace_parent = Some(parent.into());
-        invocation_headers(&mut headers, &meta);
+        invocation_headers(&mut headers, &meta, types::StartKind::Warm);
         assert_eq!(headers[TRACE_PARENT_HEADER], parent);
+        assert_eq!(headers[&START_KIND_HEADER], "warm");
     }
 }

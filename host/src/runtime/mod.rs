@@ -6,6 +6,7 @@ pub mod component;
 pub mod engine;
 pub mod invoke;
 pub mod invoker;
+pub mod kept;
 pub mod slot;
 pub mod state;
 

@@ -1,5 +1,7 @@
-//! What one invocation's `Store` holds: its WASI context, resource table, grants and limits.
-//! Built fresh for every invocation, so nothing a guest does survives into the next request.
+//! What one instance's `Store` holds: its WASI context, resource table, grants and limits.
+//! Built fresh for every invocation, so nothing a guest does survives into the next request,
+//! unless the component asks for warm instances: then what is per request (output, outbound
+//! budget, memory verdict, in-flight mark) is renewed before each one.
 
 use std::sync::Arc;
 
@@ -32,11 +34,11 @@ pub struct InvocationState {
     hooks: OutboundHooks,
     grants: Grants,
     pub(crate) limiter: MemoryLimiter,
-    _in_flight: InFlight,
+    in_flight: Option<InFlight>,
 }
 
 impl InvocationState {
-    /// Fresh state for one invocation of `loaded`.
+    /// Fresh state for an instance of `loaded`, marked in flight while `in_flight` lives.
     pub fn new(loaded: &LoadedComponent, in_flight: InFlight) -> (Self, CapturedOutput) {
         let (wasi, output) = powerless_ctx(&loaded.env, loaded.spec.limits.log_lines);
         let mut table = ResourceTable::new();
@@ -50,9 +52,25 @@ impl InvocationState {
             hooks: OutboundHooks::new(Arc::clone(&loaded.outbound)),
             grants: loaded.grants.clone(),
             limiter: MemoryLimiter::new(loaded.spec.limits.memory),
-            _in_flight: in_flight,
+            in_flight: Some(in_flight),
         };
         (state, output)
+    }
+
+    /// Readies a kept instance's state for its next invocation: new output capture, a new
+    /// outbound budget, no memory verdict, marked in flight.
+    pub fn begin(&mut self, loaded: &LoadedComponent, in_flight: InFlight) -> CapturedOutput {
+        let (wasi, output) = powerless_ctx(&loaded.env, loaded.spec.limits.log_lines);
+        self.wasi = wasi;
+        self.hooks = OutboundHooks::new(Arc::clone(&loaded.outbound));
+        self.limiter.exceeded = false;
+        self.in_flight = Some(in_flight);
+        output
+    }
+
+    /// Marks the instance idle, to be kept.
+    pub fn end(&mut self) {
+        self.in_flight = None;
     }
 }
 

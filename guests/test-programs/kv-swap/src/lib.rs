@@ -3,7 +3,8 @@
 //! largest operations the store allows, made from whichever process serves the request.
 //! `/set?KEY&VALUE[&TTL]` sets (expiring after TTL seconds when given), `/get?KEY` reads,
 //! `/entries?PREFIX&LIMIT` lists keys with values, `/cad?KEY&OLD` compare-and-deletes,
-//! `/get-many?KEY&N` reads KEY N times in one invocation (for the key-value bench).
+//! `/get-many?KEY&N` reads KEY N times in one invocation (for the key-value bench). The last
+//! path segment names the operation, so the component can be mounted under any prefix.
 
 wit_bindgen::generate!({
     world: "http-app",
@@ -103,7 +104,9 @@ impl Guest for KvSwap {
     fn handle(req: Request, ctx: Context) -> Response {
         let _ = ctx;
         let args: Vec<&str> = req.query.split('&').collect();
-        match operate(&req.path, &args) {
+        // The last segment names the operation, wherever the component is mounted.
+        let operation = format!("/{}", req.path.rsplit('/').next().unwrap_or_default());
+        match operate(&operation, &args) {
             Ok(body) => json(200, body),
             Err(why) => json(500, serde_json::json!({ "error": why })),
         }

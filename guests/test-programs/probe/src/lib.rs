@@ -134,7 +134,10 @@ impl Guest for Probe {
             "panic" => panic!("probe was asked to panic"),
             "static" => {
                 let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                return json(serde_json::json!({ "calls": calls }));
+                return json(serde_json::json!({
+                    "calls": calls,
+                    "startKind": format!("{:?}", ctx.start_kind),
+                }));
             }
             "escape" => {
                 let attempts = serde_json::json!({

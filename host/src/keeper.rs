@@ -1,0 +1,69 @@
+//! Upkeep of the current version's kept instances, on a thread of its own so that start-up
+//! does not wait for it: makes each component's provisioned instances (`instances.min`) right
+//! after start and again after requests took them, and drops instances idle past
+//! `instances.idle_timeout` (the provisioned minimum stays).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::host::Host;
+use crate::runtime::LoadedComponent;
+
+/// Longest wait between two rounds when no request took a kept instance.
+const ROUND: Duration = Duration::from_millis(250);
+
+/// Starts the upkeep thread; it ends when the host is dropped.
+pub fn start(host: &Arc<Host>) -> std::io::Result<()> {
+    let host = Arc::downgrade(host);
+    std::thread::Builder::new()
+        .name("nimbus-instances".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::error!("cannot start the instance keeper: {error}");
+                    return;
+                }
+            };
+            runtime.block_on(keep(host));
+        })
+        .map(drop)
+}
+
+async fn keep(host: Weak<Host>) {
+    loop {
+        let Some(live) = host.upgrade() else {
+            return;
+        };
+        let wanted = live.runtime.kept_wanted();
+        for component in &live.current().components {
+            tend(&live, component).await;
+        }
+        drop(live);
+        let _ = tokio::time::timeout(ROUND, wanted.notified()).await;
+    }
+}
+
+async fn tend(host: &Host, component: &LoadedComponent) {
+    let instances = component.spec.instances;
+    if let Some(timeout) = instances.idle_timeout {
+        component.kept.drop_idle(timeout, instances.min as usize);
+    }
+    while component.kept.len() < instances.min as usize {
+        // Provisioning takes only a free place: it never evicts, nor waits for, another
+        // component's instances.
+        let Ok(place) = host.runtime.process_slots().try_acquire_owned() else {
+            return;
+        };
+        match crate::runtime::invoke::provision(&host.runtime, component).await {
+            Ok(instance) => component.kept.put(instance, place),
+            Err(error) => {
+                tracing::warn!(component = %component.spec.name, "cannot provision an instance: {error}");
+                return;
+            }
+        }
+    }
+}
