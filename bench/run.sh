@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Load benchmark for `make bench`: the same Hello served four ways on loopback, measured with
-# wrk in one run, so the ratios compare like with like on this machine today.
+# Load benchmark for `make bench`: the same Hello served several ways on loopback, measured
+# with wrk in one run, so the ratios compare like with like on this machine today.
 #   (a) nimbus, record-based `hello` guest      (b) nimbus, wasi:http hello guest
-#   (c) native axum hello (the limit)           (d) `wasmtime serve` on (b)'s component, if installed
-# and, beside (c), nimbus' built-in /healthz: its HTTP stack with no guest.
+#   (c) native axum hello (the limit)           (d) `wasmtime serve` on (b)'s component
+# (a) and (b) each fresh (an instance per request, the default) and warm (`reuse = 1000`), and
+# (d) fresh and with `--max-instance-reuse-count 1000`; beside (c), nimbus' built-in /healthz:
+# its HTTP stack with no guest. The wasmtime CLI is the pinned one bench/wasmtime-cli.sh
+# installs (WASMTIME=PATH for another).
 # All four servers run at once and are measured in turn, ROUNDS times over: a burst of noise
 # from a neighbour on this shared machine then spoils one round of one server, not a ratio.
 # Prints each server's median requests/s (with p50 and p99 of that round), the ratios a/c and
@@ -62,11 +65,21 @@ routes = ["GET /hello"]
 [component.wasi-hello]
 source = "$PWD/$HTTP_WASM"
 routes = ["GET /wasi-hello"]
+[component.hello-warm]
+source = "$PWD/target/wasm32-wasip2/release/hello.wasm"
+routes = ["GET /hello-warm"]
+instances = { reuse = 1000 }
+[component.wasi-hello-warm]
+source = "$PWD/$HTTP_WASM"
+routes = ["GET /wasi-hello-warm"]
+instances = { reuse = 1000 }
 TOML
 NIMBUS_LOG=warn $NIMBUS up "$work/app" --listen "127.0.0.1:$port" --data "$work/data" >/dev/null &
 pids+=($!)
 URL[nimbus-hello]="http://127.0.0.1:$port/hello"
 URL[nimbus-wasi-http]="http://127.0.0.1:$port/wasi-hello"
+URL[nimbus-hello-warm]="http://127.0.0.1:$port/hello-warm"
+URL[nimbus-wasi-warm]="http://127.0.0.1:$port/wasi-hello-warm"
 # nimbus' built-in health check runs no guest: its HTTP stack alone, to set beside native axum.
 URL[nimbus-no-guest]="http://127.0.0.1:$port/healthz"
 
@@ -76,16 +89,20 @@ $NATIVE "127.0.0.1:$port" >/dev/null &
 pids+=($!)
 URL[native-axum]="http://127.0.0.1:$port/hello"
 
-# (d) wasmtime serve, when installed.
-servers=(nimbus-hello nimbus-wasi-http nimbus-no-guest native-axum)
-if command -v wasmtime >/dev/null; then
+# (d) wasmtime serve, fresh and reusing instances.
+servers=(nimbus-hello nimbus-hello-warm nimbus-wasi-http nimbus-wasi-warm nimbus-no-guest native-axum)
+WASMTIME=$(bash bench/wasmtime-cli.sh)
+echo "baseline: $("$WASMTIME" --version)"
+for mode in fresh reuse; do
   port=$(free_port)
+  extra=()
+  [ "$mode" = reuse ] && extra=(--max-instance-reuse-count 1000)
   # -Scli: components built with std import wasi:cli, which serve leaves out by default.
-  wasmtime serve -Scli --addr "127.0.0.1:$port" "$HTTP_WASM" >/dev/null 2>&1 &
+  "$WASMTIME" serve -Scli "${extra[@]}" --addr "127.0.0.1:$port" "$HTTP_WASM" >/dev/null 2>&1 &
   pids+=($!)
-  URL[wasmtime-serve]="http://127.0.0.1:$port/"
-  servers+=(wasmtime-serve)
-fi
+  URL[wasmtime-$mode]="http://127.0.0.1:$port/"
+  servers+=("wasmtime-$mode")
+done
 
 for name in "${servers[@]}"; do
   wait_up "${URL[$name]}"
@@ -117,16 +134,17 @@ per_round() {  # numerator denominator: the ratio in each round
     awk -v x="${RPS[$1,$round]}" -v y="${RPS[$2,$round]}" 'BEGIN { printf "%.2f ", x / y }'
   done
 }
-awk -v a="${MEDIAN[nimbus-hello]}" -v c="${MEDIAN[native-axum]}" -v r="$(per_round nimbus-hello native-axum)" \
-  'BEGIN { printf "(a) nimbus hello / (c) native axum:        %.2fx  (target >= 0.5x; by round: %s)\n", a / c, r }'
-awk -v h="${MEDIAN[nimbus-no-guest]}" -v c="${MEDIAN[native-axum]}" -v r="$(per_round nimbus-no-guest native-axum)" \
-  'BEGIN { printf "nimbus without a guest (/healthz) / native: %.2fx  (by round: %s)\n", h / c, r }'
-if [ -n "${MEDIAN[wasmtime-serve]:-}" ]; then
-  awk -v b="${MEDIAN[nimbus-wasi-http]}" -v d="${MEDIAN[wasmtime-serve]}" -v r="$(per_round nimbus-wasi-http wasmtime-serve)" \
-    'BEGIN { printf "(b) nimbus wasi:http / (d) wasmtime serve: %.2fx  (target >= 4x; by round: %s)\n", b / d, r }'
-else
-  echo "(b)/(d): wasmtime CLI not installed; install it with: cargo install wasmtime-cli --version 48.0.8 --locked"
-fi
+ratio() {  # label numerator denominator target
+  awk -v x="${MEDIAN[$2]}" -v y="${MEDIAN[$3]}" -v r="$(per_round "$2" "$3")" -v l="$1" -v t="$4" \
+    'BEGIN { printf "%-44s %5.2fx  (target %s; by round: %s)\n", l, x / y, t, r }'
+}
+ratio "record hello, fresh / native axum" nimbus-hello native-axum ">= 0.5x"
+ratio "record hello, reuse 1000 / native axum" nimbus-hello-warm native-axum ">= 0.7x"
+ratio "wasi:http hello, reuse 1000 / native axum" nimbus-wasi-warm native-axum ">= 0.7x"
+ratio "wasi:http, reuse 1000 / wasmtime serve reuse" nimbus-wasi-warm wasmtime-reuse ">= 1.3x"
+ratio "wasi:http, reuse 1000 / wasmtime serve fresh" nimbus-wasi-warm wasmtime-fresh ">= 5x"
+ratio "wasi:http, fresh / wasmtime serve fresh" nimbus-wasi-http wasmtime-fresh ">= 4x"
+ratio "nimbus without a guest (/healthz) / native" nimbus-no-guest native-axum "none"
 
 # The most that a fresh instance per request allows here: one invocation's own cost, measured
 # in-process by the criterion bench (no sockets), plus the whole cost of a request to native
@@ -146,7 +164,7 @@ done | awk '/bench:/ {
 read -r hello_ns http_ns <<<"$invocations"
 if [ -n "${hello_ns:-}" ] && [ -n "${http_ns:-}" ]; then
   echo
-  awk -v cores="$(nproc)" -v c="${MEDIAN[native-axum]}" -v d="${MEDIAN[wasmtime-serve]:-0}" \
+  awk -v cores="$(nproc)" -v c="${MEDIAN[native-axum]}" -v d="${MEDIAN[wasmtime-fresh]:-0}" \
       -v a="${MEDIAN[nimbus-hello]}" -v b="${MEDIAN[nimbus-wasi-http]}" -v h="$hello_ns" -v w="$http_ns" 'BEGIN {
     native = cores / c                              # core-seconds per native request, wrk included
     amax = cores / (native + h / 1e9); bmax = cores / (native + w / 1e9)
