@@ -9,8 +9,12 @@ use std::time::Duration;
 use crate::host::Host;
 use crate::runtime::LoadedComponent;
 
-/// Longest wait between two rounds when no request took a kept instance.
+/// Longest wait between two rounds while a component keeps instances and no request took one.
 const ROUND: Duration = Duration::from_millis(250);
+/// Longest wait between two rounds while no component keeps instances (a later version may),
+/// or after provisioning failed: an idle host stays idle, and a component that cannot be
+/// instantiated is not retried in a loop.
+const SLOW_ROUND: Duration = Duration::from_secs(5);
 
 /// Starts the upkeep thread; it ends when the host is dropped.
 pub fn start(host: &Arc<Host>) -> std::io::Result<()> {
@@ -39,15 +43,25 @@ async fn keep(host: Weak<Host>) {
             return;
         };
         let wanted = live.runtime.kept_wanted();
+        let mut round = SLOW_ROUND;
+        let mut failed = false;
         for component in &live.current().components {
-            tend(&live, component).await;
+            if component.spec.instances.kept() {
+                round = ROUND;
+                failed |= !tend(&live, component).await;
+            }
         }
         drop(live);
-        let _ = tokio::time::timeout(ROUND, wanted.notified()).await;
+        if failed {
+            round = SLOW_ROUND;
+        }
+        let _ = tokio::time::timeout(round, wanted.notified()).await;
     }
 }
 
-async fn tend(host: &Host, component: &LoadedComponent) {
+/// Drops the component's expired idle instances and provisions up to its `min`; false when
+/// provisioning failed.
+async fn tend(host: &Host, component: &LoadedComponent) -> bool {
     let instances = component.spec.instances;
     if let Some(timeout) = instances.idle_timeout {
         component.kept.drop_idle(timeout, instances.min as usize);
@@ -56,14 +70,15 @@ async fn tend(host: &Host, component: &LoadedComponent) {
         // Provisioning takes only a free place: it never evicts, nor waits for, another
         // component's instances.
         let Ok(place) = host.runtime.process_slots().try_acquire_owned() else {
-            return;
+            return true;
         };
         match crate::runtime::invoke::provision(&host.runtime, component).await {
             Ok(instance) => component.kept.put(instance, place),
             Err(error) => {
                 tracing::warn!(component = %component.spec.name, "cannot provision an instance: {error}");
-                return;
+                return false;
             }
         }
     }
+    true
 }

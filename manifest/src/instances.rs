@@ -28,9 +28,9 @@ impl Default for Instances {
 }
 
 impl Instances {
-    /// Whether an instance may serve more than one request.
-    pub fn reused(&self) -> bool {
-        self.reuse > 1
+    /// Whether instances are ever kept between invocations (warm or provisioned).
+    pub fn kept(&self) -> bool {
+        self.reuse > 1 || self.min > 0
     }
 }
 

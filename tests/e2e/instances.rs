@@ -260,3 +260,40 @@ reuse = 1000
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["value"], "v");
 }
+
+#[tokio::test]
+async fn a_warm_instance_logs_each_request_under_its_own_id() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "warm"
+
+[component.warm]
+source = "{probe}"
+routes = ["/warm/..."]
+[component.warm.instances]
+reuse = 1000
+"#,
+    );
+    let server = app.start(1);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, request_id, body) = get_json(&server.url("/warm/print-id")).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(request_id.expect("request id"));
+    }
+    for id in &ids {
+        let printed = format!("probe serves {id}");
+        let log = server.wait_for_log(&printed);
+        let line = log
+            .lines()
+            .find(|line| line.contains(&printed))
+            .unwrap_or_else(|| panic!("the output of {id} was not logged:\n{log}"));
+        let others = ids.iter().filter(|other| *other != id);
+        assert!(
+            line.matches(id.as_str()).count() == 2
+                && others.clone().all(|o| !line.contains(o.as_str())),
+            "{line}"
+        );
+    }
+}

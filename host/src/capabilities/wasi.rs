@@ -1,39 +1,155 @@
 //! Baseline WASI for every guest: clocks and random work; everything else is linked so that
 //! components from any toolchain load, but holds no power. No environment but the component's
 //! declared `config`, no preopened directories, every socket and name lookup denied.
-//! stdout and stderr are captured (bounded) and logged with the request id.
+//! stdout and stderr are captured (bounded per invocation) and logged with the request id.
 
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 /// Most bytes of stdout, and of stderr, kept per invocation; the rest is dropped.
 pub const CAPTURED_OUTPUT_LIMIT: usize = 64 * 1024;
 
+/// One output stream of a guest: a buffer that lives as long as the instance (a guest may
+/// hold its stdout handle from one request to the next) and that the host drains after every
+/// invocation, so each invocation may write up to [`CAPTURED_OUTPUT_LIMIT`] bytes and its
+/// lines are logged with its own request id.
+#[derive(Clone)]
+struct OutputBuffer {
+    buffer: Arc<Mutex<BytesMut>>,
+}
+
+impl OutputBuffer {
+    fn new() -> Self {
+        Self {
+            buffer: Arc::new(Mutex::new(BytesMut::new())),
+        }
+    }
+
+    /// What was written since the last drain.
+    fn drain(&self) -> BytesMut {
+        self.buffer
+            .lock()
+            .map(|mut buffer| buffer.split())
+            .unwrap_or_default()
+    }
+
+    /// Room left in this invocation's share.
+    fn room(&self) -> usize {
+        self.buffer.lock().map_or(0, |buffer| {
+            CAPTURED_OUTPUT_LIMIT.saturating_sub(buffer.len())
+        })
+    }
+
+    /// Appends what fits; returns how much did.
+    fn append(&self, bytes: &[u8]) -> usize {
+        let Ok(mut buffer) = self.buffer.lock() else {
+            return 0;
+        };
+        let fits = bytes
+            .len()
+            .min(CAPTURED_OUTPUT_LIMIT.saturating_sub(buffer.len()));
+        buffer.extend_from_slice(&bytes[..fits]);
+        fits
+    }
+}
+
+#[async_trait::async_trait]
+impl OutputStream for OutputBuffer {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        // `check_write` granted at most the room left; anything past it is dropped, as the
+        // limit says, rather than trapping the guest.
+        self.append(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        match self.room() {
+            0 => Err(StreamError::Closed),
+            room => Ok(room),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for OutputBuffer {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for OutputBuffer {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(self.append(buf)))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for OutputBuffer {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for OutputBuffer {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
 /// A guest's captured stdout and stderr.
 #[derive(Clone)]
 pub struct CapturedOutput {
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: OutputBuffer,
+    stderr: OutputBuffer,
     max_lines: usize,
 }
 
 impl CapturedOutput {
     fn new(max_lines: u32) -> Self {
         Self {
-            stdout: MemoryOutputPipe::new(CAPTURED_OUTPUT_LIMIT),
-            stderr: MemoryOutputPipe::new(CAPTURED_OUTPUT_LIMIT),
+            stdout: OutputBuffer::new(),
+            stderr: OutputBuffer::new(),
             max_lines: max_lines as usize,
         }
     }
 
-    /// Writes what the guest printed to the host log, a line per event, tagged with the
-    /// request id and component: at most `limits.log_lines` lines for both streams together,
-    /// then one line saying how many were dropped. Empty lines are not logged, so that a
-    /// guest printing newlines cannot flood the log with empty events.
+    /// Drops whatever was written outside an invocation (between two of them).
+    pub fn discard(&self) {
+        self.stdout.drain();
+        self.stderr.drain();
+    }
+
+    /// Writes what the guest printed since the last call to the host log, a line per event,
+    /// tagged with the request id and component: at most `limits.log_lines` lines for both
+    /// streams together, then one line saying how many were dropped. Empty lines are not
+    /// logged, so that a guest printing newlines cannot flood the log with empty events.
     pub fn log(&self, request_id: &str, component: &str) {
         let mut budget = self.max_lines;
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-            let bytes = pipe.contents();
+            let bytes = pipe.drain();
             if bytes.is_empty() {
                 continue;
             }

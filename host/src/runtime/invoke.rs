@@ -150,7 +150,8 @@ fn store_for(
     }
 }
 
-/// The instance, back for keeping if `instances.reuse` allows another invocation in it.
+/// The instance, back for keeping if `instances.reuse` allows another invocation in it and
+/// it never ran into its memory limit (a guest may survive a refused `memory.grow`).
 fn keep_if_reusable(
     loaded: &LoadedComponent,
     mut store: Store<InvocationState>,
@@ -159,7 +160,7 @@ fn keep_if_reusable(
     provisioned: bool,
 ) -> Option<Instance> {
     let served = served.saturating_add(1);
-    if served >= loaded.spec.instances.reuse {
+    if served >= loaded.spec.instances.reuse || store.data().limiter.exceeded() {
         return None;
     }
     store.data_mut().end();
@@ -284,7 +285,7 @@ pub(crate) async fn call_proxy(
     runtime: &Runtime,
     loaded: &Arc<LoadedComponent>,
     pre: &ProxyPre<InvocationState>,
-    (slot, kept): (Slot, Option<Instance>),
+    (kept, slot): (Option<Instance>, Slot),
     request: http::Request<axum::body::Body>,
     request_id: String,
     deadline: Instant,

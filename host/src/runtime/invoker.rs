@@ -74,8 +74,9 @@ pub enum Output {
 }
 
 impl Runtime {
-    /// Invokes `component` once for `trigger`, in a fresh instance under the component's
-    /// limits.
+    /// Invokes `component` once for `trigger`, under the component's limits: in a kept
+    /// instance when `[component.NAME.instances]` keeps them and one is idle, else in a fresh
+    /// one.
     pub async fn invoke(
         &self,
         component: &Arc<LoadedComponent>,
@@ -88,7 +89,7 @@ impl Runtime {
                 // The body is read before a slot is taken, so that clients trickling bodies
                 // in cannot hold the component's slots.
                 let record = to_record(request, params).await?;
-                let (slot, kept) = acquire_slot(self, component).await?;
+                let (kept, slot) = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
                 let context = context(component, meta, deadline, start_kind(&kept));
                 let (answer, reusable) =
@@ -102,7 +103,7 @@ impl Runtime {
                 let mut request = request;
                 // The slot goes with the instance, which may run on after the response head.
                 let acquired = acquire_slot(self, component).await?;
-                invocation_headers(request.headers_mut(), &meta, start_kind(&acquired.1));
+                invocation_headers(request.headers_mut(), &meta, start_kind(&acquired.0));
                 let deadline = deadline_of(component, &meta);
                 let response = call_proxy(
                     self,
@@ -151,7 +152,7 @@ fn start_kind(kept: &Option<Instance>) -> types::StartKind {
         .map_or(types::StartKind::Fresh, Instance::start_kind)
 }
 
-/// The start kind as the `x-nimbus-start-kind` header and the log name it.
+/// The start kind as the `x-nimbus-start-kind` header names it.
 pub fn start_kind_name(start: types::StartKind) -> &'static str {
     match start {
         types::StartKind::Cold => "cold",

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::Proxy;
 
@@ -51,9 +51,11 @@ struct Idle {
 }
 
 /// One component's idle kept instances, the most recently used last.
-#[derive(Default)]
 pub struct KeptInstances {
     idle: Mutex<VecDeque<Idle>>,
+    /// Told whenever an instance is kept: requests waiting for a place in a full pool look
+    /// again (the instance may be theirs, or evictable).
+    kept: Arc<Notify>,
 }
 
 impl KeptInstances {
@@ -72,6 +74,7 @@ impl KeptInstances {
                 since: Instant::now(),
             });
         }
+        self.kept.notify_waiters();
     }
 
     /// Idle instances now.
@@ -87,26 +90,21 @@ impl KeptInstances {
     /// Drops the instances idle for longer than `timeout`, keeping the `keep` most recently
     /// used whatever their age (the provisioned minimum); returns how many went.
     pub fn drop_idle(&self, timeout: Duration, keep: usize) -> usize {
-        let Ok(mut idle) = self.idle.lock() else {
-            return 0;
-        };
-        let mut dropped = 0;
-        while idle.len() > keep
-            && idle
-                .front()
-                .is_some_and(|oldest| oldest.since.elapsed() >= timeout)
-        {
-            idle.pop_front();
-            dropped += 1;
-        }
-        dropped
-    }
-
-    /// Drops every idle instance.
-    pub fn clear(&self) {
+        let mut expired = Vec::new();
         if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
+            while idle.len() > keep
+                && idle
+                    .front()
+                    .is_some_and(|oldest| oldest.since.elapsed() >= timeout)
+            {
+                expired.extend(idle.pop_front());
+            }
         }
+        // Dropped outside the lock: tearing a store down takes a while, and requests take
+        // and keep instances under that lock.
+        let dropped = expired.len();
+        drop(expired);
+        dropped
     }
 
     /// Since when its least recently used instance of the given kind has been idle.
@@ -118,13 +116,14 @@ impl KeptInstances {
     }
 
     fn evict(&self, provisioned: bool) -> bool {
-        let Ok(mut idle) = self.idle.lock() else {
-            return false;
-        };
-        let position = idle
-            .iter()
-            .position(|i| (i.instance.served == 0 && i.instance.provisioned) == provisioned);
-        position.and_then(|at| idle.remove(at)).is_some()
+        let evicted = self.idle.lock().ok().and_then(|mut idle| {
+            let at = idle
+                .iter()
+                .position(|i| (i.instance.served == 0 && i.instance.provisioned) == provisioned)?;
+            idle.remove(at)
+        });
+        // Dropped outside the lock, store first, then its place in the pool.
+        evicted.is_some()
     }
 }
 
@@ -132,17 +131,26 @@ impl KeptInstances {
 #[derive(Default)]
 pub struct KeptRegistry {
     all: Mutex<Vec<Weak<KeptInstances>>>,
+    kept: Arc<Notify>,
 }
 
 impl KeptRegistry {
     /// A new, registered, empty set of kept instances for one component.
     pub fn register(&self) -> Arc<KeptInstances> {
-        let kept = Arc::new(KeptInstances::default());
+        let kept = Arc::new(KeptInstances {
+            idle: Mutex::default(),
+            kept: Arc::clone(&self.kept),
+        });
         if let Ok(mut all) = self.all.lock() {
             all.retain(|weak| weak.strong_count() > 0);
             all.push(Arc::downgrade(&kept));
         }
         kept
+    }
+
+    /// Told whenever any component keeps an instance.
+    pub fn kept(&self) -> &Notify {
+        &self.kept
     }
 
     /// Drops the least recently used idle instance of any component (one never used, made

@@ -24,13 +24,15 @@ pub struct Slot {
 }
 
 /// Takes a slot under `limits.max_concurrency`, then an idle kept instance of the component
-/// if there is one (it brings its own place in the pool), else a place for a new instance:
+/// if there is one (it brings its own place in the pool), else a place for a new instance.
+/// The instance comes first in the pair, so that dropping the pair drops the instance before
+/// its place in the pool is given back. It waits
 /// waiting at most [`CONCURRENCY_WAIT`] for both, and evicting another component's idle
 /// instance when the pool is full.
 pub async fn acquire_slot(
     runtime: &Runtime,
     loaded: &LoadedComponent,
-) -> Result<(Slot, Option<Instance>), InvokeError> {
+) -> Result<(Option<Instance>, Slot), InvokeError> {
     let overloaded = || InvokeError::Overloaded {
         component: loaded.spec.name.clone(),
     };
@@ -40,43 +42,49 @@ pub async fn acquire_slot(
     let component = permit(&loaded.concurrency, deadline)
         .await
         .ok_or_else(overloaded)?;
-    if let Some((instance, place)) = loaded.kept.take() {
-        if loaded.spec.instances.min > 0 {
-            runtime.kept_wanted().notify_one();
-        }
-        return Ok((
+    let in_place = |kept: Option<Instance>, place| {
+        Ok((
+            kept,
             Slot {
                 place,
                 _component: component,
             },
-            Some(instance),
-        ));
+        ))
+    };
+    let keeps = loaded.spec.instances.kept();
+    if let Some((instance, place)) = keeps.then(|| loaded.kept.take()).flatten() {
+        if loaded.spec.instances.min > 0 {
+            runtime.kept_wanted().notify_one();
+        }
+        return in_place(Some(instance), place);
     }
     let pool = runtime.process_slots();
-    let place = match Arc::clone(&pool).try_acquire_owned() {
-        Ok(place) => place,
-        Err(_) => {
-            while runtime.kept().evict_one() {
-                if let Ok(place) = Arc::clone(&pool).try_acquire_owned() {
-                    return Ok((
-                        Slot {
-                            place,
-                            _component: component,
-                        },
-                        None,
-                    ));
-                }
-            }
-            permit(&pool, deadline).await.ok_or_else(overloaded)?
+    if let Ok(place) = Arc::clone(&pool).try_acquire_owned() {
+        return in_place(None, place);
+    }
+    // The pool is full. Idle kept instances hold places too: take one of the component's own
+    // when one is kept meanwhile, or evict another's; else wait for a place until the deadline.
+    loop {
+        let kept = runtime.kept().kept().notified();
+        tokio::pin!(kept);
+        kept.as_mut().enable();
+        if let Some((instance, place)) = loaded.kept.take() {
+            return in_place(Some(instance), place);
         }
-    };
-    Ok((
-        Slot {
-            place,
-            _component: component,
-        },
-        None,
-    ))
+        if runtime.kept().evict_one() {
+            if let Ok(place) = Arc::clone(&pool).try_acquire_owned() {
+                return in_place(None, place);
+            }
+            continue;
+        }
+        tokio::select! {
+            place = Arc::clone(&pool).acquire_owned() => {
+                return in_place(None, place.map_err(|_| overloaded())?);
+            }
+            () = &mut kept => {}
+            () = tokio::time::sleep_until(deadline) => return Err(overloaded()),
+        }
+    }
 }
 
 /// A permit of `semaphore`, at once when one is free (nearly always: no timer is armed

@@ -17,7 +17,7 @@ use crate::runtime::engine::InFlight;
 
 /// Most table elements an instance may grow to.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
-/// Most host resources (headers, bodies, streams, pollables, store handles) one invocation
+/// Most host resources (headers, bodies, streams, pollables, store handles) one instance
 /// may hold at once. With [`MAX_FIELDS_BYTES`] and the outgoing-body chunk size, it bounds
 /// what a guest can make the host allocate outside its own linear memory: about 16 MiB of
 /// header maps, or about 20 MiB of buffered outgoing bodies (three resources each).
@@ -34,6 +34,7 @@ pub struct InvocationState {
     hooks: OutboundHooks,
     grants: Grants,
     pub(crate) limiter: MemoryLimiter,
+    output: CapturedOutput,
     in_flight: Option<InFlight>,
 }
 
@@ -52,20 +53,20 @@ impl InvocationState {
             hooks: OutboundHooks::new(Arc::clone(&loaded.outbound)),
             grants: loaded.grants.clone(),
             limiter: MemoryLimiter::new(loaded.spec.limits.memory),
+            output: output.clone(),
             in_flight: Some(in_flight),
         };
         (state, output)
     }
 
-    /// Readies a kept instance's state for its next invocation: new output capture, a new
-    /// outbound budget, no memory verdict, marked in flight.
+    /// Readies a kept instance's state for its next invocation: its output captured afresh,
+    /// a new outbound budget, no memory verdict, marked in flight.
     pub fn begin(&mut self, loaded: &LoadedComponent, in_flight: InFlight) -> CapturedOutput {
-        let (wasi, output) = powerless_ctx(&loaded.env, loaded.spec.limits.log_lines);
-        self.wasi = wasi;
+        self.output.discard();
         self.hooks = OutboundHooks::new(Arc::clone(&loaded.outbound));
         self.limiter.exceeded = false;
         self.in_flight = Some(in_flight);
-        output
+        self.output.clone()
     }
 
     /// Marks the instance idle, to be kept.

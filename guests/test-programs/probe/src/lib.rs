@@ -209,6 +209,9 @@ impl Guest for Probe {
                 println!("probe says hello on stdout");
                 eprintln!("probe says hello on stderr");
             }
+            "print-id" => {
+                println!("probe serves {}", ctx.request_id);
+            }
             _ => {}
         }
         let params: serde_json::Map<String, serde_json::Value> = req
