@@ -1,7 +1,8 @@
 //! Upkeep of the current version's kept instances, on a thread of its own so that start-up
 //! does not wait for it: makes each component's provisioned instances (`instances.min`) right
-//! after start and again after requests took them, and drops instances idle past
-//! `instances.idle_timeout` (the provisioned minimum stays).
+//! after start and again after requests took them, drops instances idle past
+//! `instances.idle_timeout` (the provisioned minimum stays), and scales a component without
+//! a minimum to zero once it has been idle that long: its compiled code is given back.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -46,7 +47,8 @@ async fn keep(host: Weak<Host>) {
         let mut round = SLOW_ROUND;
         let mut failed = false;
         for component in &live.current().components {
-            if component.spec.instances.kept() {
+            let instances = component.spec.instances;
+            if instances.kept() || instances.idle_timeout.is_some() {
                 round = ROUND;
                 failed |= !tend(&live, component).await;
             }
@@ -65,6 +67,9 @@ async fn tend(host: &Host, component: &LoadedComponent) -> bool {
     let instances = component.spec.instances;
     if let Some(timeout) = instances.idle_timeout {
         component.kept.drop_idle(timeout, instances.min as usize);
+        if instances.min == 0 && component.scale_to_zero(timeout) {
+            tracing::info!(component = %component.spec.name, "idle: compiled code given back");
+        }
     }
     while component.kept.len() < instances.min as usize {
         // Provisioning takes only a free place: it never evicts, nor waits for, another

@@ -18,6 +18,7 @@ mod manifest_errors;
 mod object_grants;
 mod objects;
 mod routing;
+mod scale_to_zero;
 mod secrets;
 mod shutdown;
 mod slow_clients;

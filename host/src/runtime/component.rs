@@ -1,7 +1,11 @@
 //! Loading one component: compile (or load from cache), check its imports against its grants,
 //! link only what it was granted, and pre-instantiate.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
 
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
@@ -14,6 +18,12 @@ use crate::bindings::HttpAppPre;
 use crate::capabilities::outbound::OutboundPolicy;
 use crate::capabilities::{Grants, Interface, Services, kv, platform_interfaces};
 use crate::manifest::{ComponentSpec, Manifest, ManifestError};
+
+/// A monotonic clock in milliseconds since this process first asked.
+fn process_clock() -> u64 {
+    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+    u64::try_from(START.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
 
 /// The export a record-based HTTP handler provides.
 const HTTP_HANDLER_EXPORT: &str = "nimbus:platform/http-handler";
@@ -36,8 +46,13 @@ pub struct LoadedComponent {
     pub spec: ComponentSpec,
     /// Hex SHA-256 of its code.
     pub digest: String,
-    /// How to call it.
-    pub entry: Entry,
+    /// How to call it: `None` while its compiled code is given back (scaled to zero).
+    code: ArcSwapOption<Entry>,
+    /// Its linker, kept to link the code again after a scale to zero.
+    linker: Linker<InvocationState>,
+    /// When an invocation last began, in milliseconds since [`process_clock`]'s start; kept
+    /// only for components with `instances.idle_timeout`.
+    last_used: AtomicU64,
     pub(crate) grants: Grants,
     pub(crate) outbound: Arc<OutboundPolicy>,
     pub(crate) env: Vec<(String, String)>,
@@ -150,38 +165,8 @@ impl LoadedComponent {
         check_imports(manifest, spec, &component, runtime, &interfaces)?;
         let linker = linker_for(spec, runtime, services, &interfaces)
             .map_err(|e| fail(format!("component `{}`: cannot link: {e:#}", spec.name)))?;
-        let pre = linker.instantiate_pre(&component).map_err(|e| {
-            fail(format!(
-                "component `{}`: cannot link its imports: {e:#}",
-                spec.name
-            ))
-        })?;
-        let exports: Vec<String> = component
-            .component_type()
-            .exports(runtime.engine())
-            .map(|(name, _)| without_version(name).to_string())
-            .collect();
-        let entry = if exports.iter().any(|e| e == HTTP_HANDLER_EXPORT) {
-            Entry::Handler(
-                HttpAppPre::new(pre)
-                    .map_err(|e| fail(format!("component `{}`: {e:#}", spec.name)))?,
-            )
-        } else if exports.iter().any(|e| e == WASI_HTTP_EXPORT) {
-            Entry::Proxy(
-                ProxyPre::new(pre)
-                    .map_err(|e| fail(format!("component `{}`: {e:#}", spec.name)))?,
-            )
-        } else {
-            return Err(fail(format!(
-                "component `{}` exports neither `{HTTP_HANDLER_EXPORT}` nor `{WASI_HTTP_EXPORT}` (it exports: {}), so no route can invoke it",
-                spec.name,
-                if exports.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    exports.join(", ")
-                }
-            )));
-        };
+        let entry = entry_of(&linker, &component, runtime)
+            .map_err(|e| fail(format!("component `{}`: {e}", spec.name)))?;
         Ok(Self {
             app: Arc::from(manifest.app.as_str()),
             digest,
@@ -199,8 +184,80 @@ impl LoadedComponent {
                 .collect(),
             concurrency: Arc::new(Semaphore::new(spec.limits.max_concurrency as usize)),
             kept: runtime.kept().register(),
-            entry,
+            code: ArcSwapOption::from_pointee(entry),
+            linker,
+            last_used: AtomicU64::new(process_clock()),
             spec: spec.clone(),
         })
+    }
+}
+
+/// The callable entry of `component` linked by `linker`: its record handler or its
+/// `wasi:http` handler.
+fn entry_of(
+    linker: &Linker<InvocationState>,
+    component: &Component,
+    runtime: &Runtime,
+) -> Result<Entry, String> {
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| format!("cannot link its imports: {e:#}"))?;
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(runtime.engine())
+        .map(|(name, _)| without_version(name).to_string())
+        .collect();
+    if exports.iter().any(|e| e == HTTP_HANDLER_EXPORT) {
+        Ok(Entry::Handler(
+            HttpAppPre::new(pre).map_err(|e| format!("{e:#}"))?,
+        ))
+    } else if exports.iter().any(|e| e == WASI_HTTP_EXPORT) {
+        Ok(Entry::Proxy(
+            ProxyPre::new(pre).map_err(|e| format!("{e:#}"))?,
+        ))
+    } else {
+        Err(format!(
+            "exports neither `{HTTP_HANDLER_EXPORT}` nor `{WASI_HTTP_EXPORT}` (it exports: {}), so no route can invoke it",
+            if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            }
+        ))
+    }
+}
+
+impl LoadedComponent {
+    /// Its callable code, and whether it had to be loaded again first (a cold start: the
+    /// component had scaled to zero). Reloading reads the compiled code of exactly this
+    /// version from the code cache, never the source file as it is now.
+    pub fn code(&self, runtime: &Runtime) -> Result<(Arc<Entry>, bool), String> {
+        if self.spec.instances.idle_timeout.is_some() {
+            self.last_used.store(process_clock(), Ordering::Relaxed);
+        }
+        if let Some(entry) = self.code.load_full() {
+            return Ok((entry, false));
+        }
+        let (component, _) = runtime
+            .load_component(&self.spec.source, Some(&self.digest))
+            .map_err(|e| format!("cannot load its compiled code again: {e}"))?;
+        let entry = Arc::new(entry_of(&self.linker, &component, runtime)?);
+        self.code.store(Some(Arc::clone(&entry)));
+        Ok((entry, true))
+    }
+
+    /// Gives back its compiled code if it has been idle for `idle` with nothing kept and
+    /// nothing running; the next invocation loads it again. Returns whether it did.
+    pub fn scale_to_zero(&self, idle: Duration) -> bool {
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let quiet =
+            process_clock().saturating_sub(self.last_used.load(Ordering::Relaxed)) >= idle_ms;
+        let running =
+            self.concurrency.available_permits() < self.spec.limits.max_concurrency as usize;
+        if !quiet || running || !self.kept.is_empty() || self.code.load().is_none() {
+            return false;
+        }
+        self.code.store(None);
+        true
     }
 }

@@ -178,10 +178,13 @@ pub(crate) async fn provision(
     runtime: &Runtime,
     loaded: &LoadedComponent,
 ) -> Result<Instance, InvokeError> {
+    let (entry, _) = loaded
+        .code(runtime)
+        .map_err(|detail| InvokeError::trap(loaded, detail))?;
     let budget = loaded.spec.limits.timeout;
     let (mut store, output) = fresh_store(runtime, loaded, Instant::now() + budget);
     let outcome = tokio::time::timeout(budget, async {
-        Ok(match &loaded.entry {
+        Ok(match &*entry {
             Entry::Handler(pre) => Ready::Handler(pre.instantiate_async(&mut store).await?),
             Entry::Proxy(pre) => Ready::Proxy(pre.instantiate_async(&mut store).await?),
         })

@@ -84,14 +84,18 @@ impl Runtime {
         meta: Meta,
     ) -> Result<Output, InvokeError> {
         let Trigger::Http { request, params } = trigger;
-        match &component.entry {
+        let (entry, cold) = component.code(self).map_err(|detail| InvokeError::Trap {
+            component: component.spec.name.clone(),
+            detail,
+        })?;
+        match &*entry {
             Entry::Handler(pre) => {
                 // The body is read before a slot is taken, so that clients trickling bodies
                 // in cannot hold the component's slots.
                 let record = to_record(request, params).await?;
                 let (kept, slot) = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
-                let context = context(component, meta, deadline, start_kind(&kept));
+                let context = context(component, meta, deadline, start_kind(&kept, cold));
                 let (answer, reusable) =
                     call_handler(self, component, pre, kept, record, context, deadline).await;
                 if let Some(instance) = reusable {
@@ -103,7 +107,7 @@ impl Runtime {
                 let mut request = request;
                 // The slot goes with the instance, which may run on after the response head.
                 let acquired = acquire_slot(self, component).await?;
-                invocation_headers(request.headers_mut(), &meta, start_kind(&acquired.0));
+                invocation_headers(request.headers_mut(), &meta, start_kind(&acquired.0, cold));
                 let deadline = deadline_of(component, &meta);
                 let response = call_proxy(
                     self,
@@ -146,10 +150,14 @@ fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta, start: types::
     }
 }
 
-/// How an invocation starts: in a new instance unless a kept one was found.
-fn start_kind(kept: &Option<Instance>) -> types::StartKind {
-    kept.as_ref()
-        .map_or(types::StartKind::Fresh, Instance::start_kind)
+/// How an invocation starts: in a kept instance if one was found, else in a new one, after
+/// loading the component's code again if it had scaled to zero (`cold`).
+fn start_kind(kept: &Option<Instance>, cold: bool) -> types::StartKind {
+    match kept {
+        Some(instance) => instance.start_kind(),
+        None if cold => types::StartKind::Cold,
+        None => types::StartKind::Fresh,
+    }
 }
 
 /// The start kind as the `x-nimbus-start-kind` header names it.

@@ -1,0 +1,111 @@
+//! Scale to zero: many components with distinct code, all idle past their `idle_timeout`, give
+//! back their instances and compiled code, so the host's memory falls back to what it was
+//! before any request; each then answers again, from a cold start.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{AppDir, Server, get_json, guest};
+
+const COMPONENTS: usize = 50;
+
+/// `wasm` with a custom section named `name` appended: the same code, another digest.
+fn distinct(wasm: &[u8], name: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Resident memory of the server and every process it started, in KiB.
+fn resident_kib(server: &Server) -> u64 {
+    let root = server.pid();
+    let mut total = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        };
+        if pid == root || field("PPid:") == Some(u64::from(root)) {
+            total += field("VmRSS:").unwrap_or(0);
+        }
+    }
+    total
+}
+
+#[tokio::test]
+async fn idle_components_give_back_their_memory_and_start_cold() {
+    let code = std::fs::read(guest("http_counter")).expect("guest");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut manifest = String::from("[app]\nname = \"many\"\n");
+    for i in 0..COMPONENTS {
+        let path = dir.path().join(format!("c{i}.wasm"));
+        std::fs::write(&path, distinct(&code, &format!("nimbus-test-{i}"))).expect("write");
+        manifest.push_str(&format!(
+            "[component.c{i}]\nsource = \"{}\"\nroutes = [\"/c{i}/...\"]\n[component.c{i}.instances]\nidle_timeout = \"1s\"\n",
+            path.display()
+        ));
+    }
+    let app = AppDir::new(&manifest);
+    let server = app.start(1);
+    let before = resident_kib(&server);
+    let call_all = |expected_kind: &'static str| {
+        let server = &server;
+        async move {
+            for i in 0..COMPONENTS {
+                let (status, _, body) = get_json(&server.url(&format!("/c{i}/count"))).await;
+                assert_eq!(status, 200, "c{i}: {body}");
+                assert_eq!(body["calls"], 1, "c{i}: {body}");
+                if !expected_kind.is_empty() {
+                    assert_eq!(body["startKind"], expected_kind, "c{i}: {body}");
+                }
+            }
+        }
+    };
+    call_all("").await;
+    let busy = resident_kib(&server);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.log().matches("compiled code given back").count() < COMPONENTS {
+        assert!(
+            Instant::now() < deadline,
+            "not every component scaled to zero:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let idle = resident_kib(&server);
+    let figures = format!(
+        "resident memory: {before} KiB before any request, {busy} KiB after one to each, {idle} KiB once all were idle"
+    );
+    eprintln!("{figures}");
+    assert!(idle * 10 <= before * 11, "{figures}");
+    assert!(idle < busy, "nothing was given back: {figures}");
+    call_all("cold").await;
+}
