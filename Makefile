@@ -54,6 +54,7 @@ test: guests lint node-deps
 ## (bench/kv.sh), and the criterion bench of token and password checks.
 bench: guests host-release
 	./bench/run.sh
+	./bench/cold.sh
 	./bench/baas.sh
 	./bench/slowloris.sh
 	./bench/kv.sh

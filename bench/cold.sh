@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Cold starts, measured in one run (`make bench` runs it after bench/run.sh):
+#  - scale to zero: the Rust hello with `idle_timeout = "1s"` on `--processes 1`, left idle
+#    until it gives back its compiled code, then one request (cold: the code is loaded again
+#    from the cache) and one right after it (fresh: loaded code, a new instance); ROUNDS times,
+#    medians of each and their ratio;
+#  - process start: from starting the server to its first answered request, nimbus serving one
+#    Rust component from cached compiled code against native axum, ROUNDS starts each.
+# Times are curl's total per request on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="$PWD/target"
+ROUNDS=${ROUNDS:-20}
+unset RUST_BACKTRACE
+cargo build -q --release -p nimbus --bin nimbus --example native_hello
+NIMBUS=$PWD/target/release/nimbus
+NATIVE=$PWD/target/release/examples/native_hello
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ms() { curl -s -o /dev/null -w '%{time_total}\n' "$1" | awk '{ printf "%.3f\n", $1 * 1000 }'; }
+
+mkdir -p "$work/app"
+cat > "$work/app/nimbus.toml" <<TOML
+[app]
+name = "cold"
+[component.hello]
+source = "$PWD/target/wasm32-wasip2/release/hello.wasm"
+routes = ["GET /hello"]
+[component.hello.instances]
+idle_timeout = "1s"
+TOML
+
+# Scale to zero, then a cold request and a fresh one.
+port=$(free_port)
+NIMBUS_LOG=info "$NIMBUS" up "$work/app" --listen "127.0.0.1:$port" --data "$work/data" \
+  --cache-dir "$work/cache" --processes 1 --workers 1 >/dev/null 2>"$work/log" &
+server=$!
+pids+=($server)
+url="http://127.0.0.1:$port/hello"
+for _ in $(seq 1 200); do curl -fs "$url" >/dev/null 2>&1 && break; sleep 0.05; done
+: >"$work/cold" && : >"$work/fresh"
+for round in $(seq 1 "$ROUNDS"); do
+  for _ in $(seq 1 100); do
+    [ "$(grep -c 'compiled code given back' "$work/log")" -ge "$round" ] && break
+    sleep 0.1
+  done
+  [ "$(grep -c 'compiled code given back' "$work/log")" -ge "$round" ] ||
+    { echo "the component never scaled to zero" >&2; exit 1; }
+  ms "$url" >>"$work/cold"
+  ms "$url" >>"$work/fresh"
+done
+cold=$(median <"$work/cold")
+fresh=$(median <"$work/fresh")
+echo "scale to zero, $ROUNDS rounds, --processes 1:"
+printf '  cold request (code loaded again)   %7.3f ms median (target <= 2 ms)\n' "$cold"
+printf '  fresh request (code loaded)        %7.3f ms median\n' "$fresh"
+awk -v c="$cold" -v f="$fresh" 'BEGIN { printf "  cold / fresh                       %7.2fx (target <= 3x)\n", c / f }'
+kill "$server" && wait "$server" 2>/dev/null || true
+
+# Process start to first response.
+first_response() {  # command... : ms from start to the first 200
+  local port; port=$(free_port)
+  local start; start=$(date +%s%N)
+  "$@" "$port" >/dev/null 2>"$work/start.log" &
+  local pid=$!
+  local tries=0
+  until curl -fs -o /dev/null "http://127.0.0.1:$port/hello" 2>/dev/null; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 20000 ] || { echo "$1 did not answer:" >&2; cat "$work/start.log" >&2; exit 1; }
+  done
+  local end; end=$(date +%s%N)
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", (e - s) / 1e6 }'
+}
+start_nimbus() {
+  exec "$NIMBUS" up "$work/app" --listen "127.0.0.1:$1" --data "$work/start-data" \
+    --cache-dir "$work/cache" --processes 1 --workers 1
+}
+start_native() { exec "$NATIVE" "127.0.0.1:$1"; }
+: >"$work/nimbus-start" && : >"$work/native-start"
+first_response start_nimbus >/dev/null   # makes the data directory: not a start to measure
+for _ in $(seq 1 "$ROUNDS"); do
+  first_response start_nimbus >>"$work/nimbus-start"
+  first_response start_native >>"$work/native-start"
+done
+n=$(median <"$work/nimbus-start")
+a=$(median <"$work/native-start")
+echo "process start to first response, $ROUNDS starts each, compiled code cached:"
+printf '  nimbus, one Rust component        %7.1f ms median\n' "$n"
+printf '  native axum                       %7.1f ms median\n' "$a"
+awk -v n="$n" -v a="$a" 'BEGIN { printf "  nimbus / native                    %7.2fx (target <= 1.2x)\n", n / a }'
