@@ -4,6 +4,8 @@
 #    until it gives back its compiled code, then one request (cold: the code is loaded again
 #    from the cache) and one right after it (fresh: loaded code, a new instance); ROUNDS times,
 #    medians of each and their ratio;
+#  - provisioned concurrency at low load: p50 latency at one connection (`wrk -c1`) of the
+#    Rust hello with `min = 2` against the same without, fresh mode, 3 interleaved rounds;
 #  - process start: from starting the server to its first answered request, nimbus serving one
 #    Rust component from cached compiled code against native axum, ROUNDS starts each.
 # Times are curl's total per request on loopback.
@@ -60,6 +62,35 @@ echo "scale to zero, $ROUNDS rounds, --processes 1:"
 printf '  cold request (code loaded again)   %7.3f ms median (target <= 2 ms)\n' "$cold"
 printf '  fresh request (code loaded)        %7.3f ms median\n' "$fresh"
 awk -v c="$cold" -v f="$fresh" 'BEGIN { printf "  cold / fresh                       %7.2fx (target <= 3x)\n", c / f }'
+kill "$server" && wait "$server" 2>/dev/null || true
+
+# p50 at one connection, provisioned or not.
+mkdir -p "$work/app-min"
+cat > "$work/app-min/nimbus.toml" <<TOML
+[app]
+name = "provisioned"
+[component.plain]
+source = "$PWD/target/wasm32-wasip2/release/hello.wasm"
+routes = ["GET /plain"]
+[component.ready]
+source = "$PWD/target/wasm32-wasip2/release/hello.wasm"
+routes = ["GET /ready"]
+[component.ready.instances]
+min = 2
+TOML
+port=$(free_port)
+"$NIMBUS" up "$work/app-min" --listen "127.0.0.1:$port" --data "$work/min-data" \
+  --cache-dir "$work/cache" --processes 1 --workers 1 >/dev/null 2>&1 &
+server=$!
+pids+=($server)
+for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$port/plain" >/dev/null 2>&1 && break; sleep 0.05; done
+p50() { wrk -t1 -c1 -d3s --latency "http://127.0.0.1:$port/$1" | awk '$1 == "50%" {print $2}'; }
+echo "p50 at one connection (wrk -c1 -d3s), fresh mode:"
+for round in 1 2 3; do
+  plain=$(p50 plain)
+  ready=$(p50 ready)
+  echo "  round $round: min = 0 $plain, min = 2 $ready"
+done
 kill "$server" && wait "$server" 2>/dev/null || true
 
 # Process start to first response.
