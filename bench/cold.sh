@@ -24,7 +24,11 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ms() { curl -s -o /dev/null -w '%{time_total}\n' "$1" | awk '{ printf "%.3f\n", $1 * 1000 }'; }
+ms() {  # url: ms to a 200, failing the run on any other answer
+  local out; out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "$1")
+  [ "${out%% *}" = 200 ] || { echo "$1 answered ${out%% *}" >&2; exit 1; }
+  awk -v t="${out#* }" 'BEGIN { printf "%.3f\n", t * 1000 }'
+}
 
 mkdir -p "$work/app"
 cat > "$work/app/nimbus.toml" <<TOML
@@ -62,7 +66,8 @@ echo "scale to zero, $ROUNDS rounds, --processes 1:"
 printf '  cold request (code loaded again)   %7.3f ms median (target <= 2 ms)\n' "$cold"
 printf '  fresh request (code loaded)        %7.3f ms median\n' "$fresh"
 awk -v c="$cold" -v f="$fresh" 'BEGIN { printf "  cold / fresh                       %7.2fx (target <= 3x)\n", c / f }'
-kill "$server" && wait "$server" 2>/dev/null || true
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
 
 # p50 at one connection, provisioned or not.
 mkdir -p "$work/app-min"
@@ -84,14 +89,17 @@ port=$(free_port)
 server=$!
 pids+=($server)
 for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$port/plain" >/dev/null 2>&1 && break; sleep 0.05; done
-p50() { wrk -t1 -c1 -d3s --latency "http://127.0.0.1:$port/$1" | awk '$1 == "50%" {print $2}'; }
+us() { awk '{ v = $1 + 0; if ($1 ~ /ms$/) v *= 1000; else if ($1 ~ /[^m]s$/ && $1 !~ /us$/) v *= 1e6; print v }'; }
+p50() { wrk -t1 -c1 -d3s --latency "http://127.0.0.1:$port/$1" | awk '$1 == "50%" {print $2}' | us; }
 echo "p50 at one connection (wrk -c1 -d3s), fresh mode:"
 for round in 1 2 3; do
   plain=$(p50 plain)
   ready=$(p50 ready)
-  echo "  round $round: min = 0 $plain, min = 2 $ready"
+  awk -v p="$plain" -v r="$ready" -v n="$round" \
+    'BEGIN { printf "  round %d: min = 0 %.0f us, min = 2 %.0f us, ratio %.2f\n", n, p, r, r / p }'
 done
-kill "$server" && wait "$server" 2>/dev/null || true
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
 
 # Process start to first response.
 first_response() {  # command... : ms from start to the first 200
@@ -99,10 +107,12 @@ first_response() {  # command... : ms from start to the first 200
   local start; start=$(date +%s%N)
   "$@" "$port" >/dev/null 2>"$work/start.log" &
   local pid=$!
+  pids+=("$pid")
   local tries=0
   until curl -fs -o /dev/null "http://127.0.0.1:$port/hello" 2>/dev/null; do
     tries=$((tries + 1))
     [ "$tries" -lt 20000 ] || { echo "$1 did not answer:" >&2; cat "$work/start.log" >&2; exit 1; }
+    sleep 0.0005   # leave the cores to the starting server
   done
   local end; end=$(date +%s%N)
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true

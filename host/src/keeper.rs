@@ -4,8 +4,9 @@
 //! `instances.idle_timeout` (the provisioned minimum stays), and scales a component without
 //! a minimum to zero once it has been idle that long: its compiled code is given back.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::host::Host;
 use crate::runtime::LoadedComponent;
@@ -39,37 +40,45 @@ pub fn start(host: &Arc<Host>) -> std::io::Result<()> {
 }
 
 async fn keep(host: Weak<Host>) {
+    // When provisioning of a component (by its code's digest) last failed: it is not tried
+    // again for a slow round, however often requests wake the keeper.
+    let mut failed: HashMap<String, Instant> = HashMap::new();
     loop {
         let Some(live) = host.upgrade() else {
             return;
         };
         let wanted = live.runtime.kept_wanted();
         let mut round = SLOW_ROUND;
-        let mut failed = false;
         for component in &live.current().components {
             let instances = component.spec.instances;
-            if instances.kept() || instances.idle_timeout.is_some() {
-                round = ROUND;
-                failed |= !tend(&live, component).await;
+            if !instances.kept() && instances.idle_timeout.is_none() {
+                continue;
+            }
+            round = ROUND;
+            let may_provision = failed
+                .get(&component.digest)
+                .is_none_or(|at| at.elapsed() >= SLOW_ROUND);
+            if !tend(&live, component, may_provision).await {
+                failed.insert(component.digest.clone(), Instant::now());
             }
         }
         drop(live);
-        if failed {
-            round = SLOW_ROUND;
-        }
         let _ = tokio::time::timeout(round, wanted.notified()).await;
     }
 }
 
-/// Drops the component's expired idle instances and provisions up to its `min`; false when
-/// provisioning failed.
-async fn tend(host: &Host, component: &LoadedComponent) -> bool {
+/// Drops the component's expired idle instances and, when `may_provision`, provisions up to
+/// its `min`; false when provisioning failed.
+async fn tend(host: &Host, component: &LoadedComponent, may_provision: bool) -> bool {
     let instances = component.spec.instances;
     if let Some(timeout) = instances.idle_timeout {
         component.kept.drop_idle(timeout, instances.min as usize);
-        if instances.min == 0 && component.scale_to_zero(timeout) {
+        if instances.min == 0 && component.scale_to_zero(timeout, &host.runtime) {
             tracing::info!(component = %component.spec.name, "idle: compiled code given back");
         }
+    }
+    if !may_provision {
+        return true;
     }
     while component.kept.len() < instances.min as usize {
         // Provisioning takes only a free place: it never evicts, nor waits for, another

@@ -35,7 +35,7 @@ impl OutputBuffer {
     fn drain(&self) -> BytesMut {
         self.buffer
             .lock()
-            .map(|mut buffer| buffer.split())
+            .map(|mut buffer| std::mem::take(&mut *buffer))
             .unwrap_or_default()
     }
 
@@ -62,9 +62,13 @@ impl OutputBuffer {
 #[async_trait::async_trait]
 impl OutputStream for OutputBuffer {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        // `check_write` granted at most the room left; anything past it is dropped, as the
-        // limit says, rather than trapping the guest.
-        self.append(&bytes);
+        // `check_write` granted at most the room left; writing past it breaks the stream
+        // protocol, which traps, as it does for every WASI output stream.
+        if self.append(&bytes) < bytes.len() {
+            return Err(StreamError::Trap(wasmtime::Error::msg(
+                "guest output written past the room it was granted",
+            )));
+        }
         Ok(())
     }
 

@@ -148,6 +148,11 @@ impl CodeCache {
 
     /// The compiled code of the component with content hash `digest`, when the cache has an
     /// entry for it that passes its integrity check.
+    /// Whether compiled code for `digest` is stored (not checked: [`CodeCache::load`] does).
+    pub fn holds(&self, digest: &str) -> bool {
+        is_digest(digest) && self.entry(digest).is_file()
+    }
+
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
         if !is_digest(digest) {
             return None;

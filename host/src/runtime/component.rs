@@ -53,6 +53,9 @@ pub struct LoadedComponent {
     /// When an invocation last began, in milliseconds since [`process_clock`]'s start; kept
     /// only for components with `instances.idle_timeout`.
     last_used: AtomicU64,
+    /// Held while its code is loaded again, so that requests arriving together after a scale
+    /// to zero load it once.
+    reloading: std::sync::Mutex<()>,
     pub(crate) grants: Grants,
     pub(crate) outbound: Arc<OutboundPolicy>,
     pub(crate) env: Vec<(String, String)>,
@@ -187,6 +190,7 @@ impl LoadedComponent {
             code: ArcSwapOption::from_pointee(entry),
             linker,
             last_used: AtomicU64::new(process_clock()),
+            reloading: std::sync::Mutex::new(()),
             spec: spec.clone(),
         })
     }
@@ -229,12 +233,17 @@ fn entry_of(
 
 impl LoadedComponent {
     /// Its callable code, and whether it had to be loaded again first (a cold start: the
-    /// component had scaled to zero). Reloading reads the compiled code of exactly this
-    /// version from the code cache, never the source file as it is now.
+    /// component had scaled to zero). Reloading loads the compiled code of exactly this
+    /// version (its digest) from the code cache; a component scales to zero only while the
+    /// cache holds that code.
     pub fn code(&self, runtime: &Runtime) -> Result<(Arc<Entry>, bool), String> {
         if self.spec.instances.idle_timeout.is_some() {
             self.last_used.store(process_clock(), Ordering::Relaxed);
         }
+        if let Some(entry) = self.code.load_full() {
+            return Ok((entry, false));
+        }
+        let _one_at_a_time = self.reloading.lock();
         if let Some(entry) = self.code.load_full() {
             return Ok((entry, false));
         }
@@ -248,13 +257,18 @@ impl LoadedComponent {
 
     /// Gives back its compiled code if it has been idle for `idle` with nothing kept and
     /// nothing running; the next invocation loads it again. Returns whether it did.
-    pub fn scale_to_zero(&self, idle: Duration) -> bool {
+    pub fn scale_to_zero(&self, idle: Duration, runtime: &Runtime) -> bool {
         let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
         let quiet =
             process_clock().saturating_sub(self.last_used.load(Ordering::Relaxed)) >= idle_ms;
         let running =
             self.concurrency.available_permits() < self.spec.limits.max_concurrency as usize;
-        if !quiet || running || !self.kept.is_empty() || self.code.load().is_none() {
+        if !quiet
+            || running
+            || !self.kept.is_empty()
+            || self.code.load().is_none()
+            || !runtime.has_cached(&self.digest)
+        {
             return false;
         }
         self.code.store(None);

@@ -159,6 +159,12 @@ impl Runtime {
         Arc::clone(&self.process_slots)
     }
 
+    /// Whether the compiled-code cache holds code for `digest`, so that it can be loaded again
+    /// without the source file.
+    pub fn has_cached(&self, digest: &str) -> bool {
+        self.cache.as_ref().is_some_and(|cache| cache.holds(digest))
+    }
+
     /// Every component's kept instances in this process.
     pub fn kept(&self) -> &super::kept::KeptRegistry {
         &self.kept

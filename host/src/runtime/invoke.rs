@@ -192,6 +192,12 @@ pub(crate) async fn provision(
     .await;
     output.log("provisioning", &loaded.spec.name);
     let ready = verdict(loaded, budget, &store, outcome)?;
+    if store.data().limiter.exceeded() {
+        return Err(InvokeError::MemoryExceeded {
+            component: loaded.spec.name.clone(),
+            limit: loaded.spec.limits.memory,
+        });
+    }
     store.data_mut().end();
     Ok(Instance {
         store,

@@ -26,9 +26,8 @@ pub struct Slot {
 /// Takes a slot under `limits.max_concurrency`, then an idle kept instance of the component
 /// if there is one (it brings its own place in the pool), else a place for a new instance.
 /// The instance comes first in the pair, so that dropping the pair drops the instance before
-/// its place in the pool is given back. It waits
-/// waiting at most [`CONCURRENCY_WAIT`] for both, and evicting another component's idle
-/// instance when the pool is full.
+/// its place in the pool is given back. It waits at most [`CONCURRENCY_WAIT`] for both, and
+/// evicts another component's idle instance when the pool is full.
 pub async fn acquire_slot(
     runtime: &Runtime,
     loaded: &LoadedComponent,
@@ -69,6 +68,9 @@ pub async fn acquire_slot(
         tokio::pin!(kept);
         kept.as_mut().enable();
         if let Some((instance, place)) = loaded.kept.take() {
+            if loaded.spec.instances.min > 0 {
+                runtime.kept_wanted().notify_one();
+            }
             return in_place(Some(instance), place);
         }
         if runtime.kept().evict_one() {
