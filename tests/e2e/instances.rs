@@ -120,6 +120,9 @@ reuse = 3
     let (status, _, body) = get_json(&server.url("/trap")).await;
     assert_eq!(status, 500, "{body}");
     assert_eq!(count(&server, "/count").await, (1, "fresh".into()));
+    // A guest that holds on to its request is not kept: the request must not outlive itself.
+    assert_eq!(count(&server, "/keep").await, (2, "warm".into()));
+    assert_eq!(count(&server, "/count").await, (1, "fresh".into()));
 }
 
 #[tokio::test]

@@ -150,8 +150,9 @@ fn store_for(
     }
 }
 
-/// The instance, back for keeping if `instances.reuse` allows another invocation in it and
-/// it never ran into its memory limit (a guest may survive a refused `memory.grow`).
+/// The instance, back for keeping if `instances.reuse` allows another invocation in it, it
+/// never ran into its memory limit (a guest may survive a refused `memory.grow`), and it let
+/// go of everything that belonged to the request.
 fn keep_if_reusable(
     loaded: &LoadedComponent,
     mut store: Store<InvocationState>,
@@ -160,7 +161,10 @@ fn keep_if_reusable(
     provisioned: bool,
 ) -> Option<Instance> {
     let served = served.saturating_add(1);
-    if served >= loaded.spec.instances.reuse || store.data().limiter.exceeded() {
+    if served >= loaded.spec.instances.reuse
+        || store.data().limiter.exceeded()
+        || store.data_mut().holds_request_resources()
+    {
         return None;
     }
     store.data_mut().end();

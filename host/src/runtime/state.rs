@@ -73,6 +73,30 @@ impl InvocationState {
     pub fn end(&mut self) {
         self.in_flight = None;
     }
+
+    /// Whether the guest still holds an HTTP request, response, body or outbound call after
+    /// its invocation returned. Such an instance is not kept: what belongs to one request
+    /// (its client connection, its outbound budget) must not reach the next.
+    pub fn holds_request_resources(&mut self) -> bool {
+        use wasmtime_wasi_http::p2::body::{
+            HostFutureTrailers, HostIncomingBody, HostOutgoingBody,
+        };
+        use wasmtime_wasi_http::p2::types::{
+            HostFutureIncomingResponse, HostIncomingRequest, HostIncomingResponse,
+            HostOutgoingRequest, HostOutgoingResponse, HostResponseOutparam,
+        };
+        self.table.iter_mut().any(|entry| {
+            entry.is::<HostIncomingRequest>()
+                || entry.is::<HostIncomingBody>()
+                || entry.is::<HostFutureTrailers>()
+                || entry.is::<HostOutgoingBody>()
+                || entry.is::<HostResponseOutparam>()
+                || entry.is::<HostOutgoingResponse>()
+                || entry.is::<HostOutgoingRequest>()
+                || entry.is::<HostIncomingResponse>()
+                || entry.is::<HostFutureIncomingResponse>()
+        })
+    }
 }
 
 impl WasiView for InvocationState {

@@ -1,6 +1,7 @@
 //! A `wasi:http` component that counts the requests its instance served (in a global, which a
 //! fresh instance starts again) and answers `{"calls": N, "startKind": "..."}`, the start kind
-//! read from the `x-nimbus-start-kind` request header. `/trap` traps instead.
+//! read from the `x-nimbus-start-kind` request header. `/trap` traps instead; `/keep` also
+//! keeps its request after answering (as a guest leaking a handle would).
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,6 +14,10 @@ wasip2::http::proxy::export!(HttpCounter);
 
 static CALLS: AtomicU32 = AtomicU32::new(0);
 
+thread_local! {
+    static KEPT: std::cell::RefCell<Vec<IncomingRequest>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 struct HttpCounter;
 
 impl wasip2::exports::http::incoming_handler::Guest for HttpCounter {
@@ -23,6 +28,9 @@ impl wasip2::exports::http::incoming_handler::Guest for HttpCounter {
         {
             panic!("http-counter was asked to trap");
         }
+        let keep = request
+            .path_with_query()
+            .is_some_and(|p| p.starts_with("/keep"));
         let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
         let start_kind = request
             .headers()
@@ -44,5 +52,8 @@ impl wasip2::exports::http::incoming_handler::Guest for HttpCounter {
             let _ = out.flush();
         }
         let _ = OutgoingBody::finish(out_body, None);
+        if keep {
+            KEPT.with(|kept| kept.borrow_mut().push(request));
+        }
     }
 }
