@@ -28,6 +28,15 @@ async fn counts(server: &Server, path: &str, times: usize) -> Vec<(u64, String)>
     seen
 }
 
+/// An app named `name` whose one component, also `name`, is the probe on `/name/...`, with
+/// `sections` (its `[component.NAME.*]` tables, `NAME` standing for its name) after it.
+fn probe_app(name: &str, sections: &str) -> AppDir {
+    AppDir::new(&format!(
+        "[app]\nname = \"{name}\"\n[component.{name}]\nsource = \"{{probe}}\"\nroutes = [\"/{name}/...\"]\n{}",
+        sections.replace("NAME", name)
+    ))
+}
+
 fn expected(pairs: &[(u64, &str)]) -> Vec<(u64, String)> {
     pairs.iter().map(|(n, k)| (*n, k.to_string())).collect()
 }
@@ -70,18 +79,13 @@ routes = ["/fresh/..."]
 
 #[tokio::test]
 async fn a_failure_drops_the_warm_instance_and_only_its_request_fails() {
-    let app = AppDir::new(
+    let app = probe_app(
+        "warm",
         r#"
-[app]
-name = "warm"
-
-[component.warm]
-source = "{probe}"
-routes = ["/warm/..."]
-[component.warm.limits]
+[component.NAME.limits]
 timeout = "1s"
 memory = "32MiB"
-[component.warm.instances]
+[component.NAME.instances]
 reuse = 1000
 "#,
     );
@@ -127,15 +131,10 @@ reuse = 3
 
 #[tokio::test]
 async fn an_idle_component_scales_to_zero_and_starts_cold() {
-    let app = AppDir::new(
+    let app = probe_app(
+        "warm",
         r#"
-[app]
-name = "warm"
-
-[component.warm]
-source = "{probe}"
-routes = ["/warm/..."]
-[component.warm.instances]
+[component.NAME.instances]
 reuse = 1000
 idle_timeout = "1s"
 "#,
@@ -267,15 +266,10 @@ reuse = 1000
 
 #[tokio::test]
 async fn a_warm_instance_logs_each_request_under_its_own_id() {
-    let app = AppDir::new(
+    let app = probe_app(
+        "warm",
         r#"
-[app]
-name = "warm"
-
-[component.warm]
-source = "{probe}"
-routes = ["/warm/..."]
-[component.warm.instances]
+[component.NAME.instances]
 reuse = 1000
 "#,
     );
