@@ -166,7 +166,6 @@ pub struct AuthService {
     store: StoreId,
     config: AuthConfig,
     keys: RwLock<KeySet>,
-    dummy_hash: String,
     verified: VerifiedTokens,
     live: LiveSessions,
     key_reload: tokens::ReloadGate,
@@ -188,9 +187,6 @@ impl AuthService {
             store,
             config,
             keys: RwLock::new(KeySet::default()),
-            // Verified against when the email is unknown, so that answer takes as long as a
-            // wrong password does.
-            dummy_hash: password::hash_off_loop("nimbus-dummy-password").await?,
             verified: VerifiedTokens::default(),
             live: LiveSessions::default(),
             key_reload: tokens::ReloadGate {
@@ -355,7 +351,7 @@ impl AuthService {
     /// for a time that doubles with each further failure.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<Session, AuthError> {
         let Ok(email) = normalize_email(email) else {
-            password::verify_off_loop(password, &self.dummy_hash).await;
+            password::verify_off_loop(password, password::DUMMY_HASH).await;
             return Err(AuthError::InvalidCredentials);
         };
         let failures_key = format!("failures:{email}");
@@ -367,7 +363,9 @@ impl AuthService {
             Err(AuthError::UserNotFound) => None,
             Err(other) => return Err(other),
         };
-        let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
+        let hash = user
+            .as_ref()
+            .map_or(password::DUMMY_HASH, |u| &u.password_hash);
         let matches = password::verify_off_loop(password, hash).await;
         match user {
             Some(user) if matches => {

@@ -17,6 +17,12 @@ fn hasher() -> Result<Argon2<'static>, AuthError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// What an unknown account's password is checked against, so that answer takes as long as a
+/// wrong password does. A fixed hash (of `nimbus-dummy-password`, with [`hasher`]'s parameters)
+/// costs the same to verify as one made at start-up, without spending the start-up on it; its
+/// password guards nothing.
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$I2AJjtgCc2nNX1z+CwaL+w$xJuborNlUWmlAdAyZaE83EkrrpBJvOOU3+oDTQgJxMs";
+
 /// Checks the password policy.
 pub fn check_policy(password: &str) -> Result<(), AuthError> {
     let chars = password.chars().count();
@@ -86,6 +92,20 @@ mod tests {
         assert!(verify("correct horse", &phc));
         assert!(!verify("wrong horse!", &phc));
         assert!(!verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let real = PasswordHash::new(&hash("any password").expect("hash"))
+            .expect("parse")
+            .params
+            .to_string();
+        let dummy = PasswordHash::new(DUMMY_HASH)
+            .expect("parse")
+            .params
+            .to_string();
+        assert_eq!(dummy, real);
+        assert!(verify("nimbus-dummy-password", DUMMY_HASH));
     }
 
     #[test]
