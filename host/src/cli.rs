@@ -197,6 +197,25 @@ fn block_on<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
     Ok(runtime.block_on(work))
 }
 
+/// How long an exiting host waits for background work (an upkeep sweep, a last write) to let
+/// go of the key-value store.
+const STORE_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits, at most [`STORE_RELEASE_WAIT`], until nothing holds the key-value store any more, so
+/// that it is closed cleanly before the process exits and the next start need not repair it.
+fn wait_for_release(store: &std::sync::Weak<dyn nimbus_kv::KvStore>) {
+    let started = std::time::Instant::now();
+    while store.strong_count() > 0 {
+        if started.elapsed() > STORE_RELEASE_WAIT {
+            tracing::warn!(
+                "the key-value store is still in use at exit; the next start will repair it"
+            );
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
@@ -256,11 +275,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 connections,
             };
             let owner = Arc::clone(&host);
-            crate::supervisor::serve(host, listen, shape, |bound| {
+            let store = Arc::downgrade(&host.backends.kv);
+            let served = crate::supervisor::serve(host, listen, shape, |bound| {
                 announce(bound);
                 crate::data_dir::tighten_in_background(&data);
                 crate::upkeep::sweep_in_background(&owner);
-            })
+            });
+            drop(owner);
+            wait_for_release(&store);
+            served
         }
         Command::Build { app } => build_components(&load_manifest(&app)?),
         Command::Check {

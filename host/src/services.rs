@@ -176,9 +176,16 @@ pub fn open_kv(
         KvLocation::Owned => {
             let StoreBackend::Redb(path) = store;
             let kv_path = path.clone().unwrap_or_else(|| data_dir.join("kv.redb"));
-            Arc::new(RedbKvStore::open(&kv_path).with_context(|| {
+            let store = RedbKvStore::open(&kv_path).with_context(|| {
                 format!("cannot open the key-value store {}", kv_path.display())
-            })?)
+            })?;
+            if store.was_repaired() {
+                tracing::warn!(
+                    path = %kv_path.display(),
+                    "the key-value store was not closed cleanly last time and has been repaired"
+                );
+            }
+            Arc::new(store)
         }
         KvLocation::Remote(socket) => Arc::new(RemoteKvStore::new(socket)),
     })

@@ -59,8 +59,9 @@ pub fn serve(
     }
     let listener = UnixListener::bind(&socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let (stop_kv, kv_stopped) = tokio::sync::oneshot::channel::<()>();
     let kv = Arc::clone(&host.backends.kv);
-    std::thread::Builder::new()
+    let kv_owner = std::thread::Builder::new()
         .name("nimbus-kv-owner".into())
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -72,12 +73,16 @@ pub fn serve(
                         .set_nonblocking(true)
                         .and_then(|()| tokio::net::UnixListener::from_std(listener))
                     {
-                        Ok(listener) => nimbus_kv::remote::serve(kv, listener).await,
+                        Ok(listener) => tokio::select! {
+                            () = nimbus_kv::remote::serve(kv, listener) => {}
+                            _ = kv_stopped => {}
+                        },
                         Err(e) => tracing::error!("cannot serve the key-value socket: {e}"),
                     }
                 }),
                 Err(e) => tracing::error!("cannot start the key-value owner's runtime: {e}"),
             }
+            // The runtime, and with it every connection's handle on the store, is gone here.
         })
         .context("cannot start the key-value owner thread")?;
     let workers = Arc::new(Workers::default());
@@ -122,6 +127,10 @@ pub fn serve(
     );
     // The workers drain beside this process; past the grace, whatever is left is cut.
     workers.wait_or_kill(shape.connections.shutdown_grace);
+    // Last of all the store's own handle goes, so that its database is closed cleanly and the
+    // next start need not repair it.
+    let _ = stop_kv.send(());
+    let _ = kv_owner.join();
     let _ = std::fs::remove_file(&socket);
     result
 }

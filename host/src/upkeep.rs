@@ -23,7 +23,8 @@ const PURGE_BATCH: usize = 1000;
 /// Runs the upkeep of `host`'s data on its own thread: crash leftovers are swept now and every
 /// [`SWEEP_INTERVAL`], expired key-value entries purged every [`PURGE_INTERVAL`].
 pub fn sweep_in_background(host: &Arc<Host>) {
-    let host = Arc::clone(host);
+    // Weak, so that the host (and the stores it holds open) is dropped when serving ends.
+    let host = Arc::downgrade(host);
     let spawned = std::thread::Builder::new()
         .name("nimbus-upkeep".into())
         .spawn(move || {
@@ -38,9 +39,17 @@ pub fn sweep_in_background(host: &Arc<Host>) {
                 let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
                 let mut purge = tokio::time::interval(PURGE_INTERVAL);
                 loop {
-                    tokio::select! {
-                        _ = sweep.tick() => sweep_leftovers(&host).await,
-                        _ = purge.tick() => purge_expired(&host).await,
+                    let sweeping = tokio::select! {
+                        _ = sweep.tick() => true,
+                        _ = purge.tick() => false,
+                    };
+                    let Some(host) = host.upgrade() else {
+                        return;
+                    };
+                    if sweeping {
+                        sweep_leftovers(&host).await;
+                    } else {
+                        purge_expired(&host).await;
                     }
                 }
             });

@@ -75,3 +75,43 @@ routes = ["/probe/..."]
         );
     }
 }
+
+/// A host stopped by SIGTERM closes its key-value store, so the next start finds it clean and
+/// need not repair it (a repair reads the whole file, a cost that grows with the data); one
+/// killed outright leaves it to repair, which the next start says.
+#[tokio::test]
+async fn a_graceful_stop_leaves_the_store_closed_and_a_kill_does_not() {
+    const REPAIRED: &str = "not closed cleanly";
+    let app = AppDir::new(
+        r#"
+[app]
+name = "closing"
+
+[component.kv]
+source = "{kv_swap}"
+routes = ["/..."]
+key_value = ["big"]
+"#,
+    );
+    let http = crate::harness::client();
+    let write = |server: &crate::harness::Server| http.get(server.url("/set?note&kept")).send();
+
+    let server = app.start(2);
+    assert_eq!(write(&server).await.expect("answer").status(), 200);
+    let status = server
+        .terminate(Duration::from_secs(30))
+        .expect("nimbus exited");
+    assert!(status.success(), "{status}");
+
+    let server = app.start(2);
+    assert_eq!(write(&server).await.expect("answer").status(), 200);
+    assert!(
+        !server.log().contains(REPAIRED),
+        "a start after a graceful stop repaired the store: {}",
+        server.log()
+    );
+    server.kill();
+
+    let server = app.start(2);
+    server.wait_for_log(REPAIRED);
+}

@@ -34,6 +34,7 @@ const MAX_SKIPPED: usize = 10_000;
 pub struct RedbKvStore {
     inner: Arc<Inner>,
     writer: std::sync::mpsc::Sender<WriteJob>,
+    repaired: bool,
 }
 
 /// One write, run on the writer thread; it returns the reply, which the thread sends only
@@ -57,7 +58,14 @@ fn now_ms() -> u64 {
 impl RedbKvStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, KvError> {
-        let db = Database::create(path)?;
+        // redb walks a new file through its repair path too; only an existing one can have
+        // been left unclosed.
+        let existed = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let repaired = Arc::new(AtomicBool::new(false));
+        let noticed = Arc::clone(&repaired);
+        let db = Database::builder()
+            .set_repair_callback(move |_| noticed.store(true, Ordering::Relaxed))
+            .create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(ENTRIES)?;
         let has_expiring = !txn.open_table(EXPIRES)?.is_empty()?;
@@ -67,6 +75,7 @@ impl RedbKvStore {
             db,
             has_expiring: AtomicBool::new(has_expiring),
         });
+        let repaired = existed && repaired.load(Ordering::Relaxed);
         let (writer, jobs) = std::sync::mpsc::channel::<WriteJob>();
         // Weak, so that the database closes as soon as the last handle to the store is
         // dropped (a job in flight keeps it open until it ends); the thread ends then too.
@@ -97,7 +106,18 @@ impl RedbKvStore {
                 }
             })
             .map_err(|e| KvError::Storage(format!("cannot start the key-value writer: {e}")))?;
-        Ok(Self { inner, writer })
+        Ok(Self {
+            inner,
+            writer,
+            repaired,
+        })
+    }
+
+    /// Whether opening had to repair the file: the process that wrote it last ended without
+    /// closing it (a crash, a kill, or a handle still held at exit). Nothing committed is lost,
+    /// but the repair reads the whole file, so it costs start-up time as the store grows.
+    pub fn was_repaired(&self) -> bool {
+        self.repaired
     }
 
     /// Runs write work on the store's writer thread. redb commits one write transaction at a
@@ -563,6 +583,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("open");
         (dir, kv)
+    }
+
+    #[tokio::test]
+    async fn a_store_closed_by_dropping_its_last_handle_opens_without_repair() {
+        let (dir, kv) = fresh();
+        assert!(!kv.was_repaired());
+        let store = StoreId::new("app", "s");
+        let other_handle = kv.clone();
+        kv.set(&store, "k", b"v").await.expect("set");
+        drop(kv);
+        drop(other_handle);
+        let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("reopen");
+        assert!(!kv.was_repaired());
+        assert_eq!(kv.get(&store, "k").await.expect("get"), Some(b"v".to_vec()));
     }
 
     #[tokio::test]
