@@ -151,7 +151,7 @@ struct CacheDir {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    crate::logging::init();
+    let _log = crate::logging::init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

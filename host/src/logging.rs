@@ -4,16 +4,24 @@ use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the log subscriber once.
-pub fn init() {
+/// Installs the log subscriber once. Lines are written to stderr by a thread of their own, so
+/// that a request never waits on the terminal or pipe behind it; the returned guard flushes
+/// what is still queued when it is dropped, at the end of `main`.
+pub fn init() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = std::env::var("NIMBUS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn"));
+    // Not lossy: under a flood of lines, callers wait rather than lose lines silently.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("nimbus-log")
+        .finish(std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+    guard
 }

@@ -121,7 +121,8 @@ async fn guest_output_is_capped_in_lines_as_well_as_bytes() {
     let (status, request_id, _) = get_json(&server.url("/probe/flood")).await;
     assert_eq!(status, 200);
     let request_id = request_id.expect("request id");
-    let log = server.wait_for_log("more line(s) dropped");
+    // The invocation's own line comes after its output.
+    let log = server.wait_for_log(&format!("invoked request_id=\"{request_id}\""));
     let flood_lines = log
         .lines()
         .filter(|line| line.contains("flood line") && line.contains(&request_id))
@@ -133,8 +134,8 @@ async fn guest_output_is_capped_in_lines_as_well_as_bytes() {
         .filter(|line| line.contains(&request_id))
         .count();
     assert_eq!(
-        logged, 101,
-        "100 lines and the marker; empty lines are not logged: {log}"
+        logged, 102,
+        "100 lines, the marker and the invocation's line; empty lines are not logged: {log}"
     );
 }
 

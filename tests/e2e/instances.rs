@@ -75,6 +75,28 @@ routes = ["/fresh/..."]
         counts(&server, "/fresh/static", 3).await,
         expected(&[(1, "fresh"), (1, "fresh"), (1, "fresh")])
     );
+    // Each invocation's log line tells its start kind too (the log reaches the test through a
+    // pipe: wait for it with a deadline).
+    let lines = |log: &str, component: &str, start: &str| {
+        log.lines()
+            .filter(|line| line.contains("nimbus::invocation: invoked"))
+            .filter(|line| line.contains(&format!("component=\"{component}\"")))
+            .filter(|line| line.contains(&format!("start=\"{start}\" status=200")))
+            .count()
+    };
+    let logged = |log: &str| {
+        [
+            lines(log, "warm", "fresh"),
+            lines(log, "warm", "warm"),
+            lines(log, "fresh", "fresh"),
+        ]
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while logged(&server.log()) != [2, 4, 3] && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = server.log();
+    assert_eq!(logged(&log), [2, 4, 3], "{log}");
 }
 
 #[tokio::test]
@@ -176,25 +198,61 @@ min = 2
 "#,
     );
     let server = app.start(1);
-    // Provisioning starts once the server listens: wait for it with a deadline.
-    let provisioned = |deadline: Instant| {
-        let server = &server;
-        async move {
-            loop {
-                let (calls, kind) = count(server, "/ready/static").await;
-                assert_eq!(
-                    calls, 1,
-                    "a provisioned instance in fresh mode is used once"
-                );
-                if kind == "provisioned" {
-                    return;
+    let http = crate::harness::client();
+    // One request: its start kind, and the process' instantiations on requests' paths and
+    // ahead of them once it was answered (debug builds report them).
+    let request = || async {
+        let response = http
+            .get(server.url("/ready/static"))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200);
+        let counts = response.headers()["x-nimbus-debug-instantiations"]
+            .to_str()
+            .expect("counts")
+            .to_string();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(
+            body["calls"], 1,
+            "a provisioned instance in fresh mode is used once"
+        );
+        let kind = body["startKind"].as_str().unwrap_or_default();
+        let kind = kind.trim_start_matches("StartKind::").to_lowercase();
+        let count = |name: &str| -> u64 {
+            counts
+                .split("; ")
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {counts}"))
+        };
+        (kind, count("request"), count("ahead"))
+    };
+    // Provisioning starts once the server listens: wait for it with a deadline. Requests are
+    // one at a time on one process, so each made at most one instance on its path: a
+    // provisioned one made none, a fresh one exactly one.
+    let provisioned = |deadline: Instant| async move {
+        let (mut made_on_requests, mut found) = (None, 0);
+        while found < 2 {
+            let (kind, on_request, ahead) = request().await;
+            if let Some(before) = made_on_requests {
+                let made = on_request - before;
+                match kind.as_str() {
+                    "provisioned" => assert_eq!(made, 0, "an instance was made on the path"),
+                    "fresh" => assert_eq!(made, 1),
+                    other => panic!("start kind {other}"),
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "no request found a provisioned instance"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            if kind == "provisioned" {
+                found += 1;
+                assert!(ahead >= 2, "{ahead} instances made ahead");
+            }
+            made_on_requests = Some(on_request);
+            assert!(
+                Instant::now() < deadline,
+                "requests did not find two provisioned instances"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     provisioned(Instant::now() + Duration::from_secs(10)).await;

@@ -138,13 +138,31 @@ async fn invoke(
     meta: Meta,
 ) -> Response {
     let request_id = meta.request_id.clone();
-    match host.runtime.invoke(component, trigger, meta).await {
+    let response = match host.runtime.invoke(component, trigger, meta).await {
         Ok(output) => match to_response(output) {
             Ok(response) => response,
             Err(why) => invalid_response(component, &why, &request_id),
         },
         Err(error) => ApiError::from_invoke(error, &request_id).into_response(),
+    };
+    #[cfg(debug_assertions)]
+    let response = with_instantiation_counts(response, host);
+    response
+}
+
+/// Debug builds only: the process' instantiation counts so far, for tests that check where
+/// instances were made. Release builds leave it to metrics.
+#[cfg(debug_assertions)]
+fn with_instantiation_counts(mut response: Response, host: &Host) -> Response {
+    let made = host.runtime.instantiations();
+    let counts = format!("request={}; ahead={}", made.on_request(), made.ahead());
+    if let Ok(value) = HeaderValue::from_str(&counts) {
+        response.headers_mut().insert(
+            HeaderName::from_static("x-nimbus-debug-instantiations"),
+            value,
+        );
     }
+    response
 }
 
 /// The HTTP response for what a guest produced, once it passes the checks of

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -62,6 +62,36 @@ pub struct Runtime {
     process_slots: Arc<tokio::sync::Semaphore>,
     kept: super::kept::KeptRegistry,
     kept_wanted: Arc<tokio::sync::Notify>,
+    instantiations: Instantiations,
+}
+
+/// Instances this process has made, by where: on a request's path, or ahead of any request
+/// (provisioned). What tells a user whether provisioned concurrency kept instantiation off
+/// the request path.
+#[derive(Default)]
+pub struct Instantiations {
+    on_request: AtomicU64,
+    ahead: AtomicU64,
+}
+
+impl Instantiations {
+    pub(crate) fn made_on_request(&self) {
+        self.on_request.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn made_ahead(&self) {
+        self.ahead.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Instances made on requests' paths so far.
+    pub fn on_request(&self) -> u64 {
+        self.on_request.load(Ordering::Relaxed)
+    }
+
+    /// Instances made ahead of requests so far.
+    pub fn ahead(&self) -> u64 {
+        self.ahead.load(Ordering::Relaxed)
+    }
 }
 
 /// Drives the epoch while invocations run, and parks when none does, so an idle host does not
@@ -140,6 +170,7 @@ impl Runtime {
             process_slots: Arc::new(tokio::sync::Semaphore::new(POOLED_INSTANCES as usize)),
             kept: super::kept::KeptRegistry::default(),
             kept_wanted: Arc::new(tokio::sync::Notify::new()),
+            instantiations: Instantiations::default(),
         })
     }
 
@@ -168,6 +199,11 @@ impl Runtime {
     /// Every component's kept instances in this process.
     pub fn kept(&self) -> &super::kept::KeptRegistry {
         &self.kept
+    }
+
+    /// How many instances this process has made, by where.
+    pub fn instantiations(&self) -> &Instantiations {
+        &self.instantiations
     }
 
     /// Signalled when an invocation took a kept instance, so that provisioning refills at

@@ -65,6 +65,18 @@ pub enum InvokeError {
 }
 
 impl InvokeError {
+    /// A short name of what went wrong, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "timeout",
+            Self::MemoryExceeded { .. } => "memory",
+            Self::Trap { .. } => "trap",
+            Self::Overloaded { .. } => "overloaded",
+            Self::RequestBodyTooLarge { .. } => "body-too-large",
+            Self::RequestBodyStalled => "body-stalled",
+        }
+    }
+
     fn trap(loaded: &LoadedComponent, detail: String) -> Self {
         InvokeError::Trap {
             component: loaded.spec.name.clone(),
@@ -144,6 +156,7 @@ fn store_for(
             (store, Some(ready), served, provisioned, output)
         }
         None => {
+            runtime.instantiations().made_on_request();
             let (store, output) = fresh_store(runtime, loaded, deadline);
             (store, None, 0, false, output)
         }
@@ -186,6 +199,7 @@ pub(crate) async fn provision(
         .code(runtime)
         .map_err(|detail| InvokeError::trap(loaded, detail))?;
     let budget = loaded.spec.limits.timeout;
+    runtime.instantiations().made_ahead();
     let (mut store, output) = fresh_store(runtime, loaded, Instant::now() + budget);
     let outcome = tokio::time::timeout(budget, async {
         Ok(match &*entry {

@@ -83,6 +83,21 @@ impl Runtime {
         trigger: Trigger,
         meta: Meta,
     ) -> Result<Output, InvokeError> {
+        let began = Instant::now();
+        let request_id = meta.request_id.clone();
+        let mut start = None;
+        let verdict = self.run(component, trigger, meta, &mut start).await;
+        log_invocation(component, &request_id, start, began, &verdict);
+        verdict
+    }
+
+    async fn run(
+        &self,
+        component: &Arc<LoadedComponent>,
+        trigger: Trigger,
+        meta: Meta,
+        start: &mut Option<types::StartKind>,
+    ) -> Result<Output, InvokeError> {
         let Trigger::Http { request, params } = trigger;
         let (entry, cold) = component.code(self).map_err(|detail| InvokeError::Trap {
             component: component.spec.name.clone(),
@@ -95,7 +110,8 @@ impl Runtime {
                 let record = to_record(request, params).await?;
                 let (kept, slot) = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
-                let context = context(component, meta, deadline, start_kind(&kept, cold));
+                let kind = *start.insert(start_kind(&kept, cold));
+                let context = context(component, meta, deadline, kind);
                 let (answer, reusable) =
                     call_handler(self, component, pre, kept, record, context, deadline).await;
                 if let Some(instance) = reusable {
@@ -107,7 +123,8 @@ impl Runtime {
                 let mut request = request;
                 // The slot goes with the instance, which may run on after the response head.
                 let acquired = acquire_slot(self, component).await?;
-                invocation_headers(request.headers_mut(), &meta, start_kind(&acquired.0, cold));
+                let kind = *start.insert(start_kind(&acquired.0, cold));
+                invocation_headers(request.headers_mut(), &meta, kind);
                 let deadline = deadline_of(component, &meta);
                 let response = call_proxy(
                     self,
@@ -122,6 +139,49 @@ impl Runtime {
                 Ok(Output::Stream(response))
             }
         }
+    }
+}
+
+/// The invocation's one log line: who ran, how it started, how it ended and how long it took
+/// (for a `wasi:http` component, until its response head; its body may stream on).
+fn log_invocation(
+    component: &LoadedComponent,
+    request_id: &str,
+    start: Option<types::StartKind>,
+    began: Instant,
+    verdict: &Result<Output, InvokeError>,
+) {
+    let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let start = start.map_or("none", start_kind_name);
+    let component = component.spec.name.as_str();
+    match verdict {
+        Ok(output) => {
+            let status = match output {
+                Output::Record(answer) => answer.status,
+                Output::Stream(response) => response.status().as_u16(),
+            };
+            tracing::info!(
+                target: "nimbus::invocation",
+                request_id,
+                component,
+                trigger = "http",
+                start,
+                status,
+                micros,
+                "invoked"
+            );
+        }
+        // The error's detail is logged once, with the response it became.
+        Err(error) => tracing::info!(
+            target: "nimbus::invocation",
+            request_id,
+            component,
+            trigger = "http",
+            start,
+            failure = error.kind(),
+            micros,
+            "invocation failed"
+        ),
     }
 }
 
