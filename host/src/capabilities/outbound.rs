@@ -93,17 +93,31 @@ fn entry_allows(entry: &str, scheme: &str, host: &str, port: u16) -> bool {
     }
 }
 
+/// The W3C Trace Context header.
+pub const TRACE_PARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
 /// `wasi:http` hooks that enforce an [`OutboundPolicy`] before sending anything. One per
 /// invocation: it counts that invocation's requests.
 pub struct OutboundHooks {
     policy: Arc<OutboundPolicy>,
     sent: u32,
+    trace_parent: Option<http::HeaderValue>,
 }
 
 impl OutboundHooks {
     /// Hooks enforcing `policy`.
     pub fn new(policy: Arc<OutboundPolicy>) -> Self {
-        Self { policy, sent: 0 }
+        Self {
+            policy,
+            sent: 0,
+            trace_parent: None,
+        }
+    }
+
+    /// The invocation's trace parent, sent on with every outbound request whose guest did not
+    /// set one of its own, so that the trace goes on through the services it calls.
+    pub fn pass_trace_parent(&mut self, trace_parent: Option<http::HeaderValue>) {
+        self.trace_parent = trace_parent;
     }
 }
 
@@ -163,6 +177,12 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         self.sent += 1;
+        let mut request = request;
+        if let Some(parent) = &self.trace_parent
+            && !request.headers().contains_key(TRACE_PARENT)
+        {
+            request.headers_mut().insert(TRACE_PARENT, parent.clone());
+        }
         let options = Some(self.policy.bounded(options));
         Box::new(async move {
             use http_body_util::BodyExt;

@@ -53,6 +53,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             };
             let meta = Meta {
                 identity,
+                trace_parent: super::trace_context::trace_parent(request.headers()),
                 ..Meta::new(request_id)
             };
             invoke(&host, component, Trigger::Http { request, params }, meta).await

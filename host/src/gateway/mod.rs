@@ -12,6 +12,7 @@ mod error;
 mod guest_response;
 pub mod request_id;
 mod storage;
+mod trace_context;
 mod version;
 
 use std::net::SocketAddr;

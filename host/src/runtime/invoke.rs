@@ -280,6 +280,9 @@ pub(crate) async fn call_handler(
 ) {
     let (mut store, ready, served, provisioned, output) =
         store_for(runtime, loaded, kept, deadline);
+    store
+        .data_mut()
+        .pass_trace_parent(context.trace_parent.as_deref());
     let budget = deadline.saturating_duration_since(Instant::now());
     let outcome = tokio::time::timeout(budget, async {
         let app = match ready {
@@ -320,6 +323,10 @@ pub(crate) async fn call_proxy(
     let trap = |detail: String| InvokeError::trap(loaded, detail);
     let (mut store, ready, served, provisioned, output) =
         store_for(runtime, loaded, kept, deadline);
+    let trace_parent = request.headers().get(super::TRACE_PARENT_HEADER);
+    store
+        .data_mut()
+        .pass_trace_parent(trace_parent.and_then(|parent| parent.to_str().ok()));
     let budget = deadline.saturating_duration_since(Instant::now());
     let request = request.map(|body| {
         use http_body_util::BodyExt;

@@ -21,7 +21,7 @@ pub const MAX_REQUEST_BODY: usize = 16 << 20;
 pub const START_KIND_HEADER: http::HeaderName =
     http::HeaderName::from_static("x-nimbus-start-kind");
 /// The request header carrying the W3C trace parent to `wasi:http` components.
-pub const TRACE_PARENT_HEADER: &str = "traceparent";
+pub const TRACE_PARENT_HEADER: http::HeaderName = crate::capabilities::outbound::TRACE_PARENT;
 
 /// What starts an invocation.
 pub enum Trigger {
@@ -193,21 +193,21 @@ fn deadline_of(component: &LoadedComponent, meta: &Meta) -> Instant {
 }
 
 /// What a `wasi:http` component learns from request headers where a record handler reads its
-/// `context`: the start kind (whatever a client sent under that name is replaced), and the
-/// trace parent when the host traces the invocation (until it does, a client's own
-/// `traceparent` passes through, as through any proxy).
+/// `context`: the start kind and the trace parent. Whatever a client sent under those names is
+/// replaced (a trace parent that the edge found invalid is removed).
 fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta, start: types::StartKind) {
     headers.insert(
         START_KIND_HEADER,
         http::HeaderValue::from_static(start_kind_name(start)),
     );
-    if let Some(value) = meta
+    match meta
         .trace_parent
         .as_deref()
         .and_then(|t| http::HeaderValue::from_str(t).ok())
     {
-        headers.insert(TRACE_PARENT_HEADER, value);
-    }
+        Some(value) => headers.insert(TRACE_PARENT_HEADER, value),
+        None => headers.remove(TRACE_PARENT_HEADER),
+    };
 }
 
 /// How an invocation starts: in a kept instance if one was found, else in a new one, after
@@ -298,17 +298,22 @@ mod tests {
     fn wasi_http_components_learn_the_start_kind_and_trace_parent_from_headers() {
         let mut headers = http::HeaderMap::new();
         headers.insert(START_KIND_HEADER, http::HeaderValue::from_static("warm"));
+        // One the edge found invalid, so `meta` does not carry it.
+        headers.insert(
+            TRACE_PARENT_HEADER,
+            http::HeaderValue::from_static("forged"),
+        );
         let mut meta = Meta::new("id".into());
         invocation_headers(&mut headers, &meta, types::StartKind::Fresh);
         assert_eq!(
             headers[&START_KIND_HEADER], "fresh",
             "a client cannot set it"
         );
-        assert!(headers.get(TRACE_PARENT_HEADER).is_none());
+        assert!(headers.get(&TRACE_PARENT_HEADER).is_none());
         let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         meta.trace_parent = Some(parent.into());
         invocation_headers(&mut headers, &meta, types::StartKind::Warm);
-        assert_eq!(headers[TRACE_PARENT_HEADER], parent);
+        assert_eq!(headers[&TRACE_PARENT_HEADER], parent);
         assert_eq!(headers[&START_KIND_HEADER], "warm");
     }
 }

@@ -69,6 +69,13 @@ impl InvocationState {
         self.output.clone()
     }
 
+    /// Passes the invocation's W3C trace parent on to its outbound requests.
+    pub fn pass_trace_parent(&mut self, trace_parent: Option<&str>) {
+        self.hooks.pass_trace_parent(
+            trace_parent.and_then(|parent| http::HeaderValue::from_str(parent).ok()),
+        );
+    }
+
     /// Marks the instance idle, to be kept.
     pub fn end(&mut self) {
         self.in_flight = None;
