@@ -19,6 +19,16 @@ use crate::services::{BackendArgs, KvLocation, LimitsTable, RuntimeConfig, Store
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How the host writes its log lines to stderr: `text` for people, `json` (one object per
+    /// line) for log collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "NIMBUS_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: crate::logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,8 +161,13 @@ struct CacheDir {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let _log = crate::logging::init();
     let cli = Cli::parse();
+    if cli.log_format == crate::logging::LogFormat::Json {
+        // Worker processes inherit the environment, so they write the same format.
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("NIMBUS_LOG_FORMAT", "json") };
+    }
+    let _log = crate::logging::init(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -4,10 +4,20 @@ use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message` and the event's
+    /// fields (`request_id`, `component`, ...).
+    Json,
+}
+
 /// Installs the log subscriber once. Lines are written to stderr by a thread of their own, so
 /// that a request never waits on the terminal or pipe behind it; the returned guard flushes
 /// what is still queued when it is dropped, at the end of `main`.
-pub fn init() -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = std::env::var("NIMBUS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
@@ -18,10 +28,12 @@ pub fn init() -> tracing_appender::non_blocking::WorkerGuard {
         .lossy(false)
         .thread_name("nimbus-log")
         .finish(std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(writer);
+    let _ = match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => logs.json().flatten_event(true).try_init(),
+    };
     guard
 }

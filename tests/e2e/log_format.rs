@@ -1,0 +1,83 @@
+//! `--log-format json`: every line the host writes to stderr, from every process, is one JSON
+//! object; an invocation's line and its guest's output carry its request id.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{AppDir, fresh_connection_client, process_of};
+
+#[tokio::test]
+async fn every_process_logs_json_lines_with_the_request_id() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "logs"
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+"#,
+    );
+    let server = app.start_configured(&["--processes", "2", "--log-format", "json"], |_| {});
+    let http = fresh_connection_client();
+    let mut ids: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ids
+        .iter()
+        .map(|id| process_of(id))
+        .collect::<HashSet<_>>()
+        .len()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "one process answered every request"
+        );
+        let response = http
+            .get(server.url("/probe/print"))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200);
+        ids.push(
+            response.headers()["x-request-id"]
+                .to_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    let logged = |log: &str, id: &str, target: &str| {
+        log.lines().any(|line| {
+            serde_json::from_str::<Value>(line)
+                .is_ok_and(|event| event["request_id"] == id && event["target"] == target)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let everything_logged = |log: &str| {
+        ids.iter()
+            .all(|id| logged(log, id, "nimbus::invocation") && logged(log, id, "guest"))
+    };
+    while !everything_logged(&server.log()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = server.log();
+    assert!(everything_logged(&log), "{log}");
+    for line in log.lines().filter(|line| !line.trim().is_empty()) {
+        let event: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(
+            event["timestamp"].is_string() && event["level"].is_string(),
+            "{line}"
+        );
+    }
+    let invocation = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["target"] == "nimbus::invocation")
+        .expect("an invocation line");
+    assert_eq!(invocation["component"], "probe");
+    assert_eq!(invocation["start"], "fresh");
+    assert_eq!(invocation["status"], 200);
+}
