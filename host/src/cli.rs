@@ -162,13 +162,19 @@ struct CacheDir {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.log_format == crate::logging::LogFormat::Json {
-        // Worker processes inherit the environment, so they write the same format.
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("NIMBUS_LOG_FORMAT", "json") };
-    }
-    let _log = crate::logging::init(cli.log_format);
-    match run(cli) {
+    // Worker processes inherit the environment, so they write the same format whether it was
+    // chosen by flag or by environment.
+    let format = match cli.log_format {
+        crate::logging::LogFormat::Text => "text",
+        crate::logging::LogFormat::Json => "json",
+    };
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("NIMBUS_LOG_FORMAT", format) };
+    let log = crate::logging::init(cli.log_format);
+    let result = run(cli);
+    // What is still queued is written before the final error, not after it.
+    drop(log);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -213,21 +219,19 @@ fn block_on<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
 }
 
 /// How long an exiting host waits for background work (an upkeep sweep, a last write) to let
-/// go of the key-value store.
-const STORE_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// go of the key-value store and for the store to close.
+const STORE_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Waits, at most [`STORE_RELEASE_WAIT`], until nothing holds the key-value store any more, so
-/// that it is closed cleanly before the process exits and the next start need not repair it.
-fn wait_for_release(store: &std::sync::Weak<dyn nimbus_kv::KvStore>) {
-    let started = std::time::Instant::now();
-    while store.strong_count() > 0 {
-        if started.elapsed() > STORE_RELEASE_WAIT {
-            tracing::warn!(
-                "the key-value store is still in use at exit; the next start will repair it"
-            );
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+/// Waits, at most [`STORE_CLOSE_WAIT`], until the key-value file is closed, so that the next
+/// start need not repair it.
+fn wait_for_close(closed: Option<std::sync::mpsc::Receiver<()>>) {
+    let Some(closed) = closed else {
+        return;
+    };
+    if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = closed.recv_timeout(STORE_CLOSE_WAIT) {
+        tracing::warn!(
+            "the key-value store is still in use at exit; the next start will repair it"
+        );
     }
 }
 
@@ -290,14 +294,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 connections,
             };
             let owner = Arc::clone(&host);
-            let store = Arc::downgrade(&host.backends.kv);
+            let closed = host.backends.take_close_signal();
             let served = crate::supervisor::serve(host, listen, shape, |bound| {
                 announce(bound);
                 crate::data_dir::tighten_in_background(&data);
                 crate::upkeep::sweep_in_background(&owner);
             });
             drop(owner);
-            wait_for_release(&store);
+            wait_for_close(closed);
             served
         }
         Command::Build { app } => build_components(&load_manifest(&app)?),

@@ -14,9 +14,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// Lines queued for the log thread before a caller that logs has to wait. A guest's output
+/// line may be up to 64 KiB, so this bounds what a slow stderr can pile up in memory.
+const QUEUED_LINES: usize = 4096;
+
 /// Installs the log subscriber once. Lines are written to stderr by a thread of their own, so
-/// that a request never waits on the terminal or pipe behind it; the returned guard flushes
-/// what is still queued when it is dropped, at the end of `main`.
+/// that a request does not wait for each write to the terminal or pipe behind it (only when
+/// [`QUEUED_LINES`] are waiting); the returned guard flushes what is still queued when it is
+/// dropped, at the end of `main`.
 pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = std::env::var("NIMBUS_LOG")
         .ok()
@@ -26,6 +31,7 @@ pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     // Not lossy: under a flood of lines, callers wait rather than lose lines silently.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
         .thread_name("nimbus-log")
         .finish(std::io::stderr());
     let logs = tracing_subscriber::fmt()

@@ -164,6 +164,15 @@ pub struct Backends {
     pub kv: Arc<dyn KvStore>,
     /// Object bodies and their metadata.
     pub objects: Arc<dyn ObjectStore>,
+    closed: Arc<std::sync::Mutex<Option<CloseSignal>>>,
+}
+
+impl Backends {
+    /// A receiver that disconnects once the embedded key-value file is closed, for a process
+    /// that must not exit before (none for a store across a socket). Given once.
+    pub fn take_close_signal(&self) -> Option<CloseSignal> {
+        self.closed.lock().ok()?.take()
+    }
 }
 
 /// The key-value store `location` names, for data under `data_dir`.
@@ -172,6 +181,18 @@ pub fn open_kv(
     store: &StoreBackend,
     data_dir: &Path,
 ) -> anyhow::Result<Arc<dyn KvStore>> {
+    Ok(open_kv_signalling_close(location, store, data_dir)?.0)
+}
+
+/// Disconnects once an embedded store's file is closed.
+type CloseSignal = std::sync::mpsc::Receiver<()>;
+
+/// [`open_kv`], with the embedded store's close signal.
+fn open_kv_signalling_close(
+    location: &KvLocation,
+    store: &StoreBackend,
+    data_dir: &Path,
+) -> anyhow::Result<(Arc<dyn KvStore>, Option<CloseSignal>)> {
     Ok(match location {
         KvLocation::Owned => {
             let StoreBackend::Redb(path) = store;
@@ -185,21 +206,27 @@ pub fn open_kv(
                     "the key-value store was not closed cleanly last time and has been repaired"
                 );
             }
-            Arc::new(store)
+            let closed = store.close_signal();
+            (Arc::new(store), closed)
         }
-        KvLocation::Remote(socket) => Arc::new(RemoteKvStore::new(socket)),
+        KvLocation::Remote(socket) => (Arc::new(RemoteKvStore::new(socket)), None),
     })
 }
 
 /// Opens the backends `config` names.
 pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
-    let kv = open_kv(&config.kv, &config.backends.store, &config.data_dir)?;
+    let (kv, closed) =
+        open_kv_signalling_close(&config.kv, &config.backends.store, &config.data_dir)?;
     let ObjectsBackend::Local(dir) = &config.backends.objects;
     let dir = dir
         .clone()
         .unwrap_or_else(|| config.data_dir.join("objects"));
     let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir, Arc::clone(&kv)));
-    Ok(Backends { kv, objects })
+    Ok(Backends {
+        kv,
+        objects,
+        closed: Arc::new(std::sync::Mutex::new(closed)),
+    })
 }
 
 /// The rate-limit table of this process: the one every process of a serving host maps (made

@@ -127,8 +127,8 @@ pub fn serve(
     );
     // The workers drain beside this process; past the grace, whatever is left is cut.
     workers.wait_or_kill(shape.connections.shutdown_grace);
-    // Last of all the store's own handle goes, so that its database is closed cleanly and the
-    // next start need not repair it.
+    // The key-value socket's handle on the store goes last, once no worker can call it any
+    // more, so that the store can close cleanly when the host lets go of it.
     let _ = stop_kv.send(());
     let _ = kv_owner.join();
     let _ = std::fs::remove_file(&socket);

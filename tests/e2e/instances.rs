@@ -208,7 +208,10 @@ min = 2
             .await
             .expect("answer");
         assert_eq!(response.status(), 200);
-        let counts = response.headers()["x-nimbus-debug-instantiations"]
+        let counts = response
+            .headers()
+            .get("x-nimbus-debug-instantiations")
+            .expect("debug builds of nimbus send their instantiation counts")
             .to_str()
             .expect("counts")
             .to_string();

@@ -81,3 +81,71 @@ routes = ["/probe/..."]
     assert_eq!(invocation["start"], "fresh");
     assert_eq!(invocation["status"], 200);
 }
+
+/// An invocation cut short (here by the end of the shutdown grace) is still logged, as
+/// cancelled.
+#[tokio::test]
+async fn an_invocation_cut_short_is_logged_as_cancelled() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "cancelled"
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+"#,
+    );
+    let server = app.start_configured(
+        &[
+            "--processes",
+            "1",
+            "--workers",
+            "1",
+            "--shutdown-grace",
+            "1s",
+        ],
+        |_| {},
+    );
+    let http = fresh_connection_client();
+    let slow = http
+        .get(server.url("/probe/sleep?30000"))
+        .header("x-request-id", "cut-at-shutdown")
+        .send();
+    let slow = tokio::spawn(slow);
+    // Debug builds count the instances made on requests' paths: once a quick request sees
+    // more than its own, the slow one is running.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for quick in 1.. {
+        assert!(Instant::now() < deadline, "the slow request never started");
+        let response = http
+            .get(server.url("/probe/static"))
+            .send()
+            .await
+            .expect("answer");
+        let counts = response.headers()["x-nimbus-debug-instantiations"]
+            .to_str()
+            .expect("counts")
+            .to_string();
+        if counts.starts_with(&format!("request={}; ", quick + 1)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = server.log_handle();
+    let status = server
+        .terminate(Duration::from_secs(30))
+        .expect("nimbus exited");
+    assert!(status.success(), "{status}");
+    assert!(
+        slow.await.expect("task").is_err(),
+        "the slow request was cut"
+    );
+    let line = r#"request_id="cut-at-shutdown" component="probe" trigger="http" start="fresh" failure="cancelled""#;
+    // The last lines may still be on their way through the pipe.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log().contains(line) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(log().contains(line), "{}", log());
+}

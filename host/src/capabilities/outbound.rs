@@ -94,7 +94,7 @@ fn entry_allows(entry: &str, scheme: &str, host: &str, port: u16) -> bool {
 }
 
 /// The W3C Trace Context header.
-pub const TRACE_PARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+pub const TRACE_PARENT_HEADER: http::HeaderName = http::HeaderName::from_static("traceparent");
 
 /// `wasi:http` hooks that enforce an [`OutboundPolicy`] before sending anything. One per
 /// invocation: it counts that invocation's requests.
@@ -179,9 +179,11 @@ impl WasiHttpHooks for OutboundHooks {
         self.sent += 1;
         let mut request = request;
         if let Some(parent) = &self.trace_parent
-            && !request.headers().contains_key(TRACE_PARENT)
+            && !request.headers().contains_key(TRACE_PARENT_HEADER)
         {
-            request.headers_mut().insert(TRACE_PARENT, parent.clone());
+            request
+                .headers_mut()
+                .insert(TRACE_PARENT_HEADER, parent.clone());
         }
         let options = Some(self.policy.bounded(options));
         Box::new(async move {

@@ -42,6 +42,8 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             if request.method() == http::Method::HEAD {
                 *request.method_mut() = http::Method::GET;
             }
+            let trace_parent = super::trace_context::trace_parent(request.headers());
+            super::trace_context::normalize(request.headers_mut(), trace_parent.as_deref());
             let checked = check_caller(&app, &credentials, target, &mut request, &request_id);
             let identity = match checked.await {
                 Ok(identity) => identity,
@@ -53,7 +55,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             };
             let meta = Meta {
                 identity,
-                trace_parent: super::trace_context::trace_parent(request.headers()),
+                trace_parent,
                 ..Meta::new(request_id)
             };
             invoke(&host, component, Trigger::Http { request, params }, meta).await
@@ -152,7 +154,7 @@ async fn invoke(
 }
 
 /// Debug builds only: the process' instantiation counts so far, for tests that check where
-/// instances were made. Release builds leave it to metrics.
+/// instances were made. Release builds never send it.
 #[cfg(debug_assertions)]
 fn with_instantiation_counts(mut response: Response, host: &Host) -> Response {
     let made = host.runtime.instantiations();

@@ -7,11 +7,21 @@ use http::HeaderMap;
 
 /// The request's trace parent, in the version-00 form, when it sent exactly one valid one.
 pub fn trace_parent(headers: &HeaderMap) -> Option<String> {
-    let mut sent = headers.get_all(crate::runtime::TRACE_PARENT_HEADER).iter();
+    let mut sent = headers.get_all(&crate::runtime::TRACE_PARENT_HEADER).iter();
     match (sent.next(), sent.next()) {
         (Some(value), None) => parse(value.to_str().ok()?),
         _ => None,
     }
+}
+
+/// Leaves the request with `trace_parent` as its only `traceparent` header, or none, so that
+/// a guest reads what its `context` says.
+pub fn normalize(headers: &mut HeaderMap, trace_parent: Option<&str>) {
+    let name = crate::runtime::TRACE_PARENT_HEADER;
+    match trace_parent.and_then(|parent| http::HeaderValue::from_str(parent).ok()) {
+        Some(value) => headers.insert(name, value),
+        None => headers.remove(name),
+    };
 }
 
 /// `value` as a version-00 trace parent, if it is valid. A version above 00 is read by its

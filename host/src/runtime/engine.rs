@@ -65,9 +65,9 @@ pub struct Runtime {
     instantiations: Instantiations,
 }
 
-/// Instances this process has made, by where: on a request's path, or ahead of any request
-/// (provisioned). What tells a user whether provisioned concurrency kept instantiation off
-/// the request path.
+/// Instances this process has begun to make (counted before instantiation, so failed ones
+/// too), by where: on a request's path, or ahead of any request (provisioned). They show
+/// whether provisioned concurrency kept instantiation off the request path.
 #[derive(Default)]
 pub struct Instantiations {
     on_request: AtomicU64,

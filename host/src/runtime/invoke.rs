@@ -65,7 +65,7 @@ pub enum InvokeError {
 }
 
 impl InvokeError {
-    /// A short name of what went wrong, for logs and metrics.
+    /// A short name of what went wrong, for the invocation's log line.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Timeout { .. } => "timeout",

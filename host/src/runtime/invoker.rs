@@ -20,8 +20,7 @@ pub const MAX_REQUEST_BODY: usize = 16 << 20;
 /// The request header telling `wasi:http` components their start kind.
 pub const START_KIND_HEADER: http::HeaderName =
     http::HeaderName::from_static("x-nimbus-start-kind");
-/// The request header carrying the W3C trace parent to `wasi:http` components.
-pub const TRACE_PARENT_HEADER: http::HeaderName = crate::capabilities::outbound::TRACE_PARENT;
+pub use crate::capabilities::outbound::TRACE_PARENT_HEADER;
 
 /// What starts an invocation.
 pub enum Trigger {
@@ -47,7 +46,8 @@ pub struct Meta {
     /// The latest moment the invocation may end; the component's `limits.timeout` applies
     /// when it comes sooner.
     pub deadline: Option<Instant>,
-    /// The W3C `traceparent` of the trace the invocation belongs to, when traced.
+    /// The W3C `traceparent` of the trace the invocation belongs to: for an HTTP request, the
+    /// client's, when it sent one valid one.
     pub trace_parent: Option<String>,
 }
 
@@ -83,15 +83,21 @@ impl Runtime {
         trigger: Trigger,
         meta: Meta,
     ) -> Result<Output, InvokeError> {
-        let began = Instant::now();
-        let request_id = meta.request_id.clone();
-        let mut start = None;
-        let verdict = self.run(component, trigger, meta, &mut start).await;
-        log_invocation(component, &request_id, start, began, &verdict);
+        let mut line = InvocationLine {
+            component: &component.spec.name,
+            request_id: meta.request_id.clone(),
+            start: None,
+            began: Instant::now(),
+            written: false,
+        };
+        let verdict = self
+            .invoke_once(component, trigger, meta, &mut line.start)
+            .await;
+        line.write(&verdict);
         verdict
     }
 
-    async fn run(
+    async fn invoke_once(
         &self,
         component: &Arc<LoadedComponent>,
         trigger: Trigger,
@@ -143,24 +149,34 @@ impl Runtime {
 }
 
 /// The invocation's one log line: who ran, how it started, how it ended and how long it took
-/// (for a `wasi:http` component, until its response head; its body may stream on).
-fn log_invocation(
-    component: &LoadedComponent,
-    request_id: &str,
+/// (for a `wasi:http` component, until its response head; its body may stream on). Written
+/// when the invocation returns, or when it is dropped unfinished (the client went away, or the
+/// host stopped), so that no invocation goes unlogged.
+struct InvocationLine<'a> {
+    component: &'a str,
+    request_id: String,
     start: Option<types::StartKind>,
     began: Instant,
-    verdict: &Result<Output, InvokeError>,
-) {
-    let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let start = start.map_or("none", start_kind_name);
-    let component = component.spec.name.as_str();
-    match verdict {
-        Ok(output) => {
-            let status = match output {
-                Output::Record(answer) => answer.status,
-                Output::Stream(response) => response.status().as_u16(),
-            };
-            tracing::info!(
+    written: bool,
+}
+
+impl InvocationLine<'_> {
+    fn write(&mut self, verdict: &Result<Output, InvokeError>) {
+        self.written = true;
+        let outcome = match verdict {
+            Ok(Output::Record(answer)) => Ok(answer.status),
+            Ok(Output::Stream(response)) => Ok(response.status().as_u16()),
+            Err(error) => Err(error.kind()),
+        };
+        self.log(outcome);
+    }
+
+    fn log(&self, outcome: Result<u16, &'static str>) {
+        let micros = u64::try_from(self.began.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let start = self.start.map_or("none", start_kind_name);
+        let (request_id, component) = (self.request_id.as_str(), self.component);
+        match outcome {
+            Ok(status) => tracing::info!(
                 target: "nimbus::invocation",
                 request_id,
                 component,
@@ -169,19 +185,27 @@ fn log_invocation(
                 status,
                 micros,
                 "invoked"
-            );
+            ),
+            // The error's detail is logged once, with the response it became.
+            Err(failure) => tracing::info!(
+                target: "nimbus::invocation",
+                request_id,
+                component,
+                trigger = "http",
+                start,
+                failure,
+                micros,
+                "invocation failed"
+            ),
         }
-        // The error's detail is logged once, with the response it became.
-        Err(error) => tracing::info!(
-            target: "nimbus::invocation",
-            request_id,
-            component,
-            trigger = "http",
-            start,
-            failure = error.kind(),
-            micros,
-            "invocation failed"
-        ),
+    }
+}
+
+impl Drop for InvocationLine<'_> {
+    fn drop(&mut self) {
+        if !self.written {
+            self.log(Err("cancelled"));
+        }
     }
 }
 

@@ -35,6 +35,7 @@ pub struct RedbKvStore {
     inner: Arc<Inner>,
     writer: std::sync::mpsc::Sender<WriteJob>,
     repaired: bool,
+    closed: Arc<std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>>,
 }
 
 /// One write, run on the writer thread; it returns the reply, which the thread sends only
@@ -47,6 +48,9 @@ struct Inner {
     db: Database,
     /// Whether any entry may have a deadline; until then reads skip the deadline lookup.
     has_expiring: AtomicBool,
+    /// Dropped after `db` (fields drop in order of declaration), so that its receiver learns
+    /// that the file is closed only once redb has finished closing it.
+    _closed: std::sync::mpsc::Sender<()>,
 }
 
 fn now_ms() -> u64 {
@@ -71,9 +75,11 @@ impl RedbKvStore {
         let has_expiring = !txn.open_table(EXPIRES)?.is_empty()?;
         txn.open_table(EXPIRY_QUEUE)?;
         txn.commit()?;
+        let (closing, closed) = std::sync::mpsc::channel();
         let inner = Arc::new(Inner {
             db,
             has_expiring: AtomicBool::new(has_expiring),
+            _closed: closing,
         });
         let repaired = existed && repaired.load(Ordering::Relaxed);
         let (writer, jobs) = std::sync::mpsc::channel::<WriteJob>();
@@ -110,7 +116,15 @@ impl RedbKvStore {
             inner,
             writer,
             repaired,
+            closed: Arc::new(std::sync::Mutex::new(Some(closed))),
         })
+    }
+
+    /// A receiver that disconnects once the database file is closed: after the last handle to
+    /// the store is dropped and redb has finished closing the file. Given to the first caller
+    /// only.
+    pub fn close_signal(&self) -> Option<std::sync::mpsc::Receiver<()>> {
+        self.closed.lock().ok()?.take()
     }
 
     /// Whether opening had to repair the file: the process that wrote it last ended without
@@ -594,6 +608,22 @@ mod tests {
         kv.set(&store, "k", b"v").await.expect("set");
         drop(kv);
         drop(other_handle);
+        let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("reopen");
+        assert!(!kv.was_repaired());
+        let closed = kv.close_signal().expect("the first caller gets the signal");
+        assert!(kv.close_signal().is_none());
+        let other_handle = kv.clone();
+        drop(kv);
+        assert_eq!(
+            closed.try_recv(),
+            Err(std::sync::mpsc::TryRecvError::Empty),
+            "a handle is still open"
+        );
+        drop(other_handle);
+        assert_eq!(
+            closed.recv_timeout(Duration::from_secs(5)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        );
         let kv = RedbKvStore::open(&dir.path().join("kv.redb")).expect("reopen");
         assert!(!kv.was_repaired());
         assert_eq!(kv.get(&store, "k").await.expect("get"), Some(b"v".to_vec()));
