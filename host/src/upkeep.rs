@@ -43,13 +43,13 @@ pub fn sweep_in_background(host: &Arc<Host>) {
                         _ = sweep.tick() => true,
                         _ = purge.tick() => false,
                     };
-                    let Some(host) = host.upgrade() else {
-                        return;
-                    };
                     if sweeping {
+                        let Some(host) = host.upgrade() else {
+                            return;
+                        };
                         sweep_leftovers(&host).await;
-                    } else {
-                        purge_expired(&host).await;
+                    } else if !purge_expired(&host).await {
+                        return;
                     }
                 }
             });
@@ -77,14 +77,19 @@ async fn sweep_leftovers(host: &Host) {
     }
 }
 
-async fn purge_expired(host: &Host) {
+/// Purges expired entries batch by batch, holding the host only for one batch at a time so
+/// that a long backlog never keeps a stopping host's store open; false once the host is gone.
+async fn purge_expired(host: &std::sync::Weak<Host>) -> bool {
     loop {
-        match host.backends.kv.purge_expired(PURGE_BATCH).await {
+        let Some(kv) = host.upgrade().map(|host| Arc::clone(&host.backends.kv)) else {
+            return false;
+        };
+        match kv.purge_expired(PURGE_BATCH).await {
             Ok(purged) if purged == PURGE_BATCH => continue,
-            Ok(_) => return,
+            Ok(_) => return true,
             Err(e) => {
                 tracing::warn!("cannot purge expired key-value entries: {e}");
-                return;
+                return true;
             }
         }
     }

@@ -161,6 +161,7 @@ impl CapturedOutput {
             let mut lines = text.lines().filter(|line| !line.trim().is_empty());
             for line in lines.by_ref().take(budget) {
                 budget -= 1;
+                let line = printable(line);
                 tracing::info!(target: "guest", request_id, component, stream, "{line}");
             }
             let dropped = lines.count();
@@ -192,4 +193,34 @@ pub fn powerless_ctx(config: &[(String, String)], log_lines: u32) -> (WasiCtx, C
         .allow_ip_name_lookup(false)
         .socket_addr_check(|_, _| Box::pin(async { false }));
     (builder.build(), output)
+}
+/// `line` with its control characters (other than tab) escaped, so that a guest cannot send
+/// terminal escape sequences or carriage returns to whoever reads the host's log.
+fn printable(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut escaped = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        if c.is_control() && c != '\t' {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn guest_lines_cannot_carry_terminal_controls() {
+        assert_eq!(
+            printable("plain\ttext \"quoted\""),
+            "plain\ttext \"quoted\""
+        );
+        assert_eq!(printable("\u{1b}[2Jwiped\rover"), "\\u{1b}[2Jwiped\\rover");
+    }
 }
