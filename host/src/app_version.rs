@@ -21,13 +21,16 @@ use crate::services::Backends;
 /// Where an app keeps its data when `--data` is not given: beside its manifest.
 pub const DEFAULT_DATA_DIR: &str = ".nimbus";
 
-/// What a route invokes, and whether it needs a bearer token.
+/// What a route invokes, whether it needs a bearer token, and how often it may be called.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteTarget {
     /// Index into [`AppVersion::components`].
     pub component: usize,
     /// The route's `auth`.
     pub auth: RouteAuth,
+    /// The route's `rate_limit`, with the route's number in the manifest (each route counts
+    /// its own allowances).
+    pub rate_limit: Option<(u32, crate::manifest::RateLimit)>,
 }
 
 /// What identifies an app version exactly: its manifest's text and the content hash of every
@@ -165,14 +168,16 @@ impl AppVersion {
             .components
             .iter()
             .enumerate()
-            .flat_map(|(component, spec)| {
-                spec.routes.iter().map(move |r| {
-                    let target = RouteTarget {
-                        component,
-                        auth: r.auth,
-                    };
-                    (r.pattern.clone(), target)
-                })
+            .flat_map(|(component, spec)| spec.routes.iter().map(move |r| (component, r)))
+            .enumerate()
+            .map(|(number, (component, r))| {
+                let number = u32::try_from(number).unwrap_or(u32::MAX);
+                let target = RouteTarget {
+                    component,
+                    auth: r.auth,
+                    rate_limit: r.rate_limit.map(|limit| (number, limit)),
+                };
+                (r.pattern.clone(), target)
             })
             .collect();
         let pin = VersionPin {

@@ -39,6 +39,8 @@ pub struct RawRoute {
     pub pattern: RoutePattern,
     /// `auth`, when the table form gives it.
     pub auth: Option<RouteAuth>,
+    /// `rate_limit`, when the table form gives it.
+    pub rate_limit: Option<crate::rate_limit::RawRateLimit>,
 }
 
 impl<'de> Deserialize<'de> for RawRoute {
@@ -51,6 +53,8 @@ impl<'de> Deserialize<'de> for RawRoute {
             route: RoutePattern,
             #[serde(default)]
             auth: Option<RouteAuth>,
+            #[serde(default)]
+            rate_limit: Option<crate::rate_limit::RawRateLimit>,
         }
 
         impl<'de> Visitor<'de> for RouteVisitor {
@@ -67,6 +71,7 @@ impl<'de> Deserialize<'de> for RawRoute {
                     .map(|pattern| RawRoute {
                         pattern,
                         auth: None,
+                        rate_limit: None,
                     })
                     .map_err(E::custom)
             }
@@ -76,6 +81,7 @@ impl<'de> Deserialize<'de> for RawRoute {
                 Ok(RawRoute {
                     pattern: table.route,
                     auth: table.auth,
+                    rate_limit: table.rate_limit,
                 })
             }
         }

@@ -9,6 +9,7 @@
 mod error;
 mod grants;
 mod instances;
+mod rate_limit;
 pub mod routes;
 mod schema;
 mod units;
@@ -23,6 +24,7 @@ pub use grants::{
     AuthGrant, BucketAccess, BucketMode, ContentTypePattern, RESERVED_BUCKET_NAMES, RouteAuth,
 };
 pub use instances::Instances;
+pub use rate_limit::{RateLimit, RateLimitKey};
 pub use schema::{Name, OutboundHost, SecretName};
 pub use units::{ByteSize, HumanDuration};
 
@@ -100,6 +102,8 @@ pub struct RouteSpec {
     pub pattern: RoutePattern,
     /// Whether it needs a bearer token.
     pub auth: RouteAuth,
+    /// Its `rate_limit`, or its component's.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// One `[component.NAME]`.
@@ -336,21 +340,64 @@ impl Manifest {
             } else {
                 RouteAuth::None
             };
+            let component_limit = match &raw.rate_limit {
+                Some(limit) => Some(limit.get_ref().resolve().map_err(|why| {
+                    ManifestError::at(
+                        path,
+                        &text,
+                        limit.span().start,
+                        format!("component.{name}.rate_limit: {why}"),
+                    )
+                })?),
+                None => None,
+            };
+            let mut routes = Vec::with_capacity(raw.routes.len());
+            for route in raw.routes {
+                let at = route.span().start;
+                let route = route.into_inner();
+                let auth = route.auth.unwrap_or(default_auth);
+                let rate_limit = match &route.rate_limit {
+                    Some(limit) => Some(limit.resolve().map_err(|why| {
+                        ManifestError::at(
+                            path,
+                            &text,
+                            at,
+                            format!(
+                                "component.{name}.routes: `{}`: rate_limit: {why}",
+                                route.pattern
+                            ),
+                        )
+                    })?),
+                    None => component_limit,
+                };
+                if rate_limit.is_some_and(|l| l.per == RateLimitKey::User)
+                    && auth != RouteAuth::Required
+                {
+                    let at = match (&route.rate_limit, &raw.rate_limit) {
+                        (None, Some(limit)) => limit.span().start,
+                        _ => at,
+                    };
+                    return Err(ManifestError::at(
+                        path,
+                        &text,
+                        at,
+                        format!(
+                            "component.{name}: a rate limit per \"user\" needs a route that requires a token, and `{}` does not; give it auth = \"required\" or limit it per \"ip\"",
+                            route.pattern
+                        ),
+                    ));
+                }
+                routes.push(RouteSpec {
+                    pattern: route.pattern,
+                    auth,
+                    rate_limit,
+                });
+            }
             let source_span = raw.source.span();
             components.push(ComponentSpec {
                 source: dir.join(raw.source.get_ref()),
                 build: raw.build,
-                routes: raw
-                    .routes
-                    .into_iter()
-                    .map(|route| {
-                        let route = route.into_inner();
-                        RouteSpec {
-                            pattern: route.pattern,
-                            auth: route.auth.unwrap_or(default_auth),
-                        }
-                    })
-                    .collect(),
+                routes,
                 key_value,
                 buckets: raw
                     .buckets

@@ -69,6 +69,7 @@ pub(super) struct RawComponent {
     pub limits: RawLimits,
     #[serde(default)]
     pub instances: crate::instances::RawInstances,
+    pub rate_limit: Option<Spanned<crate::rate_limit::RawRateLimit>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

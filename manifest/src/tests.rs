@@ -344,3 +344,67 @@ fn provisioned_instances_must_fit_one_process() {
     let error = error_of(&text);
     assert!(error.contains("add up to 1100"), "{error}");
 }
+
+const LIMITED: &str = r#"
+[app]
+name = "limited"
+
+[component.api]
+source = "api.wasm"
+routes = [
+    "/open",
+    { route = "/me", auth = "required", rate_limit = { per = "user", requests = 2, window = "1s" } },
+]
+rate_limit = { per = "ip", requests = 5, window = "1m", burst = 3 }
+"#;
+
+#[test]
+fn rate_limits_apply_per_route_or_per_component() {
+    let manifest = parse(LIMITED).expect("valid manifest");
+    let routes = &manifest.components[0].routes;
+    assert_eq!(
+        routes[0].rate_limit,
+        Some(RateLimit {
+            per: RateLimitKey::Ip,
+            requests: 5,
+            window: Duration::from_secs(60),
+            burst: 3,
+        })
+    );
+    assert_eq!(
+        routes[1].rate_limit,
+        Some(RateLimit {
+            per: RateLimitKey::User,
+            requests: 2,
+            window: Duration::from_secs(1),
+            burst: 2,
+        })
+    );
+}
+
+#[test]
+fn a_rate_limit_per_user_needs_a_route_that_requires_a_token() {
+    let error = error_of(&LIMITED.replace("auth = \"required\", ", ""));
+    assert!(error.starts_with("app/nimbus.toml:9:"), "{error}");
+    assert!(
+        error.contains("per \"user\" needs a route that requires a token"),
+        "{error}"
+    );
+    let error = error_of(&LIMITED.replace("per = \"ip\"", "per = \"user\""));
+    assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");
+    assert!(error.contains("`/open` does not"), "{error}");
+}
+
+#[test]
+fn rate_limits_are_checked_at_their_line() {
+    let error = error_of(&LIMITED.replace("requests = 5", "requests = 0"));
+    assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");
+    assert!(
+        error.contains("rate_limit: `requests` must be at least 1"),
+        "{error}"
+    );
+    let error = error_of(&LIMITED.replace("per = \"ip\"", "per = \"planet\""));
+    assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");
+    let error = error_of(&LIMITED.replace("window = \"1m\"", "window = \"soon\""));
+    assert!(error.contains("`soon` is not a duration"), "{error}");
+}

@@ -18,6 +18,7 @@ mod log_format;
 mod manifest_errors;
 mod object_grants;
 mod objects;
+mod rate_limits;
 mod routing;
 mod scale_to_zero;
 mod secrets;

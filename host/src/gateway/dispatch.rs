@@ -49,6 +49,15 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 Ok(identity) => identity,
                 Err(error) => return error.into_response(),
             };
+            if let Some(limit) = target.rate_limit {
+                let user = identity.as_ref().map(|who| who.user_id.as_str());
+                let limiter = host.limits.as_ref();
+                if let Some(refused) =
+                    super::rate_limit::refusal(limiter, limit, &request, user, &request_id)
+                {
+                    return refused;
+                }
+            }
             let Some(component) = app.components.get(target.component) else {
                 return ApiError::new(StatusCode::NOT_FOUND, "no such component", &request_id)
                     .into_response();

@@ -44,6 +44,12 @@ impl ApiError {
         self
     }
 
+    /// Adds `Retry-After: seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// Adds `WWW-Authenticate: Bearer` (for 401s).
     pub fn with_www_authenticate(mut self) -> Self {
         self.www_authenticate = true;

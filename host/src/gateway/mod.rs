@@ -10,6 +10,7 @@ mod dispatch;
 pub mod edge;
 mod error;
 mod guest_response;
+mod rate_limit;
 pub mod request_id;
 mod storage;
 mod trace_context;

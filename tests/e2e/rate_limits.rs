@@ -1,0 +1,116 @@
+//! `rate_limit` on routes: the allowance holds across every worker process, a forged
+//! `X-Forwarded-For` does not buy a fresh one, and a refusal is a 429 that says when to retry.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::harness::{AppDir, fresh_connection_client, process_of};
+
+#[tokio::test]
+async fn a_route_admits_its_allowance_across_processes_and_then_answers_429() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "limited"
+
+[component.probe]
+source = "{probe}"
+routes = [
+    { route = "/limited/...", rate_limit = { per = "ip", requests = 5, window = "1m" } },
+    "/free/...",
+]
+"#,
+    );
+    let server = app.start_processes(2);
+    let http = fresh_connection_client();
+    let (mut admitted, mut refused, mut processes) = (0, 0, HashSet::new());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Fresh connections land on either process; go on until both have answered.
+    for forged in 0.. {
+        if forged >= 12 && processes.len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "one process answered every request"
+        );
+        let response = http
+            .get(server.url("/limited/static"))
+            .header("x-forwarded-for", format!("203.0.113.{forged}"))
+            .send()
+            .await
+            .expect("answer");
+        let id = response.headers()["x-request-id"].to_str().expect("id");
+        processes.insert(process_of(id));
+        match response.status().as_u16() {
+            200 => admitted += 1,
+            429 => {
+                refused += 1;
+                let headers = response.headers();
+                let retry: u64 = headers["retry-after"]
+                    .to_str()
+                    .expect("retry-after")
+                    .parse()
+                    .expect("seconds");
+                assert!((1..=12).contains(&retry), "retry after {retry}s");
+                assert_eq!(headers["ratelimit-policy"], "\"route\";q=5;w=60");
+                assert_eq!(headers["ratelimit"], format!("\"route\";r=0;t={retry}"));
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(admitted, 5, "{refused} refused");
+    // Other routes keep their own allowance: none.
+    let free = http
+        .get(server.url("/free/static"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(free.status(), 200);
+}
+
+#[tokio::test]
+async fn a_limit_per_user_counts_each_user_apart() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "per-user"
+
+[component.probe]
+source = "{probe}"
+routes = [
+    { route = "/mine/...", auth = "required", rate_limit = { per = "user", requests = 2, window = "1h" } },
+]
+"#,
+    );
+    let server = app.start(1);
+    let (ann, bob) = (
+        crate::auth::signup(&server, "ann@example.com").await,
+        crate::auth::signup(&server, "bob@example.com").await,
+    );
+    let http = crate::harness::client();
+    let call = |token: &str| {
+        http.get(server.url("/mine/static"))
+            .bearer_auth(token)
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for token in [
+        &ann.access,
+        &ann.access,
+        &ann.access,
+        &bob.access,
+        &bob.access,
+    ] {
+        statuses.push(call(token).await.expect("answer").status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429, 200, 200]);
+    // Without a token the route answers 401 before any allowance is spent.
+    let anonymous = http
+        .get(server.url("/mine/static"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(call(&bob.access).await.expect("answer").status(), 429);
+}
