@@ -28,9 +28,23 @@ pub struct RouteTarget {
     pub component: usize,
     /// The route's `auth`.
     pub auth: RouteAuth,
-    /// The route's `rate_limit`, with the route's number in the manifest (each route counts
-    /// its own allowances).
-    pub rate_limit: Option<(u32, crate::manifest::RateLimit)>,
+    /// The route's `rate_limit`, with what names its allowances: a hash of its component,
+    /// pattern and limit, so that each route counts its own, and a route whose limit changes
+    /// in a new version starts afresh.
+    pub rate_limit: Option<(u64, crate::manifest::RateLimit)>,
+}
+
+/// What names a route's allowances in the shared limit table. Every process computes the same
+/// (one binary, fixed hash keys).
+fn allowance_name(
+    component: &str,
+    route: &crate::manifest::RouteSpec,
+    limit: crate::manifest::RateLimit,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (component, route.pattern.to_string(), format!("{limit:?}")).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What identifies an app version exactly: its manifest's text and the content hash of every
@@ -168,16 +182,17 @@ impl AppVersion {
             .components
             .iter()
             .enumerate()
-            .flat_map(|(component, spec)| spec.routes.iter().map(move |r| (component, r)))
-            .enumerate()
-            .map(|(number, (component, r))| {
-                let number = u32::try_from(number).unwrap_or(u32::MAX);
-                let target = RouteTarget {
-                    component,
-                    auth: r.auth,
-                    rate_limit: r.rate_limit.map(|limit| (number, limit)),
-                };
-                (r.pattern.clone(), target)
+            .flat_map(|(component, spec)| {
+                spec.routes.iter().map(move |r| {
+                    let target = RouteTarget {
+                        component,
+                        auth: r.auth,
+                        rate_limit: r
+                            .rate_limit
+                            .map(|limit| (allowance_name(&spec.name, r, limit), limit)),
+                    };
+                    (r.pattern.clone(), target)
+                })
             })
             .collect();
         let pin = VersionPin {

@@ -8,6 +8,13 @@ use serde::Deserialize;
 
 use crate::units::HumanDuration;
 
+/// The longest `window`: a year.
+const MAX_WINDOW: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The shortest gap between requests a limit may sustain: rates finer than this would be
+/// rounded too coarsely to hold.
+const MIN_INTERVAL_MS: u64 = 10;
+
 /// Whose requests one allowance counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,8 +55,20 @@ impl RawRateLimit {
         if self.requests == 0 {
             return Err("`requests` must be at least 1".into());
         }
-        if self.window.0.is_zero() {
-            return Err("`window` must be longer than zero".into());
+        let window = self.window.0;
+        if window < Duration::from_secs(1) || window > MAX_WINDOW || window.subsec_nanos() != 0 {
+            return Err(format!(
+                "`window` must be a whole number of seconds from 1s to {}h",
+                MAX_WINDOW.as_secs() / 3600
+            ));
+        }
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        if window_ms / u64::from(self.requests) < MIN_INTERVAL_MS {
+            return Err(format!(
+                "{} requests per {}s is more than one per {MIN_INTERVAL_MS} ms, finer than limits are kept; allow fewer requests or a longer window",
+                self.requests,
+                window.as_secs()
+            ));
         }
         let burst = self.burst.unwrap_or(self.requests);
         if burst == 0 {

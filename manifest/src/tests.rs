@@ -407,4 +407,17 @@ fn rate_limits_are_checked_at_their_line() {
     assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");
     let error = error_of(&LIMITED.replace("window = \"1m\"", "window = \"soon\""));
     assert!(error.contains("`soon` is not a duration"), "{error}");
+    for window in ["\"250ms\"", "\"1500ms\"", "\"9000h\""] {
+        let error = error_of(&LIMITED.replace("\"1m\"", window));
+        assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");
+        assert!(
+            error.contains("whole number of seconds from 1s to 8760h"),
+            "{error}"
+        );
+    }
+    let error = error_of(&LIMITED.replace(
+        "requests = 5, window = \"1m\"",
+        "requests = 600, window = \"1s\"",
+    ));
+    assert!(error.contains("more than one per 10 ms"), "{error}");
 }

@@ -16,7 +16,8 @@ name = "limited"
 [component.probe]
 source = "{probe}"
 routes = [
-    { route = "/limited/...", rate_limit = { per = "ip", requests = 5, window = "1m" } },
+    { route = "/limited/...", rate_limit = { per = "ip", requests = 5, window = "1h" } },
+    { route = "/other/...", rate_limit = { per = "ip", requests = 1, window = "1h" } },
     "/free/...",
 ]
 "#,
@@ -52,15 +53,24 @@ routes = [
                     .expect("retry-after")
                     .parse()
                     .expect("seconds");
-                assert!((1..=12).contains(&retry), "retry after {retry}s");
-                assert_eq!(headers["ratelimit-policy"], "\"route\";q=5;w=60");
+                assert!((1..=720).contains(&retry), "retry after {retry}s");
+                assert_eq!(headers["ratelimit-policy"], "\"route\";q=5;w=3600");
                 assert_eq!(headers["ratelimit"], format!("\"route\";r=0;t={retry}"));
             }
             other => panic!("status {other}"),
         }
     }
     assert_eq!(admitted, 5, "{refused} refused");
-    // Other routes keep their own allowance: none.
+    // Each route keeps its own allowances; HEAD draws on its GET route's.
+    let head = http
+        .head(server.url("/limited/static"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(head.status(), 429);
+    let other = |http: &reqwest::Client| http.get(server.url("/other/static")).send();
+    assert_eq!(other(&http).await.expect("answer").status(), 200);
+    assert_eq!(other(&http).await.expect("answer").status(), 429);
     let free = http
         .get(server.url("/free/static"))
         .send()
@@ -105,12 +115,13 @@ routes = [
         statuses.push(call(token).await.expect("answer").status().as_u16());
     }
     assert_eq!(statuses, [200, 200, 429, 200, 200]);
-    // Without a token the route answers 401 before any allowance is spent.
-    let anonymous = http
-        .get(server.url("/mine/static"))
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(anonymous.status(), 401);
-    assert_eq!(call(&bob.access).await.expect("answer").status(), 429);
+    // Requests whose token fails verification spend nothing of the user's allowance.
+    let carol = crate::auth::signup(&server, "carol@example.com").await;
+    let forged = format!("{}x", carol.access);
+    for _ in 0..3 {
+        assert_eq!(call(&forged).await.expect("answer").status(), 401);
+    }
+    assert_eq!(call(&carol.access).await.expect("answer").status(), 200);
+    assert_eq!(call(&carol.access).await.expect("answer").status(), 200);
+    assert_eq!(call(&carol.access).await.expect("answer").status(), 429);
 }

@@ -194,15 +194,21 @@ pub fn powerless_ctx(config: &[(String, String)], log_lines: u32) -> (WasiCtx, C
         .socket_addr_check(|_, _| Box::pin(async { false }));
     (builder.build(), output)
 }
-/// `line` with its control characters (other than tab) escaped, so that a guest cannot send
-/// terminal escape sequences or carriage returns to whoever reads the host's log.
+/// `line` with its control characters (other than tab) and invisible formatting characters
+/// (bidirectional overrides, zero-width ones, line separators) escaped, so that a guest cannot
+/// send terminal escape sequences or lines that read differently from what they hold to
+/// whoever reads the host's log.
 fn printable(line: &str) -> std::borrow::Cow<'_, str> {
-    if !line.chars().any(|c| c.is_control() && c != '\t') {
+    fn hidden(c: char) -> bool {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    }
+    if !line.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(line);
     }
     let mut escaped = String::with_capacity(line.len() + 8);
     for c in line.chars() {
-        if c.is_control() && c != '\t' {
+        if hidden(c) {
             escaped.extend(c.escape_default());
         } else {
             escaped.push(c);
@@ -222,5 +228,7 @@ mod tests {
             "plain\ttext \"quoted\""
         );
         assert_eq!(printable("\u{1b}[2Jwiped\rover"), "\\u{1b}[2Jwiped\\rover");
+        assert_eq!(printable("a\u{202e}b\u{200b}c"), "a\\u{202e}b\\u{200b}c");
+        assert_eq!(printable("naïve café"), "naïve café");
     }
 }

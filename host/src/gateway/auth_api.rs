@@ -135,13 +135,8 @@ impl EmailPassword {
 fn throttle(host: &Host, app: &AppVersion, peer: IpAddr) -> Result<(), AuthFailure> {
     let config = app.services.auth.config();
     let quota = Quota::per_minute(config.ip_burst, config.ip_per_minute);
-    // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`.
-    let key: Vec<u8> = match peer.to_canonical() {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
-    };
     host.limits
-        .check("auth-address", &key, quota)
+        .check("auth-address", &super::rate_limit::client_key(peer), quota)
         .map_err(|retry_after| AuthFailure(AuthError::Throttled { retry_after }))
 }
 

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::guest_response::{final_status, from_record, sanitize_headers};
 use crate::app_version::{AppVersion, RouteTarget};
 use crate::host::Host;
-use crate::manifest::RouteAuth;
+use crate::manifest::{RateLimit, RateLimitKey, RouteAuth};
 use crate::routes::RouteMatch;
 use crate::runtime::{LoadedComponent, Meta, Output, Trigger};
 
@@ -44,14 +44,40 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             }
             let trace_parent = super::trace_context::trace_parent(request.headers());
             super::trace_context::normalize(request.headers_mut(), trace_parent.as_deref());
+            // A limit per address counts every request, whatever its credentials; one per user
+            // only those whose token was verified.
+            let limit = target.rate_limit;
+            let limiter = host.limits.as_ref();
+            if let Some(
+                limit @ (
+                    _,
+                    RateLimit {
+                        per: RateLimitKey::Ip,
+                        ..
+                    },
+                ),
+            ) = limit
+                && let Some(refused) =
+                    super::rate_limit::refusal(limiter, limit, &request, None, &request_id)
+            {
+                return refused;
+            }
             let checked = check_caller(&app, &credentials, target, &mut request, &request_id);
             let identity = match checked.await {
                 Ok(identity) => identity,
                 Err(error) => return error.into_response(),
             };
-            if let Some(limit) = target.rate_limit {
+            if let Some(
+                limit @ (
+                    _,
+                    RateLimit {
+                        per: RateLimitKey::User,
+                        ..
+                    },
+                ),
+            ) = limit
+            {
                 let user = identity.as_ref().map(|who| who.user_id.as_str());
-                let limiter = host.limits.as_ref();
                 if let Some(refused) =
                     super::rate_limit::refusal(limiter, limit, &request, user, &request_id)
                 {

@@ -2,7 +2,7 @@
 //! draws on one allowance per client, with 429, `Retry-After` and the `RateLimit-Policy` and
 //! `RateLimit` fields of draft-ietf-httpapi-ratelimit-headers-08.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
@@ -15,12 +15,22 @@ use crate::manifest::{RateLimit, RateLimitKey};
 const POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-policy");
 const STATE_HEADER: HeaderName = HeaderName::from_static("ratelimit");
 
-/// Takes one request of this client from route `route`'s allowance; past it, the 429 to answer
-/// with. The client is the socket's address (a forwarded-for header does not name it), or the
-/// verified user.
+/// Whose allowance a client address draws on: the address for IPv4, its /64 for IPv6 (one
+/// client usually holds a whole /64, so finer keys would be free to multiply).
+pub fn client_key(peer: IpAddr) -> Vec<u8> {
+    // An IPv4 client of a dual-stack listener arrives as `::ffff:a.b.c.d`.
+    match peer.to_canonical() {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
+    }
+}
+
+/// Takes one request of this client from the route's allowance (named by `route`); past it,
+/// the 429 to answer with. The client is the socket's address (a forwarded-for header does not
+/// name it), or the verified user.
 pub fn refusal<B>(
     limiter: &dyn RateLimiter,
-    (route, limit): (u32, RateLimit),
+    (route, limit): (u64, RateLimit),
     request: &Request<B>,
     user_id: Option<&str>,
     request_id: &str,
@@ -28,8 +38,10 @@ pub fn refusal<B>(
     let mut key = route.to_be_bytes().to_vec();
     match limit.per {
         RateLimitKey::Ip => {
+            // The connection layer always records the peer; were it missing, every client would
+            // share one allowance: stricter, never looser.
             if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-                key.extend_from_slice(peer.ip().to_string().as_bytes());
+                key.extend_from_slice(&client_key(peer.ip()));
             }
         }
         // The manifest allows `per = "user"` only on routes that require a token.
@@ -49,7 +61,7 @@ pub fn refusal<B>(
     )
     .with_retry_after(seconds)
     .into_response();
-    let window = limit.window.as_secs().max(1);
+    let window = limit.window.as_secs();
     let headers = response.headers_mut();
     if let Ok(policy) = HeaderValue::from_str(&format!("\"route\";q={};w={window}", limit.requests))
     {
@@ -59,4 +71,18 @@ pub fn refusal<B>(
         headers.insert(STATE_HEADER, state);
     }
     Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_keyed_by_its_64_and_an_ipv4_one_by_its_address() {
+        let key = |text: &str| client_key(text.parse().expect("address"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:203.0.113.7"), key("203.0.113.7"));
+        assert_ne!(key("203.0.113.7"), key("203.0.113.8"));
+    }
 }

@@ -26,7 +26,8 @@ impl Quota {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         Self {
             burst: burst.max(1),
-            interval_ms: (window_ms / u64::from(count.max(1))).max(1),
+            // Rounded up: a limit may come out a little stricter than asked, never looser.
+            interval_ms: window_ms.div_ceil(u64::from(count.max(1))).max(1),
         }
     }
 
