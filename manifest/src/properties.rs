@@ -15,6 +15,13 @@ fn client_segment() -> impl Strategy<Value = String> {
     "[^/]{0,8}"
 }
 
+/// What a route captures of a segment: its percent-decoded text.
+fn decoded(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 fn literal() -> impl Strategy<Value = String> {
     "[a-z0-9_.-]{1,6}".prop_filter("`...` is the wildcard", |s| s != "...")
 }
@@ -77,7 +84,7 @@ proptest! {
                 Part::Literal(literal) => path.push_str(literal),
                 Part::Param => {
                     path.push_str(&values[index]);
-                    expected.push((format!("p{index}"), values[index].clone()));
+                    expected.push((format!("p{index}"), decoded(&values[index])));
                 }
             }
         }
@@ -86,6 +93,7 @@ proptest! {
                 path.push('/');
                 path.push_str(segment);
             }
+            let rest: Vec<String> = rest.iter().map(|segment| decoded(segment)).collect();
             expected.push((WILDCARD_PARAM.to_string(), rest.join("/")));
         }
         if path.is_empty() {
