@@ -74,6 +74,16 @@ impl RawRateLimit {
         if burst == 0 {
             return Err("`burst` must be at least 1".into());
         }
+        // A full bucket takes `burst` intervals to drain; the shared table keeps times that far
+        // ahead only within a year.
+        let refill_ms = u128::from(burst) * u128::from(window_ms) / u128::from(self.requests);
+        if refill_ms > MAX_WINDOW.as_millis() {
+            return Err(format!(
+                "`burst` {burst} would take more than a year to earn back at {} per {}s; lower it",
+                self.requests,
+                window.as_secs()
+            ));
+        }
         Ok(RateLimit {
             per: self.per,
             requests: self.requests,

@@ -420,4 +420,9 @@ fn rate_limits_are_checked_at_their_line() {
         "requests = 600, window = \"1s\"",
     ));
     assert!(error.contains("more than one per 10 ms"), "{error}");
+    let error = error_of(&LIMITED.replace(
+        "requests = 5, window = \"1m\", burst = 3",
+        "requests = 1, window = \"8760h\", burst = 2",
+    ));
+    assert!(error.contains("more than a year to earn back"), "{error}");
 }
