@@ -72,6 +72,8 @@ pub struct Manifest {
     pub access_token_ttl: Duration,
     /// `[app] require_api_key`: refuse requests without the app's publishable key.
     pub require_api_key: bool,
+    /// `[app] trusted_proxies`: networks whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     text: String,
 }
 
@@ -451,6 +453,7 @@ impl Manifest {
                 .access_token_ttl
                 .map_or(DEFAULT_ACCESS_TOKEN_TTL, |t| t.0),
             require_api_key: raw.app.require_api_key,
+            trusted_proxies: raw.app.trusted_proxies,
             text,
         })
     }

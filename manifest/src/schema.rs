@@ -27,6 +27,8 @@ pub(super) struct RawApp {
     pub name: Name,
     #[serde(default)]
     pub require_api_key: bool,
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Default, Deserialize)]

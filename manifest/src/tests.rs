@@ -396,6 +396,21 @@ fn a_rate_limit_per_user_needs_a_route_that_requires_a_token() {
 }
 
 #[test]
+fn trusted_proxies_are_networks_checked_at_their_line() {
+    let manifest = parse(&LIMITED.replace(
+        "name = \"limited\"",
+        "name = \"limited\"\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]",
+    ))
+    .expect("valid manifest");
+    assert_eq!(manifest.trusted_proxies.len(), 2);
+    let error = error_of(&LIMITED.replace(
+        "name = \"limited\"",
+        "name = \"limited\"\ntrusted_proxies = [\"the load balancer\"]",
+    ));
+    assert!(error.starts_with("app/nimbus.toml:4:"), "{error}");
+}
+
+#[test]
 fn rate_limits_are_checked_at_their_line() {
     let error = error_of(&LIMITED.replace("requests = 5", "requests = 0"));
     assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");

@@ -125,3 +125,41 @@ routes = [
     assert_eq!(call(&carol.access).await.expect("answer").status(), 200);
     assert_eq!(call(&carol.access).await.expect("answer").status(), 429);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "proxied"
+trusted_proxies = ["127.0.0.0/8"]
+
+[component.probe]
+source = "{probe}"
+routes = [
+    { route = "/limited/...", rate_limit = { per = "ip", requests = 1, window = "1h" } },
+]
+"#,
+    );
+    let server = app.start(1);
+    let http = crate::harness::client();
+    let from = |chain: &'static str| {
+        http.get(server.url("/limited/static"))
+            .header("x-forwarded-for", chain)
+            .send()
+    };
+    let status = |response: reqwest::Response| response.status().as_u16();
+    assert_eq!(status(from("198.51.100.1").await.expect("answer")), 200);
+    assert_eq!(status(from("198.51.100.1").await.expect("answer")), 429);
+    // Another client behind the proxy has its own allowance; an address the client put first
+    // is not believed, and the proxy's own hops are skipped.
+    assert_eq!(status(from("198.51.100.2").await.expect("answer")), 200);
+    assert_eq!(
+        status(
+            from("203.0.113.50, 198.51.100.1, 127.0.0.2")
+                .await
+                .expect("answer")
+        ),
+        429
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use nimbus_auth::{AuthError, Claims, LogoutScope};
@@ -132,11 +132,21 @@ impl EmailPassword {
 
 /// Takes one request from the caller's bucket, shared by every process of the host: per
 /// address for IPv4, per /64 for IPv6 (one client usually holds a whole /64).
-fn throttle(host: &Host, app: &AppVersion, peer: IpAddr) -> Result<(), AuthFailure> {
+fn throttle(
+    host: &Host,
+    app: &AppVersion,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<(), AuthFailure> {
     let config = app.services.auth.config();
+    let client = super::client_address::client_ip(&app.manifest.trusted_proxies, peer, headers);
     let quota = Quota::per_minute(config.ip_burst, config.ip_per_minute);
     host.limits
-        .check("auth-address", &super::rate_limit::client_key(peer), quota)
+        .check(
+            "auth-address",
+            &super::rate_limit::client_key(client),
+            quota,
+        )
         .map_err(|retry_after| AuthFailure(AuthError::Throttled { retry_after }))
 }
 
@@ -144,11 +154,12 @@ async fn signup(
     State(host): State<Arc<Host>>,
     Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     credentials: Credentials,
     body: axum::body::Bytes,
 ) -> AuthResult {
     require_api_key(&credentials)?;
-    throttle(&host, &app, peer.ip())?;
+    throttle(&host, &app, peer.ip(), &headers)?;
     let (email, password, data) = parse::<EmailPassword>(&body)?.required()?;
     if !data.is_object() {
         return Err(AuthFailure(AuthError::Invalid(
@@ -174,12 +185,13 @@ async fn token(
     State(host): State<Arc<Host>>,
     Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Query(query): Query<GrantQuery>,
     credentials: Credentials,
     body: axum::body::Bytes,
 ) -> AuthResult {
     require_api_key(&credentials)?;
-    throttle(&host, &app, peer.ip())?;
+    throttle(&host, &app, peer.ip(), &headers)?;
     let session = match query.grant_type.as_deref() {
         Some("password") => {
             let (email, password, _) = parse::<EmailPassword>(&body)?.required()?;

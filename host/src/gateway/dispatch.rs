@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::guest_response::{final_status, from_record, sanitize_headers};
 use crate::app_version::{AppVersion, RouteTarget};
 use crate::host::Host;
-use crate::manifest::{RateLimit, RateLimitKey, RouteAuth};
+use crate::manifest::RouteAuth;
 use crate::routes::RouteMatch;
 use crate::runtime::{LoadedComponent, Meta, Output, Trigger};
 
@@ -46,20 +46,9 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             super::trace_context::normalize(request.headers_mut(), trace_parent.as_deref());
             // A limit per address counts every request, whatever its credentials; one per user
             // only those whose token was verified.
-            let limit = target.rate_limit;
-            let limiter = host.limits.as_ref();
-            if let Some(
-                limit @ (
-                    _,
-                    RateLimit {
-                        per: RateLimitKey::Ip,
-                        ..
-                    },
-                ),
-            ) = limit
-                && let Some(refused) =
-                    super::rate_limit::refusal(limiter, limit, &request, None, &request_id)
-            {
+            let limits = host.limits.as_ref();
+            let by_address = super::rate_limit::by_address(limits, &app, target, &request);
+            if let Some(refused) = by_address.refusal(&request_id) {
                 return refused;
             }
             let checked = check_caller(&app, &credentials, target, &mut request, &request_id);
@@ -67,22 +56,9 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 Ok(identity) => identity,
                 Err(error) => return error.into_response(),
             };
-            if let Some(
-                limit @ (
-                    _,
-                    RateLimit {
-                        per: RateLimitKey::User,
-                        ..
-                    },
-                ),
-            ) = limit
-            {
-                let user = identity.as_ref().map(|who| who.user_id.as_str());
-                if let Some(refused) =
-                    super::rate_limit::refusal(limiter, limit, &request, user, &request_id)
-                {
-                    return refused;
-                }
+            let by_user = super::rate_limit::by_user(limits, target, identity.as_ref());
+            if let Some(refused) = by_user.refusal(&request_id) {
+                return refused;
             }
             let Some(component) = app.components.get(target.component) else {
                 return ApiError::new(StatusCode::NOT_FOUND, "no such component", &request_id)

@@ -5,6 +5,7 @@
 
 mod auth_api;
 mod caller;
+mod client_address;
 pub mod connections;
 mod dispatch;
 pub mod edge;

@@ -9,7 +9,9 @@ use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nimbus_limits::{Quota, RateLimiter};
 
+use super::client_address::client_ip;
 use super::error::ApiError;
+use crate::app_version::{AppVersion, RouteTarget};
 use crate::manifest::{RateLimit, RateLimitKey};
 
 const POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -25,28 +27,74 @@ pub fn client_key(peer: IpAddr) -> Vec<u8> {
     }
 }
 
-/// Takes one request of this client from the route's allowance (named by `route`); past it,
-/// the 429 to answer with. The client is the socket's address (a forwarded-for header does not
-/// name it), or the verified user.
-pub fn refusal<B>(
+/// One request's claim on its route's allowance, if the route has a limit of that kind.
+pub struct Claim<'a> {
+    limiter: &'a dyn RateLimiter,
+    limit: Option<(u64, RateLimit)>,
+    who: Vec<u8>,
+}
+
+/// The claim of a request on its route's allowance per client address: the socket's peer, or
+/// the client a trusted proxy names (see [`client_ip`]).
+pub fn by_address<'a, B>(
+    limiter: &'a dyn RateLimiter,
+    app: &AppVersion,
+    target: RouteTarget,
+    request: &Request<B>,
+) -> Claim<'a> {
+    let limit = target.rate_limit.filter(|(_, l)| l.per == RateLimitKey::Ip);
+    // The connection layer always records the peer; were it missing, every client would share
+    // one allowance: stricter, never looser.
+    let who = match (limit, request.extensions().get::<ConnectInfo<SocketAddr>>()) {
+        (Some(_), Some(ConnectInfo(peer))) => {
+            let trusted = &app.manifest.trusted_proxies;
+            client_key(client_ip(trusted, peer.ip(), request.headers()))
+        }
+        _ => Vec::new(),
+    };
+    Claim {
+        limiter,
+        limit,
+        who,
+    }
+}
+
+/// The claim of a request on its route's allowance per user (the manifest allows that only on
+/// routes that require a token, so `identity` is the verified caller).
+pub fn by_user<'a>(
+    limiter: &'a dyn RateLimiter,
+    target: RouteTarget,
+    identity: Option<&nimbus_auth::Identity>,
+) -> Claim<'a> {
+    let limit = target
+        .rate_limit
+        .filter(|(_, l)| l.per == RateLimitKey::User);
+    let who = identity.map_or_else(Vec::new, |who| who.user_id.as_bytes().to_vec());
+    Claim {
+        limiter,
+        limit,
+        who,
+    }
+}
+
+impl Claim<'_> {
+    /// Takes one request from the allowance; past it, the 429 to answer with.
+    pub fn refusal(&self, request_id: &str) -> Option<Response> {
+        let (route, limit) = self.limit?;
+        refusal(self.limiter, (route, limit), &self.who, request_id)
+    }
+}
+
+/// Takes one request of client `who` (its [`client_key`], or its user id) from the route's
+/// allowance (named by `route`); past it, the 429 to answer with.
+fn refusal(
     limiter: &dyn RateLimiter,
     (route, limit): (u64, RateLimit),
-    request: &Request<B>,
-    user_id: Option<&str>,
+    who: &[u8],
     request_id: &str,
 ) -> Option<Response> {
     let mut key = route.to_be_bytes().to_vec();
-    match limit.per {
-        RateLimitKey::Ip => {
-            // The connection layer always records the peer; were it missing, every client would
-            // share one allowance: stricter, never looser.
-            if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-                key.extend_from_slice(&client_key(peer.ip()));
-            }
-        }
-        // The manifest allows `per = "user"` only on routes that require a token.
-        RateLimitKey::User => key.extend_from_slice(user_id.unwrap_or_default().as_bytes()),
-    }
+    key.extend_from_slice(who);
     let quota = Quota::per_window(limit.burst, limit.requests, limit.window);
     let wait = limiter.check("route", &key, quota).err()?;
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

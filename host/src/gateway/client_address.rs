@@ -1,0 +1,82 @@
+//! Who the client is, by address: the socket's peer, unless the app trusts that peer as a
+//! proxy (`[app] trusted_proxies`); then the nearest address in `X-Forwarded-For` that is not a
+//! trusted proxy itself. Nothing a client sends is believed unless it came through a proxy the
+//! app names.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The client's address for a request from `peer`.
+pub fn client_ip(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    // Each proxy appends the address it heard from: read from the right, past our own proxies.
+    let mut client = peer;
+    for value in headers.get_all(FORWARDED_FOR).iter().rev() {
+        let Ok(text) = value.to_str() else {
+            return client;
+        };
+        for entry in text.rsplit(',') {
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+                // Whatever lies beyond a garbled entry cannot be trusted.
+                return client;
+            };
+            client = ip;
+            if !is_trusted(ip) {
+                return client;
+            }
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("address")
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(FORWARDED_FOR, value.parse().expect("header"));
+        }
+        headers
+    }
+
+    #[test]
+    fn a_peer_that_is_not_trusted_is_the_client_whatever_it_forwards() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let headers = forwarded(&["198.51.100.1"]);
+        assert_eq!(
+            client_ip(&trusted, ip("203.0.113.9"), &headers),
+            ip("203.0.113.9")
+        );
+        assert_eq!(client_ip(&[], ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_nearest_untrusted_address_is_the_client() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let peer = ip("10.0.0.1");
+        // The client forged the first entry; our proxies appended the rest.
+        let headers = forwarded(&["192.0.2.66, 198.51.100.1", "10.0.0.2"]);
+        assert_eq!(client_ip(&trusted, peer, &headers), ip("198.51.100.1"));
+        assert_eq!(client_ip(&trusted, peer, &HeaderMap::new()), peer);
+        let garbled = forwarded(&["198.51.100.1, not-an-address, 10.0.0.3"]);
+        assert_eq!(client_ip(&trusted, peer, &garbled), ip("10.0.0.3"));
+        let mapped = forwarded(&["::ffff:198.51.100.7"]);
+        assert_eq!(
+            client_ip(&trusted, ip("::ffff:10.0.0.1"), &mapped),
+            ip("::ffff:198.51.100.7")
+        );
+    }
+}
