@@ -453,7 +453,7 @@ impl Manifest {
                 .access_token_ttl
                 .map_or(DEFAULT_ACCESS_TOKEN_TTL, |t| t.0),
             require_api_key: raw.app.require_api_key,
-            trusted_proxies: raw.app.trusted_proxies,
+            trusted_proxies: raw.app.trusted_proxies.into_iter().map(|p| p.0).collect(),
             text,
         })
     }

@@ -74,9 +74,10 @@ impl RawRateLimit {
         if burst == 0 {
             return Err("`burst` must be at least 1".into());
         }
-        // A full bucket takes `burst` intervals to drain; the shared table keeps times that far
-        // ahead only within a year.
-        let refill_ms = u128::from(burst) * u128::from(window_ms) / u128::from(self.requests);
+        // A full bucket takes `burst` intervals (rounded up, as the limiter rounds them) to
+        // earn back; keep that within a year, far inside what the shared table can hold.
+        let refill_ms =
+            u128::from(burst) * u128::from(window_ms.div_ceil(u64::from(self.requests)));
         if refill_ms > MAX_WINDOW.as_millis() {
             return Err(format!(
                 "`burst` {burst} would take more than a year to earn back at {} per {}s; lower it",

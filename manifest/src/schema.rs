@@ -28,7 +28,32 @@ pub(super) struct RawApp {
     #[serde(default)]
     pub require_api_key: bool,
     #[serde(default)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub trusted_proxies: Vec<TrustedProxy>,
+}
+
+/// A network whose `X-Forwarded-For` is believed: `"10.0.0.5"` (one address) or
+/// `"10.0.0.0/24"`; never every address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TrustedProxy(pub ipnet::IpNet);
+
+impl TryFrom<String> for TrustedProxy {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let net = match text.parse::<std::net::IpAddr>() {
+            Ok(address) => ipnet::IpNet::from(address),
+            Err(_) => text.parse::<ipnet::IpNet>().map_err(|_| {
+                format!("`{text}` is not an address or a network like \"10.0.0.0/24\"")
+            })?,
+        };
+        if net.prefix_len() == 0 {
+            return Err(format!(
+                "`{text}` would believe every client's X-Forwarded-For; name your proxies' own addresses"
+            ));
+        }
+        Ok(Self(net))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -399,10 +399,18 @@ fn a_rate_limit_per_user_needs_a_route_that_requires_a_token() {
 fn trusted_proxies_are_networks_checked_at_their_line() {
     let manifest = parse(&LIMITED.replace(
         "name = \"limited\"",
-        "name = \"limited\"\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]",
+        "name = \"limited\"\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\", \"10.1.2.3\"]",
     ))
     .expect("valid manifest");
-    assert_eq!(manifest.trusted_proxies.len(), 2);
+    assert_eq!(manifest.trusted_proxies.len(), 3);
+    assert_eq!(manifest.trusted_proxies[2].to_string(), "10.1.2.3/32");
+    for everyone in ["0.0.0.0/0", "::/0"] {
+        let error = error_of(&LIMITED.replace(
+            "name = \"limited\"",
+            &format!("name = \"limited\"\ntrusted_proxies = [\"{everyone}\"]"),
+        ));
+        assert!(error.contains("would believe every client"), "{error}");
+    }
     let error = error_of(&LIMITED.replace(
         "name = \"limited\"",
         "name = \"limited\"\ntrusted_proxies = [\"the load balancer\"]",

@@ -163,3 +163,43 @@ routes = [
         429
     );
 }
+
+#[tokio::test]
+async fn the_auth_throttle_counts_the_client_a_trusted_proxy_names() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "proxied-auth"
+trusted_proxies = ["127.0.0.1"]
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+"#,
+    );
+    let server = app.start(1);
+    let http = crate::harness::client();
+    let refresh = |from: &'static str, attempt: u32| {
+        http.post(server.url("/auth/v1/token?grant_type=refresh_token"))
+            .header("x-forwarded-for", from)
+            .json(&serde_json::json!({ "refresh_token": format!("nope.{attempt}") }))
+            .send()
+    };
+    let mut throttled = false;
+    for attempt in 0..60 {
+        let response = refresh("198.51.100.1", attempt).await.expect("answer");
+        if response.status().as_u16() == 429 {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "60 attempts from one client must be throttled");
+    let other = refresh("198.51.100.2", 0).await.expect("answer");
+    assert_eq!(
+        other.status(),
+        400,
+        "another client behind the proxy is not throttled"
+    );
+    let again = refresh("198.51.100.1", 0).await.expect("answer");
+    assert_eq!(again.status(), 429);
+}

@@ -19,11 +19,10 @@ pub fn client_ip(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr
     // Each proxy appends the address it heard from: read from the right, past our own proxies.
     let mut client = peer;
     for value in headers.get_all(FORWARDED_FOR).iter().rev() {
-        let Ok(text) = value.to_str() else {
-            return client;
-        };
-        for entry in text.rsplit(',') {
-            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+        // Split the raw bytes: a client's garbage on the left must not hide the entries our
+        // proxies appended on the right.
+        for entry in value.as_bytes().rsplit(|byte| *byte == b',') {
+            let Some(ip) = std::str::from_utf8(entry).ok().and_then(address) else {
                 // Whatever lies beyond a garbled entry cannot be trusted.
                 return client;
             };
@@ -34,6 +33,17 @@ pub fn client_ip(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr
         }
     }
     client
+}
+
+/// An entry's address: `1.2.3.4`, `2001:db8::1`, or with a port as some proxies write it
+/// (`1.2.3.4:5678`, `[2001:db8::1]:443`, `[2001:db8::1]`).
+fn address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 #[cfg(test)]
@@ -73,6 +83,14 @@ mod tests {
         assert_eq!(client_ip(&trusted, peer, &HeaderMap::new()), peer);
         let garbled = forwarded(&["198.51.100.1, not-an-address, 10.0.0.3"]);
         assert_eq!(client_ip(&trusted, peer, &garbled), ip("10.0.0.3"));
+        let with_ports = forwarded(&["[2001:db8::7]:443, 198.51.100.3:5678"]);
+        assert_eq!(client_ip(&trusted, peer, &with_ports), ip("198.51.100.3"));
+        let mut bytes = HeaderMap::new();
+        bytes.append(
+            FORWARDED_FOR,
+            axum::http::HeaderValue::from_bytes(b"\xff, 198.51.100.1").expect("header"),
+        );
+        assert_eq!(client_ip(&trusted, peer, &bytes), ip("198.51.100.1"));
         let mapped = forwarded(&["::ffff:198.51.100.7"]);
         assert_eq!(
             client_ip(&trusted, ip("::ffff:10.0.0.1"), &mapped),
