@@ -5,9 +5,7 @@
 //! file's epoch (34 years), so one atomic compare-and-swap reads and replaces both. A key maps
 //! to one cell by a hash seeded with a per-host random seed, so no client can aim at another's
 //! cell; a key that finds another key's tag in its cell takes the cell over and starts with a
-//! full bucket. With 2^20 cells (8 MiB, of which only the pages in use take memory), a host's
-//! keys rarely meet, and a client that wants another's cell reset must send from about a
-//! million distinct keys within that client's window.
+//! full bucket (with 65,536 cells and the few thousand keys a host sees in a minute, rarely).
 
 use std::fs::OpenOptions;
 use std::hash::{Hash as _, Hasher as _};
@@ -20,8 +18,8 @@ use memmap2::MmapMut;
 use crate::{Quota, RateLimiter};
 
 /// Cells in the table.
-pub const SLOTS: usize = 1 << 20;
-const MAGIC: u64 = u64::from_le_bytes(*b"nblimit2");
+pub const SLOTS: usize = 1 << 16;
+const MAGIC: u64 = u64::from_le_bytes(*b"nblimit1");
 /// Header words: magic, epoch (Unix milliseconds), seed.
 const HEADER_WORDS: usize = 3;
 const TAG_BITS: u32 = 24;
