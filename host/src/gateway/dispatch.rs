@@ -43,7 +43,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 *request.method_mut() = http::Method::GET;
             }
             let trace_parent = super::trace_context::trace_parent(request.headers());
-            super::trace_context::normalize(request.headers_mut(), trace_parent.as_deref());
+            crate::runtime::set_trace_parent(request.headers_mut(), trace_parent.as_deref());
             // A limit per address counts every request, whatever its credentials; one per user
             // only those whose token was verified.
             let limits = host.limits.as_ref();

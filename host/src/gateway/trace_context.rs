@@ -14,16 +14,6 @@ pub fn trace_parent(headers: &HeaderMap) -> Option<String> {
     }
 }
 
-/// Leaves the request with `trace_parent` as its only `traceparent` header, or none, so that
-/// a guest reads what its `context` says.
-pub fn normalize(headers: &mut HeaderMap, trace_parent: Option<&str>) {
-    let name = crate::runtime::TRACE_PARENT_HEADER;
-    match trace_parent.and_then(|parent| http::HeaderValue::from_str(parent).ok()) {
-        Some(value) => headers.insert(name, value),
-        None => headers.remove(name),
-    };
-}
-
 /// `value` as a version-00 trace parent, if it is valid. A version above 00 is read by its
 /// first four fields, as the recommendation asks, and passed on as 00.
 fn parse(value: &str) -> Option<String> {

@@ -280,9 +280,12 @@ pub(crate) async fn call_handler(
 ) {
     let (mut store, ready, served, provisioned, output) =
         store_for(runtime, loaded, kept, deadline);
-    store
-        .data_mut()
-        .pass_trace_parent(context.trace_parent.as_deref());
+    store.data_mut().pass_trace_parent(
+        context
+            .trace_parent
+            .as_deref()
+            .and_then(|parent| http::HeaderValue::from_str(parent).ok()),
+    );
     let budget = deadline.saturating_duration_since(Instant::now());
     let outcome = tokio::time::timeout(budget, async {
         let app = match ready {
@@ -324,9 +327,7 @@ pub(crate) async fn call_proxy(
     let (mut store, ready, served, provisioned, output) =
         store_for(runtime, loaded, kept, deadline);
     let trace_parent = request.headers().get(super::TRACE_PARENT_HEADER);
-    store
-        .data_mut()
-        .pass_trace_parent(trace_parent.and_then(|parent| parent.to_str().ok()));
+    store.data_mut().pass_trace_parent(trace_parent.cloned());
     let budget = deadline.saturating_duration_since(Instant::now());
     let request = request.map(|body| {
         use http_body_util::BodyExt;

@@ -224,11 +224,13 @@ fn invocation_headers(headers: &mut http::HeaderMap, meta: &Meta, start: types::
         START_KIND_HEADER,
         http::HeaderValue::from_static(start_kind_name(start)),
     );
-    match meta
-        .trace_parent
-        .as_deref()
-        .and_then(|t| http::HeaderValue::from_str(t).ok())
-    {
+    set_trace_parent(headers, meta.trace_parent.as_deref());
+}
+
+/// Leaves `headers` with `trace_parent` as their only `traceparent`, or none, so that a guest
+/// reads in its headers what its `context` says.
+pub fn set_trace_parent(headers: &mut http::HeaderMap, trace_parent: Option<&str>) {
+    match trace_parent.and_then(|parent| http::HeaderValue::from_str(parent).ok()) {
         Some(value) => headers.insert(TRACE_PARENT_HEADER, value),
         None => headers.remove(TRACE_PARENT_HEADER),
     };

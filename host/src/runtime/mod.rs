@@ -13,4 +13,4 @@ pub mod state;
 pub use component::{Entry, LoadedComponent};
 pub use engine::{EngineError, Runtime};
 pub use invoke::InvokeError;
-pub use invoker::{MAX_REQUEST_BODY, Meta, Output, TRACE_PARENT_HEADER, Trigger};
+pub use invoker::{MAX_REQUEST_BODY, Meta, Output, TRACE_PARENT_HEADER, Trigger, set_trace_parent};

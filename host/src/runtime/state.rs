@@ -70,10 +70,8 @@ impl InvocationState {
     }
 
     /// Passes the invocation's W3C trace parent on to its outbound requests.
-    pub fn pass_trace_parent(&mut self, trace_parent: Option<&str>) {
-        self.hooks.pass_trace_parent(
-            trace_parent.and_then(|parent| http::HeaderValue::from_str(parent).ok()),
-        );
+    pub fn pass_trace_parent(&mut self, trace_parent: Option<http::HeaderValue>) {
+        self.hooks.pass_trace_parent(trace_parent);
     }
 
     /// Marks the instance idle, to be kept.
