@@ -9,7 +9,7 @@ override export CARGO_TARGET_DIR := $(CURDIR)/target
 LISTEN ?= 127.0.0.1:3000
 APP ?= guests/apps/hello
 
-.PHONY: up test bench fuzz setup guests host host-release lint unit e2e clean-data node-deps
+.PHONY: up test bench fuzz setup guests host host-release lint unit e2e clean-data node-deps tools
 
 ## Install the wasm32-wasip2 target (idempotent).
 setup:
@@ -24,6 +24,10 @@ guests: setup
 node-deps:
 	@command -v npm >/dev/null || { echo "Node.js and npm are required for the Supabase client test"; exit 1; }
 	cd tests/supabase && npm ci --no-audit --no-fund --loglevel=error
+
+## Tools the tests run: Prometheus' promtool (target/tools), unpacked from Debian's package.
+tools:
+	./scripts/promtool.sh >/dev/null
 
 ## Build the host (dev profile; dependencies are optimised, see Cargo.toml).
 host:
@@ -44,7 +48,7 @@ lint: setup
 	cd guests && $(CARGO) clippy --release -- -D warnings
 
 ## Every test: lints, unit tests, and end-to-end tests against the real binary and guests.
-test: guests lint node-deps
+test: guests lint node-deps tools
 	RUST_BACKTRACE=0 $(CARGO) test --workspace
 
 ## Benchmarks (not part of `make test`): load test against native and wasmtime baselines

@@ -65,6 +65,11 @@ enum Command {
         version_pin: Option<PathBuf>,
         #[command(flatten)]
         connections: crate::gateway::ConnectionLimits,
+        #[command(flatten)]
+        observe: Observe,
+        /// Internal: this worker process's index among the host's processes.
+        #[arg(long, hide = true, default_value_t = 0)]
+        process_index: usize,
     },
     /// Run every component's `build` command.
     Build {
@@ -147,6 +152,26 @@ impl AppData {
         let manifest = load_manifest(&self.app)?;
         let data = data_dir(&manifest, self.data.clone());
         Ok((manifest, data))
+    }
+}
+
+/// What `nimbus up` counts and where it shows it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Observe {
+    /// Count Prometheus metrics (`--metrics=false` turns them off).
+    #[arg(long, env = "NIMBUS_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
+    /// Also serve `GET /metrics` on this address (e.g. 127.0.0.1:9464), apart from the app's
+    /// port; `[app] metrics = true` serves it on the app's port.
+    #[arg(long, env = "NIMBUS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Observe {
+    /// The flags a worker process gets: it counts what the supervisor counts; only the
+    /// supervisor serves the separate metrics address.
+    pub fn to_args(&self) -> Vec<String> {
+        vec![format!("--metrics={}", self.metrics)]
     }
 }
 
@@ -253,11 +278,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             kv_socket,
             version_pin,
             connections,
+            observe,
+            process_index,
         } => {
             if let (Some(socket), Some(pin)) = (kv_socket, version_pin) {
                 crate::supervisor::die_with_supervisor();
                 let pin = VersionPin::read(&pin)?;
                 let data = data.context("a worker process needs --data")?;
+                if observe.metrics {
+                    crate::metrics::install(&pin.manifest()?.app, process_index);
+                    crate::metrics::publish::start(crate::metrics::publish::dir_of(&data));
+                }
                 let config = RuntimeConfig {
                     data_dir: data,
                     cache_dir: cache.dir,
@@ -274,6 +305,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 build_components(&manifest)?;
             }
             let data = data_dir(&manifest, data);
+            if observe.metrics {
+                let dir = crate::metrics::publish::dir_of(&data);
+                crate::metrics::publish::reset(&dir).with_context(|| {
+                    format!("cannot prepare the metrics directory {}", dir.display())
+                })?;
+                crate::metrics::install(&manifest.app, 0);
+                crate::metrics::publish::start(dir);
+            }
             let config = RuntimeConfig {
                 cache_dir: cache.dir,
                 backends,
@@ -288,10 +327,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 1
             };
+            if let Some(address) = observe.metrics_listen {
+                let bound = crate::gateway::serve_metrics(data.clone(), address)?;
+                tracing::info!("metrics on http://{bound}/metrics");
+            }
             let shape = crate::supervisor::Shape {
                 processes,
                 workers,
                 connections,
+                observe,
             };
             let owner = Arc::clone(&host);
             let closed = host.backends.take_close_signal();

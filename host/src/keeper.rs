@@ -21,22 +21,7 @@ const SLOW_ROUND: Duration = Duration::from_secs(5);
 /// Starts the upkeep thread; it ends when the host is dropped.
 pub fn start(host: &Arc<Host>) -> std::io::Result<()> {
     let host = Arc::downgrade(host);
-    std::thread::Builder::new()
-        .name("nimbus-instances".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    tracing::error!("cannot start the instance keeper: {error}");
-                    return;
-                }
-            };
-            runtime.block_on(keep(host));
-        })
-        .map(drop)
+    crate::background::spawn("nimbus-instances", "instance keeper", move || keep(host)).map(drop)
 }
 
 async fn keep(host: Weak<Host>) {

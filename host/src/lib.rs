@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app_version;
+mod background;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod host;
 mod invoke_fixture;
 mod keeper;
 mod logging;
+pub mod metrics;
 pub use nimbus_manifest as manifest;
 pub use nimbus_manifest::routes;
 pub mod runtime;

@@ -221,7 +221,9 @@ pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
     let dir = dir
         .clone()
         .unwrap_or_else(|| config.data_dir.join("objects"));
-    let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjectStore::new(dir, Arc::clone(&kv)));
+    let objects: Arc<dyn ObjectStore> = Arc::new(crate::metrics::objects::MeteredObjects::new(
+        Arc::new(LocalObjectStore::new(dir, Arc::clone(&kv))),
+    ));
     Ok(Backends {
         kv,
         objects,

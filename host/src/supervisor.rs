@@ -26,7 +26,7 @@ use crate::host::Host;
 const WORKER_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many processes serve, and how many threads each runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Shape {
     /// Processes, this one included.
     pub processes: usize,
@@ -34,6 +34,8 @@ pub struct Shape {
     pub workers: usize,
     /// Bounds on every connection, in every process.
     pub connections: crate::gateway::ConnectionLimits,
+    /// What every process counts.
+    pub observe: crate::cli::Observe,
 }
 
 /// Serves `host` from this process (with `shape.workers` threads) and `shape.processes - 1`
@@ -98,6 +100,8 @@ pub fn serve(
             let mut started = 0;
             for index in 1..processes {
                 let launch = Launch {
+                    index,
+                    observe: shape.observe.clone(),
                     manifest_path: version.manifest.path.clone(),
                     pin_path: pin_path.clone(),
                     data_dir: data_dir.clone(),
@@ -231,6 +235,8 @@ impl Workers {
 
 /// What starting worker process N needs.
 struct Launch {
+    index: usize,
+    observe: crate::cli::Observe,
     manifest_path: PathBuf,
     pin_path: PathBuf,
     data_dir: PathBuf,
@@ -310,6 +316,8 @@ impl Launch {
             .args(["--processes", "1", "--workers", "1", "--kv-socket"])
             .arg(&self.socket)
             .args(self.connections.to_args())
+            .args(self.observe.to_args())
+            .arg(format!("--process-index={}", self.index))
             .args(self.backends.to_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

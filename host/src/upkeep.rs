@@ -25,35 +25,24 @@ const PURGE_BATCH: usize = 1000;
 pub fn sweep_in_background(host: &Arc<Host>) {
     // Weak, so that the host (and the stores it holds open) is dropped when serving ends.
     let host = Arc::downgrade(host);
-    let spawned = std::thread::Builder::new()
-        .name("nimbus-upkeep".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                tracing::error!("cannot start the upkeep runtime");
-                return;
+    let spawned = crate::background::spawn("nimbus-upkeep", "upkeep runtime", move || async move {
+        let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+        let mut purge = tokio::time::interval(PURGE_INTERVAL);
+        loop {
+            let sweeping = tokio::select! {
+                _ = sweep.tick() => true,
+                _ = purge.tick() => false,
             };
-            runtime.block_on(async {
-                let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
-                let mut purge = tokio::time::interval(PURGE_INTERVAL);
-                loop {
-                    let sweeping = tokio::select! {
-                        _ = sweep.tick() => true,
-                        _ = purge.tick() => false,
-                    };
-                    if sweeping {
-                        let Some(host) = host.upgrade() else {
-                            return;
-                        };
-                        sweep_leftovers(&host).await;
-                    } else if !purge_expired(&host).await {
-                        return;
-                    }
-                }
-            });
-        });
+            if sweeping {
+                let Some(host) = host.upgrade() else {
+                    return;
+                };
+                sweep_leftovers(&host).await;
+            } else if !purge_expired(&host).await {
+                return;
+            }
+        }
+    });
     if let Err(e) = spawned {
         tracing::error!("cannot start the upkeep thread: {e}");
     }

@@ -74,6 +74,8 @@ pub struct Manifest {
     pub require_api_key: bool,
     /// `[app] trusted_proxies`: networks whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `[app] metrics`: serve `GET /metrics` (Prometheus) on the app's own port.
+    pub metrics: bool,
     text: String,
 }
 
@@ -454,6 +456,7 @@ impl Manifest {
                 .map_or(DEFAULT_ACCESS_TOKEN_TTL, |t| t.0),
             require_api_key: raw.app.require_api_key,
             trusted_proxies: raw.app.trusted_proxies.into_iter().map(|p| p.0).collect(),
+            metrics: raw.app.metrics,
             text,
         })
     }

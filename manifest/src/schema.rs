@@ -29,6 +29,8 @@ pub(super) struct RawApp {
     pub require_api_key: bool,
     #[serde(default)]
     pub trusted_proxies: Vec<TrustedProxy>,
+    #[serde(default)]
+    pub metrics: bool,
 }
 
 /// A network whose `X-Forwarded-For` is believed: `"10.0.0.5"` (one address) or

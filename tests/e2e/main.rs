@@ -16,6 +16,7 @@ mod limits;
 mod local_users;
 mod log_format;
 mod manifest_errors;
+mod metrics;
 mod object_grants;
 mod objects;
 mod rate_limits;

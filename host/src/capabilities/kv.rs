@@ -1,6 +1,6 @@
 //! The `key-value` interface: named stores, each opened only when the manifest grants it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,10 +11,12 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{PLATFORM_VERSION, key_value, types};
 use crate::manifest::{ComponentSpec, Manifest};
+use crate::metrics::{KvOp, KvStoreMetrics};
 
 /// The host side of an opened `store` resource.
 pub struct OpenStore {
     id: StoreId,
+    metrics: Arc<KvStoreMetrics>,
 }
 
 /// What the key-value binding needs from one invocation: the backend and the grant. Cloning it
@@ -25,7 +27,8 @@ pub struct KvCtx(Arc<KvGrant>);
 struct KvGrant {
     app: String,
     component: String,
-    granted: BTreeSet<String>,
+    /// The granted stores and their series.
+    granted: BTreeMap<String, Arc<KvStoreMetrics>>,
     backend: Arc<dyn KvStore>,
 }
 
@@ -40,7 +43,13 @@ impl KvCtx {
         Self(Arc::new(KvGrant {
             app: app.to_string(),
             component: component.to_string(),
-            granted,
+            granted: granted
+                .into_iter()
+                .map(|store| {
+                    let metrics = Arc::new(KvStoreMetrics::new(&store));
+                    (store, metrics)
+                })
+                .collect(),
             backend,
         }))
     }
@@ -135,6 +144,13 @@ impl KvCtxView<'_> {
         Ok((id, self.ctx.0.backend.as_ref()))
     }
 
+    /// Counts `op` on `store` and the value bytes it read and wrote.
+    fn count(&self, store: &Resource<OpenStore>, op: KvOp, read: usize, written: usize) {
+        if let Ok(open) = self.table.get(store) {
+            open.metrics.count(op, read, written);
+        }
+    }
+
     /// `store.get` through the backend's [`nimbus_kv::InlineReads`].
     fn get_inline(
         &self,
@@ -148,7 +164,9 @@ impl KvCtxView<'_> {
                 "the key-value backend no longer reads inline".into(),
             )));
         };
-        reads.get_now(id, key).map_err(|e| self.guest_error(e))
+        let value = reads.get_now(id, key).map_err(|e| self.guest_error(e))?;
+        self.count(store, KvOp::Get, value.as_ref().map_or(0, Vec::len), 0);
+        Ok(value)
     }
 
     fn guest_error(&self, error: KvError) -> PlatformError {
@@ -172,14 +190,15 @@ impl key_value::Host for KvCtxView<'_> {}
 
 impl key_value::HostStore for KvCtxView<'_> {
     async fn open(&mut self, name: String) -> Result<Resource<OpenStore>, PlatformError> {
-        if !self.ctx.0.granted.contains(&name) {
+        let Some(metrics) = self.ctx.0.granted.get(&name) else {
             return Err(PlatformError::AccessDenied(format!(
                 "component `{}` may not open store `{name}`; grant it with `key_value = [\"{name}\"]` in [component.{}]",
                 self.ctx.0.component, self.ctx.0.component
             )));
-        }
+        };
+        let metrics = Arc::clone(metrics);
         let id = StoreId::new(self.ctx.0.app.clone(), name);
-        Ok(self.table.push(OpenStore { id })?)
+        Ok(self.table.push(OpenStore { id, metrics })?)
     }
 
     async fn get(
@@ -188,7 +207,9 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.get(id, &key).await.map_err(|e| self.guest_error(e))
+        let value = kv.get(id, &key).await.map_err(|e| self.guest_error(e))?;
+        self.count(&store, KvOp::Get, value.as_ref().map_or(0, Vec::len), 0);
+        Ok(value)
     }
 
     async fn set(
@@ -200,7 +221,9 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         kv.set(id, &key, &value)
             .await
-            .map_err(|e| self.guest_error(e))
+            .map_err(|e| self.guest_error(e))?;
+        self.count(&store, KvOp::Set, 0, value.len());
+        Ok(())
     }
 
     async fn delete(
@@ -209,7 +232,9 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.delete(id, &key).await.map_err(|e| self.guest_error(e))
+        let deleted = kv.delete(id, &key).await.map_err(|e| self.guest_error(e))?;
+        self.count(&store, KvOp::Delete, 0, 0);
+        Ok(deleted)
     }
 
     async fn set_expiring(
@@ -223,7 +248,9 @@ impl key_value::HostStore for KvCtxView<'_> {
         let ttl = Duration::from_secs(u64::from(ttl_seconds));
         kv.set_expiring(id, &key, &value, ttl)
             .await
-            .map_err(|e| self.guest_error(e))
+            .map_err(|e| self.guest_error(e))?;
+        self.count(&store, KvOp::Set, 0, value.len());
+        Ok(())
     }
 
     async fn exists(
@@ -232,7 +259,9 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.exists(id, &key).await.map_err(|e| self.guest_error(e))
+        let exists = kv.exists(id, &key).await.map_err(|e| self.guest_error(e))?;
+        self.count(&store, KvOp::Exists, 0, 0);
+        Ok(exists)
     }
 
     async fn list_keys(
@@ -246,6 +275,7 @@ impl key_value::HostStore for KvCtxView<'_> {
             .list_keys(id, &prefix, cursor.as_deref())
             .await
             .map_err(|e| self.guest_error(e))?;
+        self.count(&store, KvOp::ListKeys, 0, 0);
         Ok(key_value::KeyPage {
             keys: page.keys,
             cursor: page.cursor,
@@ -264,6 +294,8 @@ impl key_value::HostStore for KvCtxView<'_> {
             .scan(id, &prefix, cursor.as_deref(), limit as usize)
             .await
             .map_err(|e| self.guest_error(e))?;
+        let read = page.entries.iter().map(|(_, value)| value.len()).sum();
+        self.count(&store, KvOp::ListEntries, read, 0);
         Ok(key_value::EntryPage {
             entries: page.entries,
             cursor: page.cursor,
@@ -277,9 +309,12 @@ impl key_value::HostStore for KvCtxView<'_> {
         delta: i64,
     ) -> Result<i64, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.increment(id, &key, delta)
+        let value = kv
+            .increment(id, &key, delta)
             .await
-            .map_err(|e| self.guest_error(e))
+            .map_err(|e| self.guest_error(e))?;
+        self.count(&store, KvOp::Increment, 0, 0);
+        Ok(value)
     }
 
     async fn compare_and_swap(
@@ -290,9 +325,17 @@ impl key_value::HostStore for KvCtxView<'_> {
         new: Vec<u8>,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.compare_and_swap(id, &key, old.as_deref(), &new)
+        let swapped = kv
+            .compare_and_swap(id, &key, old.as_deref(), &new)
             .await
-            .map_err(|e| self.guest_error(e))
+            .map_err(|e| self.guest_error(e))?;
+        self.count(
+            &store,
+            KvOp::CompareAndSwap,
+            0,
+            if swapped { new.len() } else { 0 },
+        );
+        Ok(swapped)
     }
 
     async fn compare_and_delete(
@@ -302,9 +345,12 @@ impl key_value::HostStore for KvCtxView<'_> {
         old: Vec<u8>,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        kv.compare_and_delete(id, &key, &old)
+        let deleted = kv
+            .compare_and_delete(id, &key, &old)
             .await
-            .map_err(|e| self.guest_error(e))
+            .map_err(|e| self.guest_error(e))?;
+        self.count(&store, KvOp::CompareAndDelete, 0, 0);
+        Ok(deleted)
     }
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {

@@ -147,7 +147,10 @@ fn throttle(
             &super::rate_limit::client_key(client),
             quota,
         )
-        .map_err(|retry_after| AuthFailure(AuthError::Throttled { retry_after }))
+        .map_err(|retry_after| {
+            crate::metrics::lockout();
+            AuthFailure(AuthError::Throttled { retry_after })
+        })
 }
 
 async fn signup(
@@ -195,7 +198,12 @@ async fn token(
     let session = match query.grant_type.as_deref() {
         Some("password") => {
             let (email, password, _) = parse::<EmailPassword>(&body)?.required()?;
-            app.services.auth.sign_in(&email, &password).await?
+            let signed_in = app.services.auth.sign_in(&email, &password).await;
+            match &signed_in {
+                Err(AuthError::Throttled { .. }) => crate::metrics::lockout(),
+                outcome => crate::metrics::login(outcome.is_ok()),
+            }
+            signed_in?
         }
         Some("refresh_token") => {
             let token = parse::<RefreshBody>(&body)?.refresh_token.ok_or_else(|| {

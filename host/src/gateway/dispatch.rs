@@ -49,6 +49,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             let limits = host.limits.as_ref();
             let by_address = super::rate_limit::by_address(limits, &app, target, &request);
             if let Some(refused) = by_address.refusal(&request_id) {
+                count_rate_limited(&app, target);
                 return refused;
             }
             let checked = check_caller(&app, &credentials, target, &mut request, &request_id);
@@ -58,6 +59,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             };
             let by_user = super::rate_limit::by_user(limits, target, identity.as_ref());
             if let Some(refused) = by_user.refusal(&request_id) {
+                count_rate_limited(&app, target);
                 return refused;
             }
             let Some(component) = app.components.get(target.component) else {
@@ -84,6 +86,12 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             &request_id,
         )
         .into_response(),
+    }
+}
+
+fn count_rate_limited(app: &AppVersion, target: RouteTarget) {
+    if let Some(component) = app.components.get(target.component) {
+        component.metrics.rate_limited();
     }
 }
 

@@ -73,40 +73,29 @@ impl ApiError {
     /// The response for a failed invocation; the detail goes to the log.
     pub fn from_invoke(error: InvokeError, request_id: &str) -> Self {
         let detail = error.to_string();
-        let response = match error {
-            InvokeError::Timeout { component, timeout } => Self::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("component `{component}` timed out after {timeout:?}"),
-                request_id,
-            ),
-            InvokeError::MemoryExceeded { component, limit } => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("component `{component}` exceeded its memory limit of {limit} bytes"),
-                request_id,
-            ),
-            InvokeError::Trap { component, .. } => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!(
-                    "component `{component}` failed; see the host log for request {request_id}"
-                ),
-                request_id,
-            ),
+        let status = error.status();
+        let overloaded = matches!(error, InvokeError::Overloaded { .. });
+        let message = match error {
+            InvokeError::Timeout { component, timeout } => {
+                format!("component `{component}` timed out after {timeout:?}")
+            }
+            InvokeError::MemoryExceeded { component, limit } => {
+                format!("component `{component}` exceeded its memory limit of {limit} bytes")
+            }
+            InvokeError::Trap { component, .. } => {
+                format!("component `{component}` failed; see the host log for request {request_id}")
+            }
             InvokeError::Overloaded { component } => {
-                let mut error = Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("component `{component}` is at its concurrency limit; retry shortly"),
-                    request_id,
-                );
-                error.retry_after = Some(1);
-                error
+                format!("component `{component}` is at its concurrency limit; retry shortly")
             }
-            InvokeError::RequestBodyTooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, detail.clone(), request_id)
-            }
-            InvokeError::RequestBodyStalled => {
-                Self::new(StatusCode::REQUEST_TIMEOUT, detail.clone(), request_id)
+            InvokeError::RequestBodyTooLarge { .. } | InvokeError::RequestBodyStalled => {
+                detail.clone()
             }
         };
+        let mut response = Self::new(status, message, request_id);
+        if overloaded {
+            response.retry_after = Some(1);
+        }
         response.with_detail(detail)
     }
 }

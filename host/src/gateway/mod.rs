@@ -33,8 +33,11 @@ use crate::host::Host;
 /// The router serving `host`'s current app version: built-in endpoints first, then the app's
 /// own routes.
 pub fn router(host: Arc<Host>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
+    let mut router = Router::new().route("/healthz", get(healthz));
+    if host.current().manifest.metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .nest("/auth/v1", auth_api::routes())
         .nest("/storage/v1", storage::routes())
         .fallback(dispatch::dispatch)
@@ -44,6 +47,71 @@ pub fn router(host: Arc<Host>) -> Router {
 
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics(
+    axum::extract::State(host): axum::extract::State<Arc<Host>>,
+) -> axum::response::Response {
+    metrics_response(&host.config.data_dir)
+}
+
+/// The whole host's metrics, or 404 when this host counts none.
+pub fn metrics_response(data_dir: &std::path::Path) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let dir = crate::metrics::publish::dir_of(data_dir);
+    // A few small files, read in microseconds: not worth a blocking thread.
+    match crate::metrics::publish::scrape(&dir) {
+        Some(text) => (
+            [(
+                http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => (
+            http::StatusCode::NOT_FOUND,
+            "this host counts no metrics (it was started with --metrics=false)\n",
+        )
+            .into_response(),
+    }
+}
+
+/// Serves `GET /metrics` alone on `listen`, on a thread of its own, for as long as the process
+/// lives: a scraper then reaches the metrics on an address that the app's clients do not.
+pub fn serve_metrics(
+    data_dir: std::path::PathBuf,
+    listen: SocketAddr,
+) -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    listener.set_nonblocking(true)?;
+    crate::background::spawn(
+        "nimbus-metrics-listen",
+        "metrics listener",
+        move || async move {
+            let app = Router::new().route(
+                "/metrics",
+                get(move || {
+                    let data_dir = data_dir.clone();
+                    async move { metrics_response(&data_dir) }
+                }),
+            );
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    if let Err(error) = axum::serve(listener, app).await {
+                        tracing::error!("the metrics listener stopped: {error}");
+                    }
+                }
+                Err(error) => tracing::error!("cannot serve metrics: {error}"),
+            }
+        },
+    )
+    .context("cannot start the metrics listener")?;
+    Ok(bound)
 }
 
 fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {

@@ -62,6 +62,8 @@ pub struct LoadedComponent {
     pub(crate) concurrency: Arc<Semaphore>,
     /// Its idle kept instances (warm or provisioned); dropped with the component.
     pub kept: Arc<KeptInstances>,
+    /// Its Prometheus series.
+    pub(crate) metrics: crate::metrics::ComponentMetrics,
 }
 
 pub use crate::bindings::PLATFORM_VERSION;
@@ -191,6 +193,7 @@ impl LoadedComponent {
             linker,
             last_used: AtomicU64::new(process_clock()),
             reloading: std::sync::Mutex::new(()),
+            metrics: crate::metrics::ComponentMetrics::new(&spec.name, "http"),
             spec: spec.clone(),
         })
     }

@@ -77,6 +77,18 @@ impl InvokeError {
         }
     }
 
+    /// The HTTP status an HTTP trigger answers with.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::MemoryExceeded { .. } | Self::Trap { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestBodyStalled => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
     fn trap(loaded: &LoadedComponent, detail: String) -> Self {
         InvokeError::Trap {
             component: loaded.spec.name.clone(),

@@ -83,8 +83,9 @@ impl Runtime {
         trigger: Trigger,
         meta: Meta,
     ) -> Result<Output, InvokeError> {
+        let _in_flight = component.metrics.in_flight();
         let mut line = InvocationLine {
-            component: &component.spec.name,
+            component,
             request_id: meta.request_id.clone(),
             start: None,
             began: Instant::now(),
@@ -151,9 +152,10 @@ impl Runtime {
 /// The invocation's one log line: who ran, how it started, how it ended and how long it took
 /// (for a `wasi:http` component, until its response head; its body may stream on). Written
 /// when the invocation returns, or when it is dropped unfinished (the client went away, or the
-/// host stopped), so that no invocation goes unlogged.
+/// host stopped), so that no invocation goes unlogged; counted in the component's metrics at
+/// the same moment.
 struct InvocationLine<'a> {
-    component: &'a str,
+    component: &'a LoadedComponent,
     request_id: String,
     start: Option<types::StartKind>,
     began: Instant,
@@ -166,15 +168,27 @@ impl InvocationLine<'_> {
         let outcome = match verdict {
             Ok(Output::Record(answer)) => Ok(answer.status),
             Ok(Output::Stream(response)) => Ok(response.status().as_u16()),
-            Err(error) => Err(error.kind()),
+            Err(error) => {
+                if let InvokeError::Overloaded { .. } = error {
+                    self.component.metrics.rejected();
+                }
+                Err((error.kind(), error.status().as_u16()))
+            }
         };
         self.log(outcome);
     }
 
-    fn log(&self, outcome: Result<u16, &'static str>) {
-        let micros = u64::try_from(self.began.elapsed().as_micros()).unwrap_or(u64::MAX);
+    /// Logs and counts the invocation: its status, or what went wrong and the status that
+    /// became.
+    fn log(&self, outcome: Result<u16, (&'static str, u16)>) {
+        let elapsed = self.began.elapsed();
+        self.count(
+            outcome.unwrap_or_else(|(_, status)| status),
+            elapsed.as_secs_f64(),
+        );
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let start = self.start.map_or("none", start_kind_name);
-        let (request_id, component) = (self.request_id.as_str(), self.component);
+        let (request_id, component) = (self.request_id.as_str(), &*self.component.spec.name);
         match outcome {
             Ok(status) => tracing::info!(
                 target: "nimbus::invocation",
@@ -187,7 +201,7 @@ impl InvocationLine<'_> {
                 "invoked"
             ),
             // The error's detail is logged once, with the response it became.
-            Err(failure) => tracing::info!(
+            Err((failure, _)) => tracing::info!(
                 target: "nimbus::invocation",
                 request_id,
                 component,
@@ -201,10 +215,27 @@ impl InvocationLine<'_> {
     }
 }
 
+impl InvocationLine<'_> {
+    fn count(&self, status: u16, seconds: f64) {
+        use crate::metrics::StartLabel;
+        let metrics = &self.component.metrics;
+        if let Some(start) = self.start {
+            metrics.started(match start {
+                types::StartKind::Cold => StartLabel::Cold,
+                types::StartKind::Fresh => StartLabel::Fresh,
+                types::StartKind::Warm => StartLabel::Warm,
+                types::StartKind::Provisioned => StartLabel::Provisioned,
+            });
+        }
+        metrics.finished(status, seconds);
+    }
+}
+
 impl Drop for InvocationLine<'_> {
     fn drop(&mut self) {
         if !self.written {
-            self.log(Err("cancelled"));
+            // nginx's 499: the client closed the request; counted with the client errors.
+            self.log(Err(("cancelled", 499)));
         }
     }
 }
