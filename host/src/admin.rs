@@ -80,6 +80,48 @@ pub enum SecretsCommand {
     },
 }
 
+/// `nimbus usage` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UsageArgs {
+    /// How far back to report, e.g. `1h`, `24h`, `30d` (whole hours: the hour this falls in
+    /// is reported whole).
+    #[arg(long, default_value = "24h", value_parser = parse_span)]
+    since: std::time::Duration,
+    /// One row per component or per hour.
+    #[arg(long, value_enum, default_value = "component")]
+    by: crate::usage::report::GroupBy,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    prices: crate::usage::report::Prices,
+}
+
+fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    crate::manifest::HumanDuration::try_from(text.to_string()).map(|d| d.0)
+}
+
+/// Prints the app's metered usage (what the running host wrote; up to its last flush).
+pub async fn usage(
+    manifest: &Manifest,
+    data: &Path,
+    store: &StoreBackend,
+    args: UsageArgs,
+) -> anyhow::Result<()> {
+    let kv = open_kv(data, store)?;
+    let since = std::time::SystemTime::now()
+        .checked_sub(args.since)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let entries = crate::usage::report::read(kv.as_ref(), &manifest.app, since).await?;
+    let report = crate::usage::report::report(&entries, args.by, &args.prices);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}
+
 /// The app's key-value store: through the running host's socket, or opened directly.
 fn open_kv(
     data: &Path,

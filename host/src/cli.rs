@@ -1,4 +1,5 @@
-//! The `nimbus` command line: `up`, `build`, `check`, `invoke`, `users`, `keys`, `secrets`.
+//! The `nimbus` command line: `up`, `build`, `check`, `invoke`, `users`, `keys`, `secrets`,
+//! `usage`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -123,6 +124,14 @@ enum Command {
         #[command(flatten)]
         target: AppData,
     },
+    /// Print what the app's invocations used (GB-seconds, CPU time, bytes) and what that would
+    /// cost, by component or by hour.
+    Usage {
+        #[command(flatten)]
+        args: crate::admin::UsageArgs,
+        #[command(flatten)]
+        target: AppData,
+    },
     /// Show or rotate the app's publishable key, secret key and JWT signing key.
     Keys {
         #[command(subcommand)]
@@ -161,6 +170,10 @@ pub struct Observe {
     /// Count Prometheus metrics (`--metrics=false` turns them off).
     #[arg(long, env = "NIMBUS_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub metrics: bool,
+    /// Meter every invocation's usage (GB-seconds, CPU time, bytes) for `nimbus usage`
+    /// (`--metering=false` turns it off).
+    #[arg(long, env = "NIMBUS_METERING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metering: bool,
     /// Also serve `GET /metrics` on this address (e.g. 127.0.0.1:9464), apart from the app's
     /// port; `[app] metrics = true` serves it on the app's port.
     #[arg(long, env = "NIMBUS_METRICS_LISTEN")]
@@ -171,7 +184,10 @@ impl Observe {
     /// The flags a worker process gets: it counts what the supervisor counts; only the
     /// supervisor serves the separate metrics address.
     pub fn to_args(&self) -> Vec<String> {
-        vec![format!("--metrics={}", self.metrics)]
+        vec![
+            format!("--metrics={}", self.metrics),
+            format!("--metering={}", self.metering),
+        ]
     }
 }
 
@@ -260,6 +276,15 @@ fn wait_for_close(closed: Option<std::sync::mpsc::Receiver<()>>) {
     }
 }
 
+/// Writes what `host` meters every interval, or meters nothing when `on` is false.
+fn start_metering(host: &Arc<Host>, on: bool) {
+    if on {
+        crate::metering::flush_in_background(host);
+    } else {
+        host.runtime.usage().disable();
+    }
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
@@ -297,8 +322,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     limits: LimitsTable::Open,
                 };
                 let host = Arc::new(block_on(Host::start_pinned(&pin, config))??);
+                start_metering(&host, observe.metering);
+                let owner = Arc::clone(&host);
                 let workers = workers.unwrap_or(1);
-                return crate::gateway::serve(host, listen, workers, connections, announce, || {});
+                let served =
+                    crate::gateway::serve(host, listen, workers, connections, announce, || {});
+                crate::metering::flush_at_exit(&owner);
+                return served;
             }
             let manifest = load_manifest(&app)?;
             if build {
@@ -320,6 +350,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ..RuntimeConfig::embedded(data.clone())
             };
             let host = Arc::new(block_on(Host::start(manifest, config))??);
+            start_metering(&host, observe.metering);
             log_routes(&host.current());
             let processes = processes.unwrap_or_else(cores).max(1);
             let workers = if processes == 1 {
@@ -344,6 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::data_dir::tighten_in_background(&data);
                 crate::upkeep::sweep_in_background(&owner);
             });
+            crate::metering::flush_at_exit(&owner);
             drop(owner);
             wait_for_close(closed);
             served
@@ -373,6 +405,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &target.store,
                 command,
             ))?
+        }
+        Command::Usage { args, target } => {
+            let (manifest, data) = target.resolve()?;
+            block_on(crate::admin::usage(&manifest, &data, &target.store, args))?
         }
         Command::Keys { command, target } => {
             let (manifest, data) = target.resolve()?;

@@ -74,17 +74,18 @@ impl AppDir {
             .expect("run nimbus")
     }
 
+    /// Runs `nimbus ARGS... --app APP --data DATA` to completion: a command on this app's
+    /// data (through the running host when there is one).
+    pub fn run_on_data(&self, args: &[&str]) -> Output {
+        let (app, data) = (self.path().to_string_lossy(), self.data());
+        let mut args = args.to_vec();
+        args.extend(["--app", &app, "--data", data.to_str().expect("path")]);
+        self.run(&args)
+    }
+
     /// The app's publishable key, from `nimbus keys show` (works while it runs).
     pub fn api_key(&self) -> String {
-        let data = self.data();
-        let output = self.run(&[
-            "keys",
-            "show",
-            "--app",
-            &self.path().to_string_lossy(),
-            "--data",
-            &data.to_string_lossy(),
-        ]);
+        let output = self.run_on_data(&["keys", "show"]);
         assert!(
             output.status.success(),
             "{}",

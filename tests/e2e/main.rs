@@ -28,4 +28,5 @@ mod slow_clients;
 mod storage;
 mod supabase;
 mod trace_context;
+mod usage;
 mod versions;

@@ -3,6 +3,7 @@
 //! same port (`SO_REUSEPORT`), so the kernel spreads connections and no request ever moves
 //! between threads.
 
+mod admin_api;
 mod auth_api;
 mod caller;
 mod client_address;
@@ -38,6 +39,7 @@ pub fn router(host: Arc<Host>) -> Router {
         router = router.route("/metrics", get(metrics));
     }
     router
+        .nest("/admin/v1", admin_api::routes())
         .nest("/auth/v1", auth_api::routes())
         .nest("/storage/v1", storage::routes())
         .fallback(dispatch::dispatch)

@@ -63,6 +63,7 @@ pub struct Runtime {
     kept: super::kept::KeptRegistry,
     kept_wanted: Arc<tokio::sync::Notify>,
     instantiations: Instantiations,
+    usage: Arc<crate::usage::UsageMeter>,
 }
 
 /// Instances this process has begun to make (counted before instantiation, so failed ones
@@ -171,6 +172,7 @@ impl Runtime {
             kept: super::kept::KeptRegistry::default(),
             kept_wanted: Arc::new(tokio::sync::Notify::new()),
             instantiations: Instantiations::default(),
+            usage: Arc::new(crate::usage::UsageMeter::new()),
         })
     }
 
@@ -199,6 +201,11 @@ impl Runtime {
     /// Every component's kept instances in this process.
     pub fn kept(&self) -> &super::kept::KeptRegistry {
         &self.kept
+    }
+
+    /// What this process's invocations used, for metering.
+    pub fn usage(&self) -> &Arc<crate::usage::UsageMeter> {
+        &self.usage
     }
 
     /// How many instances this process has made, by where.

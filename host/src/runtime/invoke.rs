@@ -14,11 +14,14 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::component::{Entry, LoadedComponent};
+use super::counted_body::CountedBody;
+use super::cpu_clock::CpuTimed;
 use super::engine::Runtime;
 use super::kept::{Instance, Ready};
 use super::slot::Slot;
 use super::state::InvocationState;
 use crate::bindings::{HttpAppPre, http_handler, types};
+use crate::usage;
 
 /// Why an invocation produced no response.
 #[derive(Debug, thiserror::Error)]
@@ -290,6 +293,7 @@ pub(crate) async fn call_handler(
     Result<http_handler::Response, InvokeError>,
     Option<Instance>,
 ) {
+    let began = Instant::now();
     let (mut store, ready, served, provisioned, output) =
         store_for(runtime, loaded, kept, deadline);
     store.data_mut().pass_trace_parent(
@@ -299,7 +303,8 @@ pub(crate) async fn call_handler(
             .and_then(|parent| http::HeaderValue::from_str(parent).ok()),
     );
     let budget = deadline.saturating_duration_since(Instant::now());
-    let outcome = tokio::time::timeout(budget, async {
+    let mut cpu = Duration::ZERO;
+    let call = async {
         let app = match ready {
             None => pre.instantiate_async(&mut store).await?,
             Some(Ready::Handler(app)) => app,
@@ -310,10 +315,25 @@ pub(crate) async fn call_handler(
             .call_handle(&mut store, &request, &context)
             .await?;
         Ok((app, response))
-    })
-    .await;
+    };
+    let outcome = tokio::time::timeout(budget, CpuTimed::new(call, &mut cpu)).await;
     output.log(&context.request_id, &loaded.spec.name);
-    match verdict(loaded, budget, &store, outcome) {
+    let verdict = verdict(loaded, budget, &store, outcome);
+    runtime.usage().record(
+        &loaded.spec.name,
+        &usage::Invocation {
+            failed: verdict.is_err(),
+            duration: began.elapsed(),
+            memory_limit: loaded.spec.limits.memory,
+            cpu,
+            peak_memory: store.data().limiter.peak(),
+            request_bytes: request.body.len() as u64,
+            response_bytes: verdict
+                .as_ref()
+                .map_or(0, |(_, response)| response.body.len() as u64),
+        },
+    );
+    match verdict {
         Ok((app, response)) => (
             Ok(response),
             keep_if_reusable(loaded, store, Ready::Handler(app), served, provisioned),
@@ -336,14 +356,18 @@ pub(crate) async fn call_proxy(
     deadline: Instant,
 ) -> Result<http::Response<HyperOutgoingBody>, InvokeError> {
     let trap = |detail: String| InvokeError::trap(loaded, detail);
+    let began = Instant::now();
     let (mut store, ready, served, provisioned, output) =
         store_for(runtime, loaded, kept, deadline);
     let trace_parent = request.headers().get(super::TRACE_PARENT_HEADER);
     store.data_mut().pass_trace_parent(trace_parent.cloned());
     let budget = deadline.saturating_duration_since(Instant::now());
+    let meter = Arc::clone(runtime.usage());
     let request = request.map(|body| {
         use http_body_util::BodyExt;
-        body.map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
+        let (meter, component) = (Arc::clone(&meter), loaded.spec.name.clone());
+        CountedBody::new(body, move |bytes| meter.add_bytes(&component, bytes, 0))
+            .map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
     });
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let mut http = store.data_mut().http();
@@ -355,7 +379,8 @@ pub(crate) async fn call_proxy(
         .map_err(|e| trap(format!("{e:#}")))?;
     let (component, pre) = (Arc::clone(loaded), pre.clone());
     let task = tokio::spawn(async move {
-        let outcome = tokio::time::timeout(budget, async {
+        let mut cpu = Duration::ZERO;
+        let call = async {
             let proxy = match ready {
                 None => pre.instantiate_async(&mut store).await?,
                 Some(Ready::Proxy(proxy)) => proxy,
@@ -366,10 +391,23 @@ pub(crate) async fn call_proxy(
                 .call_handle(&mut store, incoming, outparam)
                 .await?;
             Ok(proxy)
-        })
-        .await;
+        };
+        let outcome = tokio::time::timeout(budget, CpuTimed::new(call, &mut cpu)).await;
         output.log(&request_id, &component.spec.name);
-        match verdict(&component, budget, &store, outcome) {
+        let verdict = verdict(&component, budget, &store, outcome);
+        // Its body bytes are counted as they stream, apart from this.
+        meter.record(
+            &component.spec.name,
+            &usage::Invocation {
+                failed: verdict.is_err(),
+                duration: began.elapsed(),
+                memory_limit: component.spec.limits.memory,
+                cpu,
+                peak_memory: store.data().limiter.peak(),
+                ..usage::Invocation::default()
+            },
+        );
+        match verdict {
             Ok(proxy) => {
                 let ready = Ready::Proxy(proxy);
                 if let Some(instance) =

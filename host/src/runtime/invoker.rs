@@ -9,6 +9,7 @@ use std::time::Instant;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::component::{Entry, LoadedComponent};
+use super::counted_body::CountedBody;
 use super::engine::Runtime;
 use super::invoke::{InvokeError, call_handler, call_proxy, deadline_ms};
 use super::kept::Instance;
@@ -70,7 +71,7 @@ pub enum Output {
     Record(http_handler::Response),
     /// A `wasi:http` component's response head (not yet checked); its body streams from the
     /// instance, which runs on in its own task until the body ends or the deadline passes.
-    Stream(http::Response<HyperOutgoingBody>),
+    Stream(http::Response<CountedBody<HyperOutgoingBody>>),
 }
 
 impl Runtime {
@@ -143,7 +144,11 @@ impl Runtime {
                     deadline,
                 )
                 .await?;
-                Ok(Output::Stream(response))
+                let meter = Arc::clone(self.usage());
+                let name = component.spec.name.clone();
+                Ok(Output::Stream(response.map(|body| {
+                    CountedBody::new(body, move |bytes| meter.add_bytes(&name, 0, bytes))
+                })))
             }
         }
     }

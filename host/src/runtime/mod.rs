@@ -3,6 +3,8 @@
 
 pub mod code_cache;
 pub mod component;
+pub mod counted_body;
+mod cpu_clock;
 pub mod engine;
 pub mod invoke;
 pub mod invoker;

@@ -134,6 +134,9 @@ impl CapabilityHost for InvocationState {
 pub struct MemoryLimiter {
     limit: u64,
     exceeded: bool,
+    /// The largest linear memory granted to the instance (memory never shrinks, so for a kept
+    /// instance this is its size so far).
+    peak: u64,
 }
 
 impl MemoryLimiter {
@@ -141,12 +144,18 @@ impl MemoryLimiter {
         Self {
             limit,
             exceeded: false,
+            peak: 0,
         }
     }
 
     /// Whether the guest asked for more memory than its limit.
     pub fn exceeded(&self) -> bool {
         self.exceeded
+    }
+
+    /// The largest linear memory the instance has held, in bytes.
+    pub fn peak(&self) -> u64 {
+        self.peak
     }
 }
 
@@ -161,6 +170,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             self.exceeded = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired as u64);
         Ok(true)
     }
 

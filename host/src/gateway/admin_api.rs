@@ -1,0 +1,129 @@
+//! `/admin/v1`: operator endpoints, for the app's secret key only (`Authorization: Bearer` or
+//! the `apikey` header, as Supabase's service-role key is sent). Today: the metered usage.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::ApiError;
+use super::version::Current;
+use crate::app_version::AppVersion;
+use crate::host::Host;
+use crate::usage::report::{GroupBy, Prices};
+
+/// The `/admin/v1` routes.
+pub fn routes() -> axum::Router<Arc<Host>> {
+    axum::Router::new().route("/usage", axum::routing::get(usage))
+}
+
+/// Whether the request carries the app's secret key.
+async fn is_operator(app: &AppVersion, headers: &HeaderMap) -> bool {
+    let from_header = headers.get("apikey").and_then(|v| v.to_str().ok());
+    for candidate in super::caller::bearer(headers)
+        .into_iter()
+        .chain(from_header)
+    {
+        if let Ok(true) = app.services.auth.is_secret_key(candidate).await {
+            return true;
+        }
+    }
+    false
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    since: Option<String>,
+    by: Option<GroupBy>,
+    price_gb_second: Option<f64>,
+    price_million_requests: Option<f64>,
+}
+
+/// Prices from the environment `nimbus up` was started in (as `nimbus usage` reads them),
+/// or the defaults.
+fn prices_from_environment() -> Prices {
+    let read = |name: &str, default: f64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let defaults = Prices::default();
+    Prices {
+        price_gb_second: read("NIMBUS_PRICE_GB_SECOND", defaults.price_gb_second),
+        price_million_requests: read(
+            "NIMBUS_PRICE_MILLION_REQUESTS",
+            defaults.price_million_requests,
+        ),
+    }
+}
+
+/// `GET /admin/v1/usage?since=24h&by=component|hour`: the usage report as JSON.
+async fn usage(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    headers: HeaderMap,
+    query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let request_id = super::edge::id_of(&headers);
+    if !is_operator(&app, &headers).await {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this endpoint requires the app's secret key (`nimbus keys show --secret`) as `Authorization: Bearer` or `apikey`",
+            &request_id,
+        )
+        .into_response();
+    }
+    let Ok(Query(query)) = query else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "`by` is `component` or `hour`; prices are numbers",
+            &request_id,
+        )
+        .into_response();
+    };
+    let since = match query
+        .since
+        .as_deref()
+        .map(|text| crate::manifest::HumanDuration::try_from(text.to_string()).map(|d| d.0))
+    {
+        None => Duration::from_secs(24 * 3600),
+        Some(Ok(since)) => since,
+        Some(Err(why)) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("since: {why}"),
+                &request_id,
+            )
+            .into_response();
+        }
+    };
+    let mut prices = prices_from_environment();
+    if let Some(price) = query.price_gb_second {
+        prices.price_gb_second = price;
+    }
+    if let Some(price) = query.price_million_requests {
+        prices.price_million_requests = price;
+    }
+    let from = SystemTime::now()
+        .checked_sub(since)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let kv = host.backends.kv.as_ref();
+    match crate::usage::report::read(kv, &app.manifest.app, from).await {
+        Ok(entries) => {
+            let by = query.by.unwrap_or(GroupBy::Component);
+            Json(crate::usage::report::report(&entries, by, &prices)).into_response()
+        }
+        Err(error) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "usage cannot be read now",
+            &request_id,
+        )
+        .with_detail(error.to_string())
+        .into_response(),
+    }
+}
