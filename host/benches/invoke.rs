@@ -56,6 +56,7 @@ fn bench_invoke(c: &mut Criterion) {
         let trigger = Trigger::Http {
             request: request(path),
             params: Vec::new(),
+            route: Some(0),
         };
         let component = Arc::clone(component);
         let host = &host;

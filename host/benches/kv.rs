@@ -39,6 +39,7 @@ async fn invoke(host: &Host, component: &Arc<LoadedComponent>, reads: u32) {
     let trigger = Trigger::Http {
         request,
         params: Vec::new(),
+        route: Some(0),
     };
     match host
         .runtime

@@ -85,7 +85,7 @@ pub enum SecretsCommand {
 pub struct UsageArgs {
     /// How far back to report, e.g. `1h`, `24h`, `30d` (whole hours: the hour this falls in
     /// is reported whole).
-    #[arg(long, default_value = "24h", value_parser = parse_span)]
+    #[arg(long, default_value = "24h", value_parser = crate::cli::parse_span)]
     since: std::time::Duration,
     /// One row per component or per hour.
     #[arg(long, value_enum, default_value = "component")]
@@ -95,10 +95,6 @@ pub struct UsageArgs {
     json: bool,
     #[command(flatten)]
     prices: crate::usage::report::Prices,
-}
-
-fn parse_span(text: &str) -> Result<std::time::Duration, String> {
-    crate::manifest::HumanDuration::try_from(text.to_string()).map(|d| d.0)
 }
 
 /// Prints the app's metered usage (what the running host wrote; up to its last flush).

@@ -26,6 +26,8 @@ pub const DEFAULT_DATA_DIR: &str = ".nimbus";
 pub struct RouteTarget {
     /// Index into [`AppVersion::components`].
     pub component: usize,
+    /// Index into that component's `routes`.
+    pub route: usize,
     /// The route's `auth`.
     pub auth: RouteAuth,
     /// The route's `rate_limit`, with what names its allowances: a hash of its component,
@@ -183,9 +185,10 @@ impl AppVersion {
             .iter()
             .enumerate()
             .flat_map(|(component, spec)| {
-                spec.routes.iter().map(move |r| {
+                spec.routes.iter().enumerate().map(move |(route, r)| {
                     let target = RouteTarget {
                         component,
+                        route,
                         auth: r.auth,
                         rate_limit: r
                             .rate_limit

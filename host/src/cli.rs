@@ -1,5 +1,5 @@
 //! The `nimbus` command line: `up`, `build`, `check`, `invoke`, `users`, `keys`, `secrets`,
-//! `usage`.
+//! `usage`, `logs`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing `up`'s flags would only obscure them"
+)]
 enum Command {
     /// Serve an app: its routes and the built-in APIs.
     Up {
@@ -124,6 +128,27 @@ enum Command {
         #[command(flatten)]
         target: AppData,
     },
+    /// Print the host log (every process's lines), oldest first.
+    Logs {
+        /// Keep printing lines as they are written.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only lines of this component (its invocations and its guests' output).
+        #[arg(long)]
+        component: Option<String>,
+        /// Only lines of the last span of time, e.g. `10m`, `2h`.
+        #[arg(long, value_parser = parse_span)]
+        since: Option<std::time::Duration>,
+        /// The lines as written (JSON objects) instead of readable ones.
+        #[arg(long)]
+        json: bool,
+        /// The app directory or its nimbus.toml.
+        #[arg(long, default_value = ".")]
+        app: PathBuf,
+        /// Data directory [default: APP/.nimbus].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Print what the app's invocations used (GB-seconds, CPU time, bytes) and what that would
     /// cost, by component or by hour.
     Usage {
@@ -174,6 +199,12 @@ pub struct Observe {
     /// (`--metering=false` turns it off).
     #[arg(long, env = "NIMBUS_METERING", default_value_t = true, action = clap::ArgAction::Set)]
     pub metering: bool,
+    /// Rotate the host log (DATA/logs/nimbus.log) when it reaches this many MiB.
+    #[arg(long, env = "NIMBUS_LOG_MAX_MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub log_max_mib: u64,
+    /// Rotated host log files kept besides the current one.
+    #[arg(long, env = "NIMBUS_LOG_FILES", default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub log_files: u64,
     /// Also serve `GET /metrics` on this address (e.g. 127.0.0.1:9464), apart from the app's
     /// port; `[app] metrics = true` serves it on the app's port.
     #[arg(long, env = "NIMBUS_METRICS_LISTEN")]
@@ -214,6 +245,7 @@ pub fn main() -> ExitCode {
     let log = crate::logging::init(cli.log_format);
     let result = run(cli);
     // What is still queued is written before the final error, not after it.
+    crate::logging::flush();
     drop(log);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -276,6 +308,20 @@ fn wait_for_close(closed: Option<std::sync::mpsc::Receiver<()>>) {
     }
 }
 
+/// Opens the host log in `data` and sends this process's lines to it too.
+fn open_host_log(data: &Path, observe: &Observe) -> anyhow::Result<crate::host_log::SharedLogFile> {
+    let dir = crate::host_log::file::dir_of(data);
+    let rotation = crate::host_log::Rotation {
+        max_bytes: observe.log_max_mib << 20,
+        keep: usize::try_from(observe.log_files).unwrap_or(usize::MAX),
+    };
+    let file = crate::host_log::LogFile::open(&dir, rotation)
+        .with_context(|| format!("cannot open the host log in {}", dir.display()))?;
+    let shared = crate::host_log::SharedLogFile::new(file);
+    crate::logging::open_host_log(shared.clone());
+    Ok(shared)
+}
+
 /// Writes what `host` meters every interval, or meters nothing when `on` is false.
 fn start_metering(host: &Arc<Host>, on: bool) {
     if on {
@@ -283,6 +329,11 @@ fn start_metering(host: &Arc<Host>, on: bool) {
     } else {
         host.runtime.usage().disable();
     }
+}
+
+/// A span of time as `--since` takes it: `30s`, `10m`, `24h`, `7d`.
+pub fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    crate::manifest::HumanDuration::try_from(text.to_string()).map(|d| d.0)
 }
 
 fn cores() -> usize {
@@ -308,6 +359,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             if let (Some(socket), Some(pin)) = (kv_socket, version_pin) {
                 crate::supervisor::die_with_supervisor();
+                // The supervisor reads these lines into the host log.
+                crate::logging::open_host_log(std::io::stdout());
                 let pin = VersionPin::read(&pin)?;
                 let data = data.context("a worker process needs --data")?;
                 if observe.metrics {
@@ -335,6 +388,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 build_components(&manifest)?;
             }
             let data = data_dir(&manifest, data);
+            let log = open_host_log(&data, &observe)?;
             if observe.metrics {
                 let dir = crate::metrics::publish::dir_of(&data);
                 crate::metrics::publish::reset(&dir).with_context(|| {
@@ -370,7 +424,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let owner = Arc::clone(&host);
             let closed = host.backends.take_close_signal();
-            let served = crate::supervisor::serve(host, listen, shape, |bound| {
+            let served = crate::supervisor::serve(host, listen, shape, log, |bound| {
                 announce(bound);
                 crate::data_dir::tighten_in_background(&data);
                 crate::upkeep::sweep_in_background(&owner);
@@ -405,6 +459,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &target.store,
                 command,
             ))?
+        }
+        Command::Logs {
+            follow,
+            component,
+            since,
+            json,
+            app,
+            data,
+        } => {
+            let manifest = load_manifest(&app)?;
+            let dir = crate::host_log::file::dir_of(&data_dir(&manifest, data));
+            let selection = crate::host_log::read::Selection {
+                component,
+                since: since.and_then(|span| std::time::SystemTime::now().checked_sub(span)),
+                json,
+            };
+            let mut out = std::io::stdout().lock();
+            match crate::host_log::read::print(&dir, &selection, follow, &mut out) {
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.with_context(|| format!("cannot read the log in {}", dir.display())),
+            }
         }
         Command::Usage { args, target } => {
             let (manifest, data) = target.resolve()?;

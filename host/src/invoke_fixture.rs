@@ -63,9 +63,11 @@ pub async fn invoke(host: &Host, component: &str, fixture: &Path) -> anyhow::Res
                 names.join(", ")
             )
         })?;
-    let params = match app.router.route(&fixture.method, &fixture.path) {
-        RouteMatch::Found { target, params } if target.component == index => params,
-        _ => Vec::new(),
+    let (params, route) = match app.router.route(&fixture.method, &fixture.path) {
+        RouteMatch::Found { target, params } if target.component == index => {
+            (params, Some(target.route))
+        }
+        _ => (Vec::new(), None),
     };
     let uri = if fixture.query.is_empty() {
         fixture.path.clone()
@@ -88,7 +90,11 @@ pub async fn invoke(host: &Host, component: &str, fixture: &Path) -> anyhow::Res
         .body(Body::from(body))
         .context("the fixture is not a valid HTTP request")?;
     let request_id = request_id::next();
-    let trigger = Trigger::Http { request, params };
+    let trigger = Trigger::Http {
+        request,
+        params,
+        route,
+    };
     let response = match host
         .runtime
         .invoke(loaded, trigger, Meta::new(request_id.clone()))

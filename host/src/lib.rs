@@ -10,6 +10,7 @@ pub mod cli;
 pub mod data_dir;
 pub mod gateway;
 pub mod host;
+pub mod host_log;
 mod invoke_fixture;
 mod keeper;
 mod logging;

@@ -47,6 +47,7 @@ pub fn serve(
     host: Arc<Host>,
     listen: SocketAddr,
     shape: Shape,
+    log: crate::host_log::SharedLogFile,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let processes = shape.processes;
@@ -101,6 +102,7 @@ pub fn serve(
             for index in 1..processes {
                 let launch = Launch {
                     index,
+                    log: log.clone(),
                     observe: shape.observe.clone(),
                     manifest_path: version.manifest.path.clone(),
                     pin_path: pin_path.clone(),
@@ -236,6 +238,8 @@ impl Workers {
 /// What starting worker process N needs.
 struct Launch {
     index: usize,
+    /// Where the worker's log lines go.
+    log: crate::host_log::SharedLogFile,
     observe: crate::cli::Observe,
     manifest_path: PathBuf,
     pin_path: PathBuf,
@@ -326,14 +330,28 @@ impl Launch {
             .context("cannot spawn a worker process")?;
         let stdout = child.stdout.take().context("worker stdout")?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let log = self.log.clone();
+        // The worker's standard output: its log lines (JSON) for the host log, and the line
+        // that says it listens.
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let ready = lines
-                .by_ref()
-                .map_while(Result::ok)
-                .any(|line| line.starts_with("nimbus listening on "));
-            let _ = ready_tx.send(ready);
-            for _ in lines {}
+            let mut ready_tx = Some(ready_tx);
+            let mut warned = false;
+            let mut lines = BufReader::new(stdout).split(b'\n');
+            for line in lines.by_ref().map_while(Result::ok) {
+                if line.starts_with(b"nimbus listening on ") {
+                    if let Some(ready) = ready_tx.take() {
+                        let _ = ready.send(true);
+                    }
+                } else if let Err(error) = log.write_line(&line)
+                    && !warned
+                {
+                    warned = true;
+                    tracing::warn!("cannot write a worker's lines to the host log: {error}");
+                }
+            }
+            if let Some(ready) = ready_tx.take() {
+                let _ = ready.send(false);
+            }
         });
         match ready_rx.recv_timeout(WORKER_START_TIMEOUT) {
             Ok(true) => Ok(child),

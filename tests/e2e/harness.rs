@@ -292,6 +292,38 @@ pub fn process_of(request_id: &str) -> String {
     request_id.chars().take(8).collect()
 }
 
+/// GETs `path` on fresh connections until `processes` different processes of `server` have
+/// answered, each with `status`; the request ids of the answers (at least `least` of them).
+pub async fn from_every_process(
+    server: &Server,
+    path: &str,
+    processes: usize,
+    status: u16,
+    least: usize,
+) -> Vec<String> {
+    let http = fresh_connection_client();
+    let mut ids: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ids.len() < least
+        || ids
+            .iter()
+            .map(|id| process_of(id))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            < processes
+    {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {processes} processes answered"
+        );
+        let response = http.get(server.url(path)).send().await.expect("answer");
+        assert_eq!(response.status().as_u16(), status);
+        let id = response.headers()["x-request-id"].to_str().expect("id");
+        ids.push(id.to_string());
+    }
+    ids
+}
+
 /// GETs `url` and returns status, the `x-request-id` header, and the body as JSON.
 pub async fn get_json(url: &str) -> (u16, Option<String>, serde_json::Value) {
     send_json(client().get(url)).await

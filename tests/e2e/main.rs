@@ -8,6 +8,7 @@ mod crash_leftovers;
 mod edge;
 mod grants;
 mod harness;
+mod host_log;
 mod hostile_clients;
 mod hostile_guests;
 mod instances;

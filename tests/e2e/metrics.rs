@@ -1,11 +1,10 @@
 //! `GET /metrics`: Prometheus' own checker accepts it, counters move by exactly what was sent
 //! whichever process answers the scrape, and it is served only where the operator asks.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::harness::{AppDir, client, fresh_connection_client, process_of};
+use crate::harness::{AppDir, client, fresh_connection_client, from_every_process};
 
 /// Prometheus' `promtool`, put under target/tools by `make tools` (`make test` runs it).
 fn promtool() -> PathBuf {
@@ -83,26 +82,10 @@ routes = [
 "#,
     );
     let server = app.start_processes(2);
+    let ok = from_every_process(&server, "/p/status?201", 2, 201, 6)
+        .await
+        .len() as u32;
     let http = fresh_connection_client();
-    let mut processes = HashSet::new();
-    let mut ok = 0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    // Fresh connections land on either process; go on until both have served.
-    while ok < 6 || processes.len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "one process answered every request"
-        );
-        let response = http
-            .get(server.url("/p/status?201"))
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(response.status().as_u16(), 201);
-        let id = response.headers()["x-request-id"].to_str().expect("id");
-        processes.insert(process_of(id));
-        ok += 1;
-    }
     for _ in 0..3 {
         let response = http.get(server.url("/p/status?404")).send().await;
         assert_eq!(response.expect("answer").status().as_u16(), 404);

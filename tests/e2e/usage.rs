@@ -2,10 +2,9 @@
 //! up in `nimbus usage` and `GET /admin/v1/usage` as that many invocations and the GB-seconds
 //! they must cost, whichever process served them; the admin route wants the secret key.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::harness::{AppDir, client, fresh_connection_client, process_of};
+use crate::harness::{AppDir, client, from_every_process};
 
 const SLEEP_MS: u64 = 200;
 const MEMORY_MIB: f64 = 64.0;
@@ -44,25 +43,8 @@ memory = "64MiB"
 "#,
     );
     let server = app.start_processes(2);
-    let http = fresh_connection_client();
-    let (mut sent, mut processes) = (0u64, HashSet::new());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sent < 4 || processes.len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "one process answered every request"
-        );
-        let response = http
-            .get(server.url(&format!("/p/sleep?{SLEEP_MS}")))
-            .send()
-            .await
-            .expect("answer");
-        assert_eq!(response.status().as_u16(), 200);
-        processes.insert(process_of(
-            response.headers()["x-request-id"].to_str().expect("id"),
-        ));
-        sent += 1;
-    }
+    let path = format!("/p/sleep?{SLEEP_MS}");
+    let sent = from_every_process(&server, &path, 2, 200, 4).await.len() as u64;
 
     // Every process writes what it metered every two seconds.
     let deadline = Instant::now() + Duration::from_secs(15);

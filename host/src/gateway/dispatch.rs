@@ -71,7 +71,12 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 trace_parent,
                 ..Meta::new(request_id)
             };
-            invoke(&host, component, Trigger::Http { request, params }, meta).await
+            let trigger = Trigger::Http {
+                request,
+                params,
+                route: Some(target.route),
+            };
+            invoke(&host, component, trigger, meta).await
         }
         RouteMatch::MethodNotAllowed(allowed) => {
             ApiError::method_not_allowed(&allowed, &request_id).into_response()

@@ -280,7 +280,7 @@ pub(crate) fn deadline_ms(deadline: Instant) -> u64 {
 }
 
 /// Calls a record-based handler once, in `kept` or a fresh instance, cut at `deadline`; the
-/// instance comes back when it may serve again.
+/// instance comes back when it may serve again, with the most linear memory it held.
 pub(crate) async fn call_handler(
     runtime: &Runtime,
     loaded: &LoadedComponent,
@@ -292,6 +292,7 @@ pub(crate) async fn call_handler(
 ) -> (
     Result<http_handler::Response, InvokeError>,
     Option<Instance>,
+    u64,
 ) {
     let began = Instant::now();
     let (mut store, ready, served, provisioned, output) =
@@ -319,6 +320,7 @@ pub(crate) async fn call_handler(
     let outcome = tokio::time::timeout(budget, CpuTimed::new(call, &mut cpu)).await;
     output.log(&context.request_id, &loaded.spec.name);
     let verdict = verdict(loaded, budget, &store, outcome);
+    let peak_memory = store.data().limiter.peak();
     runtime.usage().record(
         &loaded.spec.name,
         &usage::Invocation {
@@ -326,7 +328,7 @@ pub(crate) async fn call_handler(
             duration: began.elapsed(),
             memory_limit: loaded.spec.limits.memory,
             cpu,
-            peak_memory: store.data().limiter.peak(),
+            peak_memory,
             request_bytes: request.body.len() as u64,
             response_bytes: verdict
                 .as_ref()
@@ -337,8 +339,9 @@ pub(crate) async fn call_handler(
         Ok((app, response)) => (
             Ok(response),
             keep_if_reusable(loaded, store, Ready::Handler(app), served, provisioned),
+            peak_memory,
         ),
-        Err(error) => (Err(error), None),
+        Err(error) => (Err(error), None, peak_memory),
     }
 }
 

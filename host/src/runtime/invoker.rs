@@ -32,6 +32,8 @@ pub enum Trigger {
         request: http::Request<axum::body::Body>,
         /// Values of the matched route's `:param` segments and wildcard.
         params: Vec<(String, String)>,
+        /// Which of the component's routes matched (an index into its `routes`), if one did.
+        route: Option<usize>,
     },
 }
 
@@ -85,15 +87,21 @@ impl Runtime {
         meta: Meta,
     ) -> Result<Output, InvokeError> {
         let _in_flight = component.metrics.in_flight();
+        let Trigger::Http { request, route, .. } = &trigger;
         let mut line = InvocationLine {
             component,
             request_id: meta.request_id.clone(),
-            start: None,
+            attempt: meta.attempt,
+            method: request.method().clone(),
+            route: route
+                .and_then(|index| component.spec.routes.get(index))
+                .map(|route| route.pattern.to_string()),
+            facts: Facts::default(),
             began: Instant::now(),
             written: false,
         };
         let verdict = self
-            .invoke_once(component, trigger, meta, &mut line.start)
+            .invoke_once(component, trigger, meta, &mut line.facts)
             .await;
         line.write(&verdict);
         verdict
@@ -104,9 +112,11 @@ impl Runtime {
         component: &Arc<LoadedComponent>,
         trigger: Trigger,
         meta: Meta,
-        start: &mut Option<types::StartKind>,
+        facts: &mut Facts,
     ) -> Result<Output, InvokeError> {
-        let Trigger::Http { request, params } = trigger;
+        let Trigger::Http {
+            request, params, ..
+        } = trigger;
         let (entry, cold) = component.code(self).map_err(|detail| InvokeError::Trap {
             component: component.spec.name.clone(),
             detail,
@@ -118,10 +128,11 @@ impl Runtime {
                 let record = to_record(request, params).await?;
                 let (kept, slot) = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
-                let kind = *start.insert(start_kind(&kept, cold));
+                let kind = *facts.start.insert(start_kind(&kept, cold));
                 let context = context(component, meta, deadline, kind);
-                let (answer, reusable) =
+                let (answer, reusable, peak_memory) =
                     call_handler(self, component, pre, kept, record, context, deadline).await;
+                facts.peak_memory = Some(peak_memory);
                 if let Some(instance) = reusable {
                     component.kept.put(instance, slot.place);
                 }
@@ -131,7 +142,7 @@ impl Runtime {
                 let mut request = request;
                 // The slot goes with the instance, which may run on after the response head.
                 let acquired = acquire_slot(self, component).await?;
-                let kind = *start.insert(start_kind(&acquired.0, cold));
+                let kind = *facts.start.insert(start_kind(&acquired.0, cold));
                 invocation_headers(request.headers_mut(), &meta, kind);
                 let deadline = deadline_of(component, &meta);
                 let response = call_proxy(
@@ -162,9 +173,22 @@ impl Runtime {
 struct InvocationLine<'a> {
     component: &'a LoadedComponent,
     request_id: String,
-    start: Option<types::StartKind>,
+    attempt: u32,
+    method: http::Method,
+    route: Option<String>,
+    facts: Facts,
     began: Instant,
     written: bool,
+}
+
+/// What the invocation learns as it goes, for its log line.
+#[derive(Default)]
+struct Facts {
+    /// How its instance started, once one was found or made.
+    start: Option<types::StartKind>,
+    /// The most linear memory its instance held, when known as it answers (a `wasi:http`
+    /// instance may still be running then).
+    peak_memory: Option<u64>,
 }
 
 impl InvocationLine<'_> {
@@ -192,28 +216,41 @@ impl InvocationLine<'_> {
             elapsed.as_secs_f64(),
         );
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let start = self.start.map_or("none", start_kind_name);
+        let start = self.facts.start.map_or("none", start_kind_name);
         let (request_id, component) = (self.request_id.as_str(), &*self.component.spec.name);
+        let (app, attempt, method) = (&*self.component.app, self.attempt, self.method.as_str());
+        let (route, peak_memory) = (self.route.as_deref(), self.facts.peak_memory);
         match outcome {
             Ok(status) => tracing::info!(
                 target: "nimbus::invocation",
                 request_id,
+                app,
                 component,
                 trigger = "http",
+                method,
+                route,
                 start,
                 status,
                 micros,
+                peak_memory,
+                attempt,
                 "invoked"
             ),
             // The error's detail is logged once, with the response it became.
-            Err((failure, _)) => tracing::info!(
+            Err((failure, status)) => tracing::info!(
                 target: "nimbus::invocation",
                 request_id,
+                app,
                 component,
                 trigger = "http",
+                method,
+                route,
                 start,
+                status,
                 failure,
                 micros,
+                peak_memory,
+                attempt,
                 "invocation failed"
             ),
         }
@@ -224,7 +261,7 @@ impl InvocationLine<'_> {
     fn count(&self, status: u16, seconds: f64) {
         use crate::metrics::StartLabel;
         let metrics = &self.component.metrics;
-        if let Some(start) = self.start {
+        if let Some(start) = self.facts.start {
             metrics.started(match start {
                 types::StartKind::Cold => StartLabel::Cold,
                 types::StartKind::Fresh => StartLabel::Fresh,
