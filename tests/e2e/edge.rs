@@ -90,12 +90,36 @@ async fn a_server_error_is_logged_once_with_its_request_id() {
         .to_str()
         .expect("id")
         .to_string();
-    let log = server.wait_for_log("status=500");
-    let lines: Vec<&str> = log
-        .lines()
-        .filter(|line| line.contains(&id) && line.contains("status=500"))
-        .collect();
+    // The error with its detail, once; the invocation's own line says only how it ended.
+    let error_lines = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|line| {
+                line.contains(&id)
+                    && line.contains("status=500")
+                    && !line.contains("nimbus::invocation")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = server.log();
+    while (error_lines(&log).is_empty() || !log.contains(r#"failure="trap""#))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        log = server.log();
+    }
+    let lines = error_lines(&log);
     assert_eq!(lines.len(), 1, "{log}");
+    let invocation = log
+        .lines()
+        .filter(|line| line.contains(&id) && line.contains("nimbus::invocation"))
+        .collect::<Vec<_>>();
+    assert_eq!(invocation.len(), 1, "{log}");
+    assert!(
+        invocation[0].contains(r#"status=500 failure="trap""#),
+        "{log}"
+    );
     assert!(
         lines[0].contains("probe"),
         "the detail names the component: {log}"
