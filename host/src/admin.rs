@@ -119,18 +119,23 @@ pub async fn usage(
 }
 
 /// The app's key-value store: through the running host's socket, or opened directly.
-fn open_kv(
+pub(crate) fn open_kv(
     data: &Path,
     store: &StoreBackend,
 ) -> anyhow::Result<std::sync::Arc<dyn nimbus_kv::KvStore>> {
     crate::data_dir::prepare(data)?;
     let socket = data.join("kv.sock");
-    let backend = if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+    let backend = if is_served(data) {
         KvLocation::Remote(socket)
     } else {
         KvLocation::Owned
     };
     crate::services::open_kv(&backend, store, data)
+}
+
+/// Whether a host serves the data in `data` now (its key-value socket answers).
+pub(crate) fn is_served(data: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(data.join("kv.sock")).is_ok()
 }
 
 /// The app's auth service, on its key-value store.

@@ -1,5 +1,5 @@
 //! The `nimbus` command line: `up`, `build`, `check`, `invoke`, `users`, `keys`, `secrets`,
-//! `usage`, `logs`.
+//! `usage`, `logs`, `backup`, `restore`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -128,6 +128,26 @@ enum Command {
         #[command(flatten)]
         target: AppData,
     },
+    /// Copy the app's data (key-value stores, users, secrets, object bodies) into the new
+    /// directory DIR, consistently, while the app is served or not.
+    Backup {
+        /// Where the backup goes (a new or empty directory).
+        dir: PathBuf,
+        #[command(flatten)]
+        target: AppData,
+    },
+    /// Put a backup made by `nimbus backup` into the app's data directory, which no host may
+    /// be serving.
+    Restore {
+        /// The backup directory.
+        dir: PathBuf,
+        /// Move the data directory's current data aside (`*.before-restore-TIME`) instead of
+        /// refusing.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        target: AppData,
+    },
     /// Print the host log (every process's lines), oldest first.
     Logs {
         /// Keep printing lines as they are written.
@@ -178,9 +198,20 @@ struct AppData {
     /// Key-value store, when the app is not running: `redb` (DATA/kv.redb) or `redb:PATH`.
     #[arg(long, env = "NIMBUS_STORE", default_value = "redb", global = true)]
     store: StoreBackend,
+    /// Object storage: `local` (DATA/objects) or `local:DIR`.
+    #[arg(long, env = "NIMBUS_OBJECTS", default_value = "local", global = true)]
+    objects: crate::services::ObjectsBackend,
 }
 
 impl AppData {
+    /// The backends these flags name.
+    fn backends(&self) -> BackendArgs {
+        BackendArgs {
+            store: self.store.clone(),
+            objects: self.objects.clone(),
+        }
+    }
+
     /// The app's manifest and its data directory.
     fn resolve(&self) -> anyhow::Result<(Manifest, PathBuf)> {
         let manifest = load_manifest(&self.app)?;
@@ -459,6 +490,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &target.store,
                 command,
             ))?
+        }
+        Command::Backup { dir, target } => {
+            let (manifest, data) = target.resolve()?;
+            let info = block_on(crate::backup::backup(
+                &manifest,
+                &data,
+                &target.backends(),
+                &dir,
+            ))??;
+            println!(
+                "backed up app `{}` ({} object bodies) into {}",
+                info.app,
+                info.objects,
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Restore {
+            dir,
+            replace,
+            target,
+        } => {
+            let (manifest, data) = target.resolve()?;
+            let info = block_on(crate::backup::restore(
+                &manifest,
+                &data,
+                &target.backends(),
+                &dir,
+                replace,
+            ))??;
+            println!(
+                "restored app `{}` as of {} ({} object bodies) into {}",
+                info.app,
+                info.created_at,
+                info.objects,
+                data.display()
+            );
+            Ok(())
         }
         Command::Logs {
             follow,

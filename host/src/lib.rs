@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app_version;
 mod background;
+pub mod backup;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;

@@ -213,16 +213,23 @@ fn open_kv_signalling_close(
     })
 }
 
+/// The object store `backend` names, for data under `data_dir`, keeping its metadata in `kv`.
+pub fn open_objects(
+    backend: &ObjectsBackend,
+    data_dir: &Path,
+    kv: Arc<dyn KvStore>,
+) -> Arc<dyn ObjectStore> {
+    let ObjectsBackend::Local(dir) = backend;
+    let dir = dir.clone().unwrap_or_else(|| data_dir.join("objects"));
+    Arc::new(LocalObjectStore::new(dir, kv))
+}
+
 /// Opens the backends `config` names.
 pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
     let (kv, closed) =
         open_kv_signalling_close(&config.kv, &config.backends.store, &config.data_dir)?;
-    let ObjectsBackend::Local(dir) = &config.backends.objects;
-    let dir = dir
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("objects"));
     let objects: Arc<dyn ObjectStore> = Arc::new(crate::metrics::objects::MeteredObjects::new(
-        Arc::new(LocalObjectStore::new(dir, Arc::clone(&kv))),
+        open_objects(&config.backends.objects, &config.data_dir, Arc::clone(&kv)),
     ));
     Ok(Backends {
         kv,

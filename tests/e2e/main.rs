@@ -3,6 +3,7 @@
 
 mod auth;
 mod backends;
+mod backup;
 mod cli;
 mod crash_leftovers;
 mod edge;

@@ -133,4 +133,12 @@ impl ObjectStore for MeteredObjects {
         self.count(SWEEP);
         self.inner.sweep_leftovers(app, stale_after).await
     }
+
+    async fn copy_blobs(
+        &self,
+        app: &str,
+        to: &std::path::Path,
+    ) -> Result<nimbus_objects::BlobCopy, ObjectError> {
+        self.inner.copy_blobs(app, to).await
+    }
 }

@@ -146,6 +146,16 @@ pub trait KvStore: Send + Sync + 'static {
     /// the process that owns the store purges.
     async fn purge_expired(&self, limit: usize) -> Result<usize, KvError>;
 
+    /// Writes a consistent copy of every store to the new file `to` (an absolute path, which
+    /// must not exist), while the store goes on serving. Backends that cannot refuse with
+    /// [`KvError::Storage`].
+    async fn backup(&self, to: &std::path::Path) -> Result<(), KvError> {
+        Err(KvError::Storage(format!(
+            "this key-value backend cannot write a backup to {}",
+            to.display()
+        )))
+    }
+
     /// Stores `value` under `key`, replacing any previous value (and its time-to-live).
     async fn set(&self, store: &StoreId, key: &str, value: &[u8]) -> Result<(), KvError> {
         let batch = Batch::new().put(store, key, value.to_vec());

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod backup;
+
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::{
@@ -583,6 +585,14 @@ impl KvStore for RedbKvStore {
 
     async fn purge_expired(&self, limit: usize) -> Result<usize, KvError> {
         self.write(move |inner| inner.purge_expired(limit)).await
+    }
+
+    async fn backup(&self, to: &Path) -> Result<(), KvError> {
+        // A read transaction: writers go on meanwhile, and so does this thread's event loop.
+        let (inner, to) = (Arc::clone(&self.inner), to.to_path_buf());
+        tokio::task::spawn_blocking(move || inner.backup(&to))
+            .await
+            .map_err(|e| KvError::Storage(format!("the backup stopped: {e}")))?
     }
 }
 

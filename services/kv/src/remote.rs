@@ -39,6 +39,7 @@ enum Request {
     Scan(StoreId, String, Option<String>, u32),
     Increment(StoreId, String, i64),
     Apply(Batch),
+    Backup(PathBuf),
 }
 
 impl Request {
@@ -54,6 +55,11 @@ impl Request {
                 cursor.as_deref().map_or(Ok(()), crate::validate_key)
             }
             Request::Apply(batch) => batch.validate(),
+            Request::Backup(path) if path.is_absolute() => Ok(()),
+            Request::Backup(path) => Err(KvError::Invalid(format!(
+                "a backup goes to an absolute path, not {}",
+                path.display()
+            ))),
         }
     }
 }
@@ -139,11 +145,20 @@ async fn answer(store: &dyn KvStore, request: Request) -> Response {
             .await
             .map(Response::Number),
         Request::Apply(batch) => store.apply(batch).await.map(Response::Flag),
+        Request::Backup(path) => match request_path_ok(&path) {
+            Ok(()) => store.backup(&path).await.map(|()| Response::Flag(true)),
+            Err(error) => Err(error),
+        },
     };
     result.unwrap_or_else(|error| match error {
         KvError::Invalid(why) => Response::Invalid(why),
         KvError::Storage(why) => Response::Storage(why),
     })
+}
+
+/// The owner checks what a client could have skipped.
+fn request_path_ok(path: &Path) -> Result<(), KvError> {
+    Request::Backup(path.to_path_buf()).validate()
 }
 
 type Connection = Framed<UnixStream, LengthDelimitedCodec>;
@@ -314,6 +329,13 @@ impl KvStore for RemoteKvStore {
             "only the process that owns the store purges it".into(),
         ))
     }
+
+    async fn backup(&self, to: &Path) -> Result<(), KvError> {
+        match self.call(&Request::Backup(to.to_path_buf())).await? {
+            Response::Flag(true) => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +353,22 @@ mod tests {
         tokio::spawn(serve(Arc::clone(&local), listener));
         let remote = RemoteKvStore::new(&socket);
         (dir, local, remote)
+    }
+
+    #[tokio::test]
+    async fn the_owner_writes_a_backup_asked_for_remotely_only_to_an_absolute_path() {
+        let (dir, _local, remote) = served();
+        let s = StoreId::new("app", "s");
+        remote.set(&s, "k", b"v").await.expect("set");
+        let relative = remote.backup(Path::new("backup.redb")).await;
+        assert!(matches!(relative, Err(KvError::Invalid(_))), "{relative:?}");
+        let to = dir.path().join("backup.redb");
+        remote.backup(&to).await.expect("backup");
+        let copy = RedbKvStore::open(&to).expect("open the backup");
+        assert_eq!(
+            copy.get(&s, "k").await.expect("get").as_deref(),
+            Some(&b"v"[..])
+        );
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ObjectError;
 pub use key::{MAX_KEY_BYTES, validate_key, validate_name, validate_prefix};
-pub use local::{LocalObjectStore, OBJECTS_STORE, Swept};
+pub use local::{BlobCopy, LocalObjectStore, OBJECTS_STORE, Swept};
 pub use metadata::{LEGACY_METADATA_NAME, MAX_METADATA_BYTES, Metadata, validate_metadata};
 pub use moving::move_object;
 pub use range::RangeSpec;
@@ -236,4 +236,15 @@ pub trait ObjectStore: Send + Sync + 'static {
         app: &str,
         stale_after: std::time::Duration,
     ) -> Result<Swept, ObjectError>;
+    /// Puts into the directory `to` every object body of `app` that this store's metadata
+    /// names, laid out as this backend keeps them, reading the metadata from one snapshot: for
+    /// backups (of a store whose metadata is a backup's) and restores. A body named but gone
+    /// (deleted since the metadata was read) is reported, not an error. Backends that keep
+    /// bodies elsewhere refuse with [`ObjectError::Io`].
+    async fn copy_blobs(&self, app: &str, to: &std::path::Path) -> Result<BlobCopy, ObjectError> {
+        let _ = (app, to);
+        Err(ObjectError::Io(std::io::Error::other(
+            "this object backend cannot copy its bodies to a directory",
+        )))
+    }
 }

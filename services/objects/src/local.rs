@@ -8,6 +8,7 @@
 //! deletes the old blob after the swap. A reader that opened the old blob keeps reading it
 //! (the file lives until closed).
 
+mod backup;
 mod files;
 mod listing;
 mod sweep;
@@ -23,6 +24,7 @@ use nimbus_kv::{KvStore, StoreId};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
+pub use self::backup::BlobCopy;
 use self::files::{TempFile, read_ahead, sync_dir};
 pub use self::sweep::Swept;
 use crate::{
@@ -586,6 +588,10 @@ impl ObjectStore for LocalObjectStore {
     ) -> Result<Swept, ObjectError> {
         let (inner, app) = (self.inner(), app.to_string());
         blocking(move || inner.sweep_app(&app, stale_after)).await
+    }
+
+    async fn copy_blobs(&self, app: &str, to: &std::path::Path) -> Result<BlobCopy, ObjectError> {
+        self.copy_named_blobs(app, to).await
     }
 }
 

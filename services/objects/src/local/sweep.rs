@@ -100,7 +100,7 @@ impl Blocking {
 /// the new key before deleting the old one, so a scan in pages could miss both). Fails rather
 /// than guess when an entry cannot be read, so that a damaged entry never gets its blob
 /// deleted.
-fn named_blobs(inner: &Blocking, app: &str) -> Result<HashSet<String>, ObjectError> {
+pub(super) fn named_blobs(inner: &Blocking, app: &str) -> Result<HashSet<String>, ObjectError> {
     let mut named = HashSet::new();
     let mut unreadable = None;
     wait(inner.kv.snapshot(&Blocking::store(app), &mut |key, value| {
