@@ -54,6 +54,7 @@ pub async fn backup(
     let dir =
         std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
     let live = crate::admin::open_kv(data, &backends.store)?;
+    let mut missing_before: Vec<String> = Vec::new();
     for attempt in 1..=ATTEMPTS {
         let kv_copy = dir.join(KV_FILE);
         live.backup(&kv_copy)
@@ -79,11 +80,19 @@ pub async fn backup(
                 .with_context(|| format!("cannot write {}", dir.join(INFO).display()))?;
             return Ok(info);
         }
+        if copied.missing == missing_before {
+            bail!(
+                "{} object bodies the store names are not where --objects says (first: {}); is --objects (or NIMBUS_OBJECTS) the one the host uses?",
+                copied.missing.len(),
+                copied.missing[0]
+            );
+        }
         tracing::info!(
             attempt,
             deleted = copied.missing.len(),
             "objects were deleted while their bodies were copied; taking the snapshot again"
         );
+        missing_before = copied.missing;
         std::fs::remove_file(&kv_copy).ok();
         std::fs::remove_dir_all(dir.join(OBJECTS_DIR)).ok();
     }
@@ -94,7 +103,8 @@ pub async fn backup(
 
 /// Puts the backup in `dir` into `data` for `manifest`'s app. No host may serve `data`; what
 /// `data` held before is moved aside (`*.before-restore-TIME`) when `replace` is given, and
-/// refused otherwise.
+/// refused otherwise. Everything is staged and checked before anything in `data` moves; a
+/// failure after that puts back what was there.
 pub async fn restore(
     manifest: &Manifest,
     data: &Path,
@@ -125,9 +135,10 @@ pub async fn restore(
         .clone()
         .unwrap_or_else(|| data.join(OBJECTS_DIR));
     let app_objects = objects_root.join(&manifest.app);
-    let occupied: Vec<&Path> = [kv_path.as_path(), app_objects.as_path()]
+    let occupied: Vec<PathBuf> = [&kv_path, &app_objects]
         .into_iter()
         .filter(|path| path.exists())
+        .cloned()
         .collect();
     if !occupied.is_empty() && !replace {
         bail!(
@@ -135,27 +146,53 @@ pub async fn restore(
             occupied[0].display()
         );
     }
-    let suffix = format!("before-restore-{}", now_ms());
-    for path in occupied {
-        let aside = PathBuf::from(format!("{}.{suffix}", path.display()));
-        std::fs::rename(path, &aside)
-            .with_context(|| format!("cannot move {} aside", path.display()))?;
-        println!("moved {} to {}", path.display(), aside.display());
-    }
+    let stamp = now_ms();
+    let staged = Staged {
+        kv: kv_path.with_extension(format!("restoring-{stamp}")),
+        objects: objects_root.join(format!(".restoring-{stamp}")),
+    };
+    let outcome = stage(manifest, data, dir, &staged).await;
+    let outcome = match outcome {
+        Ok(()) => swap_in(
+            &staged,
+            &occupied,
+            &kv_path,
+            &app_objects,
+            stamp,
+            &manifest.app,
+        ),
+        Err(error) => Err(error),
+    };
+    std::fs::remove_file(&staged.kv).ok();
+    std::fs::remove_dir_all(&staged.objects).ok();
+    outcome.map(|()| info)
+}
+
+/// Where a restore stages the store and the bodies before they replace what `data` holds.
+struct Staged {
+    kv: PathBuf,
+    objects: PathBuf,
+}
+
+/// Copies the backup's store and bodies next to where they go, and checks that every body
+/// the store names is a plain file of the backup.
+async fn stage(
+    manifest: &Manifest,
+    data: &Path,
+    dir: &Path,
+    staged: &Staged,
+) -> anyhow::Result<()> {
     let kv_copy = dir.join(KV_FILE);
-    let partial = kv_path.with_extension("restoring");
-    std::fs::copy(&kv_copy, &partial)
+    std::fs::copy(&kv_copy, &staged.kv)
         .with_context(|| format!("cannot copy {}", kv_copy.display()))?;
-    std::fs::File::open(&partial)
+    std::fs::File::open(&staged.kv)
         .and_then(|file| file.sync_all())
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, &kv_path)
-        .with_context(|| format!("cannot put the store in place at {}", kv_path.display()))?;
-    // The bodies go from the backup's layout into the data's, named by the restored metadata.
-    let snapshot = open_copy(&kv_copy, data)?;
+        .with_context(|| format!("cannot write {}", staged.kv.display()))?;
+    // The copy, not the backup itself, is opened: a backup stays as it was written.
+    let store = open_copy(&staged.kv, data)?;
     let from = ObjectsBackend::Local(Some(dir.join(OBJECTS_DIR)));
-    let copied = crate::services::open_objects(&from, data, snapshot)
-        .copy_blobs(&manifest.app, &objects_root)
+    let copied = crate::services::open_objects(&from, data, store)
+        .copy_blobs(&manifest.app, &staged.objects)
         .await
         .context("cannot restore the object bodies")?;
     if !copied.missing.is_empty() {
@@ -166,7 +203,54 @@ pub async fn restore(
             copied.missing[0]
         );
     }
-    Ok(info)
+    Ok(())
+}
+
+/// Moves `occupied` aside and the staged store and bodies into place; puts `occupied` back if
+/// that fails half-way.
+fn swap_in(
+    staged: &Staged,
+    occupied: &[PathBuf],
+    kv_path: &Path,
+    app_objects: &Path,
+    stamp: u64,
+    app: &str,
+) -> anyhow::Result<()> {
+    let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = (|| -> anyhow::Result<()> {
+        for path in occupied {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(format!(".before-restore-{stamp}"));
+            let aside = PathBuf::from(aside);
+            std::fs::rename(path, &aside)
+                .with_context(|| format!("cannot move {} aside", path.display()))?;
+            println!("moved {} to {}", path.display(), aside.display());
+            moved.push((path.clone(), aside));
+        }
+        std::fs::rename(&staged.kv, kv_path)
+            .with_context(|| format!("cannot put the store in place at {}", kv_path.display()))?;
+        moved.push((kv_path.to_path_buf(), PathBuf::new()));
+        let staged_app = staged.objects.join(app);
+        if staged_app.exists() {
+            std::fs::rename(&staged_app, app_objects).with_context(|| {
+                format!(
+                    "cannot put the objects in place at {}",
+                    app_objects.display()
+                )
+            })?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for (path, aside) in moved.into_iter().rev() {
+            if aside.as_os_str().is_empty() {
+                std::fs::remove_file(&path).ok();
+            } else {
+                std::fs::rename(&aside, &path).ok();
+            }
+        }
+    }
+    result
 }
 
 /// The backup's description, if `dir` holds a backup of a format this nimbus reads.

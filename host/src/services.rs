@@ -228,7 +228,7 @@ pub fn open_objects(
 pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
     let (kv, closed) =
         open_kv_signalling_close(&config.kv, &config.backends.store, &config.data_dir)?;
-    let objects: Arc<dyn ObjectStore> = Arc::new(crate::metrics::objects::MeteredObjects::new(
+    let objects: Arc<dyn ObjectStore> = Arc::new(crate::metrics::objects::CountedObjects::new(
         open_objects(&config.backends.objects, &config.data_dir, Arc::clone(&kv)),
     ));
     Ok(Backends {

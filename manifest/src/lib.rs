@@ -159,6 +159,24 @@ pub struct Limits {
     pub log_lines: u32,
 }
 
+/// The built-in API whose paths `pattern` would only ever match (the host answers those
+/// before the app's routes), if any: `/metrics` only when the app serves it.
+fn built_in_api(pattern: &RoutePattern, metrics_served: bool) -> Option<&'static str> {
+    const BUILT_IN: [(&[&str], &str); 4] = [
+        (&["auth", "v1"], "`/auth/v1` (the auth API)"),
+        (&["storage", "v1"], "`/storage/v1` (the storage API)"),
+        (&["admin", "v1"], "`/admin/v1` (the admin API)"),
+        (&["healthz"], "`/healthz`"),
+    ];
+    if metrics_served && pattern.starts_with(&["metrics"]) {
+        return Some("`/metrics` (`[app] metrics = true`)");
+    }
+    BUILT_IN
+        .iter()
+        .find(|(prefix, _)| pattern.starts_with(prefix))
+        .map(|(_, api)| *api)
+}
+
 impl Manifest {
     /// Finds the manifest: `path` itself if it is a file, else `path/nimbus.toml`.
     pub fn locate(path: &Path) -> PathBuf {
@@ -214,6 +232,7 @@ impl Manifest {
         let mut components = Vec::new();
         let mut provisioned = 0u64;
         let mut seen_routes: Vec<(RoutePattern, String)> = Vec::new();
+        let metrics_served = raw.app.metrics;
         for (name, component) in raw.component {
             let table_span = component.span();
             let name = name.into_inner().0;
@@ -228,6 +247,16 @@ impl Manifest {
                         route.span().start,
                         format!(
                             "component.{name}.routes: route `{pattern}` is already taken by component `{owner}`; each route may invoke one component",
+                        ),
+                    ));
+                }
+                if let Some(api) = built_in_api(pattern, metrics_served) {
+                    return Err(ManifestError::at(
+                        path,
+                        &text,
+                        route.span().start,
+                        format!(
+                            "component.{name}.routes: route `{pattern}` lies under {api}, which the host serves itself; choose another path",
                         ),
                     ));
                 }

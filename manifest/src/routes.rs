@@ -119,6 +119,17 @@ impl RoutePattern {
         self.method.as_deref()
     }
 
+    /// Whether this pattern's path starts with the literal segments `prefix`, so that it only
+    /// matches paths under it.
+    pub fn starts_with(&self, prefix: &[&str]) -> bool {
+        self.segments.len() >= prefix.len()
+            && self
+                .segments
+                .iter()
+                .zip(prefix)
+                .all(|(segment, want)| matches!(segment, Segment::Literal(l) if l == want))
+    }
+
     /// Whether two patterns accept exactly the same requests.
     pub fn same_as(&self, other: &Self) -> bool {
         self.method == other.method

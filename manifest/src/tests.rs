@@ -449,3 +449,29 @@ fn rate_limits_are_checked_at_their_line() {
     ));
     assert!(error.contains("more than a year to earn back"), "{error}");
 }
+
+#[test]
+fn routes_under_a_built_in_api_are_refused_at_their_line() {
+    for (route, api) in [
+        ("/auth/v1/token", "/auth/v1"),
+        ("GET /storage/v1/...", "/storage/v1"),
+        ("/admin/v1/usage", "/admin/v1"),
+        ("/healthz", "/healthz"),
+    ] {
+        let text = format!(
+            "[app]\nname = \"a\"\n\n[component.c]\nsource = \"c.wasm\"\nroutes = [\"/ok\", \"{route}\"]\n"
+        );
+        let error = Manifest::parse(Path::new("nimbus.toml"), text)
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains(api) && error.contains(":6:"), "{error}");
+    }
+    // Paths beside them, a catch-all, and /metrics while the app does not serve metrics: fine.
+    let text = "[app]\nname = \"a\"\n\n[component.c]\nsource = \"c.wasm\"\nroutes = [\"/auth/v2\", \"/admin/...\", \"/metrics\", \"/...\"]\n";
+    assert!(Manifest::parse(Path::new("nimbus.toml"), text.to_string()).is_ok());
+    let served = text.replace("name = \"a\"", "name = \"a\"\nmetrics = true");
+    let error = Manifest::parse(Path::new("nimbus.toml"), served)
+        .expect_err("refused")
+        .to_string();
+    assert!(error.contains("metrics = true"), "{error}");
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// A duration written as a whole number and a unit: `ms`, `s`, `m` or `h`.
+/// A duration written as a whole number and a unit: `ms`, `s`, `m`, `h` or `d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct HumanDuration(pub Duration);
@@ -16,7 +16,7 @@ impl TryFrom<String> for HumanDuration {
     fn try_from(text: String) -> Result<Self, Self::Error> {
         let invalid = || {
             format!(
-                "`{text}` is not a duration; write a whole number and a unit, e.g. \"250ms\", \"5s\", \"2m\", \"1h\""
+                "`{text}` is not a duration; write a whole number and a unit, e.g. \"250ms\", \"5s\", \"2m\", \"1h\", \"7d\""
             )
         };
         let (number, unit) = split_number(&text).ok_or_else(invalid)?;
@@ -25,6 +25,7 @@ impl TryFrom<String> for HumanDuration {
             "s" => 1_000,
             "m" => 60_000,
             "h" => 3_600_000,
+            "d" => 86_400_000,
             _ => return Err(invalid()),
         };
         let millis = number.checked_mul(millis_per_unit).ok_or_else(invalid)?;
@@ -94,6 +95,7 @@ mod tests {
         assert_eq!(duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
     }
 
     #[test]

@@ -9,8 +9,6 @@ use clap::{Parser, Subcommand};
 
 pub mod up;
 
-pub use up::Observe;
-
 use crate::app_version::AppVersion;
 use crate::host::Host;
 use crate::manifest::Manifest;

@@ -132,6 +132,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         build_components(&manifest)?;
     }
     let data = data_dir(&manifest, data);
+    // Checked to be this user's and closed to others before anything is written in it.
+    crate::data_dir::prepare(&data)?;
     let log = open_host_log(&data, &observe)?;
     if observe.metrics {
         let dir = crate::metrics::publish::dir_of(&data);
@@ -163,7 +165,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         processes,
         workers,
         connections,
-        observe,
+        worker_args: observe.to_args(),
     };
     let owner = Arc::clone(&host);
     let closed = host.backends.take_close_signal();

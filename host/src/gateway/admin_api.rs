@@ -43,25 +43,6 @@ struct UsageQuery {
     price_million_requests: Option<f64>,
 }
 
-/// Prices from the environment `nimbus up` was started in (as `nimbus usage` reads them),
-/// or the defaults.
-fn prices_from_environment() -> Prices {
-    let read = |name: &str, default: f64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(default)
-    };
-    let defaults = Prices::default();
-    Prices {
-        price_gb_second: read("NIMBUS_PRICE_GB_SECOND", defaults.price_gb_second),
-        price_million_requests: read(
-            "NIMBUS_PRICE_MILLION_REQUESTS",
-            defaults.price_million_requests,
-        ),
-    }
-}
-
 /// `GET /admin/v1/usage?since=24h&by=component|hour`: the usage report as JSON.
 async fn usage(
     State(host): State<Arc<Host>>,
@@ -102,7 +83,7 @@ async fn usage(
             .into_response();
         }
     };
-    let mut prices = prices_from_environment();
+    let mut prices = Prices::from_environment();
     if let Some(price) = query.price_gb_second {
         prices.price_gb_second = price;
     }

@@ -65,6 +65,7 @@ pub struct LogFile {
     rotation: Rotation,
     file: File,
     size: u64,
+    rotation_failed: bool,
 }
 
 fn open_current(dir: &Path) -> io::Result<File> {
@@ -72,6 +73,8 @@ fn open_current(dir: &Path) -> io::Result<File> {
         .create(true)
         .append(true)
         .mode(0o600)
+        // A link planted where the log goes is not followed.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(dir.join(CURRENT))
 }
 
@@ -89,13 +92,24 @@ impl LogFile {
             rotation,
             file,
             size,
+            rotation_failed: false,
         })
     }
 
-    /// Appends `line` (which ends with a newline), rotating first if it would not fit.
+    /// Appends `line` (which ends with a newline), rotating first if it would not fit. If the
+    /// files cannot be rotated, lines go on into the current one (said once on stderr: the
+    /// log cannot report its own failure).
     pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        if self.size > 0 && self.size + line.len() as u64 > self.rotation.max_bytes {
-            self.rotate()?;
+        if self.size > 0
+            && self.size + line.len() as u64 > self.rotation.max_bytes
+            && !self.rotation_failed
+            && let Err(error) = self.rotate()
+        {
+            self.rotation_failed = true;
+            eprintln!(
+                "nimbus: cannot rotate the host log in {}: {error}; it grows past its limit",
+                self.dir.display()
+            );
         }
         self.file.write_all(line)?;
         self.size += line.len() as u64;
@@ -136,7 +150,7 @@ impl SharedLogFile {
         Self(Arc::new(Mutex::new(file)))
     }
 
-    /// Appends one line (a newline is added if it has none).
+    /// Appends whole lines (a newline is added if the last has none).
     pub fn write_line(&self, line: &[u8]) -> io::Result<()> {
         let Ok(mut file) = self.0.lock() else {
             return Err(io::Error::other("the log file's lock is poisoned"));
@@ -152,8 +166,7 @@ impl SharedLogFile {
 }
 
 impl Write for SharedLogFile {
-    /// Writes `buf` as it comes: the log writer hands over one formatted event (one line) per
-    /// write.
+    /// Writes `buf` as it comes: the log writer hands over whole formatted events (lines).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_line(buf)?;
         Ok(buf.len())

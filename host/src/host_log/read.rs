@@ -56,12 +56,19 @@ impl Selection {
 /// `TIME LEVEL target: message key=value ...`, as the text log writes it.
 fn readable(event: &serde_json::Map<String, serde_json::Value>) -> String {
     let text = |key: &str| event.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+    // A message is shown as it was unless it holds control characters (which a terminal
+    // would act on): then escaped.
+    let message = text("message");
+    let message = if message.chars().any(char::is_control) {
+        message.escape_debug().to_string()
+    } else {
+        message.to_string()
+    };
     let mut out = format!(
-        "{} {:>5} {}: {}",
+        "{} {:>5} {}: {message}",
         text("timestamp"),
         text("level"),
         text("target"),
-        text("message")
     );
     for (key, value) in event {
         if matches!(key.as_str(), "timestamp" | "level" | "target" | "message") {

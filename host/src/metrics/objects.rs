@@ -32,14 +32,14 @@ const OPERATIONS: [&str; 8] = [
 ];
 
 /// Counts the operations of the store it wraps.
-pub struct MeteredObjects {
+pub struct CountedObjects {
     inner: Arc<dyn ObjectStore>,
     operations: [Counter; 8],
     uploaded: Counter,
     downloaded: Counter,
 }
 
-impl MeteredObjects {
+impl CountedObjects {
     /// `inner`, counted.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
         Self {
@@ -56,7 +56,7 @@ impl MeteredObjects {
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for MeteredObjects {
+impl ObjectStore for CountedObjects {
     async fn put(
         &self,
         bucket: &BucketId,

@@ -35,7 +35,8 @@ pub struct Totals {
     pub duration_ms: u64,
     /// Memory limit × duration: MiB × milliseconds (1 GB-second = 1024 × 1000 of them).
     pub mib_ms: u64,
-    /// CPU time spent running the guests (and the host calls they made), in microseconds.
+    /// CPU time spent running the guests and the host calls they made on their own thread
+    /// (not work handed to other threads or processes), in microseconds.
     pub cpu_us: u64,
     /// The most linear memory any one invocation held, in bytes.
     pub peak_memory: u64,
@@ -112,6 +113,9 @@ pub struct UsageMeter {
     /// Running totals by hour (since the epoch) and component, and whether each changed since
     /// the last flush.
     hours: Mutex<HashMap<u64, HourTotals>>,
+    /// Held by a flush: two flushes at once (the interval's and the one at exit) could write
+    /// an older running total after a newer one.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl Default for UsageMeter {
@@ -140,6 +144,7 @@ impl UsageMeter {
             enabled: AtomicBool::new(true),
             run: hex::encode(run),
             hours: Mutex::new(HashMap::new()),
+            flushing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -188,6 +193,7 @@ impl UsageMeter {
     /// Writes every changed total of `app` to `kv` in one batch; totals of past hours are
     /// forgotten once written. On failure they stay, to be written next time.
     pub async fn flush(&self, kv: &dyn KvStore, app: &str) -> Result<(), KvError> {
+        let _flushing = self.flushing.lock().await;
         let current = hour_of(SystemTime::now());
         let changed: Vec<(u64, String, Totals)> = {
             let Ok(hours) = self.hours.lock() else {
@@ -278,7 +284,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_flush_writes_each_changed_total_once_and_a_disabled_meter_counts_nothing() {
+    async fn a_flush_writes_the_running_totals_and_a_disabled_meter_counts_nothing() {
         let dir = tempfile::tempdir().expect("dir");
         let kv = nimbus_kv::RedbKvStore::open(&dir.path().join("kv.redb")).expect("open");
         let meter = UsageMeter::new();

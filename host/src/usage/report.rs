@@ -35,6 +35,19 @@ impl Default for Prices {
 }
 
 impl Prices {
+    /// The prices the environment sets (`NIMBUS_PRICE_GB_SECOND`,
+    /// `NIMBUS_PRICE_MILLION_REQUESTS`), as the command line would read them, or the defaults.
+    pub fn from_environment() -> Self {
+        #[derive(clap::Parser)]
+        struct FromEnvironment {
+            #[command(flatten)]
+            prices: Prices,
+        }
+        use clap::Parser as _;
+        FromEnvironment::try_parse_from(["nimbus"])
+            .map_or_else(|_| Prices::default(), |parsed| parsed.prices)
+    }
+
     /// The estimated cost of `totals`.
     pub fn cost(&self, totals: &Totals) -> f64 {
         totals.gb_seconds() * self.price_gb_second

@@ -40,6 +40,22 @@ impl Blocking {
                 .strip_prefix(&self.root)
                 .map_err(|_| ObjectError::Corrupt(format!("blob {id} lies outside the store")))?;
             let target = to.join(relative);
+            // Only a plain file is a blob: a link planted in a backup's (or a data
+            // directory's) blobs would hand out whatever it points at.
+            match std::fs::symlink_metadata(&from) {
+                Ok(meta) if meta.file_type().is_file() => {}
+                Ok(_) => {
+                    return Err(ObjectError::Corrupt(format!(
+                        "blob {id} at {} is not a plain file",
+                        from.display()
+                    )));
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    copy.missing.push(id);
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            }
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent)?;
             }
@@ -111,5 +127,17 @@ mod tests {
             .expect("copy");
         assert_eq!(copy.copied, 1);
         assert_eq!(copy.missing.len(), 1);
+
+        // A blob that is a link (planted in a tampered backup) is refused, not followed.
+        std::fs::remove_file(&linked).expect("remove");
+        std::os::unix::fs::symlink("/etc/passwd", &linked).expect("symlink");
+        let from_backup = LocalObjectStore::new(to.clone(), Arc::clone(&kv));
+        let refused = from_backup
+            .copy_blobs("app", &dir.path().join("third"))
+            .await;
+        assert!(
+            matches!(refused, Err(crate::ObjectError::Corrupt(_))),
+            "{refused:?}"
+        );
     }
 }
