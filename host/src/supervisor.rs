@@ -34,8 +34,8 @@ pub struct Shape {
     pub workers: usize,
     /// Bounds on every connection, in every process.
     pub connections: crate::gateway::ConnectionLimits,
-    /// What every process counts.
-    pub observe: crate::cli::Observe,
+    /// Flags every worker process gets besides those that place it (what it counts, say).
+    pub worker_args: Vec<String>,
 }
 
 /// Serves `host` from this process (with `shape.workers` threads) and `shape.processes - 1`
@@ -103,7 +103,7 @@ pub fn serve(
                 let launch = Launch {
                     index,
                     log: log.clone(),
-                    observe: shape.observe.clone(),
+                    worker_args: shape.worker_args.clone(),
                     manifest_path: version.manifest.path.clone(),
                     pin_path: pin_path.clone(),
                     data_dir: data_dir.clone(),
@@ -240,7 +240,7 @@ struct Launch {
     index: usize,
     /// Where the worker's log lines go.
     log: crate::host_log::SharedLogFile,
-    observe: crate::cli::Observe,
+    worker_args: Vec<String>,
     manifest_path: PathBuf,
     pin_path: PathBuf,
     data_dir: PathBuf,
@@ -320,7 +320,7 @@ impl Launch {
             .args(["--processes", "1", "--workers", "1", "--kv-socket"])
             .arg(&self.socket)
             .args(self.connections.to_args())
-            .args(self.observe.to_args())
+            .args(&self.worker_args)
             .arg(format!("--process-index={}", self.index))
             .args(self.backends.to_args())
             .stdin(Stdio::null())
@@ -333,26 +333,7 @@ impl Launch {
         let log = self.log.clone();
         // The worker's standard output: its log lines (JSON) for the host log, and the line
         // that says it listens.
-        std::thread::spawn(move || {
-            let mut ready_tx = Some(ready_tx);
-            let mut warned = false;
-            let mut lines = BufReader::new(stdout).split(b'\n');
-            for line in lines.by_ref().map_while(Result::ok) {
-                if line.starts_with(b"nimbus listening on ") {
-                    if let Some(ready) = ready_tx.take() {
-                        let _ = ready.send(true);
-                    }
-                } else if let Err(error) = log.write_line(&line)
-                    && !warned
-                {
-                    warned = true;
-                    tracing::warn!("cannot write a worker's lines to the host log: {error}");
-                }
-            }
-            if let Some(ready) = ready_tx.take() {
-                let _ = ready.send(false);
-            }
-        });
+        std::thread::spawn(move || forward_worker_output(stdout, &log, ready_tx));
         match ready_rx.recv_timeout(WORKER_START_TIMEOUT) {
             Ok(true) => Ok(child),
             _ => {
@@ -361,6 +342,62 @@ impl Launch {
                 anyhow::bail!("it exited or did not listen within {WORKER_START_TIMEOUT:?}")
             }
         }
+    }
+}
+
+/// Longest line taken from a worker's output; a longer one is cut there (a worker writes
+/// JSON lines, each well under this).
+const MAX_WORKER_LINE: usize = 1 << 20;
+
+/// Reads a worker's standard output: its log lines (JSON), which go to the host log, and the
+/// line saying it listens, which goes to `ready`. Lines that are waiting together are written
+/// together.
+fn forward_worker_output(
+    stdout: std::process::ChildStdout,
+    log: &crate::host_log::SharedLogFile,
+    ready: std::sync::mpsc::Sender<bool>,
+) {
+    let mut ready = Some(ready);
+    let mut warned = false;
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let taken = chunk.len();
+        pending.extend_from_slice(chunk);
+        reader.consume(taken);
+        let end = match pending.iter().rposition(|b| *b == b'\n') {
+            Some(end) => end,
+            None if pending.len() > MAX_WORKER_LINE => {
+                pending.push(b'\n');
+                pending.len() - 1
+            }
+            None => continue,
+        };
+        let complete: Vec<u8> = pending.drain(..=end).collect();
+        let mut to_log: Vec<u8> = Vec::with_capacity(complete.len());
+        for line in complete.split_inclusive(|b| *b == b'\n') {
+            if line.starts_with(b"nimbus listening on ") {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(true);
+                }
+            } else {
+                to_log.extend_from_slice(line);
+            }
+        }
+        if !to_log.is_empty()
+            && let Err(error) = log.write_line(&to_log)
+            && !warned
+        {
+            warned = true;
+            tracing::warn!("cannot write a worker's lines to the host log: {error}");
+        }
+    }
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(false);
     }
 }
 

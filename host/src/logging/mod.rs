@@ -2,10 +2,13 @@
 //! and, once a serving host opens it, every line as JSON to the host log as well (see
 //! [`crate::host_log`]), which `nimbus logs` reads.
 
+mod batched;
+mod json;
+
 use std::io::IsTerminal as _;
 use std::sync::{Mutex, OnceLock};
 
-use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
+use batched::{Batched, Guard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -21,28 +24,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// Lines queued for a log thread before a caller that logs has to wait. A guest's output
-/// line may be up to 64 KiB, so this bounds what a slow stderr can pile up in memory.
-const QUEUED_LINES: usize = 4096;
-
 /// Where this process's JSON lines for the host log go, once opened.
-static HOST_LOG: OnceLock<NonBlocking> = OnceLock::new();
+static HOST_LOG: OnceLock<Batched> = OnceLock::new();
 /// The host log's writer thread, flushed by [`flush`].
-static HOST_LOG_GUARD: Mutex<Option<WorkerGuard>> = Mutex::new(None);
-
-/// Lines are written by a thread of their own, so that a request does not wait for each write
-/// (only when [`QUEUED_LINES`] are waiting). Not lossy: under a flood of lines, callers wait
-/// rather than lose lines silently.
-fn off_thread(
-    writer: impl std::io::Write + Send + 'static,
-    name: &str,
-) -> (NonBlocking, WorkerGuard) {
-    tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(QUEUED_LINES)
-        .thread_name(name)
-        .finish(writer)
-}
+static HOST_LOG_GUARD: Mutex<Option<Guard>> = Mutex::new(None);
 
 fn filter() -> EnvFilter {
     std::env::var("NIMBUS_LOG")
@@ -52,33 +37,65 @@ fn filter() -> EnvFilter {
         .unwrap_or_else(|| EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn"))
 }
 
-/// Installs the log subscriber once; the returned guard flushes what is still queued for
-/// stderr when it is dropped, at the end of `main`.
-pub fn init(format: LogFormat) -> WorkerGuard {
-    let (stderr, guard) = off_thread(std::io::stderr(), "nimbus-log");
-    let to_stderr = tracing_subscriber::fmt::layer().with_writer(stderr);
-    let to_stderr = match format {
-        LogFormat::Text => to_stderr.with_ansi(std::io::stderr().is_terminal()).boxed(),
-        LogFormat::Json => to_stderr.json().flatten_event(true).boxed(),
+/// Installs the log subscriber once; the returned guard writes what is still waiting for
+/// stderr when it is dropped, at the end of `main`. With JSON on stderr, each line is
+/// formatted once and the same bytes go to stderr and the host log; with text, the host log
+/// gets its JSON from a second formatting.
+pub fn init(format: LogFormat) -> impl Drop {
+    let (stderr, guard) = batched::batched(std::io::stderr(), "nimbus-log");
+    let registry = tracing_subscriber::registry().with(filter());
+    let _ = match format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(json::JsonLines)
+                    .with_writer(move || Tee {
+                        stderr: stderr.clone(),
+                        host_log: HOST_LOG.get().cloned(),
+                    }),
+            )
+            .try_init(),
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || stderr.clone())
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(json::JsonLines)
+                    .with_writer(|| HostLogWriter(HOST_LOG.get().cloned()))
+                    .with_filter(tracing_subscriber::filter::filter_fn(|_| {
+                        HOST_LOG.get().is_some()
+                    })),
+            )
+            .try_init(),
     };
-    let to_host_log = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_writer(|| HostLogWriter(HOST_LOG.get().cloned()))
-        .with_filter(tracing_subscriber::filter::filter_fn(|_| {
-            HOST_LOG.get().is_some()
-        }));
-    let _ = tracing_subscriber::registry()
-        .with(filter())
-        .with(to_stderr)
-        .with(to_host_log)
-        .try_init();
     guard
+}
+
+/// One event's JSON line, to stderr and (once opened) the host log.
+struct Tee {
+    stderr: Batched,
+    host_log: Option<Batched>,
+}
+
+impl std::io::Write for Tee {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        if let Some(host_log) = &mut self.host_log {
+            host_log.write_all(line)?;
+        }
+        self.stderr.write(line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Sends this process's log lines, as JSON, to `writer` too (once per process).
 pub fn open_host_log(writer: impl std::io::Write + Send + 'static) {
-    let (writer, guard) = off_thread(writer, "nimbus-host-log");
+    let (writer, guard) = batched::batched(writer, "nimbus-host-log");
     if HOST_LOG.set(writer).is_ok()
         && let Ok(mut slot) = HOST_LOG_GUARD.lock()
     {
@@ -94,7 +111,7 @@ pub fn flush() {
 }
 
 /// One event's writer to the host log, or nowhere before it is opened.
-struct HostLogWriter(Option<NonBlocking>);
+struct HostLogWriter(Option<Batched>);
 
 impl std::io::Write for HostLogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -108,6 +125,26 @@ impl std::io::Write for HostLogWriter {
         match &mut self.0 {
             Some(writer) => writer.flush(),
             None => Ok(()),
+        }
+    }
+}
+
+/// An output tests read back.
+#[cfg(test)]
+mod test_sink {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    pub struct Sink(pub Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("sink").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
 }

@@ -1,0 +1,184 @@
+//! A log writer for hot paths: a line is appended to a buffer in memory, and a thread of its
+//! own writes whatever has gathered, a few milliseconds' worth at a time. A request that logs
+//! pays for a copy under a lock, not for a system call or for waking a thread (only the first
+//! line into an empty buffer wakes the writer); the buffer is bounded, and a caller that finds
+//! it full waits for the writer rather than losing lines.
+
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Bytes waiting before a caller that logs has to wait for the writer.
+const MAX_WAITING: usize = 4 << 20;
+/// How long the writer lets lines gather after the first one arrives.
+const GATHER: Duration = Duration::from_millis(2);
+
+#[derive(Default)]
+struct Waiting {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+struct Shared {
+    waiting: Mutex<Waiting>,
+    /// Signalled when the buffer stops being empty, or on close.
+    arrived: Condvar,
+    /// Signalled when the writer has taken the buffer.
+    taken: Condvar,
+}
+
+/// Where lines go: cheap to clone, one per event.
+#[derive(Clone)]
+pub struct Batched(Arc<Shared>);
+
+/// Stops the writer thread when dropped, once it has written every line.
+pub struct Guard {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A batched writer into `output`, written by a thread named `name`.
+pub fn batched(output: impl Write + Send + 'static, name: &str) -> (Batched, Guard) {
+    let shared = Arc::new(Shared {
+        waiting: Mutex::new(Waiting::default()),
+        arrived: Condvar::new(),
+        taken: Condvar::new(),
+    });
+    let writer = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || write_until_closed(&writer, output))
+        .ok();
+    (Batched(Arc::clone(&shared)), Guard { shared, thread })
+}
+
+fn write_until_closed(shared: &Shared, mut output: impl Write) {
+    let mut batch = Vec::new();
+    loop {
+        let closed = {
+            let Ok(mut waiting) = shared.waiting.lock() else {
+                return;
+            };
+            while waiting.bytes.is_empty() && !waiting.closed {
+                waiting = match shared.arrived.wait(waiting) {
+                    Ok(waiting) => waiting,
+                    Err(_) => return,
+                };
+            }
+            if !waiting.closed {
+                // Let the lines of a busy moment gather into one write.
+                drop(waiting);
+                std::thread::sleep(GATHER);
+                waiting = match shared.waiting.lock() {
+                    Ok(waiting) => waiting,
+                    Err(_) => return,
+                };
+            }
+            std::mem::swap(&mut batch, &mut waiting.bytes);
+            waiting.closed
+        };
+        shared.taken.notify_all();
+        // A log cannot report its own failure; the lines are dropped.
+        let _ = output.write_all(&batch).and_then(|()| output.flush());
+        batch.clear();
+        if closed {
+            let leftover = shared
+                .waiting
+                .lock()
+                .map(|mut waiting| std::mem::take(&mut waiting.bytes))
+                .unwrap_or_default();
+            let _ = output.write_all(&leftover).and_then(|()| output.flush());
+            return;
+        }
+    }
+}
+
+impl Write for Batched {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let shared = &self.0;
+        let Ok(mut waiting) = shared.waiting.lock() else {
+            return Ok(line.len());
+        };
+        while waiting.bytes.len() >= MAX_WAITING && !waiting.closed {
+            waiting = match shared.taken.wait(waiting) {
+                Ok(waiting) => waiting,
+                Err(_) => return Ok(line.len()),
+            };
+        }
+        let was_empty = waiting.bytes.is_empty();
+        waiting.bytes.extend_from_slice(line);
+        drop(waiting);
+        if was_empty {
+            shared.arrived.notify_one();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(mut waiting) = self.shared.waiting.lock() {
+            waiting.closed = true;
+        }
+        self.shared.arrived.notify_all();
+        self.shared.taken.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_sink::Sink;
+    use super::*;
+
+    #[test]
+    fn every_line_from_every_thread_is_written_whole_and_in_order_per_thread() {
+        let sink = Sink::default();
+        let (writer, guard) = batched(sink.clone(), "test-log");
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let mut writer = writer.clone();
+                std::thread::spawn(move || {
+                    for n in 0..5000 {
+                        writer
+                            .write_all(format!("thread {t} line {n}\n").as_bytes())
+                            .expect("write");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("thread");
+        }
+        drop(guard);
+        let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 20_000);
+        for t in 0..4 {
+            let numbers: Vec<usize> = lines
+                .iter()
+                .filter_map(|l| l.strip_prefix(&format!("thread {t} line ")))
+                .map(|n| n.parse().expect("number"))
+                .collect();
+            assert_eq!(numbers, (0..5000).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_line_is_written_soon_without_waiting_for_more() {
+        let sink = Sink::default();
+        let (mut writer, _guard) = batched(sink.clone(), "test-log");
+        writer.write_all(b"alone\n").expect("write");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while sink.0.lock().expect("sink").is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(&*sink.0.lock().expect("sink"), b"alone\n");
+    }
+}
