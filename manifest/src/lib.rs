@@ -25,7 +25,7 @@ pub use grants::{
 };
 pub use instances::Instances;
 pub use rate_limit::{RateLimit, RateLimitKey};
-pub use schema::{Name, OutboundHost, SecretName};
+pub use schema::{ForwardedHeader, Name, OutboundHost, SecretName};
 pub use units::{ByteSize, HumanDuration};
 
 use serde_spanned::Spanned;
@@ -76,6 +76,9 @@ pub struct Manifest {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `[app] metrics`: serve `GET /metrics` (Prometheus) on the app's own port.
     pub metrics: bool,
+    /// `[app] forwarded_header`: which header the trusted proxies name the client in; only
+    /// that one is read (a client could add the other).
+    pub forwarded_header: ForwardedHeader,
     text: String,
 }
 
@@ -486,6 +489,7 @@ impl Manifest {
             require_api_key: raw.app.require_api_key,
             trusted_proxies: raw.app.trusted_proxies.into_iter().map(|p| p.0).collect(),
             metrics: raw.app.metrics,
+            forwarded_header: raw.app.forwarded_header,
             text,
         })
     }

@@ -31,6 +31,19 @@ pub(super) struct RawApp {
     pub trusted_proxies: Vec<TrustedProxy>,
     #[serde(default)]
     pub metrics: bool,
+    #[serde(default)]
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// Which header the trusted proxies write the client's address into.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
 }
 
 /// A network whose `X-Forwarded-For` is believed: `"10.0.0.5"` (one address) or

@@ -419,6 +419,25 @@ fn trusted_proxies_are_networks_checked_at_their_line() {
 }
 
 #[test]
+fn the_forwarded_header_is_x_forwarded_for_unless_the_app_names_forwarded() {
+    assert_eq!(
+        parse(LIMITED).expect("valid").forwarded_header,
+        ForwardedHeader::XForwardedFor
+    );
+    let rfc = parse(&LIMITED.replace(
+        "name = \"limited\"",
+        "name = \"limited\"\nforwarded_header = \"forwarded\"",
+    ))
+    .expect("valid manifest");
+    assert_eq!(rfc.forwarded_header, ForwardedHeader::Forwarded);
+    let error = error_of(&LIMITED.replace(
+        "name = \"limited\"",
+        "name = \"limited\"\nforwarded_header = \"x-real-ip\"",
+    ));
+    assert!(error.starts_with("app/nimbus.toml:4:"), "{error}");
+}
+
+#[test]
 fn rate_limits_are_checked_at_their_line() {
     let error = error_of(&LIMITED.replace("requests = 5", "requests = 0"));
     assert!(error.starts_with("app/nimbus.toml:11:"), "{error}");

@@ -139,7 +139,13 @@ fn throttle(
     headers: &HeaderMap,
 ) -> Result<(), AuthFailure> {
     let config = app.services.auth.config();
-    let client = super::client_address::client_ip(&app.manifest.trusted_proxies, peer, headers);
+    let manifest = &app.manifest;
+    let client = super::client_address::client_ip(
+        &manifest.trusted_proxies,
+        manifest.forwarded_header,
+        peer,
+        headers,
+    );
     let quota = Quota::per_minute(config.ip_burst, config.ip_per_minute);
     host.limits
         .check(

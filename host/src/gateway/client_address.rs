@@ -1,28 +1,42 @@
 //! Who the client is, by address: the socket's peer, unless the app trusts that peer as a
-//! proxy (`[app] trusted_proxies`); then the nearest address in `X-Forwarded-For` that is not a
+//! proxy (`[app] trusted_proxies`); then the nearest address, in the header those proxies
+//! write (`[app] forwarded_header`: `X-Forwarded-For` or RFC 7239 `Forwarded`), that is not a
 //! trusted proxy itself. Nothing a client sends is believed unless it came through a proxy the
-//! app names.
+//! app names, and only the header the app names is read: a client can always add the other.
 
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
-const FORWARDED_FOR: &str = "x-forwarded-for";
+use crate::manifest::ForwardedHeader;
 
-/// The client's address for a request from `peer`.
-pub fn client_ip(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const FORWARDED: &str = "forwarded";
+
+/// The client's address for a request from `peer`, behind the `trusted` proxies that name the
+/// client in `header`.
+pub fn client_ip(
+    trusted: &[IpNet],
+    header: ForwardedHeader,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
     if !is_trusted(peer) {
         return peer;
     }
+    let (name, parse): (&str, fn(&str) -> Option<IpAddr>) = match header {
+        ForwardedHeader::XForwardedFor => (X_FORWARDED_FOR, address),
+        ForwardedHeader::Forwarded => (FORWARDED, forwarded_for),
+    };
     // Each proxy appends the address it heard from: read from the right, past our own proxies.
     let mut client = peer;
-    for value in headers.get_all(FORWARDED_FOR).iter().rev() {
+    for value in headers.get_all(name).iter().rev() {
         // Split the raw bytes: a client's garbage on the left must not hide the entries our
         // proxies appended on the right.
         for entry in value.as_bytes().rsplit(|byte| *byte == b',') {
-            let Some(ip) = std::str::from_utf8(entry).ok().and_then(address) else {
+            let Some(ip) = std::str::from_utf8(entry).ok().and_then(parse) else {
                 // Whatever lies beyond a garbled entry cannot be trusted.
                 return client;
             };
@@ -33,6 +47,24 @@ pub fn client_ip(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr
         }
     }
     client
+}
+
+/// The address in one `Forwarded` element's `for=` parameter (`for=192.0.2.60`,
+/// `for="[2001:db8:cafe::17]:4711"`, `For="198.51.100.1:80"`); none when it has no `for`, or an
+/// obfuscated or `unknown` one.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("for") {
+            return None;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        address(value)
+    })
 }
 
 /// An entry's address: `1.2.3.4`, `2001:db8::1`, or with a port as some proxies write it
@@ -57,9 +89,42 @@ mod tests {
     fn forwarded(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for value in values {
-            headers.append(FORWARDED_FOR, value.parse().expect("header"));
+            headers.append(X_FORWARDED_FOR, value.parse().expect("header"));
         }
         headers
+    }
+
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
+
+    #[test]
+    fn behind_proxies_that_write_forwarded_only_that_header_names_the_client() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let peer = ip("10.0.0.1");
+        let mut headers = HeaderMap::new();
+        headers.append(
+            FORWARDED,
+            "for=192.0.2.66, For=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.0.0.2;by=10.0.0.1"
+                .parse()
+                .expect("header"),
+        );
+        // A client-added X-Forwarded-For is not read when the proxies write Forwarded.
+        headers.append(X_FORWARDED_FOR, "203.0.113.5".parse().expect("header"));
+        let rfc = ForwardedHeader::Forwarded;
+        assert_eq!(
+            client_ip(&trusted, rfc, peer, &headers),
+            ip("2001:db8:cafe::17")
+        );
+        // Nor a client-added Forwarded when they write X-Forwarded-For.
+        assert_eq!(client_ip(&trusted, XFF, peer, &headers), ip("203.0.113.5"));
+        let mut hidden = HeaderMap::new();
+        hidden.append(
+            FORWARDED,
+            "for=198.51.100.1, for=_hidden".parse().expect("header"),
+        );
+        assert_eq!(client_ip(&trusted, rfc, peer, &hidden), peer);
+        let mut unknown = HeaderMap::new();
+        unknown.append(FORWARDED, "for=unknown".parse().expect("header"));
+        assert_eq!(client_ip(&trusted, rfc, peer, &unknown), peer);
     }
 
     #[test]
@@ -67,10 +132,13 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
         let headers = forwarded(&["198.51.100.1"]);
         assert_eq!(
-            client_ip(&trusted, ip("203.0.113.9"), &headers),
+            client_ip(&trusted, XFF, ip("203.0.113.9"), &headers),
             ip("203.0.113.9")
         );
-        assert_eq!(client_ip(&[], ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(&[], XFF, ip("10.0.0.1"), &headers),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
@@ -79,21 +147,24 @@ mod tests {
         let peer = ip("10.0.0.1");
         // The client forged the first entry; our proxies appended the rest.
         let headers = forwarded(&["192.0.2.66, 198.51.100.1", "10.0.0.2"]);
-        assert_eq!(client_ip(&trusted, peer, &headers), ip("198.51.100.1"));
-        assert_eq!(client_ip(&trusted, peer, &HeaderMap::new()), peer);
+        assert_eq!(client_ip(&trusted, XFF, peer, &headers), ip("198.51.100.1"));
+        assert_eq!(client_ip(&trusted, XFF, peer, &HeaderMap::new()), peer);
         let garbled = forwarded(&["198.51.100.1, not-an-address, 10.0.0.3"]);
-        assert_eq!(client_ip(&trusted, peer, &garbled), ip("10.0.0.3"));
+        assert_eq!(client_ip(&trusted, XFF, peer, &garbled), ip("10.0.0.3"));
         let with_ports = forwarded(&["[2001:db8::7]:443, 198.51.100.3:5678"]);
-        assert_eq!(client_ip(&trusted, peer, &with_ports), ip("198.51.100.3"));
+        assert_eq!(
+            client_ip(&trusted, XFF, peer, &with_ports),
+            ip("198.51.100.3")
+        );
         let mut bytes = HeaderMap::new();
         bytes.append(
-            FORWARDED_FOR,
+            X_FORWARDED_FOR,
             axum::http::HeaderValue::from_bytes(b"\xff, 198.51.100.1").expect("header"),
         );
-        assert_eq!(client_ip(&trusted, peer, &bytes), ip("198.51.100.1"));
+        assert_eq!(client_ip(&trusted, XFF, peer, &bytes), ip("198.51.100.1"));
         let mapped = forwarded(&["::ffff:198.51.100.7"]);
         assert_eq!(
-            client_ip(&trusted, ip("::ffff:10.0.0.1"), &mapped),
+            client_ip(&trusted, XFF, ip("::ffff:10.0.0.1"), &mapped),
             ip("::ffff:198.51.100.7")
         );
     }

@@ -47,8 +47,8 @@ pub fn by_address<'a, B>(
     // one allowance: stricter, never looser.
     let who = match (limit, request.extensions().get::<ConnectInfo<SocketAddr>>()) {
         (Some(_), Some(ConnectInfo(peer))) => {
-            let trusted = &app.manifest.trusted_proxies;
-            client_key(client_ip(trusted, peer.ip(), request.headers()))
+            let (trusted, header) = (&app.manifest.trusted_proxies, app.manifest.forwarded_header);
+            client_key(client_ip(trusted, header, peer.ip(), request.headers()))
         }
         _ => Vec::new(),
     };
