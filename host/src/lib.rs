@@ -23,5 +23,6 @@ pub mod runtime;
 pub mod secrets;
 pub mod services;
 pub mod supervisor;
+pub mod traces;
 mod upkeep;
 pub mod usage;

@@ -21,6 +21,7 @@ mod manifest_errors;
 mod metrics;
 mod object_grants;
 mod objects;
+mod otlp;
 mod rate_limits;
 mod routing;
 mod scale_to_zero;

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use nimbus_auth::{AuthError, AuthService, DEFAULT_ROLE, User};
 use wasmtime::component::HasData;
 
@@ -95,14 +97,15 @@ impl types::Host for &AuthCtx {
 
 impl auth::Host for &AuthCtx {
     async fn verify_token(&mut self, token: String) -> Result<types::Identity, PlatformError> {
-        let claims =
-            self.service()
-                .verify_live(&token)
-                .await
-                .map_err(|e| match self.guest_error(e) {
-                    PlatformError::Invalid(why) => PlatformError::AccessDenied(why),
-                    other => other,
-                })?;
+        let claims = self
+            .service()
+            .verify_live(&token)
+            .instrument(crate::traces::host_call("auth.verify-token"))
+            .await
+            .map_err(|e| match self.guest_error(e) {
+                PlatformError::Invalid(why) => PlatformError::AccessDenied(why),
+                other => other,
+            })?;
         let identity = claims.identity();
         Ok(types::Identity {
             user_id: identity.user_id,
@@ -115,6 +118,7 @@ impl auth::Host for &AuthCtx {
         match self
             .service()
             .user(&id)
+            .instrument(crate::traces::host_call("auth.get-user"))
             .await
             .map_err(|e| self.guest_error(e))
         {

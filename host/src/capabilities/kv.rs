@@ -12,6 +12,8 @@ use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{PLATFORM_VERSION, key_value, types};
 use crate::manifest::{ComponentSpec, Manifest};
 use crate::metrics::{KvOp, KvStoreMetrics};
+use crate::traces::host_call;
+use tracing::Instrument as _;
 
 /// The host side of an opened `store` resource.
 pub struct OpenStore {
@@ -164,7 +166,10 @@ impl KvCtxView<'_> {
                 "the key-value backend no longer reads inline".into(),
             )));
         };
-        let value = reads.get_now(id, key).map_err(|e| self.guest_error(e))?;
+        let value = {
+            let _span = host_call("kv.get").entered();
+            reads.get_now(id, key).map_err(|e| self.guest_error(e))?
+        };
         self.count(store, KvOp::Get, value.as_ref().map_or(0, Vec::len), 0);
         Ok(value)
     }
@@ -207,7 +212,11 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        let value = kv.get(id, &key).await.map_err(|e| self.guest_error(e))?;
+        let value = kv
+            .get(id, &key)
+            .instrument(host_call("kv.get"))
+            .await
+            .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Get, value.as_ref().map_or(0, Vec::len), 0);
         Ok(value)
     }
@@ -220,6 +229,7 @@ impl key_value::HostStore for KvCtxView<'_> {
     ) -> Result<(), PlatformError> {
         let (id, kv) = self.open_store(&store)?;
         kv.set(id, &key, &value)
+            .instrument(host_call("kv.set"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Set, 0, value.len());
@@ -232,7 +242,11 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        let deleted = kv.delete(id, &key).await.map_err(|e| self.guest_error(e))?;
+        let deleted = kv
+            .delete(id, &key)
+            .instrument(host_call("kv.delete"))
+            .await
+            .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Delete, 0, 0);
         Ok(deleted)
     }
@@ -247,6 +261,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let ttl = Duration::from_secs(u64::from(ttl_seconds));
         kv.set_expiring(id, &key, &value, ttl)
+            .instrument(host_call("kv.set"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Set, 0, value.len());
@@ -259,7 +274,11 @@ impl key_value::HostStore for KvCtxView<'_> {
         key: String,
     ) -> Result<bool, PlatformError> {
         let (id, kv) = self.open_store(&store)?;
-        let exists = kv.exists(id, &key).await.map_err(|e| self.guest_error(e))?;
+        let exists = kv
+            .exists(id, &key)
+            .instrument(host_call("kv.exists"))
+            .await
+            .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Exists, 0, 0);
         Ok(exists)
     }
@@ -273,6 +292,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let page = kv
             .list_keys(id, &prefix, cursor.as_deref())
+            .instrument(host_call("kv.list-keys"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::ListKeys, 0, 0);
@@ -292,6 +312,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let page = kv
             .scan(id, &prefix, cursor.as_deref(), limit as usize)
+            .instrument(host_call("kv.list-entries"))
             .await
             .map_err(|e| self.guest_error(e))?;
         let read = page.entries.iter().map(|(_, value)| value.len()).sum();
@@ -311,6 +332,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let value = kv
             .increment(id, &key, delta)
+            .instrument(host_call("kv.increment"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Increment, 0, 0);
@@ -327,6 +349,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let swapped = kv
             .compare_and_swap(id, &key, old.as_deref(), &new)
+            .instrument(host_call("kv.compare-and-swap"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(
@@ -347,6 +370,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let deleted = kv
             .compare_and_delete(id, &key, &old)
+            .instrument(host_call("kv.compare-and-delete"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::CompareAndDelete, 0, 0);

@@ -11,9 +11,12 @@ use nimbus_objects::{
 };
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
+use tracing::Instrument as _;
+
 use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{object_store, types};
 use crate::manifest::{BucketMode, BucketSpec, ComponentSpec, Manifest};
+use crate::traces::host_call;
 
 /// The host side of an opened `bucket` resource.
 pub struct OpenBucket {
@@ -215,7 +218,11 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, PlatformError> {
         let (id, _) = self.open_bucket(&bucket, false)?;
-        self.ctx.clone().read(id, key, None).await
+        self.ctx
+            .clone()
+            .read(id, key, None)
+            .instrument(host_call("objects.get"))
+            .await
     }
 
     async fn get_range(
@@ -233,6 +240,7 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         self.ctx
             .clone()
             .read(id, key, Some(RangeSpec::Bounded(offset, end)))
+            .instrument(host_call("objects.get"))
             .await
     }
 
@@ -255,7 +263,14 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         let body = Box::pin(futures::stream::once(async move {
             Ok::<_, std::io::Error>(Bytes::from(data))
         }));
-        match self.ctx.0.store.put(&id, &key, body, options).await {
+        match self
+            .ctx
+            .0
+            .store
+            .put(&id, &key, body, options)
+            .instrument(host_call("objects.put"))
+            .await
+        {
             Ok(meta) => Ok(info(&meta)),
             Err(e) => Err(self.ctx.map_error(e)),
         }
@@ -267,7 +282,14 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         key: String,
     ) -> Result<Option<object_store::ObjectInfo>, PlatformError> {
         let (id, _) = self.open_bucket(&bucket, false)?;
-        match self.ctx.0.store.head(&id, &key).await {
+        match self
+            .ctx
+            .0
+            .store
+            .head(&id, &key)
+            .instrument(host_call("objects.head"))
+            .await
+        {
             Ok(meta) => Ok(Some(info(&meta))),
             Err(ObjectError::NotFound) => Ok(None),
             Err(e) => Err(self.ctx.map_error(e)),
@@ -280,7 +302,14 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         key: String,
     ) -> Result<bool, PlatformError> {
         let (id, _) = self.open_bucket(&bucket, true)?;
-        match self.ctx.0.store.delete(&id, &key).await {
+        match self
+            .ctx
+            .0
+            .store
+            .delete(&id, &key)
+            .instrument(host_call("objects.delete"))
+            .await
+        {
             Ok(deleted) => Ok(deleted),
             Err(e) => Err(self.ctx.map_error(e)),
         }
@@ -312,7 +341,14 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
             cursor,
             limit: nimbus_objects::MAX_LIST_LIMIT,
         };
-        match self.ctx.0.store.list(&id, query).await {
+        match self
+            .ctx
+            .0
+            .store
+            .list(&id, query)
+            .instrument(host_call("objects.list"))
+            .await
+        {
             Ok(page) => Ok(object_store::ObjectPage {
                 objects: page.objects.iter().map(info).collect(),
                 folders: page.folders,

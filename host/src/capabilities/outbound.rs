@@ -186,14 +186,19 @@ impl WasiHttpHooks for OutboundHooks {
                 .insert(TRACE_PARENT_HEADER, parent.clone());
         }
         let options = Some(self.policy.bounded(options));
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-            ))
-        })
+        let span = crate::traces::host_call("http.client");
+        Box::new(tracing::Instrument::instrument(
+            async move {
+                use http_body_util::BodyExt;
+                let (response, io) =
+                    wasmtime_wasi_http::default_send_request(request, options).await?;
+                Ok((
+                    response.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ))
+            },
+            span,
+        ))
     }
 }
 

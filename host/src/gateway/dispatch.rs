@@ -3,6 +3,7 @@
 //! `x-request-id`.
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -71,12 +72,29 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 trace_parent,
                 ..Meta::new(request_id)
             };
+            let route = || {
+                component
+                    .spec
+                    .routes
+                    .get(target.route)
+                    .map(|route| route.pattern.to_string())
+                    .unwrap_or_default()
+            };
+            let span = crate::traces::request_span(
+                request.method().as_str(),
+                route,
+                meta.trace_parent.as_deref(),
+            );
             let trigger = Trigger::Http {
                 request,
                 params,
                 route: Some(target.route),
             };
-            invoke(&host, component, trigger, meta).await
+            let response = invoke(&host, component, trigger, meta)
+                .instrument(span.clone())
+                .await;
+            span.record("http.response.status_code", response.status().as_u16());
+            response
         }
         RouteMatch::MethodNotAllowed(allowed) => {
             ApiError::method_not_allowed(&allowed, &request_id).into_response()

@@ -29,12 +29,44 @@ static HOST_LOG: OnceLock<Batched> = OnceLock::new();
 /// The host log's writer thread, flushed by [`flush`].
 static HOST_LOG_GUARD: Mutex<Option<Guard>> = Mutex::new(None);
 
-fn filter() -> EnvFilter {
-    std::env::var("NIMBUS_LOG")
+/// What flushes exported traces at exit, when they are.
+static TRACES: Mutex<Option<crate::traces::Exporting>> = Mutex::new(None);
+
+fn filter(tracing_spans: bool) -> EnvFilter {
+    let filter = std::env::var("NIMBUS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|spec| EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn"))
+        .unwrap_or_else(|| EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn"));
+    if !tracing_spans {
+        return filter;
+    }
+    match format!("{}=trace", crate::traces::TARGET).parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
+/// The OTLP layer when traces are exported.
+fn traces<S>() -> Option<impl tracing_subscriber::Layer<S>>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    if !crate::traces::configured() {
+        return None;
+    }
+    match crate::traces::layer() {
+        Ok((layer, exporting)) => {
+            if let Ok(mut slot) = TRACES.lock() {
+                *slot = Some(exporting);
+            }
+            Some(layer)
+        }
+        Err(why) => {
+            eprintln!("nimbus: {why}; traces are not exported");
+            None
+        }
+    }
 }
 
 /// Installs the log subscriber once; the returned guard writes what is still waiting for
@@ -43,9 +75,10 @@ fn filter() -> EnvFilter {
 /// gets its JSON from a second formatting.
 pub fn init(format: LogFormat) -> impl Drop {
     let (stderr, guard) = batched::batched(std::io::stderr(), "nimbus-log");
-    let registry = tracing_subscriber::registry().with(filter());
+    let registry = tracing_subscriber::registry().with(filter(crate::traces::configured()));
     let _ = match format {
         LogFormat::Json => registry
+            .with(traces())
             .with(
                 tracing_subscriber::fmt::layer()
                     .event_format(json::JsonLines)
@@ -56,6 +89,7 @@ pub fn init(format: LogFormat) -> impl Drop {
             )
             .try_init(),
         LogFormat::Text => registry
+            .with(traces())
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(move || stderr.clone())
@@ -103,8 +137,11 @@ pub fn open_host_log(writer: impl std::io::Write + Send + 'static) {
     }
 }
 
-/// Writes what is still queued for the host log.
+/// Writes what is still queued for the host log, and exports the last traces.
 pub fn flush() {
+    if let Ok(mut slot) = TRACES.lock() {
+        drop(slot.take());
+    }
     if let Ok(mut slot) = HOST_LOG_GUARD.lock() {
         drop(slot.take());
     }

@@ -381,53 +381,59 @@ pub(crate) async fn call_proxy(
         .new_response_outparam(sender)
         .map_err(|e| trap(format!("{e:#}")))?;
     let (component, pre) = (Arc::clone(loaded), pre.clone());
-    let task = tokio::spawn(async move {
-        let mut cpu = Duration::ZERO;
-        let call = async {
-            let proxy = match ready {
-                None => pre.instantiate_async(&mut store).await?,
-                Some(Ready::Proxy(proxy)) => proxy,
-                Some(Ready::Handler(_)) => return Err(wrong_kind(&component)),
+    // The instance's task stays in the invocation's span, so that its host calls are its
+    // children in an exported trace.
+    let span = tracing::Span::current();
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let mut cpu = Duration::ZERO;
+            let call = async {
+                let proxy = match ready {
+                    None => pre.instantiate_async(&mut store).await?,
+                    Some(Ready::Proxy(proxy)) => proxy,
+                    Some(Ready::Handler(_)) => return Err(wrong_kind(&component)),
+                };
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await?;
+                Ok(proxy)
             };
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await?;
-            Ok(proxy)
-        };
-        let outcome = tokio::time::timeout(budget, CpuTimed::new(call, &mut cpu)).await;
-        output.log(&request_id, &component.spec.name);
-        let verdict = verdict(&component, budget, &store, outcome);
-        // Its body bytes are counted as they stream, apart from this.
-        meter.record(
-            &component.spec.name,
-            &usage::Invocation {
-                failed: verdict.is_err(),
-                duration: began.elapsed(),
-                memory_limit: component.spec.limits.memory,
-                cpu,
-                peak_memory: store.data().limiter.peak(),
-                ..usage::Invocation::default()
-            },
-        );
-        match verdict {
-            Ok(proxy) => {
-                let ready = Ready::Proxy(proxy);
-                if let Some(instance) =
-                    keep_if_reusable(&component, store, ready, served, provisioned)
-                {
-                    component.kept.put(instance, slot.place);
+            let outcome = tokio::time::timeout(budget, CpuTimed::new(call, &mut cpu)).await;
+            output.log(&request_id, &component.spec.name);
+            let verdict = verdict(&component, budget, &store, outcome);
+            // Its body bytes are counted as they stream, apart from this.
+            meter.record(
+                &component.spec.name,
+                &usage::Invocation {
+                    failed: verdict.is_err(),
+                    duration: began.elapsed(),
+                    memory_limit: component.spec.limits.memory,
+                    cpu,
+                    peak_memory: store.data().limiter.peak(),
+                    ..usage::Invocation::default()
+                },
+            );
+            match verdict {
+                Ok(proxy) => {
+                    let ready = Ready::Proxy(proxy);
+                    if let Some(instance) =
+                        keep_if_reusable(&component, store, ready, served, provisioned)
+                    {
+                        component.kept.put(instance, slot.place);
+                    }
+                    Ok(())
                 }
-                Ok(())
+                // The instance goes back to the pool before its slot is freed.
+                Err(error) => {
+                    drop(store);
+                    drop(slot);
+                    Err(error)
+                }
             }
-            // The instance goes back to the pool before its slot is freed.
-            Err(error) => {
-                drop(store);
-                drop(slot);
-                Err(error)
-            }
-        }
-    });
+        },
+        span,
+    ));
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(code)) => Err(trap(format!("the guest answered with error {code:?}"))),

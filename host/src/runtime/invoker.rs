@@ -100,9 +100,18 @@ impl Runtime {
             began: Instant::now(),
             written: false,
         };
-        let verdict = self
-            .invoke_once(component, trigger, meta, &mut line.facts)
-            .await;
+        let span = tracing::trace_span!(
+            target: crate::traces::TARGET,
+            "invoke",
+            otel.name = format!("invoke {}", component.spec.name),
+            component = %component.spec.name,
+            attempt = meta.attempt,
+        );
+        let verdict = tracing::Instrument::instrument(
+            self.invoke_once(component, trigger, meta, &mut line.facts),
+            span,
+        )
+        .await;
         line.write(&verdict);
         verdict
     }

@@ -1,0 +1,134 @@
+//! Traces over OTLP: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, a request becomes a span in the
+//! trace of its `traceparent`, with the invocation as its child and each host call (key-value,
+//! outbound HTTP) as the invocation's child, received by a collector the test runs.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message as _;
+
+use crate::harness::{AppDir, client};
+
+/// A collector on a free loopback port: every span it received, and its address.
+async fn collector() -> (Arc<Mutex<Vec<Span>>>, String) {
+    let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
+    let received = Arc::clone(&spans);
+    let app = axum::Router::new()
+        .route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let received = Arc::clone(&received);
+                async move {
+                    let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                    let mut spans = received.lock().expect("spans");
+                    for resource in request.resource_spans {
+                        for scope in resource.scope_spans {
+                            spans.extend(scope.spans);
+                        }
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+        // What the guest's outbound request reaches.
+        .route("/", axum::routing::get(|| async { "fetched" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (spans, address)
+}
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[tokio::test]
+async fn a_request_span_holds_the_invocation_and_its_host_calls_in_the_callers_trace() {
+    let (spans, address) = collector().await;
+    let app = AppDir::new(
+        r#"
+[app]
+name = "traced"
+
+[component.counter]
+source = "{counter}"
+routes = ["/count/..."]
+key_value = ["counter"]
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+allowed_outbound_hosts = ["http://127.0.0.1:*"]
+"#,
+    );
+    let endpoint = format!("http://{address}");
+    let server = app.start_configured(&["--processes", "1", "--workers", "1"], |command| {
+        command
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    });
+    let parent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+    let counted = client()
+        .get(server.url("/count/visits"))
+        .header("traceparent", &parent)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(counted.status().as_u16(), 200);
+    let fetched = client()
+        .get(server.url(&format!("/probe/fetch?{address}")))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(fetched.status().as_u16(), 200);
+
+    let named = |spans: &[Span], name: &str| -> Vec<Span> {
+        spans.iter().filter(|s| s.name == name).cloned().collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let spans = loop {
+        let seen = spans.lock().expect("spans").clone();
+        if (!named(&seen, "kv.increment").is_empty() && !named(&seen, "http.client").is_empty())
+            || Instant::now() > deadline
+        {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+
+    // The counter's request: in the caller's trace, the invocation under it, the key-value
+    // call under that.
+    let request = spans
+        .iter()
+        .find(|s| s.name == "GET /count/..." && hex::encode(&s.trace_id) == TRACE_ID)
+        .unwrap_or_else(|| panic!("no request span in the caller's trace: {names:?}"));
+    assert_eq!(hex::encode(&request.parent_span_id), "00f067aa0ba902b7");
+    let invoke = spans
+        .iter()
+        .find(|s| s.name == "invoke counter")
+        .unwrap_or_else(|| panic!("no invocation span: {names:?}"));
+    assert_eq!(invoke.parent_span_id, request.span_id);
+    assert_eq!(invoke.trace_id, request.trace_id);
+    let kv = named(&spans, "kv.increment");
+    assert_eq!(kv.len(), 1, "{names:?}");
+    assert_eq!(kv[0].parent_span_id, invoke.span_id);
+
+    // The probe's request, with no traceparent: a trace of its own, the outbound call in it.
+    let probe_request = spans
+        .iter()
+        .find(|s| s.name == "GET /probe/...")
+        .unwrap_or_else(|| panic!("no probe request span: {names:?}"));
+    assert_ne!(hex::encode(&probe_request.trace_id), TRACE_ID);
+    let probe_invoke = spans
+        .iter()
+        .find(|s| s.name == "invoke probe")
+        .unwrap_or_else(|| panic!("no probe invocation span: {names:?}"));
+    assert_eq!(probe_invoke.parent_span_id, probe_request.span_id);
+    let outbound = named(&spans, "http.client");
+    assert_eq!(outbound.len(), 1, "{names:?}");
+    assert_eq!(outbound[0].parent_span_id, probe_invoke.span_id);
+    assert_eq!(outbound[0].trace_id, probe_request.trace_id);
+}
