@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# What observability costs: the same nimbus binary serving the example app twice, once with
+# What observability costs: the same nimbus binary serving the example app three times: with
 # everything on as a production host runs (logs as JSON to a file and to the host log, metrics,
-# metering) and once with all of it off (NIMBUS_LOG=off --metrics=false --metering=false),
-# measured with wrk in turn over interleaved rounds of one run. Prints each side's median
-# requests/s and p99 latency per path, and the ratios on/off.
+# metering), the same with OTLP traces exported to a local receiver (a few lines of Python that
+# accept and drop them), and with all of it off (NIMBUS_LOG=off --metrics=false
+# --metering=false); measured with wrk in turn over interleaved rounds of one run. Prints each
+# side's median requests/s and p99 latency per path, and the ratios to the side with all off.
 # `bench/observe.sh [BINARY] [PATH...]` (default: target/release/nimbus; /hello and /wasi-hello).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,24 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 declare -A PORT
+PORT[receiver]=$(free_port)
+python3 - "${PORT[receiver]}" <<'PY' &
+import http.server, sys
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
+PY
+pids+=($!)
+PORT[traced]=$(free_port)
+NIMBUS_LOG=info OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:${PORT[receiver]}" "$BINARY" up "$APP" \
+  --listen "127.0.0.1:${PORT[traced]}" --data "$work/traced" --log-format json >/dev/null 2>"$work/traced.log" &
+pids+=($!)
 PORT[on]=$(free_port)
 NIMBUS_LOG=info "$BINARY" up "$APP" --listen "127.0.0.1:${PORT[on]}" --data "$work/on" \
   --log-format json >/dev/null 2>"$work/on.log" &
@@ -35,7 +54,7 @@ PORT[off]=$(free_port)
 NIMBUS_LOG=off "$BINARY" up "$APP" --listen "127.0.0.1:${PORT[off]}" --data "$work/off" \
   --metrics=false --metering=false >/dev/null 2>"$work/off.log" &
 pids+=($!)
-for side in on off; do
+for side in on off traced; do
   for _ in $(seq 1 400); do curl -fs "http://127.0.0.1:${PORT[$side]}/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
 done
 
@@ -50,7 +69,7 @@ p99_us() {
 declare -A RPS P99
 for round in $(seq 1 "$ROUNDS"); do
   for path in "${PATHS[@]}"; do
-    for side in off on; do
+    for side in off on traced; do
       out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$side]}$path")
       RPS[$side,$path,$round]=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
       P99[$side,$path,$round]=$(echo "$out" | p99_us)
@@ -58,17 +77,22 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '%-12s %10s %10s %8s %10s %10s %8s   %s\n' path "off req/s" "on req/s" "on/off" "off p99us" "on p99us" "on/off" "throughput on/off in each round"
+ratio() { awk -v n="$1" -v o="$2" 'BEGIN { printf "%.2f", n/o }'; }
+printf '%-12s %10s %10s %10s %8s %8s %10s %10s %10s\n' path "off req/s" "on req/s" "traced" "on/off" "trc/off" "off p99us" "on p99us" "trc p99us"
 for path in "${PATHS[@]}"; do
-  offs=(); ons=(); off99=(); on99=(); ratios=""
-  for round in $(seq 1 "$ROUNDS"); do
-    offs+=("${RPS[off,$path,$round]}"); ons+=("${RPS[on,$path,$round]}")
-    off99+=("${P99[off,$path,$round]}"); on99+=("${P99[on,$path,$round]}")
-    ratios+="$(awk -v n="${RPS[on,$path,$round]}" -v o="${RPS[off,$path,$round]}" 'BEGIN { printf "%.2f ", n/o }')"
+  declare -A med=()
+  for side in off on traced; do
+    rps=(); p99=()
+    for round in $(seq 1 "$ROUNDS"); do
+      rps+=("${RPS[$side,$path,$round]}"); p99+=("${P99[$side,$path,$round]}")
+    done
+    med[$side]=$(median "${rps[@]}"); med[$side,p99]=$(median "${p99[@]}")
   done
-  o=$(median "${offs[@]}"); n=$(median "${ons[@]}"); o99=$(median "${off99[@]}"); n99=$(median "${on99[@]}")
-  printf '%-12s %10s %10s %8s %10s %10s %8s   %s\n' "$path" "$o" "$n" \
-    "$(awk -v n="$n" -v o="$o" 'BEGIN { printf "%.2f", n/o }')" "$o99" "$n99" \
-    "$(awk -v n="$n99" -v o="$o99" 'BEGIN { printf "%.2f", n/o }')" "$ratios"
+  printf '%-12s %10s %10s %10s %8s %8s %10s %10s %10s\n' "$path" "${med[off]}" "${med[on]}" "${med[traced]}" \
+    "$(ratio "${med[on]}" "${med[off]}")" "$(ratio "${med[traced]}" "${med[off]}")" \
+    "${med[off,p99]}" "${med[on,p99]}" "${med[traced,p99]}"
+  line="  on/off in each round:"
+  for round in $(seq 1 "$ROUNDS"); do line+=" $(ratio "${RPS[on,$path,$round]}" "${RPS[off,$path,$round]}")"; done
+  echo "$line"
 done
 echo "host log of the 'on' side: $(wc -l < "$work/on/logs/nimbus.log") lines"

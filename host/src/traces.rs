@@ -3,8 +3,9 @@
 //! invocation, and a child of that for each host call a guest makes (key-value, objects, auth,
 //! outbound HTTP), in the trace of the request's `traceparent` when it came with one.
 //!
-//! The spans are `tracing` spans of target [`TARGET`] at TRACE level, which the log filter
-//! leaves off unless traces are exported: then no span is made at all.
+//! The spans are `tracing` spans of target [`TARGET`] at INFO level, which the log filter turns
+//! off unless traces are exported: then no span is made at all. (Not TRACE: letting TRACE
+//! through the filter would wake every `trace!` and `log::trace!` in the dependencies.)
 
 use opentelemetry::trace::TracerProvider as _;
 use tracing::Span;
@@ -67,7 +68,7 @@ pub fn request_span(
     route: impl FnOnce() -> String,
     trace_parent: Option<&str>,
 ) -> Span {
-    let span = tracing::trace_span!(
+    let span = tracing::info_span!(
         target: TARGET,
         "request",
         otel.name = tracing::field::Empty,
@@ -96,5 +97,5 @@ pub fn request_span(
 
 /// The span of one host call a guest makes (`kv.get`, `objects.put`, `http.client`, ...).
 pub fn host_call(name: &'static str) -> Span {
-    tracing::trace_span!(target: TARGET, "host call", otel.name = name)
+    tracing::info_span!(target: TARGET, "host call", otel.name = name)
 }

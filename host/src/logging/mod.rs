@@ -38,10 +38,9 @@ fn filter(tracing_spans: bool) -> EnvFilter {
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn"));
-    if !tracing_spans {
-        return filter;
-    }
-    match format!("{}=trace", crate::traces::TARGET).parse() {
+    // The spans made for export are off unless they are exported, whatever else is logged.
+    let level = if tracing_spans { "info" } else { "off" };
+    match format!("{}={level}", crate::traces::TARGET).parse() {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     }
@@ -85,7 +84,8 @@ pub fn init(format: LogFormat) -> impl Drop {
                     .with_writer(move || Tee {
                         stderr: stderr.clone(),
                         host_log: HOST_LOG.get().cloned(),
-                    }),
+                    })
+                    .with_filter(not_exported_spans()),
             )
             .try_init(),
         LogFormat::Text => registry
@@ -93,19 +93,31 @@ pub fn init(format: LogFormat) -> impl Drop {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(move || stderr.clone())
-                    .with_ansi(std::io::stderr().is_terminal()),
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_filter(not_exported_spans()),
             )
             .with(
                 tracing_subscriber::fmt::layer()
                     .event_format(json::JsonLines)
                     .with_writer(|| HostLogWriter(HOST_LOG.get().cloned()))
-                    .with_filter(tracing_subscriber::filter::filter_fn(|_| {
-                        HOST_LOG.get().is_some()
+                    .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                        HOST_LOG.get().is_some() && meta.target() != crate::traces::TARGET
                     })),
             )
             .try_init(),
     };
     guard
+}
+
+/// Everything but the spans made for trace export, which log lines neither show nor need:
+/// a log layer that saw them would format their fields for nothing.
+fn not_exported_spans() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::Level::TRACE)
+        .with_target(
+            crate::traces::TARGET,
+            tracing_subscriber::filter::LevelFilter::OFF,
+        )
 }
 
 /// One event's JSON line, to stderr and (once opened) the host log.

@@ -100,7 +100,7 @@ impl Runtime {
             began: Instant::now(),
             written: false,
         };
-        let span = tracing::trace_span!(
+        let span = tracing::info_span!(
             target: crate::traces::TARGET,
             "invoke",
             otel.name = format!("invoke {}", component.spec.name),
