@@ -363,7 +363,13 @@ fn forward_worker_output(
     let mut pending: Vec<u8> = Vec::new();
     loop {
         let chunk = match reader.fill_buf() {
-            Ok([]) | Err(_) => break,
+            Ok([]) | Err(_) => {
+                // The worker ended in the middle of a line: keep what it wrote of it.
+                if !pending.is_empty() {
+                    let _ = log.write_line(&pending);
+                }
+                break;
+            }
             Ok(chunk) => chunk,
         };
         let taken = chunk.len();

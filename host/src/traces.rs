@@ -32,17 +32,8 @@ impl Drop for Exporting {
     }
 }
 
-/// The layer that hands finished spans to the OTLP exporter, and what flushes it at exit.
-pub fn layer<S>() -> Result<
-    (
-        tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>,
-        Exporting,
-    ),
-    String,
->
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
+/// The tracer whose finished spans go to the OTLP exporter, and what flushes it at exit.
+pub fn tracer() -> Result<(opentelemetry_sdk::trace::SdkTracer, Exporting), String> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
@@ -54,11 +45,7 @@ where
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build();
-    let tracer = provider.tracer("nimbus");
-    Ok((
-        tracing_opentelemetry::layer().with_tracer(tracer),
-        Exporting(provider),
-    ))
+    Ok((provider.tracer("nimbus"), Exporting(provider)))
 }
 
 /// The span of one HTTP request to `route` (made only when traces are exported), in the
@@ -86,8 +73,13 @@ pub fn request_span(
     if let Some(parent) = trace_parent {
         use opentelemetry::propagation::TextMapPropagator as _;
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        let carrier =
-            std::collections::HashMap::from([("traceparent".to_string(), parent.to_string())]);
+        // The caller's trace id is kept, its sampling decision is not: a client must not be
+        // able to keep its requests out of the export (the edge checked the header's shape).
+        let sampled = match parent.rsplit_once('-') {
+            Some((head, _flags)) => format!("{head}-01"),
+            None => parent.to_string(),
+        };
+        let carrier = std::collections::HashMap::from([("traceparent".to_string(), sampled)]);
         let context =
             opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
         let _ = span.set_parent(context);

@@ -69,7 +69,8 @@ allowed_outbound_hosts = ["http://127.0.0.1:*"]
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
             .env("OTEL_BSP_SCHEDULE_DELAY", "100");
     });
-    let parent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+    // Marked not sampled: a client does not get to keep its request out of the export.
+    let parent = format!("00-{TRACE_ID}-00f067aa0ba902b7-00");
     let counted = client()
         .get(server.url("/count/visits"))
         .header("traceparent", &parent)

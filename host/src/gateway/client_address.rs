@@ -26,17 +26,28 @@ pub fn client_ip(
     if !is_trusted(peer) {
         return peer;
     }
-    let (name, parse): (&str, fn(&str) -> Option<IpAddr>) = match header {
-        ForwardedHeader::XForwardedFor => (X_FORWARDED_FOR, address),
-        ForwardedHeader::Forwarded => (FORWARDED, forwarded_for),
-    };
     // Each proxy appends the address it heard from: read from the right, past our own proxies.
     let mut client = peer;
+    let name = match header {
+        ForwardedHeader::XForwardedFor => X_FORWARDED_FOR,
+        ForwardedHeader::Forwarded => FORWARDED,
+    };
     for value in headers.get_all(name).iter().rev() {
         // Split the raw bytes: a client's garbage on the left must not hide the entries our
         // proxies appended on the right.
-        for entry in value.as_bytes().rsplit(|byte| *byte == b',') {
-            let Some(ip) = std::str::from_utf8(entry).ok().and_then(parse) else {
+        let entries: Vec<Option<IpAddr>> = match header {
+            ForwardedHeader::XForwardedFor => value
+                .as_bytes()
+                .rsplit(|byte| *byte == b',')
+                .map(|entry| std::str::from_utf8(entry).ok().and_then(address))
+                .collect(),
+            ForwardedHeader::Forwarded => match value.to_str().ok().and_then(elements) {
+                Some(elements) => elements.into_iter().rev().map(forwarded_for).collect(),
+                None => vec![None],
+            },
+        };
+        for entry in entries {
+            let Some(ip) = entry else {
                 // Whatever lies beyond a garbled entry cannot be trusted.
                 return client;
             };
@@ -49,22 +60,55 @@ pub fn client_ip(
     client
 }
 
-/// The address in one `Forwarded` element's `for=` parameter (`for=192.0.2.60`,
-/// `for="[2001:db8:cafe::17]:4711"`, `For="198.51.100.1:80"`); none when it has no `for`, or an
-/// obfuscated or `unknown` one.
-fn forwarded_for(element: &str) -> Option<IpAddr> {
-    element.split(';').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case("for") {
-            return None;
+/// A `Forwarded` value split into its elements at the commas that are not inside a quoted
+/// string; `None` when a quote is left open (RFC 7239 values may be quoted strings, which a
+/// proxy can fill with what a client sent, such as its `Host`).
+fn elements(value: &str) -> Option<Vec<&str>> {
+    split_outside_quotes(value, b',')
+}
+
+fn split_outside_quotes(text: &str, separator: u8) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (index, byte) in text.bytes().enumerate() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            _ if byte == separator && !quoted => {
+                parts.push(&text[start..index]);
+                start = index + 1;
+            }
+            _ => {}
         }
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
-        address(value)
-    })
+    }
+    if quoted {
+        return None;
+    }
+    parts.push(&text[start..]);
+    Some(parts)
+}
+
+/// The address in one `Forwarded` element's single `for=` parameter (`for=192.0.2.60`,
+/// `for="[2001:db8:cafe::17]:4711"`, `For="198.51.100.1:80"`); none when it has no `for`, more
+/// than one, or an obfuscated or `unknown` one.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let pairs = split_outside_quotes(element, b';')?;
+    let mut values = pairs.iter().filter_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then_some(value.trim())
+    });
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    address(value)
 }
 
 /// An entry's address: `1.2.3.4`, `2001:db8::1`, or with a port as some proxies write it
@@ -122,6 +166,32 @@ mod tests {
             "for=198.51.100.1, for=_hidden".parse().expect("header"),
         );
         assert_eq!(client_ip(&trusted, rfc, peer, &hidden), peer);
+        // A quoted value a proxy filled from the client (its Host) cannot smuggle a `for`.
+        let mut smuggled = HeaderMap::new();
+        smuggled.append(
+            FORWARDED,
+            "for=198.51.100.9;host=\"a,for=1.1.1.1;x=y\";proto=http"
+                .parse()
+                .expect("header"),
+        );
+        assert_eq!(
+            client_ip(&trusted, rfc, peer, &smuggled),
+            ip("198.51.100.9")
+        );
+        let mut open_quote = HeaderMap::new();
+        open_quote.append(
+            FORWARDED,
+            "for=198.51.100.9;host=\"a, for=1.1.1.1"
+                .parse()
+                .expect("header"),
+        );
+        assert_eq!(client_ip(&trusted, rfc, peer, &open_quote), peer);
+        let mut twice = HeaderMap::new();
+        twice.append(
+            FORWARDED,
+            "for=1.1.1.1;for=198.51.100.9".parse().expect("header"),
+        );
+        assert_eq!(client_ip(&trusted, rfc, peer, &twice), peer);
         let mut unknown = HeaderMap::new();
         unknown.append(FORWARDED, "for=unknown".parse().expect("header"));
         assert_eq!(client_ip(&trusted, rfc, peer, &unknown), peer);

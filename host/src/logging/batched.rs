@@ -16,7 +16,10 @@ const GATHER: Duration = Duration::from_millis(2);
 #[derive(Default)]
 struct Waiting {
     bytes: Vec<u8>,
+    /// The guard asked the writer to finish.
     closed: bool,
+    /// The writer is gone (or never started): lines are dropped rather than gathered.
+    dead: bool,
 }
 
 struct Shared {
@@ -31,10 +34,28 @@ struct Shared {
 #[derive(Clone)]
 pub struct Batched(Arc<Shared>);
 
-/// Stops the writer thread when dropped, once it has written every line.
+/// Stops the writer thread when dropped, once it has written every line (waiting at most
+/// [`FINISH_WAIT`] for an output that does not take them).
 pub struct Guard {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    finished: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+/// How long a process that exits waits for its last lines to be written.
+const FINISH_WAIT: Duration = Duration::from_secs(2);
+
+/// Marks the writer dead when its thread ends, however it ends, and wakes every waiter.
+struct Dying<'a>(&'a Shared, std::sync::mpsc::Sender<()>);
+
+impl Drop for Dying<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut waiting) = self.0.waiting.lock() {
+            waiting.dead = true;
+            waiting.bytes = Vec::new();
+        }
+        self.0.taken.notify_all();
+        let _ = self.1.send(());
+    }
 }
 
 /// A batched writer into `output`, written by a thread named `name`.
@@ -45,11 +66,25 @@ pub fn batched(output: impl Write + Send + 'static, name: &str) -> (Batched, Gua
         taken: Condvar::new(),
     });
     let writer = Arc::clone(&shared);
-    let thread = std::thread::Builder::new()
+    let (done, finished) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
         .name(name.into())
-        .spawn(move || write_until_closed(&writer, output))
-        .ok();
-    (Batched(Arc::clone(&shared)), Guard { shared, thread })
+        .spawn(move || {
+            let _dying = Dying(&writer, done);
+            write_until_closed(&writer, output);
+        });
+    if spawned.is_err()
+        && let Ok(mut waiting) = shared.waiting.lock()
+    {
+        waiting.dead = true;
+    }
+    (
+        Batched(Arc::clone(&shared)),
+        Guard {
+            shared,
+            finished: Some(finished),
+        },
+    )
 }
 
 fn write_until_closed(shared: &Shared, mut output: impl Write) {
@@ -99,11 +134,15 @@ impl Write for Batched {
         let Ok(mut waiting) = shared.waiting.lock() else {
             return Ok(line.len());
         };
-        while waiting.bytes.len() >= MAX_WAITING && !waiting.closed {
+        while waiting.bytes.len() >= MAX_WAITING && !waiting.closed && !waiting.dead {
             waiting = match shared.taken.wait(waiting) {
                 Ok(waiting) => waiting,
                 Err(_) => return Ok(line.len()),
             };
+        }
+        // Nobody will write what comes now: drop it rather than gather it without end.
+        if waiting.dead || (waiting.closed && waiting.bytes.len() >= MAX_WAITING) {
+            return Ok(line.len());
         }
         let was_empty = waiting.bytes.is_empty();
         waiting.bytes.extend_from_slice(line);
@@ -126,8 +165,8 @@ impl Drop for Guard {
         }
         self.shared.arrived.notify_all();
         self.shared.taken.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(finished) = self.finished.take() {
+            let _ = finished.recv_timeout(FINISH_WAIT);
         }
     }
 }
@@ -167,6 +206,51 @@ mod tests {
                 .map(|n| n.parse().expect("number"))
                 .collect();
             assert_eq!(numbers, (0..5000).collect::<Vec<_>>());
+        }
+    }
+
+    /// An output that never takes anything.
+    struct Stuck;
+
+    impl Write for Stuck {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            std::thread::park();
+            Ok(0)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An output that fails at once (the writer thread ends).
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            panic!("the output broke")
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_output_delays_exit_only_briefly_and_a_dead_writer_blocks_no_one() {
+        let (mut writer, guard) = batched(Stuck, "test-stuck");
+        writer.write_all(b"line\n").expect("write");
+        let began = std::time::Instant::now();
+        drop(guard);
+        assert!(began.elapsed() < FINISH_WAIT + Duration::from_secs(5));
+
+        let (mut writer, _guard) = batched(Broken, "test-broken");
+        writer.write_all(b"first\n").expect("write");
+        // The writer thread has died on the first line; more than the whole buffer's worth
+        // still returns instead of waiting for it.
+        let line = vec![b'x'; 64 * 1024];
+        for _ in 0..(2 * MAX_WAITING / line.len()) {
+            writer.write_all(&line).expect("write");
         }
     }
 

@@ -37,24 +37,29 @@ where
         let mut fields = Fields {
             writer: &mut writer,
             result: Ok(()),
+            log_target: None,
         };
         event.record(&mut fields);
         fields.result?;
+        // A record of the `log` crate names its real target in `log.target`.
+        let target = fields.log_target.take();
         writer.write_str(",\"target\":")?;
-        string(&mut writer, meta.target())?;
+        string(&mut writer, target.as_deref().unwrap_or(meta.target()))?;
         writer.write_str("}\n")
     }
 }
 
-/// Writes each field as `,"name":value`.
+/// Writes each field as `,"name":value`, but the `log.*` fields a record of the `log` crate
+/// carries (its target is kept for the line's `target`).
 struct Fields<'a, 'w> {
     writer: &'a mut Writer<'w>,
     result: fmt::Result,
+    log_target: Option<String>,
 }
 
 impl Fields<'_, '_> {
     fn entry(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
-        if self.result.is_err() {
+        if self.result.is_err() || field.name().starts_with("log.") {
             return;
         }
         self.result = (|| {
@@ -68,6 +73,9 @@ impl Fields<'_, '_> {
 
 impl Visit for Fields<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "log.target" {
+            self.log_target = Some(value.to_string());
+        }
         self.entry(field, |w| string(w, value));
     }
 
@@ -155,10 +163,18 @@ mod tests {
                 "invoked {}",
                 "now"
             );
+            // How a record of the `log` crate arrives.
+            tracing::info!(target: "log", { "log.target" = "wasmtime::module", "log.line" = 7u64 }, "compiled");
         });
         let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
-        assert_eq!(text.lines().count(), 1, "{text}");
-        let line: serde_json::Value = serde_json::from_str(text.trim_end()).expect("JSON");
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let from_log: serde_json::Value =
+            serde_json::from_str(text.lines().nth(1).expect("second line")).expect("JSON");
+        assert_eq!(from_log["target"], "wasmtime::module");
+        assert_eq!(from_log["message"], "compiled");
+        assert!(from_log.get("log.line").is_none(), "{from_log}");
+        let line: serde_json::Value =
+            serde_json::from_str(text.lines().next().expect("first line")).expect("JSON");
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["message"], "invoked now");
         assert_eq!(line["request_id"], "id-1");

@@ -46,20 +46,18 @@ fn filter(tracing_spans: bool) -> EnvFilter {
     }
 }
 
-/// The OTLP layer when traces are exported.
-fn traces<S>() -> Option<impl tracing_subscriber::Layer<S>>
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
+/// The tracer that exports spans, when an OTLP endpoint is configured and the exporter could
+/// be built.
+fn exporting_tracer() -> Option<opentelemetry_sdk::trace::SdkTracer> {
     if !crate::traces::configured() {
         return None;
     }
-    match crate::traces::layer() {
-        Ok((layer, exporting)) => {
+    match crate::traces::tracer() {
+        Ok((tracer, exporting)) => {
             if let Ok(mut slot) = TRACES.lock() {
                 *slot = Some(exporting);
             }
-            Some(layer)
+            Some(tracer)
         }
         Err(why) => {
             eprintln!("nimbus: {why}; traces are not exported");
@@ -68,13 +66,28 @@ where
     }
 }
 
+/// Only the spans made for export, for the exporting layer: log events inside them (a guest's
+/// output, say) are not sent along.
+fn only_exported_spans() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_target(crate::traces::TARGET, tracing::Level::INFO)
+}
+
 /// Installs the log subscriber once; the returned guard writes what is still waiting for
 /// stderr when it is dropped, at the end of `main`. With JSON on stderr, each line is
 /// formatted once and the same bytes go to stderr and the host log; with text, the host log
 /// gets its JSON from a second formatting.
 pub fn init(format: LogFormat) -> impl Drop {
     let (stderr, guard) = batched::batched(std::io::stderr(), "nimbus-log");
-    let registry = tracing_subscriber::registry().with(filter(crate::traces::configured()));
+    let tracer = exporting_tracer();
+    let registry = tracing_subscriber::registry().with(filter(tracer.is_some()));
+    let traces = move || {
+        tracer.clone().map(|tracer| {
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(only_exported_spans())
+        })
+    };
     let _ = match format {
         LogFormat::Json => registry
             .with(traces())
