@@ -317,7 +317,8 @@ pub(crate) async fn call_handler(
             .await?;
         Ok((app, response))
     };
-    let outcome = tokio::time::timeout(budget, CpuTimed::new(call, &mut cpu)).await;
+    let metered = runtime.usage().enabled().then_some(&mut cpu);
+    let outcome = tokio::time::timeout(budget, CpuTimed::new(call, metered)).await;
     output.log(&context.request_id, &loaded.spec.name);
     let verdict = verdict(loaded, budget, &store, outcome);
     let peak_memory = store.data().limiter.peak();
@@ -399,7 +400,8 @@ pub(crate) async fn call_proxy(
                     .await?;
                 Ok(proxy)
             };
-            let outcome = tokio::time::timeout(budget, CpuTimed::new(call, &mut cpu)).await;
+            let metered = meter.enabled().then_some(&mut cpu);
+            let outcome = tokio::time::timeout(budget, CpuTimed::new(call, metered)).await;
             output.log(&request_id, &component.spec.name);
             let verdict = verdict(&component, budget, &store, outcome);
             // Its body bytes are counted as they stream, apart from this.

@@ -95,7 +95,7 @@ impl Runtime {
             method: request.method().clone(),
             route: route
                 .and_then(|index| component.spec.routes.get(index))
-                .map(|route| route.pattern.to_string()),
+                .map(|route| &route.pattern),
             facts: Facts::default(),
             began: Instant::now(),
             written: false,
@@ -184,7 +184,7 @@ struct InvocationLine<'a> {
     request_id: String,
     attempt: u32,
     method: http::Method,
-    route: Option<String>,
+    route: Option<&'a crate::manifest::routes::RoutePattern>,
     facts: Facts,
     began: Instant,
     written: bool,
@@ -228,7 +228,10 @@ impl InvocationLine<'_> {
         let start = self.facts.start.map_or("none", start_kind_name);
         let (request_id, component) = (self.request_id.as_str(), &*self.component.spec.name);
         let (app, attempt, method) = (&*self.component.app, self.attempt, self.method.as_str());
-        let (route, peak_memory) = (self.route.as_deref(), self.facts.peak_memory);
+        let (route, peak_memory) = (
+            self.route.map(tracing::field::display),
+            self.facts.peak_memory,
+        );
         match outcome {
             Ok(status) => tracing::info!(
                 target: "nimbus::invocation",

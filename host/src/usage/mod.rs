@@ -153,6 +153,11 @@ impl UsageMeter {
         self.enabled.store(false, Ordering::Relaxed);
     }
 
+    /// Whether it counts.
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
     /// Adds what one invocation of `component` used.
     pub fn record(&self, component: &str, invocation: &Invocation) {
         self.add(component, &invocation.totals());
