@@ -91,3 +91,17 @@ pub fn request_span(
 pub fn host_call(name: &'static str) -> Span {
     tracing::info_span!(target: TARGET, "host call", otel.name = name)
 }
+
+/// The W3C `traceparent` naming `span` as the parent, for a request it makes; `None` when the
+/// span is not exported.
+pub fn trace_parent_of(span: &Span) -> Option<String> {
+    if span.is_disabled() {
+        return None;
+    }
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .inject_context(&span.context(), &mut carrier);
+    carrier.remove("traceparent")
+}

@@ -12,9 +12,11 @@ use prost::Message as _;
 use crate::harness::{AppDir, client};
 
 /// A collector on a free loopback port: every span it received, and its address.
-async fn collector() -> (Arc<Mutex<Vec<Span>>>, String) {
+async fn collector() -> (Arc<Mutex<Vec<Span>>>, Arc<Mutex<Vec<String>>>, String) {
     let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
     let received = Arc::clone(&spans);
+    let parents: Arc<Mutex<Vec<String>>> = Arc::default();
+    let fetched_with = Arc::clone(&parents);
     let app = axum::Router::new()
         .route(
             "/v1/traces",
@@ -32,21 +34,35 @@ async fn collector() -> (Arc<Mutex<Vec<Span>>>, String) {
                 }
             }),
         )
-        // What the guest's outbound request reaches.
-        .route("/", axum::routing::get(|| async { "fetched" }));
+        // What the guest's outbound request reaches: the traceparent it came with is kept.
+        .route(
+            "/",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let fetched_with = Arc::clone(&fetched_with);
+                async move {
+                    if let Some(parent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+                        fetched_with
+                            .lock()
+                            .expect("parents")
+                            .push(parent.to_string());
+                    }
+                    "fetched"
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address").to_string();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (spans, address)
+    (spans, parents, address)
 }
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test]
 async fn a_request_span_holds_the_invocation_and_its_host_calls_in_the_callers_trace() {
-    let (spans, address) = collector().await;
+    let (spans, parents, address) = collector().await;
     let app = AppDir::new(
         r#"
 [app]
@@ -132,4 +148,14 @@ allowed_outbound_hosts = ["http://127.0.0.1:*"]
     assert_eq!(outbound.len(), 1, "{names:?}");
     assert_eq!(outbound[0].parent_span_id, probe_invoke.span_id);
     assert_eq!(outbound[0].trace_id, probe_request.trace_id);
+    // The callee learns that call as its parent, so its own spans join the trace.
+    let sent = parents.lock().expect("parents").clone();
+    assert_eq!(
+        sent,
+        [format!(
+            "00-{}-{}-01",
+            hex::encode(&outbound[0].trace_id),
+            hex::encode(&outbound[0].span_id)
+        )]
+    );
 }

@@ -178,15 +178,17 @@ impl WasiHttpHooks for OutboundHooks {
         }
         self.sent += 1;
         let mut request = request;
-        if let Some(parent) = &self.trace_parent
+        let span = crate::traces::host_call("http.client");
+        // The callee's parent is this call's span when traces are exported, else the caller's.
+        let parent = crate::traces::trace_parent_of(&span)
+            .and_then(|parent| http::HeaderValue::from_str(&parent).ok())
+            .or_else(|| self.trace_parent.clone());
+        if let Some(parent) = parent
             && !request.headers().contains_key(TRACE_PARENT_HEADER)
         {
-            request
-                .headers_mut()
-                .insert(TRACE_PARENT_HEADER, parent.clone());
+            request.headers_mut().insert(TRACE_PARENT_HEADER, parent);
         }
         let options = Some(self.policy.bounded(options));
-        let span = crate::traces::host_call("http.client");
         Box::new(tracing::Instrument::instrument(
             async move {
                 use http_body_util::BodyExt;
