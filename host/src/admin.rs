@@ -85,7 +85,7 @@ pub enum SecretsCommand {
 pub struct UsageArgs {
     /// How far back to report, e.g. `1h`, `24h`, `30d` (whole hours: the hour this falls in
     /// is reported whole).
-    #[arg(long, default_value = "24h", value_parser = crate::cli::parse_span)]
+    #[arg(long, default_value = "24h", value_parser = crate::manifest::HumanDuration::parse)]
     since: std::time::Duration,
     /// One row per component or per hour.
     #[arg(long, value_enum, default_value = "component")]

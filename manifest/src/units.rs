@@ -36,6 +36,13 @@ impl TryFrom<String> for HumanDuration {
     }
 }
 
+impl HumanDuration {
+    /// Parses `text` as [`HumanDuration`] does, for command-line flags and query parameters.
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        Self::try_from(text.to_string()).map(|d| d.0)
+    }
+}
+
 /// A size in bytes written as a whole number and a unit: `B`, `KiB`, `MiB`, `GiB` (or `KB`,
 /// `MB`, `GB`, read as powers of 1000).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

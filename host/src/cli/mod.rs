@@ -117,7 +117,7 @@ enum Command {
         #[arg(long)]
         component: Option<String>,
         /// Only lines of the last span of time, e.g. `10m`, `2h`.
-        #[arg(long, value_parser = parse_span)]
+        #[arg(long, value_parser = crate::manifest::HumanDuration::parse)]
         since: Option<std::time::Duration>,
         /// The lines as written (JSON objects) instead of readable ones.
         #[arg(long)]
@@ -247,11 +247,6 @@ fn block_on<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
         .build()
         .context("cannot start the runtime")?;
     Ok(runtime.block_on(work))
-}
-
-/// A span of time as `--since` takes it: `30s`, `10m`, `24h`, `7d`.
-pub fn parse_span(text: &str) -> Result<std::time::Duration, String> {
-    crate::manifest::HumanDuration::try_from(text.to_string()).map(|d| d.0)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

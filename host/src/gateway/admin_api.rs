@@ -70,7 +70,7 @@ async fn usage(
     let since = match query
         .since
         .as_deref()
-        .map(|text| crate::manifest::HumanDuration::try_from(text.to_string()).map(|d| d.0))
+        .map(crate::manifest::HumanDuration::parse)
     {
         None => Duration::from_secs(24 * 3600),
         Some(Ok(since)) => since,

@@ -27,19 +27,19 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub struct ConnectionLimits {
     /// A client must send each request's headers within this time; a kept-alive connection
     /// that sends nothing for this long is closed.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::manifest::HumanDuration::parse)]
     pub header_timeout: Duration,
     /// A response write that makes no progress for this long (the client stopped reading)
     /// closes the connection.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::manifest::HumanDuration::parse)]
     pub write_timeout: Duration,
     /// A request body that delivers nothing for this long (the client stopped sending) fails
     /// its request.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::manifest::HumanDuration::parse)]
     pub read_timeout: Duration,
     /// On SIGTERM or Ctrl-C, how long requests in flight get to finish (in every process)
     /// before they are cut.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::manifest::HumanDuration::parse)]
     pub shutdown_grace: Duration,
     /// Open connections per worker process; past it, new connections are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = parse_connections)]
@@ -66,10 +66,6 @@ fn parse_connections(text: &str) -> Result<usize, String> {
             "`{text}` is not a connection count from 1 to 1000000"
         )),
     }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::manifest::HumanDuration::try_from(text.to_string()).map(|d| d.0)
 }
 
 /// Raises this process' open-file soft limit to its hard limit: every connection is a file,

@@ -30,6 +30,15 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> CountedBody<B> {
+    /// `inner`, passed through without counting.
+    pub fn uncounted(inner: B) -> Self {
+        Self {
+            inner,
+            bytes: 0,
+            report: None,
+        }
+    }
+
     /// Counts `inner`'s bytes and hands the count to `report` when dropped.
     pub fn new(inner: B, report: impl FnOnce(u64) + Send + Sync + 'static) -> Self {
         Self {

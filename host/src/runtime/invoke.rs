@@ -272,6 +272,34 @@ fn verdict<T>(
     Err(InvokeError::trap(loaded, format!("{error:#}")))
 }
 
+/// Which body of an invocation a [`metered_body`] counts.
+#[derive(Clone, Copy)]
+pub(crate) enum Direction {
+    Request,
+    Response,
+}
+
+/// `body`, its bytes added to `component`'s usage when it drops; counted by nobody (and
+/// costing nothing more) while metering is off.
+pub(crate) fn metered_body<B>(
+    meter: &Arc<usage::UsageMeter>,
+    component: &Arc<LoadedComponent>,
+    body: B,
+    direction: Direction,
+) -> CountedBody<B> {
+    if !meter.enabled() {
+        return CountedBody::uncounted(body);
+    }
+    let (meter, component) = (Arc::clone(meter), Arc::clone(component));
+    CountedBody::new(body, move |bytes| {
+        let name = &component.spec.name;
+        match direction {
+            Direction::Request => meter.add_bytes(name, bytes, 0),
+            Direction::Response => meter.add_bytes(name, 0, bytes),
+        }
+    })
+}
+
 /// `deadline` as milliseconds since the Unix epoch, for the guest's `context`.
 pub(crate) fn deadline_ms(deadline: Instant) -> u64 {
     let wall = SystemTime::now() + deadline.saturating_duration_since(Instant::now());
@@ -369,8 +397,7 @@ pub(crate) async fn call_proxy(
     let meter = Arc::clone(runtime.usage());
     let request = request.map(|body| {
         use http_body_util::BodyExt;
-        let (meter, component) = (Arc::clone(&meter), loaded.spec.name.clone());
-        CountedBody::new(body, move |bytes| meter.add_bytes(&component, bytes, 0))
+        metered_body(&meter, loaded, body, Direction::Request)
             .map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
     });
     let (sender, receiver) = tokio::sync::oneshot::channel();

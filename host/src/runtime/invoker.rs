@@ -11,7 +11,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use super::component::{Entry, LoadedComponent};
 use super::counted_body::CountedBody;
 use super::engine::Runtime;
-use super::invoke::{InvokeError, call_handler, call_proxy, deadline_ms};
+use super::invoke::{Direction, InvokeError, call_handler, call_proxy, deadline_ms, metered_body};
 use super::kept::Instance;
 use super::slot::acquire_slot;
 use crate::bindings::{http_handler, types};
@@ -164,10 +164,8 @@ impl Runtime {
                     deadline,
                 )
                 .await?;
-                let meter = Arc::clone(self.usage());
-                let name = component.spec.name.clone();
                 Ok(Output::Stream(response.map(|body| {
-                    CountedBody::new(body, move |bytes| meter.add_bytes(&name, 0, bytes))
+                    metered_body(self.usage(), component, body, Direction::Response)
                 })))
             }
         }
