@@ -74,6 +74,7 @@ fn bench_invoke(c: &mut Criterion) {
                     .await
                     .expect("body")
                     .to_bytes(),
+                Output::Event(_) => panic!("an HTTP trigger got an event's result"),
             }
         }
     };

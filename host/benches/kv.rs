@@ -48,7 +48,7 @@ async fn invoke(host: &Host, component: &Arc<LoadedComponent>, reads: u32) {
         .expect("invocation")
     {
         Output::Record(response) => assert_eq!(response.status, 200),
-        Output::Stream(_) => panic!("kv-swap is a record handler"),
+        Output::Stream(_) | Output::Event(_) => panic!("kv-swap is a record handler"),
     }
 }
 

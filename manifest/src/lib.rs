@@ -12,6 +12,7 @@ mod instances;
 mod rate_limit;
 pub mod routes;
 mod schema;
+mod triggers;
 mod units;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +27,9 @@ pub use grants::{
 pub use instances::Instances;
 pub use rate_limit::{RateLimit, RateLimitKey};
 pub use schema::{ForwardedHeader, Name, OutboundHost, SecretName};
+pub use triggers::{
+    CatchUp, QueueName, Retry, TriggerSource, TriggerSpec, check_schedule, is_queue_name,
+};
 pub use units::{ByteSize, HumanDuration};
 
 use serde_spanned::Spanned;
@@ -79,6 +83,10 @@ pub struct Manifest {
     /// `[app] forwarded_header`: which header the trusted proxies name the client in; only
     /// that one is read (a client could add the other).
     pub forwarded_header: ForwardedHeader,
+    /// `[[trigger.*]]` in the order written, queue triggers first.
+    pub triggers: Vec<TriggerSpec>,
+    /// Every queue: consumed by a trigger, a trigger's `dead_letter`, or granted.
+    pub queues: BTreeSet<String>,
     text: String,
 }
 
@@ -140,6 +148,10 @@ pub struct ComponentSpec {
     pub limits: Limits,
     /// `[component.NAME.instances]` with defaults applied.
     pub instances: Instances,
+    /// Queues granted by `queues`, which it may publish to.
+    pub queues: BTreeSet<String>,
+    /// `idempotency`: its routes honour an `Idempotency-Key` header on writes.
+    pub idempotency: bool,
     source_span: Range<usize>,
     table_span: Range<usize>,
 }
@@ -275,6 +287,20 @@ impl Manifest {
                         format!(
                             "component.{name}.key_value: store `{}` is listed twice",
                             store.get_ref().0
+                        ),
+                    ));
+                }
+            }
+            let mut queues = BTreeSet::new();
+            for queue in raw.queues {
+                if !queues.insert(queue.get_ref().0.clone()) {
+                    return Err(ManifestError::at(
+                        path,
+                        &text,
+                        queue.span().start,
+                        format!(
+                            "component.{name}.queues: queue `{}` is listed twice",
+                            queue.get_ref().0
                         ),
                     ));
                 }
@@ -463,11 +489,28 @@ impl Manifest {
                     log_lines: raw.limits.log_lines.unwrap_or(DEFAULT_LOG_LINES),
                 },
                 instances,
+                queues,
+                idempotency: raw.idempotency,
                 name,
                 source_span,
                 table_span,
             });
         }
+        let triggers = resolve_triggers(raw.trigger, &components, &raw_buckets)
+            .map_err(|(at, message)| ManifestError::at(path, &text, at, message))?;
+        let queues = triggers
+            .iter()
+            .flat_map(|trigger| {
+                let consumed = match &trigger.source {
+                    TriggerSource::Queue { queue } => Some(queue.clone()),
+                    _ => None,
+                };
+                consumed
+                    .into_iter()
+                    .chain([trigger.retry.dead_letter.clone()])
+            })
+            .chain(components.iter().flat_map(|c| c.queues.iter().cloned()))
+            .collect();
         Ok(Self {
             path: path.to_path_buf(),
             dir,
@@ -490,8 +533,22 @@ impl Manifest {
             trusted_proxies: raw.app.trusted_proxies.into_iter().map(|p| p.0).collect(),
             metrics: raw.app.metrics,
             forwarded_header: raw.app.forwarded_header,
+            triggers,
+            queues,
             text,
         })
+    }
+
+    /// An error located at `trigger`'s table.
+    pub fn error_at_trigger(&self, trigger: &TriggerSpec, message: String) -> ManifestError {
+        ManifestError::at(&self.path, &self.text, trigger.span.start, message)
+    }
+
+    /// The triggers that start `component`.
+    pub fn triggers_of<'a>(&'a self, component: &'a str) -> impl Iterator<Item = &'a TriggerSpec> {
+        self.triggers
+            .iter()
+            .filter(move |t| t.component == component)
     }
 
     /// The `[bucket.NAME]` called `name`.
@@ -533,6 +590,36 @@ impl Manifest {
     }
 }
 
+/// The triggers, checked against the components, buckets and stores they name.
+fn resolve_triggers(
+    raw: triggers::RawTriggers,
+    components: &[ComponentSpec],
+    buckets: &BTreeMap<Name, schema::RawBucket>,
+) -> Result<Vec<TriggerSpec>, (usize, String)> {
+    let known: Vec<(String, Duration, u32)> = components
+        .iter()
+        .map(|c| (c.name.clone(), c.limits.timeout, c.limits.max_concurrency))
+        .collect();
+    let buckets: BTreeSet<String> = buckets.keys().map(|name| name.0.clone()).collect();
+    let triggers = raw.resolve(&triggers::Context {
+        components: &known,
+        buckets: &buckets,
+    })?;
+    for trigger in &triggers {
+        if let TriggerSource::Kv { store, .. } = &trigger.source
+            && !components.iter().any(|c| c.key_value.contains(store))
+        {
+            return Err((
+                trigger.span.start,
+                format!(
+                    "trigger.kv: store `{store}` is not used by any component; grant it with `key_value = [\"{store}\"]` where it is written"
+                ),
+            ));
+        }
+    }
+    Ok(triggers)
+}
+
 /// The key of a `key = value` line when `offset` falls in the value, so that errors about a
 /// value name its key as well as its line.
 fn key_before(text: &str, offset: usize) -> Option<&str> {
@@ -546,3 +633,5 @@ fn key_before(text: &str, offset: usize) -> Option<&str> {
 mod properties;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trigger_tests;

@@ -19,6 +19,8 @@ pub(super) struct RawManifest {
     pub bucket: BTreeMap<Spanned<Name>, RawBucket>,
     #[serde(default)]
     pub auth: RawAuth,
+    #[serde(default)]
+    pub trigger: crate::triggers::RawTriggers,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +114,10 @@ pub(super) struct RawComponent {
     #[serde(default)]
     pub instances: crate::instances::RawInstances,
     pub rate_limit: Option<Spanned<crate::rate_limit::RawRateLimit>>,
+    #[serde(default)]
+    pub queues: Vec<Spanned<crate::triggers::QueueName>>,
+    #[serde(default)]
+    pub idempotency: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

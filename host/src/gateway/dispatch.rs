@@ -114,7 +114,9 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
 
 fn count_rate_limited(app: &AppVersion, target: RouteTarget) {
     if let Some(component) = app.components.get(target.component) {
-        component.metrics.rate_limited();
+        component
+            .metrics(crate::bindings::types::TriggerKind::Http)
+            .rate_limited();
     }
 }
 
@@ -221,6 +223,7 @@ pub fn to_response(output: Output) -> Result<Response, String> {
             sanitize_headers(&mut parts.headers)?;
             Ok(Response::from_parts(parts, Body::new(body)))
         }
+        Output::Event(_) => Err("an HTTP request got an event handler's result".to_string()),
     }
 }
 

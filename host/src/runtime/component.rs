@@ -2,19 +2,21 @@
 //! link only what it was granted, and pre-instantiate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, Linker};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime::Store;
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime_wasi_http::p2::bindings::ProxyIndices;
 
 use super::engine::Runtime;
-use super::kept::KeptInstances;
+use super::kept::{HttpReady, KeptInstances, Ready};
 use super::state::InvocationState;
-use crate::bindings::HttpAppPre;
+use crate::bindings::types::TriggerKind;
+use crate::bindings::{event_handler, http_handler};
 use crate::capabilities::outbound::OutboundPolicy;
 use crate::capabilities::{Grants, Interface, Services, kv, platform_interfaces};
 use crate::manifest::{ComponentSpec, Manifest, ManifestError};
@@ -29,13 +31,68 @@ fn process_clock() -> u64 {
 const HTTP_HANDLER_EXPORT: &str = "nimbus:platform/http-handler";
 /// The export a standard `wasi:http/proxy` component provides.
 const WASI_HTTP_EXPORT: &str = "wasi:http/incoming-handler";
+/// The export an event handler provides.
+pub const EVENT_HANDLER_EXPORT: &str = "nimbus:platform/event-handler";
 
-/// How a component is called.
-pub enum Entry {
-    /// Exports `nimbus:platform/http-handler`.
-    Handler(HttpAppPre<InvocationState>),
-    /// Exports `wasi:http/incoming-handler`.
-    Proxy(ProxyPre<InvocationState>),
+/// How a component is called: its linked code and the handlers it exports.
+pub struct Entry {
+    pre: InstancePre<InvocationState>,
+    http: Option<HttpExport>,
+    events: Option<event_handler::GuestIndices>,
+}
+
+/// Which HTTP handler a component exports.
+enum HttpExport {
+    /// `nimbus:platform/http-handler`.
+    Handler(http_handler::GuestIndices),
+    /// `wasi:http/incoming-handler`.
+    Proxy(ProxyIndices),
+}
+
+/// How a component serves HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpKind {
+    /// With the record-based handler.
+    Handler,
+    /// As a standard `wasi:http` component.
+    Proxy,
+}
+
+impl Entry {
+    /// How it serves HTTP, if it does.
+    pub fn http(&self) -> Option<HttpKind> {
+        self.http.as_ref().map(|export| match export {
+            HttpExport::Handler(_) => HttpKind::Handler,
+            HttpExport::Proxy(_) => HttpKind::Proxy,
+        })
+    }
+
+    /// Whether it exports the event handler.
+    pub fn handles_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// A new instance in `store`, with its handlers looked up.
+    pub(crate) async fn instantiate(
+        &self,
+        store: &mut Store<InvocationState>,
+    ) -> wasmtime::Result<Ready> {
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        let http = match &self.http {
+            Some(HttpExport::Handler(indices)) => {
+                Some(HttpReady::Handler(indices.load(&mut *store, &instance)?))
+            }
+            Some(HttpExport::Proxy(indices)) => {
+                Some(HttpReady::Proxy(indices.load(&mut *store, &instance)?))
+            }
+            None => None,
+        };
+        let events = match &self.events {
+            Some(indices) => Some(indices.load(&mut *store, &instance)?),
+            None => None,
+        };
+        Ok(Ready { http, events })
+    }
 }
 
 /// A component ready to serve: pre-instantiated, with its grants and limits.
@@ -62,8 +119,8 @@ pub struct LoadedComponent {
     pub(crate) concurrency: Arc<Semaphore>,
     /// Its idle kept instances (warm or provisioned); dropped with the component.
     pub kept: Arc<KeptInstances>,
-    /// Its Prometheus series.
-    pub(crate) metrics: crate::metrics::ComponentMetrics,
+    /// Its Prometheus series for each trigger kind, registered when first used.
+    metrics: [OnceLock<crate::metrics::ComponentMetrics>; 5],
 }
 
 pub use crate::bindings::PLATFORM_VERSION;
@@ -172,6 +229,27 @@ impl LoadedComponent {
             .map_err(|e| fail(format!("component `{}`: cannot link: {e:#}", spec.name)))?;
         let entry = entry_of(&linker, &component, runtime)
             .map_err(|e| fail(format!("component `{}`: {e}", spec.name)))?;
+        if !spec.routes.is_empty() && entry.http().is_none() {
+            return Err(manifest.error_at_component(
+                spec,
+                format!(
+                    "component.{}.routes: the component exports no HTTP handler (`{HTTP_HANDLER_EXPORT}` or `{WASI_HTTP_EXPORT}`), so its routes could not invoke it; build it for the `http-app` or `app` world, or remove its routes",
+                    spec.name
+                ),
+            ));
+        }
+        if let Some(trigger) = manifest.triggers_of(&spec.name).next()
+            && !entry.handles_events()
+        {
+            return Err(manifest.error_at_trigger(
+                trigger,
+                format!(
+                    "{}: component `{}` does not export `{EVENT_HANDLER_EXPORT}`, so no event can invoke it; build it for the `event-app` or `app` world",
+                    trigger.key(),
+                    spec.name
+                ),
+            ));
+        }
         Ok(Self {
             app: Arc::from(manifest.app.as_str()),
             digest,
@@ -193,14 +271,14 @@ impl LoadedComponent {
             linker,
             last_used: AtomicU64::new(process_clock()),
             reloading: std::sync::Mutex::new(()),
-            metrics: crate::metrics::ComponentMetrics::new(&spec.name, "http"),
+            metrics: Default::default(),
             spec: spec.clone(),
         })
     }
 }
 
-/// The callable entry of `component` linked by `linker`: its record handler or its
-/// `wasi:http` handler.
+/// The callable entry of `component` linked by `linker`: its HTTP handler (record-based or
+/// `wasi:http`) and its event handler, whichever it exports.
 fn entry_of(
     linker: &Linker<InvocationState>,
     component: &Component,
@@ -214,27 +292,54 @@ fn entry_of(
         .exports(runtime.engine())
         .map(|(name, _)| without_version(name).to_string())
         .collect();
-    if exports.iter().any(|e| e == HTTP_HANDLER_EXPORT) {
-        Ok(Entry::Handler(
-            HttpAppPre::new(pre).map_err(|e| format!("{e:#}"))?,
+    let exported = |name: &str| exports.iter().any(|e| e == name);
+    let http = if exported(HTTP_HANDLER_EXPORT) {
+        Some(HttpExport::Handler(
+            http_handler::GuestIndices::new(&pre).map_err(|e| format!("{e:#}"))?,
         ))
-    } else if exports.iter().any(|e| e == WASI_HTTP_EXPORT) {
-        Ok(Entry::Proxy(
-            ProxyPre::new(pre).map_err(|e| format!("{e:#}"))?,
+    } else if exported(WASI_HTTP_EXPORT) {
+        Some(HttpExport::Proxy(
+            ProxyIndices::new(&pre).map_err(|e| format!("{e:#}"))?,
         ))
     } else {
-        Err(format!(
-            "exports neither `{HTTP_HANDLER_EXPORT}` nor `{WASI_HTTP_EXPORT}` (it exports: {}), so no route can invoke it",
+        None
+    };
+    let events = if exported(EVENT_HANDLER_EXPORT) {
+        Some(event_handler::GuestIndices::new(&pre).map_err(|e| format!("{e:#}"))?)
+    } else {
+        None
+    };
+    if http.is_none() && events.is_none() {
+        return Err(format!(
+            "exports none of `{HTTP_HANDLER_EXPORT}`, `{WASI_HTTP_EXPORT}` or `{EVENT_HANDLER_EXPORT}` (it exports: {}), so nothing can invoke it",
             if exports.is_empty() {
                 "nothing".to_string()
             } else {
                 exports.join(", ")
             }
-        ))
+        ));
     }
+    Ok(Entry { pre, http, events })
 }
 
 impl LoadedComponent {
+    /// Its Prometheus series for invocations started by `trigger`.
+    pub(crate) fn metrics(&self, trigger: TriggerKind) -> &crate::metrics::ComponentMetrics {
+        let index = match trigger {
+            TriggerKind::Http => 0,
+            TriggerKind::Queue => 1,
+            TriggerKind::Schedule => 2,
+            TriggerKind::Object => 3,
+            TriggerKind::Kv => 4,
+        };
+        self.metrics[index].get_or_init(|| {
+            crate::metrics::ComponentMetrics::new(
+                &self.spec.name,
+                super::invoker::trigger_name(trigger),
+            )
+        })
+    }
+
     /// Its callable code, and whether it had to be loaded again first (a cold start: the
     /// component had scaled to zero). Reloading loads the compiled code of exactly this
     /// version (its digest) from the code cache; a component scales to zero only while the

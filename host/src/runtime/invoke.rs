@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -17,10 +16,10 @@ use super::component::{Entry, LoadedComponent};
 use super::counted_body::CountedBody;
 use super::cpu_clock::CpuTimed;
 use super::engine::Runtime;
-use super::kept::{Instance, Ready};
+use super::kept::{HttpReady, Instance, Ready};
 use super::slot::Slot;
 use super::state::InvocationState;
-use crate::bindings::{HttpAppPre, http_handler, types};
+use crate::bindings::{event_handler, http_handler, types};
 use crate::usage;
 
 /// Why an invocation produced no response.
@@ -216,13 +215,7 @@ pub(crate) async fn provision(
     let budget = loaded.spec.limits.timeout;
     runtime.instantiations().made_ahead();
     let (mut store, output) = fresh_store(runtime, loaded, Instant::now() + budget);
-    let outcome = tokio::time::timeout(budget, async {
-        Ok(match &*entry {
-            Entry::Handler(pre) => Ready::Handler(pre.instantiate_async(&mut store).await?),
-            Entry::Proxy(pre) => Ready::Proxy(pre.instantiate_async(&mut store).await?),
-        })
-    })
-    .await;
+    let outcome = tokio::time::timeout(budget, async { entry.instantiate(&mut store).await }).await;
     output.log("provisioning", &loaded.spec.name);
     let ready = verdict(loaded, budget, &store, outcome)?;
     if store.data().limiter.exceeded() {
@@ -307,21 +300,46 @@ pub(crate) fn deadline_ms(deadline: Instant) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Calls a record-based handler once, in `kept` or a fresh instance, cut at `deadline`; the
-/// instance comes back when it may serve again, with the most linear memory it held.
-pub(crate) async fn call_handler(
+/// What a record-based call passes to the guest.
+pub(crate) enum RecordCall {
+    /// A request for its HTTP handler.
+    Http(http_handler::Request),
+    /// An event for its event handler.
+    Event(event_handler::Event),
+}
+
+/// What a record-based call got back.
+pub(crate) enum RecordAnswer {
+    /// The HTTP handler's response.
+    Http(http_handler::Response),
+    /// The event handler's result: an error string asks for a retry.
+    Event(Result<(), String>),
+}
+
+impl RecordCall {
+    fn bytes(&self) -> u64 {
+        match self {
+            RecordCall::Http(request) => request.body.len() as u64,
+            RecordCall::Event(event) => match &event.kind {
+                event_handler::EventKind::QueueMessage(message) => message.body.len() as u64,
+                _ => 0,
+            },
+        }
+    }
+}
+
+/// Calls a record-based handler (HTTP or event) once, in `kept` or a fresh instance, cut at
+/// `deadline`; the instance comes back when it may serve again, with the most linear memory
+/// it held.
+pub(crate) async fn call_record(
     runtime: &Runtime,
     loaded: &LoadedComponent,
-    pre: &HttpAppPre<InvocationState>,
+    entry: &Entry,
     kept: Option<Instance>,
-    request: http_handler::Request,
+    call: RecordCall,
     context: types::Context,
     deadline: Instant,
-) -> (
-    Result<http_handler::Response, InvokeError>,
-    Option<Instance>,
-    u64,
-) {
+) -> (Result<RecordAnswer, InvokeError>, Option<Instance>, u64) {
     let began = Instant::now();
     let (mut store, ready, served, provisioned, output) =
         store_for(runtime, loaded, kept, deadline);
@@ -333,20 +351,32 @@ pub(crate) async fn call_handler(
     );
     let budget = deadline.saturating_duration_since(Instant::now());
     let mut cpu = Duration::ZERO;
-    let call = async {
-        let app = match ready {
-            None => pre.instantiate_async(&mut store).await?,
-            Some(Ready::Handler(app)) => app,
-            Some(Ready::Proxy(_)) => return Err(wrong_kind(loaded)),
+    let invocation = async {
+        let ready = match ready {
+            None => entry.instantiate(&mut store).await?,
+            Some(ready) => ready,
         };
-        let response = app
-            .nimbus_platform_http_handler()
-            .call_handle(&mut store, &request, &context)
-            .await?;
-        Ok((app, response))
+        let answer = match (&call, &ready) {
+            (
+                RecordCall::Http(request),
+                Ready {
+                    http: Some(HttpReady::Handler(handler)),
+                    ..
+                },
+            ) => RecordAnswer::Http(handler.call_handle(&mut store, request, &context).await?),
+            (
+                RecordCall::Event(event),
+                Ready {
+                    events: Some(handler),
+                    ..
+                },
+            ) => RecordAnswer::Event(handler.call_handle(&mut store, event, &context).await?),
+            _ => return Err(wrong_kind(loaded)),
+        };
+        Ok((ready, answer))
     };
     let metered = runtime.usage().enabled().then_some(&mut cpu);
-    let outcome = tokio::time::timeout(budget, CpuTimed::new(call, metered)).await;
+    let outcome = tokio::time::timeout(budget, CpuTimed::new(invocation, metered)).await;
     output.log(&context.request_id, &loaded.spec.name);
     let verdict = verdict(loaded, budget, &store, outcome);
     let peak_memory = store.data().limiter.peak();
@@ -358,16 +388,17 @@ pub(crate) async fn call_handler(
             memory_limit: loaded.spec.limits.memory,
             cpu,
             peak_memory,
-            request_bytes: request.body.len() as u64,
-            response_bytes: verdict
-                .as_ref()
-                .map_or(0, |(_, response)| response.body.len() as u64),
+            request_bytes: call.bytes(),
+            response_bytes: match &verdict {
+                Ok((_, RecordAnswer::Http(response))) => response.body.len() as u64,
+                _ => 0,
+            },
         },
     );
     match verdict {
-        Ok((app, response)) => (
-            Ok(response),
-            keep_if_reusable(loaded, store, Ready::Handler(app), served, provisioned),
+        Ok((ready, answer)) => (
+            Ok(answer),
+            keep_if_reusable(loaded, store, ready, served, provisioned),
             peak_memory,
         ),
         Err(error) => (Err(error), None, peak_memory),
@@ -381,7 +412,7 @@ pub(crate) async fn call_handler(
 pub(crate) async fn call_proxy(
     runtime: &Runtime,
     loaded: &Arc<LoadedComponent>,
-    pre: &ProxyPre<InvocationState>,
+    entry: &Arc<Entry>,
     (kept, slot): (Option<Instance>, Slot),
     request: http::Request<axum::body::Body>,
     request_id: String,
@@ -408,7 +439,7 @@ pub(crate) async fn call_proxy(
     let outparam = http
         .new_response_outparam(sender)
         .map_err(|e| trap(format!("{e:#}")))?;
-    let (component, pre) = (Arc::clone(loaded), pre.clone());
+    let (component, entry) = (Arc::clone(loaded), Arc::clone(entry));
     // The instance's task stays in the invocation's span, so that its host calls are its
     // children in an exported trace.
     let span = tracing::Span::current();
@@ -416,16 +447,18 @@ pub(crate) async fn call_proxy(
         async move {
             let mut cpu = Duration::ZERO;
             let call = async {
-                let proxy = match ready {
-                    None => pre.instantiate_async(&mut store).await?,
-                    Some(Ready::Proxy(proxy)) => proxy,
-                    Some(Ready::Handler(_)) => return Err(wrong_kind(&component)),
+                let ready = match ready {
+                    None => entry.instantiate(&mut store).await?,
+                    Some(ready) => ready,
+                };
+                let Some(HttpReady::Proxy(proxy)) = &ready.http else {
+                    return Err(wrong_kind(&component));
                 };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, outparam)
                     .await?;
-                Ok(proxy)
+                Ok(ready)
             };
             let metered = meter.enabled().then_some(&mut cpu);
             let outcome = tokio::time::timeout(budget, CpuTimed::new(call, metered)).await;
@@ -444,8 +477,7 @@ pub(crate) async fn call_proxy(
                 },
             );
             match verdict {
-                Ok(proxy) => {
-                    let ready = Ready::Proxy(proxy);
+                Ok(ready) => {
                     if let Some(instance) =
                         keep_if_reusable(&component, store, ready, served, provisioned)
                     {

@@ -8,13 +8,16 @@ use std::time::Instant;
 
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use super::component::{Entry, LoadedComponent};
+use super::component::{HttpKind, LoadedComponent};
 use super::counted_body::CountedBody;
 use super::engine::Runtime;
-use super::invoke::{Direction, InvokeError, call_handler, call_proxy, deadline_ms, metered_body};
+use super::invoke::{
+    Direction, InvokeError, RecordAnswer, RecordCall, call_proxy, call_record, deadline_ms,
+    metered_body,
+};
 use super::kept::Instance;
 use super::slot::acquire_slot;
-use crate::bindings::{http_handler, types};
+use crate::bindings::{event_handler, http_handler, types};
 
 /// Largest request body passed to a record-based handler.
 pub const MAX_REQUEST_BODY: usize = 16 << 20;
@@ -35,6 +38,37 @@ pub enum Trigger {
         /// Which of the component's routes matched (an index into its `routes`), if one did.
         route: Option<usize>,
     },
+    /// An event: a queue message, a schedule, an object or key-value change.
+    Event(event_handler::Event),
+}
+
+impl Trigger {
+    /// What kind of trigger it is, as the guest's `context` says.
+    pub fn kind(&self) -> types::TriggerKind {
+        use event_handler::EventKind;
+        match self {
+            Trigger::Http { .. } => types::TriggerKind::Http,
+            Trigger::Event(event) => match event.kind {
+                EventKind::QueueMessage(_) => types::TriggerKind::Queue,
+                EventKind::Schedule(_) => types::TriggerKind::Schedule,
+                EventKind::ObjectCreated(_) | EventKind::ObjectDeleted(_) => {
+                    types::TriggerKind::Object
+                }
+                EventKind::KvChanged(_) => types::TriggerKind::Kv,
+            },
+        }
+    }
+}
+
+/// The trigger kind as logs and metrics name it.
+pub fn trigger_name(kind: types::TriggerKind) -> &'static str {
+    match kind {
+        types::TriggerKind::Http => "http",
+        types::TriggerKind::Queue => "queue",
+        types::TriggerKind::Schedule => "cron",
+        types::TriggerKind::Object => "object",
+        types::TriggerKind::Kv => "kv",
+    }
 }
 
 /// Facts about one invocation that do not depend on its trigger's kind.
@@ -74,6 +108,8 @@ pub enum Output {
     /// A `wasi:http` component's response head (not yet checked); its body streams from the
     /// instance, which runs on in its own task until the body ends or the deadline passes.
     Stream(http::Response<CountedBody<HyperOutgoingBody>>),
+    /// An event handler's result: an error string asks for a retry.
+    Event(Result<(), String>),
 }
 
 impl Runtime {
@@ -86,16 +122,23 @@ impl Runtime {
         trigger: Trigger,
         meta: Meta,
     ) -> Result<Output, InvokeError> {
-        let _in_flight = component.metrics.in_flight();
-        let Trigger::Http { request, route, .. } = &trigger;
+        let _in_flight = component.metrics(trigger.kind()).in_flight();
+        let (method, route) = match &trigger {
+            Trigger::Http { request, route, .. } => (
+                Some(request.method().clone()),
+                route
+                    .and_then(|index| component.spec.routes.get(index))
+                    .map(|route| &route.pattern),
+            ),
+            Trigger::Event(_) => (None, None),
+        };
         let mut line = InvocationLine {
             component,
             request_id: meta.request_id.clone(),
             attempt: meta.attempt,
-            method: request.method().clone(),
-            route: route
-                .and_then(|index| component.spec.routes.get(index))
-                .map(|route| &route.pattern),
+            trigger: trigger.kind(),
+            method,
+            route,
             facts: Facts::default(),
             began: Instant::now(),
             written: false,
@@ -123,41 +166,94 @@ impl Runtime {
         meta: Meta,
         facts: &mut Facts,
     ) -> Result<Output, InvokeError> {
-        let Trigger::Http {
-            request, params, ..
-        } = trigger;
+        let kind = trigger.kind();
         let (entry, cold) = component.code(self).map_err(|detail| InvokeError::Trap {
             component: component.spec.name.clone(),
             detail,
         })?;
-        match &*entry {
-            Entry::Handler(pre) => {
+        let (request, params) = match trigger {
+            Trigger::Http {
+                request, params, ..
+            } => (request, params),
+            Trigger::Event(event) => {
+                if !entry.handles_events() {
+                    return Err(InvokeError::Trap {
+                        component: component.spec.name.clone(),
+                        detail: format!(
+                            "it does not export `{}`",
+                            super::component::EVENT_HANDLER_EXPORT
+                        ),
+                    });
+                }
+                let (kept, slot) = acquire_slot(self, component).await?;
+                let deadline = deadline_of(component, &meta);
+                let start = *facts.start.insert(start_kind(&kept, cold));
+                let context = context(component, meta, deadline, start, kind);
+                let (answer, reusable, peak_memory) = call_record(
+                    self,
+                    component,
+                    &entry,
+                    kept,
+                    RecordCall::Event(event),
+                    context,
+                    deadline,
+                )
+                .await;
+                facts.peak_memory = Some(peak_memory);
+                if let Some(instance) = reusable {
+                    component.kept.put(instance, slot.place);
+                }
+                return match answer? {
+                    RecordAnswer::Event(result) => Ok(Output::Event(result)),
+                    RecordAnswer::Http(_) => Err(InvokeError::Trap {
+                        component: component.spec.name.clone(),
+                        detail: "an event call answered like an HTTP handler".into(),
+                    }),
+                };
+            }
+        };
+        match entry.http() {
+            Some(HttpKind::Handler) => {
                 // The body is read before a slot is taken, so that clients trickling bodies
                 // in cannot hold the component's slots.
                 let record = to_record(request, params).await?;
                 let (kept, slot) = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
-                let kind = *facts.start.insert(start_kind(&kept, cold));
-                let context = context(component, meta, deadline, kind);
-                let (answer, reusable, peak_memory) =
-                    call_handler(self, component, pre, kept, record, context, deadline).await;
+                let start = *facts.start.insert(start_kind(&kept, cold));
+                let context = context(component, meta, deadline, start, kind);
+                let (answer, reusable, peak_memory) = call_record(
+                    self,
+                    component,
+                    &entry,
+                    kept,
+                    RecordCall::Http(record),
+                    context,
+                    deadline,
+                )
+                .await;
                 facts.peak_memory = Some(peak_memory);
                 if let Some(instance) = reusable {
                     component.kept.put(instance, slot.place);
                 }
-                Ok(Output::Record(answer?))
+                match answer? {
+                    RecordAnswer::Http(response) => Ok(Output::Record(response)),
+                    RecordAnswer::Event(_) => Err(InvokeError::Trap {
+                        component: component.spec.name.clone(),
+                        detail: "an HTTP call answered like an event handler".into(),
+                    }),
+                }
             }
-            Entry::Proxy(pre) => {
+            Some(HttpKind::Proxy) => {
                 let mut request = request;
                 // The slot goes with the instance, which may run on after the response head.
                 let acquired = acquire_slot(self, component).await?;
-                let kind = *facts.start.insert(start_kind(&acquired.0, cold));
-                invocation_headers(request.headers_mut(), &meta, kind);
+                let start = *facts.start.insert(start_kind(&acquired.0, cold));
+                invocation_headers(request.headers_mut(), &meta, start);
                 let deadline = deadline_of(component, &meta);
                 let response = call_proxy(
                     self,
                     component,
-                    pre,
+                    &entry,
                     acquired,
                     request,
                     meta.request_id,
@@ -168,6 +264,10 @@ impl Runtime {
                     metered_body(self.usage(), component, body, Direction::Response)
                 })))
             }
+            None => Err(InvokeError::Trap {
+                component: component.spec.name.clone(),
+                detail: "it exports no HTTP handler".into(),
+            }),
         }
     }
 }
@@ -181,7 +281,8 @@ struct InvocationLine<'a> {
     component: &'a LoadedComponent,
     request_id: String,
     attempt: u32,
-    method: http::Method,
+    trigger: types::TriggerKind,
+    method: Option<http::Method>,
     route: Option<&'a crate::manifest::routes::RoutePattern>,
     facts: Facts,
     began: Instant,
@@ -204,9 +305,13 @@ impl InvocationLine<'_> {
         let outcome = match verdict {
             Ok(Output::Record(answer)) => Ok(answer.status),
             Ok(Output::Stream(response)) => Ok(response.status().as_u16()),
+            // An event's status in the HTTP vocabulary, so that logs and metrics read alike:
+            // a handled event is a 200, a handler's error result a 500.
+            Ok(Output::Event(Ok(()))) => Ok(200),
+            Ok(Output::Event(Err(_))) => Err(("handler-error", 500)),
             Err(error) => {
                 if let InvokeError::Overloaded { .. } = error {
-                    self.component.metrics.rejected();
+                    self.component.metrics(self.trigger).rejected();
                 }
                 Err((error.kind(), error.status().as_u16()))
             }
@@ -225,7 +330,11 @@ impl InvocationLine<'_> {
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let start = self.facts.start.map_or("none", start_kind_name);
         let (request_id, component) = (self.request_id.as_str(), &*self.component.spec.name);
-        let (app, attempt, method) = (&*self.component.app, self.attempt, self.method.as_str());
+        let (app, attempt) = (&*self.component.app, self.attempt);
+        let (trigger, method) = (
+            trigger_name(self.trigger),
+            self.method.as_ref().map(http::Method::as_str),
+        );
         let (route, peak_memory) = (
             self.route.map(tracing::field::display),
             self.facts.peak_memory,
@@ -236,7 +345,7 @@ impl InvocationLine<'_> {
                 request_id,
                 app,
                 component,
-                trigger = "http",
+                trigger,
                 method,
                 route,
                 start,
@@ -252,7 +361,7 @@ impl InvocationLine<'_> {
                 request_id,
                 app,
                 component,
-                trigger = "http",
+                trigger,
                 method,
                 route,
                 start,
@@ -270,7 +379,7 @@ impl InvocationLine<'_> {
 impl InvocationLine<'_> {
     fn count(&self, status: u16, seconds: f64) {
         use crate::metrics::StartLabel;
-        let metrics = &self.component.metrics;
+        let metrics = self.component.metrics(self.trigger);
         if let Some(start) = self.facts.start {
             metrics.started(match start {
                 types::StartKind::Cold => StartLabel::Cold,
@@ -344,6 +453,7 @@ fn context(
     meta: Meta,
     deadline: Instant,
     start_kind: types::StartKind,
+    trigger: types::TriggerKind,
 ) -> types::Context {
     types::Context {
         request_id: meta.request_id,
@@ -358,7 +468,7 @@ fn context(
         }),
         start_kind,
         trace_parent: meta.trace_parent,
-        trigger: types::TriggerKind::Http,
+        trigger,
     }
 }
 

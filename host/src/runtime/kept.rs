@@ -13,7 +13,7 @@ use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::Proxy;
 
 use super::state::InvocationState;
-use crate::bindings::{HttpApp, types};
+use crate::bindings::{event_handler, http_handler, types};
 
 /// An instantiated component and the store it lives in.
 pub struct Instance {
@@ -25,10 +25,18 @@ pub struct Instance {
     pub(crate) provisioned: bool,
 }
 
-/// The instance's exports, ready to call.
-pub enum Ready {
+/// The instance's exports, ready to call: the ones its component has.
+pub struct Ready {
+    /// Its HTTP handler, of either kind.
+    pub(crate) http: Option<HttpReady>,
+    /// Its event handler.
+    pub(crate) events: Option<event_handler::Guest>,
+}
+
+/// An instance's HTTP handler.
+pub enum HttpReady {
     /// A record handler.
-    Handler(HttpApp),
+    Handler(http_handler::Guest),
     /// A `wasi:http` component.
     Proxy(Proxy),
 }

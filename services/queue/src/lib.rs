@@ -1,0 +1,617 @@
+//! The nimbus event log: every queue message, schedule tick and object or key-value change
+//! that starts a component waits here until a handler has taken it. It lives in one reserved
+//! store of the app's [`KvStore`], so an event commits in the same transaction as the write
+//! that caused it ([`EventLog::event_ops`]), and every worker process shares the work.
+//!
+//! Keys of the store [`EVENTS_STORE`]:
+//! - `m/STREAM/ID`: the [`Message`];
+//! - `r/STREAM/DUE/ID`: when it may be delivered next (DUE is 16 hex digits of milliseconds
+//!   since the Unix epoch), valued with the deliveries begun so far. A delivery *leases* the
+//!   message by moving this key to the end of the lease in one conditional batch, so exactly
+//!   one process wins it, and a process that dies mid-event loses it when the lease ends;
+//! - `o/STREAM/HASH/ID`: for events of one kv or object key (HASH of the key), the order they
+//!   must be delivered in; only the first of a key is delivered;
+//! - `d/STREAM/HASH`: a publish's dedupe key, valued with the first message's id, for 24 h.
+//!
+//! The operations are plain conditional batches, the shape that a PostgreSQL backend serves
+//! with `FOR UPDATE SKIP LOCKED`.
+#![deny(missing_docs)]
+
+mod error;
+mod ids;
+mod message;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nimbus_kv::{Batch, BatchOp, Condition, KvStore, StoreId};
+
+pub use error::QueueError;
+pub use ids::{new_id, now_ms};
+pub use message::{Attempt, Dead, Message, Payload};
+
+/// The reserved key-value store (per app) that holds the event log. Not a valid manifest
+/// store name, so no guest can be granted it.
+pub const EVENTS_STORE: &str = "~events";
+/// Largest message body (Workers Queues: 128 KB).
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// Longest publish delay.
+pub const MAX_DELAY: Duration = Duration::from_secs(12 * 3600);
+/// How long a dedupe key is remembered.
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Longest dedupe key, in bytes.
+pub const MAX_DEDUPE_KEY_BYTES: usize = 256;
+/// How long a queue message waits for a handler before it is dead-lettered.
+pub const RETENTION: Duration = Duration::from_secs(4 * 24 * 3600);
+/// Events one handler's writes may cause in a chain before the next is dead-lettered.
+pub const MAX_HOPS: u32 = 16;
+/// Most messages one [`EventLog::lease`] call takes: each takes three operations of one batch.
+pub const MAX_LEASE_BATCH: usize = nimbus_kv::MAX_BATCH_OPS / 3;
+
+/// What to publish.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    /// The event.
+    pub payload: Payload,
+    /// Deliver no sooner than this from now.
+    pub delay: Duration,
+    /// Drop the publish if this key was seen on the stream in the last 24 h.
+    pub dedupe_key: Option<String>,
+    /// Deliver in order with the other events of this key.
+    pub order_key: Option<String>,
+    /// The publishing handler's event's hop count plus one; 0 from outside any handler.
+    pub hop: u32,
+    /// Dead-letter it instead of delivering it after this moment (milliseconds since the Unix
+    /// epoch).
+    pub expires_at_ms: Option<u64>,
+}
+
+impl Publish {
+    /// A publish of `payload`, due now, with no key and no expiry.
+    pub fn now(payload: Payload) -> Self {
+        Self {
+            payload,
+            delay: Duration::ZERO,
+            dedupe_key: None,
+            order_key: None,
+            hop: 0,
+            expires_at_ms: None,
+        }
+    }
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The message's id; for a duplicate, the first message's.
+    pub id: String,
+    /// Whether the dedupe key had been seen, so nothing was published.
+    pub duplicate: bool,
+}
+
+/// A message leased for one delivery.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The message.
+    pub message: Message,
+    /// This delivery's number: 1 for the first.
+    pub attempt: u32,
+    ready_key: String,
+    ready_value: Vec<u8>,
+}
+
+/// One page of messages.
+#[derive(Debug, Clone, Default)]
+pub struct MessagePage {
+    /// The messages, in id order.
+    pub messages: Vec<Message>,
+    /// Pass back to continue; `None` at the end.
+    pub cursor: Option<String>,
+}
+
+/// The event log of one app.
+#[derive(Clone)]
+pub struct EventLog {
+    kv: Arc<dyn KvStore>,
+    store: StoreId,
+}
+
+fn message_key(stream: &str, id: &str) -> String {
+    format!("m/{stream}/{id}")
+}
+
+fn ready_key(stream: &str, due_ms: u64, id: &str) -> String {
+    format!("r/{stream}/{due_ms:016x}/{id}")
+}
+
+fn hash(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..16])
+}
+
+fn order_prefix(stream: &str, order_key: &str) -> String {
+    format!("o/{stream}/{}/", hash(order_key))
+}
+
+fn dedupe_key(stream: &str, key: &str) -> String {
+    format!("d/{stream}/{}", hash(key))
+}
+
+/// The due time and id of a `r/STREAM/DUE/ID` key.
+fn parse_ready(key: &str, prefix: &str) -> Option<(u64, String)> {
+    let (due, id) = key.strip_prefix(prefix)?.split_once('/')?;
+    Some((u64::from_str_radix(due, 16).ok()?, id.to_string()))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl EventLog {
+    /// The event log of `app`, kept in `kv`.
+    pub fn new(kv: Arc<dyn KvStore>, app: &str) -> Self {
+        Self {
+            kv,
+            store: StoreId::new(app, EVENTS_STORE),
+        }
+    }
+
+    /// Checks what a publish would carry against the limits.
+    fn check(publish: &Publish) -> Result<(), QueueError> {
+        if let Payload::Message(body) = &publish.payload
+            && body.len() > MAX_MESSAGE_BYTES
+        {
+            return Err(QueueError::Invalid(format!(
+                "the message is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+                body.len()
+            )));
+        }
+        if publish.delay > MAX_DELAY {
+            return Err(QueueError::Invalid(format!(
+                "a delay may be at most {} hours",
+                MAX_DELAY.as_secs() / 3600
+            )));
+        }
+        if let Some(key) = &publish.dedupe_key
+            && (key.is_empty() || key.len() > MAX_DEDUPE_KEY_BYTES)
+        {
+            return Err(QueueError::Invalid(format!(
+                "a dedupe key must have 1 to {MAX_DEDUPE_KEY_BYTES} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The writes that put a new message on `stream`, to commit together with others (the
+    /// object or key-value write that caused the event), and the message's id. A dedupe key
+    /// adds a condition: the batch fails if the key was seen.
+    pub fn event_ops(
+        &self,
+        stream: &str,
+        publish: Publish,
+    ) -> Result<(String, Vec<BatchOp>), QueueError> {
+        Self::check(&publish)?;
+        let id = new_id()?;
+        let now = now_ms();
+        let due = now.saturating_add(millis(publish.delay));
+        let message = Message {
+            id: id.clone(),
+            stream: stream.to_string(),
+            payload: publish.payload,
+            published_at_ms: now,
+            hop: publish.hop,
+            order_key: publish.order_key,
+            attempts: Vec::new(),
+            dead: None,
+            expires_at_ms: publish.expires_at_ms,
+        };
+        let mut batch = Batch::new();
+        if let Some(key) = &publish.dedupe_key {
+            let key = dedupe_key(stream, key);
+            batch = batch
+                .check(&self.store, &key, Condition::Absent)
+                .put_expiring(&self.store, &key, id.clone().into_bytes(), DEDUPE_WINDOW);
+        }
+        if let Some(order) = &message.order_key {
+            let key = format!("{}{id}", order_prefix(stream, order));
+            batch = batch.put(&self.store, &key, Vec::new());
+        }
+        batch = batch
+            .put(&self.store, &message_key(stream, &id), message.encode()?)
+            .put(&self.store, &ready_key(stream, due, &id), b"0".to_vec());
+        Ok((id, batch.ops))
+    }
+
+    /// Publishes to `stream`; returns once the message is durable.
+    pub async fn publish(&self, stream: &str, publish: Publish) -> Result<Published, QueueError> {
+        let dedupe = publish
+            .dedupe_key
+            .as_deref()
+            .map(|key| dedupe_key(stream, key));
+        if let Some(key) = &dedupe
+            && let Some(first) = self.kv.get(&self.store, key).await?
+        {
+            return Ok(Published {
+                id: String::from_utf8_lossy(&first).into_owned(),
+                duplicate: true,
+            });
+        }
+        let (id, ops) = self.event_ops(stream, publish)?;
+        if self.kv.apply(Batch { ops }).await? {
+            return Ok(Published {
+                id,
+                duplicate: false,
+            });
+        }
+        // Only a dedupe condition can fail: another publish of the key won the race.
+        let first = match &dedupe {
+            Some(key) => self.kv.get(&self.store, key).await?,
+            None => None,
+        };
+        match first {
+            Some(first) => Ok(Published {
+                id: String::from_utf8_lossy(&first).into_owned(),
+                duplicate: true,
+            }),
+            None => Err(QueueError::Storage(
+                "the publish lost a race it cannot have".into(),
+            )),
+        }
+    }
+
+    /// Leases up to `max` (at most [`MAX_LEASE_BATCH`]) due messages of `stream` for
+    /// `lease`: each is delivered again after that unless acknowledged, retried or
+    /// dead-lettered first. Messages held back behind an earlier event of their key are left.
+    pub async fn lease(
+        &self,
+        stream: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let max = max.min(MAX_LEASE_BATCH);
+        let now = now_ms();
+        let prefix = format!("r/{stream}/");
+        let mut candidates = Vec::new();
+        let mut cursor: Option<String> = None;
+        // A bounded look past messages held back by their order, so a call stays short.
+        let mut looked = 0;
+        'pages: while candidates.len() < max && looked < 1000 {
+            let page = self
+                .kv
+                .scan(&self.store, &prefix, cursor.as_deref(), 64)
+                .await?;
+            for (key, value) in page.entries {
+                looked += 1;
+                let Some((due, id)) = parse_ready(&key, &prefix) else {
+                    continue;
+                };
+                if due > now {
+                    break 'pages;
+                }
+                let Some(bytes) = self.kv.get(&self.store, &message_key(stream, &id)).await? else {
+                    // Acknowledged by a delivery whose lease had run out meanwhile.
+                    self.kv
+                        .compare_and_delete(&self.store, &key, &value)
+                        .await?;
+                    continue;
+                };
+                let message = Message::decode(&bytes)?;
+                if let Some(order) = &message.order_key
+                    && !self.is_first_of_its_key(stream, order, &id).await?
+                {
+                    continue;
+                }
+                let begun: u32 = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .unwrap_or(0);
+                let attempt = begun.saturating_add(1);
+                let leased_key = ready_key(stream, now.saturating_add(millis(lease)), &id);
+                candidates.push((key, value, leased_key, attempt, message));
+                if candidates.len() == max {
+                    break 'pages;
+                }
+            }
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lease_ops =
+            |(key, value, leased_key, attempt, _): &(String, Vec<u8>, String, u32, Message)| {
+                Batch::new()
+                    .check(&self.store, key, Condition::Equals(value.clone()))
+                    .delete(&self.store, key)
+                    .put(&self.store, leased_key, attempt.to_string().into_bytes())
+                    .ops
+            };
+        let all = Batch {
+            ops: candidates.iter().flat_map(lease_ops).collect(),
+        };
+        let won_all = self.kv.apply(all).await?;
+        let mut leased = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            // Another process took one of them: take the others one by one.
+            let won = won_all
+                || self
+                    .kv
+                    .apply(Batch {
+                        ops: lease_ops(&candidate),
+                    })
+                    .await?;
+            if won {
+                let (_, _, ready_key, attempt, message) = candidate;
+                leased.push(Delivery {
+                    message,
+                    attempt,
+                    ready_value: attempt.to_string().into_bytes(),
+                    ready_key,
+                });
+            }
+        }
+        Ok(leased)
+    }
+
+    async fn is_first_of_its_key(
+        &self,
+        stream: &str,
+        order: &str,
+        id: &str,
+    ) -> Result<bool, QueueError> {
+        let first = self
+            .kv
+            .list_keys(&self.store, &order_prefix(stream, order), None)
+            .await?;
+        Ok(first
+            .keys
+            .first()
+            .is_none_or(|key| key.rsplit('/').next() == Some(id)))
+    }
+
+    /// The writes that remove a delivered message from its stream.
+    fn removal(&self, delivery: &Delivery) -> Batch {
+        let message = &delivery.message;
+        let mut batch = Batch::new()
+            .delete(&self.store, &delivery.ready_key)
+            .delete(&self.store, &message_key(&message.stream, &message.id));
+        if let Some(order) = &message.order_key {
+            let key = format!("{}{}", order_prefix(&message.stream, order), message.id);
+            batch = batch.delete(&self.store, &key);
+        }
+        batch
+    }
+
+    /// Removes handled messages from the log, in one commit.
+    pub async fn ack(&self, deliveries: &[Delivery]) -> Result<(), QueueError> {
+        for chunk in deliveries.chunks(nimbus_kv::MAX_BATCH_OPS / 3) {
+            let ops = chunk.iter().flat_map(|d| self.removal(d).ops).collect();
+            self.kv.apply(Batch { ops }).await?;
+        }
+        Ok(())
+    }
+
+    /// Records a failed delivery and makes the message due again after `delay`. Returns false
+    /// when the lease had already run out (the message is someone else's now).
+    pub async fn retry(
+        &self,
+        delivery: &Delivery,
+        error: &str,
+        delay: Duration,
+    ) -> Result<bool, QueueError> {
+        let mut message = delivery.message.clone();
+        message.attempts.push(Attempt {
+            at_ms: now_ms(),
+            error: error.to_string(),
+        });
+        let due = now_ms().saturating_add(millis(delay));
+        let batch = Batch::new()
+            .check(
+                &self.store,
+                &delivery.ready_key,
+                Condition::Equals(delivery.ready_value.clone()),
+            )
+            .delete(&self.store, &delivery.ready_key)
+            .put(
+                &self.store,
+                &ready_key(&message.stream, due, &message.id),
+                delivery.ready_value.clone(),
+            )
+            .put(
+                &self.store,
+                &message_key(&message.stream, &message.id),
+                message.encode()?,
+            );
+        Ok(self.kv.apply(batch).await?)
+    }
+
+    /// Gives a leased message back undelivered (the host is stopping): due now, and this
+    /// delivery does not count as an attempt.
+    pub async fn release(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        let message = &delivery.message;
+        let batch = Batch::new()
+            .check(
+                &self.store,
+                &delivery.ready_key,
+                Condition::Equals(delivery.ready_value.clone()),
+            )
+            .delete(&self.store, &delivery.ready_key)
+            .put(
+                &self.store,
+                &ready_key(&message.stream, now_ms(), &message.id),
+                delivery.attempt.saturating_sub(1).to_string().into_bytes(),
+            );
+        self.kv.apply(batch).await?;
+        Ok(())
+    }
+
+    /// Moves a message to the `dead_letter` queue, with `error` as its last attempt's (when
+    /// it ran) and `reason` as why it stopped.
+    pub async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        error: Option<&str>,
+        reason: &str,
+        dead_letter: &str,
+    ) -> Result<(), QueueError> {
+        let now = now_ms();
+        let mut message = delivery.message.clone();
+        if let Some(error) = error {
+            message.attempts.push(Attempt {
+                at_ms: now,
+                error: error.to_string(),
+            });
+        }
+        message.dead = Some(Dead {
+            from: message.stream.clone(),
+            reason: reason.to_string(),
+            at_ms: now,
+        });
+        message.stream = dead_letter.to_string();
+        message.order_key = None;
+        message.expires_at_ms = None;
+        let batch = self
+            .removal(delivery)
+            .put(
+                &self.store,
+                &message_key(dead_letter, &message.id),
+                message.encode()?,
+            )
+            .put(
+                &self.store,
+                &ready_key(dead_letter, now, &message.id),
+                b"0".to_vec(),
+            );
+        self.kv.apply(batch).await?;
+        Ok(())
+    }
+
+    /// The message `id` of `stream`, if it is there.
+    pub async fn get(&self, stream: &str, id: &str) -> Result<Option<Message>, QueueError> {
+        self.kv
+            .get(&self.store, &message_key(stream, id))
+            .await?
+            .map(|bytes| Message::decode(&bytes))
+            .transpose()
+    }
+
+    /// A page of the messages waiting on `stream` (leased ones too), in id order.
+    pub async fn list(
+        &self,
+        stream: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<MessagePage, QueueError> {
+        let prefix = format!("m/{stream}/");
+        let cursor = cursor.map(|id| message_key(stream, id));
+        let page = self
+            .kv
+            .scan(&self.store, &prefix, cursor.as_deref(), limit)
+            .await?;
+        let messages = page
+            .entries
+            .iter()
+            .map(|(_, bytes)| Message::decode(bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MessagePage {
+            messages,
+            cursor: page
+                .cursor
+                .and_then(|key| key.strip_prefix(&prefix).map(str::to_string)),
+        })
+    }
+
+    /// Sends dead letter `id` of `dead_letter` back to the stream it died in, as a new first
+    /// delivery. Returns false when there is no such dead letter.
+    pub async fn replay(&self, dead_letter: &str, id: &str) -> Result<bool, QueueError> {
+        let Some(dead) = self.get(dead_letter, id).await? else {
+            return Ok(false);
+        };
+        let Some(Dead { from, at_ms, .. }) = dead.dead.clone() else {
+            return Err(QueueError::Invalid(format!(
+                "message `{id}` of `{dead_letter}` is not a dead letter"
+            )));
+        };
+        let now = now_ms();
+        let message = Message {
+            stream: from.clone(),
+            attempts: Vec::new(),
+            dead: None,
+            expires_at_ms: None,
+            ..dead
+        };
+        let batch = Batch::new()
+            .check(
+                &self.store,
+                &message_key(dead_letter, id),
+                Condition::Present,
+            )
+            .delete(&self.store, &message_key(dead_letter, id))
+            .delete(&self.store, &ready_key(dead_letter, at_ms, id))
+            .put(&self.store, &message_key(&from, id), message.encode()?)
+            .put(&self.store, &ready_key(&from, now, id), b"0".to_vec());
+        Ok(self.kv.apply(batch).await?)
+    }
+
+    /// Removes every message of `stream`; returns how many.
+    pub async fn purge(&self, stream: &str) -> Result<u64, QueueError> {
+        let mut removed = 0;
+        loop {
+            let page = self.list(stream, None, 20).await?;
+            if page.messages.is_empty() {
+                return Ok(removed);
+            }
+            let mut batch = Batch::new();
+            for message in &page.messages {
+                batch = batch.delete(&self.store, &message_key(stream, &message.id));
+                if let Some(order) = &message.order_key {
+                    let key = format!("{}{}", order_prefix(stream, order), message.id);
+                    batch = batch.delete(&self.store, &key);
+                }
+                removed += 1;
+            }
+            // Their `r/` keys are dropped by the next lease that finds no message.
+            self.kv.apply(batch).await?;
+        }
+    }
+
+    /// The next moment a message of `stream` is due, if any is waiting (leased ones count at
+    /// the end of their lease).
+    pub async fn next_due(&self, stream: &str) -> Result<Option<u64>, QueueError> {
+        let prefix = format!("r/{stream}/");
+        let page = self.kv.list_keys(&self.store, &prefix, None).await?;
+        Ok(page
+            .keys
+            .first()
+            .and_then(|key| parse_ready(key, &prefix))
+            .map(|(due, _)| due))
+    }
+
+    /// The messages waiting on `stream`, up to `cap` counted.
+    pub async fn depth(&self, stream: &str, cap: usize) -> Result<usize, QueueError> {
+        let prefix = format!("r/{stream}/");
+        let mut counted = 0;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .kv
+                .list_keys(&self.store, &prefix, cursor.as_deref())
+                .await?;
+            counted += page.keys.len();
+            match page.cursor {
+                Some(next) if counted < cap => cursor = Some(next),
+                _ => return Ok(counted.min(cap)),
+            }
+        }
+    }
+
+    /// The key-value store under the log, for writes that commit with an event.
+    pub fn kv(&self) -> &Arc<dyn KvStore> {
+        &self.kv
+    }
+}
+
+#[cfg(test)]
+mod tests;
