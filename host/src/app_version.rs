@@ -149,9 +149,11 @@ impl AppVersion {
                 .await
                 .context("cannot open the URL signer")?,
         );
+        let events = nimbus_queue::EventLog::new(Arc::clone(&kv), &manifest.app);
         let services = Services {
             secrets: Arc::new(crate::secrets::Secrets::new(Arc::clone(&kv), &manifest.app)),
-            kv,
+            kv: crate::events::watched_kv::WatchedKv::wrap(kv, &manifest, events.clone()),
+            events,
             auth,
             objects: Arc::clone(&backends.objects),
             signer,

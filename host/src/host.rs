@@ -64,6 +64,9 @@ impl Host {
             .context("cannot configure the WebAssembly engine")?;
         let version =
             AppVersion::load(manifest, &runtime, &backends, pin.map(|p| &p.components)).await?;
+        backends
+            .object_triggers
+            .watch(&version.manifest, &version.services.events);
         Ok(Self {
             runtime,
             backends,
@@ -101,6 +104,9 @@ impl Host {
     /// deploy across processes must also write the new version's pin (so that a worker
     /// restarted later loads it) and have every worker swap.
     pub fn replace(&self, version: AppVersion) -> Arc<AppVersion> {
+        self.backends
+            .object_triggers
+            .watch(&version.manifest, &version.services.events);
         self.current.swap(Arc::new(version))
     }
 }

@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod data_dir;
+pub mod events;
 pub mod gateway;
 pub mod host;
 pub mod host_log;

@@ -164,6 +164,8 @@ pub struct Backends {
     pub kv: Arc<dyn KvStore>,
     /// Object bodies and their metadata.
     pub objects: Arc<dyn ObjectStore>,
+    /// What the object store tells of its changes: the served version's object triggers.
+    pub object_triggers: Arc<crate::events::watched_objects::ObjectTriggers>,
     closed: Arc<std::sync::Mutex<Option<CloseSignal>>>,
 }
 
@@ -219,21 +221,33 @@ pub fn open_objects(
     data_dir: &Path,
     kv: Arc<dyn KvStore>,
 ) -> Arc<dyn ObjectStore> {
+    Arc::new(local_objects(backend, data_dir, kv))
+}
+
+fn local_objects(
+    backend: &ObjectsBackend,
+    data_dir: &Path,
+    kv: Arc<dyn KvStore>,
+) -> LocalObjectStore {
     let ObjectsBackend::Local(dir) = backend;
     let dir = dir.clone().unwrap_or_else(|| data_dir.join("objects"));
-    Arc::new(LocalObjectStore::new(dir, kv))
+    LocalObjectStore::new(dir, kv)
 }
 
 /// Opens the backends `config` names.
 pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
     let (kv, closed) =
         open_kv_signalling_close(&config.kv, &config.backends.store, &config.data_dir)?;
+    let object_triggers = Arc::new(crate::events::watched_objects::ObjectTriggers::default());
+    let local = local_objects(&config.backends.objects, &config.data_dir, Arc::clone(&kv))
+        .with_change_hook(Arc::clone(&object_triggers) as Arc<dyn nimbus_objects::ChangeHook>);
     let objects: Arc<dyn ObjectStore> = Arc::new(crate::metrics::objects::CountedObjects::new(
-        open_objects(&config.backends.objects, &config.data_dir, Arc::clone(&kv)),
+        Arc::new(local),
     ));
     Ok(Backends {
         kv,
         objects,
+        object_triggers,
         closed: Arc::new(std::sync::Mutex::new(closed)),
     })
 }

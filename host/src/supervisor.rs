@@ -49,6 +49,7 @@ pub fn serve(
     shape: Shape,
     log: crate::host_log::SharedLogFile,
     on_ready: impl FnOnce(SocketAddr),
+    on_stopping: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let processes = shape.processes;
     let data_dir = host.config.data_dir.clone();
@@ -112,6 +113,7 @@ pub fn serve(
                     socket: socket.clone(),
                     bound,
                     connections: shape.connections,
+                    processes,
                 };
                 match launch.start() {
                     Ok(child) => {
@@ -129,7 +131,10 @@ pub fn serve(
             }
             on_ready(bound);
         },
-        move || stopping.signal_all(libc::SIGTERM),
+        move || {
+            on_stopping();
+            stopping.signal_all(libc::SIGTERM);
+        },
     );
     // The workers drain beside this process; past the grace, whatever is left is cut.
     workers.wait_or_kill(shape.connections.shutdown_grace);
@@ -249,6 +254,7 @@ struct Launch {
     socket: PathBuf,
     bound: SocketAddr,
     connections: crate::gateway::ConnectionLimits,
+    processes: usize,
 }
 
 /// First wait before restarting a worker, doubled while it keeps failing.
@@ -322,6 +328,7 @@ impl Launch {
             .args(self.connections.to_args())
             .args(&self.worker_args)
             .arg(format!("--process-index={}", self.index))
+            .arg(format!("--process-count={}", self.processes))
             .args(self.backends.to_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

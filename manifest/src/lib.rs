@@ -177,9 +177,10 @@ pub struct Limits {
 /// The built-in API whose paths `pattern` would only ever match (the host answers those
 /// before the app's routes), if any: `/metrics` only when the app serves it.
 fn built_in_api(pattern: &RoutePattern, metrics_served: bool) -> Option<&'static str> {
-    const BUILT_IN: [(&[&str], &str); 4] = [
+    const BUILT_IN: [(&[&str], &str); 5] = [
         (&["auth", "v1"], "`/auth/v1` (the auth API)"),
         (&["storage", "v1"], "`/storage/v1` (the storage API)"),
+        (&["queue", "v1"], "`/queue/v1` (the queue API)"),
         (&["admin", "v1"], "`/admin/v1` (the admin API)"),
         (&["healthz"], "`/healthz`"),
     ];

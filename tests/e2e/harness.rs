@@ -46,6 +46,7 @@ impl AppDir {
             "users",
             "kv_swap",
             "http_counter",
+            "events",
         ] {
             let placeholder = format!("{{{name}}}");
             if text.contains(&placeholder) {

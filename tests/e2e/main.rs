@@ -7,6 +7,8 @@ mod backup;
 mod cli;
 mod crash_leftovers;
 mod edge;
+mod events;
+
 mod grants;
 mod harness;
 mod host_log;

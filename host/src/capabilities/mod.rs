@@ -13,6 +13,7 @@ pub mod config;
 pub mod kv;
 pub mod objects;
 pub mod outbound;
+pub mod queue;
 pub mod wasi;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub fn platform_interfaces<T: CapabilityHost>() -> Vec<Interface<T>> {
         objects::interfaces::<T>(),
         auth::interfaces::<T>(),
         config::interfaces::<T>(),
+        queue::interfaces::<T>(),
     ]
     .into_iter()
     .flatten()
@@ -61,6 +63,8 @@ pub struct Grants {
     pub auth: auth::AuthCtx,
     /// Its declared config and granted secrets.
     pub config: config::ConfigCtx,
+    /// The queues it may publish to.
+    pub queue: queue::QueueCtx,
 }
 
 impl Grants {
@@ -71,6 +75,7 @@ impl Grants {
             objects: objects::configure(manifest, spec, services),
             auth: auth::configure(spec, services),
             config: config::configure(spec, services),
+            queue: queue::configure(spec, services),
         }
     }
 }
@@ -95,6 +100,8 @@ pub struct Services {
     pub signer: Arc<UrlSigner>,
     /// Secrets, for the components granted them.
     pub secrets: Arc<crate::secrets::Secrets>,
+    /// The app's event log: its queues and the events its triggers wait on.
+    pub events: nimbus_queue::EventLog,
 }
 
 /// A guest-visible failure of a platform call, converted into the WIT `error` at the boundary.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+mod events;
 pub mod up;
 
 use crate::app_version::AppVersion;
@@ -128,6 +129,27 @@ enum Command {
         /// Data directory [default: APP/.nimbus].
         #[arg(long)]
         data: Option<PathBuf>,
+    },
+    /// List, show, replay or purge dead letters (events whose attempts ran out).
+    Dlq {
+        #[command(subcommand)]
+        command: events::DlqCommand,
+        #[command(flatten)]
+        target: AppData,
+    },
+    /// Publish to one of the app's queues.
+    Queue {
+        #[command(subcommand)]
+        command: events::QueueCommand,
+        #[command(flatten)]
+        target: AppData,
+    },
+    /// List the app's schedules, or start a run of one now.
+    Cron {
+        #[command(subcommand)]
+        command: events::CronCommand,
+        #[command(flatten)]
+        target: AppData,
     },
     /// Print what the app's invocations used (GB-seconds, CPU time, bytes) and what that would
     /// cost, by component or by hour.
@@ -336,6 +358,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
                 other => other.with_context(|| format!("cannot read the log in {}", dir.display())),
             }
+        }
+        Command::Dlq { command, target } => {
+            let (manifest, data) = target.resolve()?;
+            block_on(events::dlq(&manifest, &data, &target.store, command))?
+        }
+        Command::Queue { command, target } => {
+            let (manifest, data) = target.resolve()?;
+            block_on(events::queue(&manifest, &data, &target.store, command))?
+        }
+        Command::Cron { command, target } => {
+            let (manifest, data) = target.resolve()?;
+            block_on(events::cron(&manifest, &data, &target.store, command))?
         }
         Command::Usage { args, target } => {
             let (manifest, data) = target.resolve()?;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -50,6 +51,9 @@ pub struct UpArgs {
     /// Internal: this worker process's index among the host's processes.
     #[arg(long, hide = true, default_value_t = 0)]
     process_index: usize,
+    /// Internal: how many processes serve the host.
+    #[arg(long, hide = true, default_value_t = 1)]
+    process_count: usize,
 }
 
 /// What `nimbus up` counts and where it shows it.
@@ -101,6 +105,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         connections,
         observe,
         process_index,
+        process_count,
     } = args;
     if let (Some(socket), Some(pin)) = (kv_socket, version_pin) {
         crate::supervisor::die_with_supervisor();
@@ -123,7 +128,23 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         start_metering(&host, observe.metering);
         let owner = Arc::clone(&host);
         let workers = workers.unwrap_or(1);
-        let served = crate::gateway::serve(host, listen, workers, connections, announce, || {});
+        let events = EventsCell::default();
+        let place = crate::events::ProcessPlace {
+            index: process_index,
+            count: process_count,
+        };
+        let served = crate::gateway::serve(
+            host,
+            listen,
+            workers,
+            connections,
+            |bound| {
+                announce(bound);
+                events.start(&owner, place, connections.shutdown_grace);
+            },
+            || events.stop(),
+        );
+        events.stop_and_wait();
         crate::metering::flush_at_exit(&owner);
         return served;
     }
@@ -169,15 +190,62 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let owner = Arc::clone(&host);
     let closed = host.backends.take_close_signal();
-    let served = crate::supervisor::serve(host, listen, shape, log, |bound| {
-        announce(bound);
-        crate::data_dir::tighten_in_background(&data);
-        crate::upkeep::sweep_in_background(&owner);
-    });
+    let events = EventsCell::default();
+    let place = crate::events::ProcessPlace {
+        index: 0,
+        count: processes,
+    };
+    let served = crate::supervisor::serve(
+        host,
+        listen,
+        shape,
+        log,
+        |bound| {
+            announce(bound);
+            crate::data_dir::tighten_in_background(&data);
+            crate::upkeep::sweep_in_background(&owner);
+            events.start(&owner, place, connections.shutdown_grace);
+        },
+        || events.stop(),
+    );
+    events.stop_and_wait();
     crate::metering::flush_at_exit(&owner);
     drop(owner);
     wait_for_close(closed);
     served
+}
+
+/// This process's event consumers and schedules, started once it listens and stopped as soon
+/// as it is told to stop, so that it takes no new events while it drains.
+#[derive(Default)]
+struct EventsCell(std::sync::Mutex<Option<crate::events::Events>>);
+
+impl EventsCell {
+    fn start(&self, host: &Arc<Host>, place: crate::events::ProcessPlace, grace: Duration) {
+        match crate::events::start(host, place, grace) {
+            Ok(events) => {
+                if let Ok(mut cell) = self.0.lock() {
+                    *cell = events;
+                }
+            }
+            Err(error) => tracing::error!("cannot start the event consumers: {error}"),
+        }
+    }
+
+    fn stop(&self) {
+        if let Ok(cell) = self.0.lock()
+            && let Some(events) = cell.as_ref()
+        {
+            events.stop();
+        }
+    }
+
+    fn stop_and_wait(&self) {
+        let events = self.0.lock().ok().and_then(|mut cell| cell.take());
+        if let Some(events) = events {
+            events.stop_and_wait();
+        }
+    }
 }
 
 /// How long an exiting host waits for background work (an upkeep sweep, a last write) to let

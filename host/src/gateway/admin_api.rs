@@ -22,7 +22,7 @@ pub fn routes() -> axum::Router<Arc<Host>> {
 }
 
 /// Whether the request carries the app's secret key.
-async fn is_operator(app: &AppVersion, headers: &HeaderMap) -> bool {
+pub(super) async fn is_operator(app: &AppVersion, headers: &HeaderMap) -> bool {
     let from_header = headers.get("apikey").and_then(|v| v.to_str().ok());
     for candidate in super::caller::bearer(headers)
         .into_iter()

@@ -12,6 +12,7 @@ mod dispatch;
 pub mod edge;
 mod error;
 mod guest_response;
+mod queue_api;
 mod rate_limit;
 pub mod request_id;
 mod storage;
@@ -42,6 +43,7 @@ pub fn router(host: Arc<Host>) -> Router {
         .nest("/admin/v1", admin_api::routes())
         .nest("/auth/v1", auth_api::routes())
         .nest("/storage/v1", storage::routes())
+        .nest("/queue/v1", queue_api::routes())
         .fallback(dispatch::dispatch)
         .with_state(host)
         .layer(edge::EdgeLayer)

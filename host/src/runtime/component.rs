@@ -250,7 +250,7 @@ impl LoadedComponent {
                 ),
             ));
         }
-        Ok(Self {
+        let loaded = Self {
             app: Arc::from(manifest.app.as_str()),
             digest,
             grants: Grants::configure(manifest, spec, services),
@@ -273,7 +273,21 @@ impl LoadedComponent {
             reloading: std::sync::Mutex::new(()),
             metrics: Default::default(),
             spec: spec.clone(),
-        })
+        };
+        // Its series are registered now, not on a first request, so that they exist (at zero)
+        // from the start and cost nothing on a request's path.
+        if !spec.routes.is_empty() {
+            loaded.metrics(TriggerKind::Http);
+        }
+        for trigger in manifest.triggers_of(&spec.name) {
+            loaded.metrics(match trigger.source {
+                crate::manifest::TriggerSource::Queue { .. } => TriggerKind::Queue,
+                crate::manifest::TriggerSource::Cron { .. } => TriggerKind::Schedule,
+                crate::manifest::TriggerSource::Object { .. } => TriggerKind::Object,
+                crate::manifest::TriggerSource::Kv { .. } => TriggerKind::Kv,
+            });
+        }
+        Ok(loaded)
     }
 }
 

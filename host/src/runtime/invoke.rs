@@ -304,8 +304,8 @@ pub(crate) fn deadline_ms(deadline: Instant) -> u64 {
 pub(crate) enum RecordCall {
     /// A request for its HTTP handler.
     Http(http_handler::Request),
-    /// An event for its event handler.
-    Event(event_handler::Event),
+    /// An event for its event handler, with how many handlers' writes led to it.
+    Event(event_handler::Event, u32),
 }
 
 /// What a record-based call got back.
@@ -320,7 +320,7 @@ impl RecordCall {
     fn bytes(&self) -> u64 {
         match self {
             RecordCall::Http(request) => request.body.len() as u64,
-            RecordCall::Event(event) => match &event.kind {
+            RecordCall::Event(event, _) => match &event.kind {
                 event_handler::EventKind::QueueMessage(message) => message.body.len() as u64,
                 _ => 0,
             },
@@ -365,7 +365,7 @@ pub(crate) async fn call_record(
                 },
             ) => RecordAnswer::Http(handler.call_handle(&mut store, request, &context).await?),
             (
-                RecordCall::Event(event),
+                RecordCall::Event(event, _),
                 Ready {
                     events: Some(handler),
                     ..
@@ -376,6 +376,11 @@ pub(crate) async fn call_record(
         Ok((ready, answer))
     };
     let metered = runtime.usage().enabled().then_some(&mut cpu);
+    let hop = match &call {
+        RecordCall::Http(_) => 0,
+        RecordCall::Event(_, hop) => *hop,
+    };
+    let invocation = crate::capabilities::queue::with_event_hop(hop, invocation);
     let outcome = tokio::time::timeout(budget, CpuTimed::new(invocation, metered)).await;
     output.log(&context.request_id, &loaded.spec.name);
     let verdict = verdict(loaded, budget, &store, outcome);

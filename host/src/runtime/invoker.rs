@@ -86,6 +86,8 @@ pub struct Meta {
     /// The W3C `traceparent` of the trace the invocation belongs to: for an HTTP request, the
     /// client's, when it sent one valid one.
     pub trace_parent: Option<String>,
+    /// For an event, how many handlers' writes led to it; 0 otherwise.
+    pub hop: u32,
 }
 
 impl Meta {
@@ -97,6 +99,7 @@ impl Meta {
             identity: None,
             deadline: None,
             trace_parent: None,
+            hop: 0,
         }
     }
 }
@@ -188,13 +191,14 @@ impl Runtime {
                 let (kept, slot) = acquire_slot(self, component).await?;
                 let deadline = deadline_of(component, &meta);
                 let start = *facts.start.insert(start_kind(&kept, cold));
+                let hop = meta.hop;
                 let context = context(component, meta, deadline, start, kind);
                 let (answer, reusable, peak_memory) = call_record(
                     self,
                     component,
                     &entry,
                     kept,
-                    RecordCall::Event(event),
+                    RecordCall::Event(event, hop),
                     context,
                     deadline,
                 )

@@ -5,6 +5,7 @@
 //! whole object in memory.
 #![deny(missing_docs)]
 
+mod changes;
 mod error;
 mod key;
 mod local;
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+pub use changes::{Change, ChangeHook};
 pub use error::ObjectError;
 pub use key::{MAX_KEY_BYTES, validate_key, validate_name, validate_prefix};
 pub use local::{BlobCopy, LocalObjectStore, OBJECTS_STORE, Swept};

@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use nimbus_kv::{KvStore, StoreId};
+use nimbus_kv::{Batch, Condition, KvStore, StoreId};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
@@ -28,9 +28,9 @@ pub use self::backup::BlobCopy;
 use self::files::{TempFile, read_ahead, sync_dir};
 pub use self::sweep::Swept;
 use crate::{
-    BucketId, ByteStream, CopyOptions, ListPage, ListQuery, ObjectError, ObjectMeta, ObjectRead,
-    ObjectStore, PutOptions, RangeSpec, UPLOAD_STALL_TIMEOUT, WriteMode, validate_key,
-    validate_metadata, validate_name, validate_prefix,
+    BucketId, ByteStream, Change, ChangeHook, CopyOptions, ListPage, ListQuery, ObjectError,
+    ObjectMeta, ObjectRead, ObjectStore, PutOptions, RangeSpec, UPLOAD_STALL_TIMEOUT, WriteMode,
+    validate_key, validate_metadata, validate_name, validate_prefix,
 };
 
 /// The key-value store (per app) holding object metadata. Not a valid manifest store name, so
@@ -86,6 +86,9 @@ async fn blocking<T: Send + 'static>(
 struct Blocking {
     root: PathBuf,
     kv: Arc<dyn KvStore>,
+    hook: Option<Arc<dyn ChangeHook>>,
+    /// What the hook said caused the operation this copy serves.
+    cause: u32,
 }
 
 impl Blocking {
@@ -129,6 +132,29 @@ impl Blocking {
         Ok(Some((meta, bytes)))
     }
 
+    /// Commits `batch` with the hook's writes for `change`; whether its conditions held.
+    fn apply_with_change(
+        &self,
+        mut batch: Batch,
+        bucket: &BucketId,
+        change: Change<'_>,
+    ) -> Result<bool, ObjectError> {
+        let writes = match &self.hook {
+            Some(hook) => hook.writes(bucket, change, self.cause)?,
+            None => Vec::new(),
+        };
+        let told = !writes.is_empty();
+        batch.ops.extend(writes);
+        let applied = wait(self.kv.apply(batch))?;
+        if applied
+            && told
+            && let Some(hook) = &self.hook
+        {
+            hook.committed();
+        }
+        Ok(applied)
+    }
+
     /// Publishes `meta` under its key as `mode` allows; returns the version it replaced.
     fn commit(
         &self,
@@ -150,8 +176,13 @@ impl Blocking {
             }
             let encoded =
                 serde_json::to_vec(&meta).map_err(|e| ObjectError::Corrupt(e.to_string()))?;
-            let expected = current.as_ref().map(|(_, bytes)| bytes.as_slice());
-            if wait(self.kv.compare_and_swap(&store, &key, expected, &encoded))? {
+            let condition = current.as_ref().map_or(Condition::Absent, |(_, bytes)| {
+                Condition::Equals(bytes.clone())
+            });
+            let batch = Batch::new()
+                .check(&store, &key, condition)
+                .put(&store, &key, encoded);
+            if self.apply_with_change(batch, bucket, Change::Stored(&meta))? {
                 return Ok((meta, current.map(|(old, _)| old)));
             }
         }
@@ -287,10 +318,11 @@ impl Blocking {
             if version.is_some_and(|version| version != meta.id) {
                 return Ok(None);
             }
-            if wait(
-                self.kv
-                    .compare_and_delete(&store, &meta_key(bucket, key), &bytes),
-            )? {
+            let full_key = meta_key(bucket, key);
+            let batch = Batch::new()
+                .check(&store, &full_key, Condition::Equals(bytes))
+                .delete(&store, &full_key);
+            if self.apply_with_change(batch, bucket, Change::Removed(key))? {
                 self.remove_blob(&bucket.app, &meta.id);
                 return Ok(Some(meta));
             }
@@ -405,9 +437,17 @@ impl LocalObjectStore {
             inner: Blocking {
                 root: root.into(),
                 kv,
+                hook: None,
+                cause: 0,
             },
             stall_timeout: UPLOAD_STALL_TIMEOUT,
         }
+    }
+
+    /// The same store, telling `hook` of every change it commits.
+    pub fn with_change_hook(mut self, hook: Arc<dyn ChangeHook>) -> Self {
+        self.inner.hook = Some(hook);
+        self
     }
 
     /// The same store, cutting uploads that deliver nothing for `timeout` instead of
@@ -417,8 +457,14 @@ impl LocalObjectStore {
         self
     }
 
+    /// The blocking part, for one operation begun now: the hook's cause is read here, in the
+    /// caller's task.
     fn inner(&self) -> Blocking {
-        self.inner.clone()
+        let mut inner = self.inner.clone();
+        if let Some(hook) = &inner.hook {
+            inner.cause = hook.cause();
+        }
+        inner
     }
 
     /// Deletes the object (only `version` of it, when given) on a blocking thread.

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_kv::{Batch, BatchOp, Condition, KvStore, StoreId};
+use tokio::sync::Notify;
 
 pub use error::QueueError;
 pub use ids::{new_id, now_ms};
@@ -62,7 +63,7 @@ pub struct Publish {
     /// The publishing handler's event's hop count plus one; 0 from outside any handler.
     pub hop: u32,
     /// Dead-letter it instead of delivering it after this moment (milliseconds since the Unix
-    /// epoch).
+    /// epoch); a queue message's default is its due time plus [`RETENTION`].
     pub expires_at_ms: Option<u64>,
 }
 
@@ -114,6 +115,7 @@ pub struct MessagePage {
 pub struct EventLog {
     kv: Arc<dyn KvStore>,
     store: StoreId,
+    published: Arc<Notify>,
 }
 
 fn message_key(stream: &str, id: &str) -> String {
@@ -137,6 +139,13 @@ fn dedupe_key(stream: &str, key: &str) -> String {
     format!("d/{stream}/{}", hash(key))
 }
 
+fn decode_tick(bytes: &[u8]) -> Result<u64, QueueError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| QueueError::Corrupt("a schedule's last tick is not a number".into()))
+}
+
 /// The due time and id of a `r/STREAM/DUE/ID` key.
 fn parse_ready(key: &str, prefix: &str) -> Option<(u64, String)> {
     let (due, id) = key.strip_prefix(prefix)?.split_once('/')?;
@@ -153,7 +162,19 @@ impl EventLog {
         Self {
             kv,
             store: StoreId::new(app, EVENTS_STORE),
+            published: Arc::new(Notify::new()),
         }
+    }
+
+    /// Told after every publish through this log (or its clones) commits, so that consumers
+    /// in the same process need not wait for their next look.
+    pub fn published(&self) -> Arc<Notify> {
+        Arc::clone(&self.published)
+    }
+
+    /// Tells the consumers that [`EventLog::event_ops`] writes have committed.
+    pub fn notify_published(&self) {
+        self.published.notify_waiters();
     }
 
     /// Checks what a publish would carry against the limits.
@@ -194,6 +215,11 @@ impl EventLog {
         let id = new_id()?;
         let now = now_ms();
         let due = now.saturating_add(millis(publish.delay));
+        let expires_at_ms = match (&publish.payload, publish.expires_at_ms) {
+            (_, Some(at)) => Some(at),
+            (Payload::Message(_), None) => Some(due.saturating_add(millis(RETENTION))),
+            _ => None,
+        };
         let message = Message {
             id: id.clone(),
             stream: stream.to_string(),
@@ -203,7 +229,7 @@ impl EventLog {
             order_key: publish.order_key,
             attempts: Vec::new(),
             dead: None,
-            expires_at_ms: publish.expires_at_ms,
+            expires_at_ms,
         };
         let mut batch = Batch::new();
         if let Some(key) = &publish.dedupe_key {
@@ -238,6 +264,7 @@ impl EventLog {
         }
         let (id, ops) = self.event_ops(stream, publish)?;
         if self.kv.apply(Batch { ops }).await? {
+            self.notify_published();
             return Ok(Published {
                 id,
                 duplicate: false,
@@ -605,6 +632,58 @@ impl EventLog {
                 _ => return Ok(counted.min(cap)),
             }
         }
+    }
+
+    /// Claims schedule `name`'s tick at `tick_ms` for this process, once per host: true when
+    /// no process claimed it (or a later tick) before. With `publish`, the run's event
+    /// commits with the claim.
+    pub async fn claim_tick(
+        &self,
+        name: &str,
+        tick_ms: u64,
+        publish: Option<(&str, Publish)>,
+    ) -> Result<bool, QueueError> {
+        let key = format!("c/{name}");
+        let last = self.kv.get(&self.store, &key).await?;
+        if let Some(last) = &last
+            && decode_tick(last)? >= tick_ms
+        {
+            return Ok(false);
+        }
+        let condition = last.map_or(Condition::Absent, Condition::Equals);
+        let mut batch = Batch::new().check(&self.store, &key, condition).put(
+            &self.store,
+            &key,
+            tick_ms.to_string().into_bytes(),
+        );
+        if let Some((stream, publish)) = publish {
+            batch.ops.extend(self.event_ops(stream, publish)?.1);
+        }
+        let claimed = self.kv.apply(batch).await?;
+        if claimed {
+            self.notify_published();
+        }
+        Ok(claimed)
+    }
+
+    /// The last tick of schedule `name` that a process claimed, if any.
+    pub async fn last_tick(&self, name: &str) -> Result<Option<u64>, QueueError> {
+        self.kv
+            .get(&self.store, &format!("c/{name}"))
+            .await?
+            .map(|bytes| decode_tick(&bytes))
+            .transpose()
+    }
+
+    /// Whether `stream` holds an event that is not past its expiry: for a schedule, a run
+    /// still going (or waiting to be retried) that the next run must not overlap.
+    pub async fn has_live(&self, stream: &str) -> Result<bool, QueueError> {
+        let now = now_ms();
+        let page = self.list(stream, None, 16).await?;
+        Ok(page
+            .messages
+            .iter()
+            .any(|message| message.expires_at_ms.is_none_or(|at| at > now)))
     }
 
     /// The key-value store under the log, for writes that commit with an event.

@@ -194,3 +194,35 @@ async fn many_messages_lease_in_batches_and_purge() -> Result<(), QueueError> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_tick_is_claimed_once_and_its_run_commits_with_the_claim() -> Result<(), QueueError> {
+    let (_dir, log) = log();
+    let run = |at_ms| {
+        Some((
+            "cron:n",
+            Publish::now(Payload::Schedule {
+                name: "n".into(),
+                at_ms,
+            }),
+        ))
+    };
+    assert!(log.claim_tick("n", 1000, run(1000)).await?);
+    assert!(
+        !log.claim_tick("n", 1000, run(1000)).await?,
+        "once per tick"
+    );
+    assert!(
+        !log.claim_tick("n", 999, run(999)).await?,
+        "never an older tick"
+    );
+    assert_eq!(log.last_tick("n").await?, Some(1000));
+    assert!(log.has_live("cron:n").await?);
+    assert!(log.claim_tick("n", 2000, None).await?);
+    assert_eq!(
+        log.depth("cron:n", 10).await?,
+        1,
+        "a skipped tick publishes nothing"
+    );
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! One trigger's consumer in one worker process: it leases due events of the trigger's stream
+//! (no more than its share of the trigger's `concurrency`), invokes the component with each,
+//! and acknowledges, retries with backoff, or dead-letters it by the outcome.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use nimbus_queue::{Delivery, EventLog, MAX_HOPS, now_ms};
+use tokio::sync::{Semaphore, watch};
+
+use crate::host::Host;
+use crate::manifest::{Retry, TriggerSpec};
+use crate::runtime::{InvokeError, LoadedComponent, Meta, Output, Trigger};
+
+/// How often an idle consumer looks for events published by another process (events
+/// published in its own process wake it at once).
+const POLL: Duration = Duration::from_millis(20);
+/// The wait after the event log failed, before trying again.
+const FAILURE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Consumes `trigger`'s stream with up to `share` events in flight, until `stop` turns true;
+/// then waits up to `grace` for those in flight.
+pub(super) async fn consume(
+    host: Weak<Host>,
+    trigger: TriggerSpec,
+    share: usize,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let permits = Arc::new(Semaphore::new(share));
+    let Some((log, component)) = parts(&host, &trigger) else {
+        return;
+    };
+    let trigger = Arc::new(trigger);
+    let published = log.published();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let wanted = permits.available_permits();
+        if wanted == 0 {
+            tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => drop(permit),
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        // Registered before looking, so that a publish while the lease runs is not missed.
+        let woken = published.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let leased = match log.lease(&trigger.stream, wanted, trigger.lease).await {
+            Ok(leased) => leased,
+            Err(error) => {
+                tracing::error!(stream = %trigger.stream, "cannot lease events: {error}");
+                tokio::select! {
+                    () = tokio::time::sleep(FAILURE_PAUSE) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        };
+        if leased.is_empty() {
+            tokio::select! {
+                () = &mut woken => {}
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        for delivery in leased {
+            let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                // Cannot happen (no more were leased than permits were free); give it back.
+                let _ = log.release(&delivery).await;
+                continue;
+            };
+            let (host, log, trigger, component) = (
+                Weak::clone(&host),
+                log.clone(),
+                Arc::clone(&trigger),
+                Arc::clone(&component),
+            );
+            tokio::spawn(async move {
+                if let Some(host) = host.upgrade() {
+                    deliver(&host, &log, &trigger, &component, delivery).await;
+                }
+                drop(permit);
+            });
+        }
+    }
+    // Handlers in flight finish within the grace; nothing is leased any more.
+    let everything = u32::try_from(share).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(grace, permits.acquire_many(everything)).await;
+}
+
+/// The event log and the component of `trigger`, from the version the host serves.
+fn parts(host: &Weak<Host>, trigger: &TriggerSpec) -> Option<(EventLog, Arc<LoadedComponent>)> {
+    let host = host.upgrade()?;
+    let version = host.current();
+    let component = version
+        .components
+        .iter()
+        .find(|c| c.spec.name == trigger.component)?;
+    Some((version.services.events.clone(), Arc::clone(component)))
+}
+
+/// Delivers one event and settles it by the outcome.
+async fn deliver(
+    host: &Host,
+    log: &EventLog,
+    trigger: &TriggerSpec,
+    component: &Arc<LoadedComponent>,
+    delivery: Delivery,
+) {
+    let message = &delivery.message;
+    let dead_letter = &trigger.retry.dead_letter;
+    if message.expires_at_ms.is_some_and(|at| at <= now_ms()) {
+        let reason = match message.payload {
+            nimbus_queue::Payload::Schedule { .. } => {
+                "the schedule's next tick came before this run succeeded"
+            }
+            _ => "it waited longer than the queue's retention",
+        };
+        settle(log.dead_letter(&delivery, None, reason, dead_letter).await);
+        return;
+    }
+    if message.hop > MAX_HOPS {
+        let reason = format!(
+            "it was caused by a chain of {} handlers' writes (at most {MAX_HOPS}): a handler may be writing where its own trigger watches",
+            message.hop
+        );
+        settle(log.dead_letter(&delivery, None, &reason, dead_letter).await);
+        return;
+    }
+    let meta = Meta {
+        attempt: delivery.attempt,
+        hop: message.hop,
+        ..Meta::new(format!("{}-{}", message.id, delivery.attempt))
+    };
+    let event = super::convert::to_event(message, delivery.attempt);
+    let outcome = host
+        .runtime
+        .invoke(component, Trigger::Event(event), meta)
+        .await;
+    let error = match outcome {
+        Ok(Output::Event(Ok(()))) => {
+            settle(log.ack(std::slice::from_ref(&delivery)).await);
+            return;
+        }
+        Ok(Output::Event(Err(error))) => error,
+        Ok(_) => "the handler answered like an HTTP handler".to_string(),
+        // At the component's concurrency limit: not the event's fault, so not an attempt.
+        Err(InvokeError::Overloaded { .. }) => {
+            settle(log.release(&delivery).await);
+            return;
+        }
+        Err(error) => error.to_string(),
+    };
+    let retry = &trigger.retry;
+    if delivery.attempt >= retry.max_attempts {
+        let reason = format!("max_attempts ({}) reached", retry.max_attempts);
+        settle(
+            log.dead_letter(&delivery, Some(&error), &reason, dead_letter)
+                .await,
+        );
+    } else {
+        let delay = backoff(retry, delivery.attempt, jitter());
+        settle(log.retry(&delivery, &error, delay).await.map(drop));
+    }
+}
+
+fn settle(outcome: Result<(), nimbus_queue::QueueError>) {
+    if let Err(error) = outcome {
+        // The lease runs out and the event is delivered again: at least once still holds.
+        tracing::error!("cannot settle an event: {error}");
+    }
+}
+
+/// A factor in 0.8..1.2.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    0.8 + 0.4 * f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
+}
+
+/// The wait after failed attempt `attempt` (1 for the first): `backoff.initial` doubled for
+/// each attempt before, times `jitter` (within ±20%, so that each wait still exceeds the one
+/// before), at most `backoff.max`.
+pub(super) fn backoff(retry: &Retry, attempt: u32, jitter: f64) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(30);
+    let base = retry.backoff_initial.saturating_mul(1 << doublings);
+    base.mul_f64(jitter).min(retry.backoff_max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_with_jitter_and_stop_at_the_max() {
+        let retry = Retry {
+            max_attempts: 10,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            dead_letter: "q.dead".into(),
+        };
+        assert_eq!(backoff(&retry, 1, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(&retry, 3, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(&retry, 20, 1.0), Duration::from_secs(60));
+        // The longest wait after one attempt is shorter than the shortest after the next.
+        for attempt in 1..6 {
+            assert!(backoff(&retry, attempt, 1.2) < backoff(&retry, attempt + 1, 0.8));
+        }
+        for _ in 0..100 {
+            let factor = jitter();
+            assert!((0.8..=1.2).contains(&factor), "{factor}");
+        }
+    }
+}
