@@ -54,16 +54,6 @@ async fn wait_for_entries(server: &Server, prefix: &str, count: usize) -> BTreeM
     }
 }
 
-fn secret_key(app: &AppDir) -> String {
-    let made = app.run_on_data(&["keys", "show", "--secret"]);
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    String::from_utf8_lossy(&made.stdout).trim().to_string()
-}
-
 async fn publish(
     server: &Server,
     secret: &str,
@@ -87,7 +77,7 @@ fn millis(entries: &BTreeMap<String, String>, key: &str) -> u64 {
 async fn failing_messages_are_retried_with_growing_gaps_then_dead_lettered() {
     let app = AppDir::new(APP);
     let server = app.start(1);
-    let secret = secret_key(&app);
+    let secret = app.secret_key();
     // Only the secret key publishes, and only to a queue the app has.
     let (status, _) = publish(&server, "wrong", "jobs", "ok:x", "").await;
     assert_eq!(status, 401);
@@ -164,7 +154,7 @@ async fn failing_messages_are_retried_with_growing_gaps_then_dead_lettered() {
 async fn a_dedupe_key_publishes_once_and_guests_publish_only_where_granted() {
     let app = AppDir::new(APP);
     let server = app.start(1);
-    let secret = secret_key(&app);
+    let secret = app.secret_key();
     let (status, first) = publish(&server, &secret, "jobs", "ok:once", "?dedupe_key=k1").await;
     assert_eq!(status, 202);
     assert_eq!(first["duplicate"], false);

@@ -47,6 +47,7 @@ impl AppDir {
             "kv_swap",
             "http_counter",
             "events",
+            "thumbnailer",
         ] {
             let placeholder = format!("{{{name}}}");
             if text.contains(&placeholder) {
@@ -93,6 +94,17 @@ impl AppDir {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// The app's secret key, made now by `nimbus keys show --secret` (works while it runs).
+    pub fn secret_key(&self) -> String {
+        let made = self.run_on_data(&["keys", "show", "--secret"]);
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        String::from_utf8_lossy(&made.stdout).trim().to_string()
     }
 
     /// `nimbus up` on this app: one process with `workers` worker threads.

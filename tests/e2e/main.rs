@@ -8,6 +8,7 @@ mod cli;
 mod crash_leftovers;
 mod edge;
 mod events;
+mod events_durability;
 
 mod grants;
 mod harness;
@@ -32,6 +33,7 @@ mod shutdown;
 mod slow_clients;
 mod storage;
 mod supabase;
+mod thumbnails;
 mod trace_context;
 mod usage;
 mod versions;
