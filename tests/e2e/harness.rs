@@ -144,7 +144,7 @@ pub struct Server {
 }
 
 impl Server {
-    fn start(app: &Path, data: &Path, options: &[&str]) -> Self {
+    pub fn start(app: &Path, data: &Path, options: &[&str]) -> Self {
         Self::start_with(app, data, options, |_| {})
     }
 

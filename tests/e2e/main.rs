@@ -9,7 +9,7 @@ mod crash_leftovers;
 mod edge;
 mod events;
 mod events_durability;
-
+mod example_app;
 mod grants;
 mod harness;
 mod host_log;

@@ -53,7 +53,7 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 }
 
 /// A `width` × `height` RGB PNG of a gradient, deflated with stored blocks (no compression).
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub fn png(width: u32, height: u32) -> Vec<u8> {
     let mut raw = Vec::new();
     for y in 0..height {
         raw.push(0); // no filter
@@ -88,7 +88,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// The width and height a PNG's header gives.
-fn dimensions(png: &[u8]) -> (u32, u32) {
+pub fn dimensions(png: &[u8]) -> (u32, u32) {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
     assert_eq!(&png[12..16], b"IHDR");
     let number = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().expect("4 bytes"));

@@ -13,7 +13,13 @@
 //! GET    /todos/:id/attachments/:name            download
 //! DELETE /todos/:id/attachments/:name            delete
 //! GET    /todos/:id/attachments/:name/link       a signed URL valid for 5 minutes
+//! POST   /todos/:id/remind     {"inSeconds"}     a reminder in the outbox after that long
+//! GET    /todos/outbox                           the reminders sent so far
 //! ```
+//!
+//! Reminders go through the queue `reminders`, which `todo-events` consumes: it writes each
+//! to the store's outbox (a real app would send mail there), and a nightly schedule clears
+//! old ones. Images attached to a todo get a thumbnail in the bucket `thumbnails`.
 
 wit_bindgen::generate!({
     world: "http-app",
@@ -24,6 +30,7 @@ wit_bindgen::generate!({
 use exports::nimbus::platform::http_handler::{Guest, Request, Response};
 use nimbus::platform::key_value::Store;
 use nimbus::platform::object_store::Bucket;
+use nimbus::platform::queue::{self, PublishOptions};
 use nimbus::platform::types::{Context, Error};
 use serde_json::{Value, json};
 
@@ -217,6 +224,18 @@ fn route(req: &Request, user: &str) -> Result<Response, Response> {
             save(&store, user, &id, &todo)?;
             Ok(respond(201, todo))
         }
+        ("GET", ["outbox"]) => {
+            let store = Store::open(STORE).map_err(platform_failure)?;
+            let page = store
+                .list_entries(&format!("outbox:{user}:"), None, 100)
+                .map_err(platform_failure)?;
+            let mails: Vec<Value> = page
+                .entries
+                .iter()
+                .filter_map(|(_, bytes)| serde_json::from_slice(bytes).ok())
+                .collect();
+            Ok(respond(200, json!(mails)))
+        }
         ("GET", [id]) => {
             let store = Store::open(STORE).map_err(platform_failure)?;
             Ok(respond(200, load(&store, user, id)?))
@@ -254,6 +273,29 @@ fn route(req: &Request, user: &str) -> Result<Response, Response> {
                 .delete(&todo_key(user, id))
                 .map_err(platform_failure)?;
             Ok(respond(200, json!({ "deleted": id })))
+        }
+        ("POST", [id, "remind"]) => {
+            let body = body_json(req)?;
+            let delay = match body.get("inSeconds") {
+                None => 0,
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|s| s <= 12 * 3600) => {
+                    n.as_u64().unwrap_or(0)
+                }
+                Some(_) => return Err(fail(400, "inSeconds must be 0 to 43200")),
+            };
+            let store = Store::open(STORE).map_err(platform_failure)?;
+            let todo = load(&store, user, id)?;
+            let reminder = json!({ "user": user, "todo": id, "title": todo["title"] });
+            let options = PublishOptions {
+                delay_ms: Some(delay * 1000),
+                dedupe_key: None,
+            };
+            let message = queue::publish("reminders", reminder.to_string().as_bytes(), &options)
+                .map_err(platform_failure)?;
+            Ok(respond(
+                202,
+                json!({ "reminder": message, "inSeconds": delay }),
+            ))
         }
         (_, [id, "attachments", rest @ ..]) => attachments(req, user, id, rest),
         _ => Err(fail(
