@@ -55,8 +55,9 @@ test: guests lint node-deps tools
 ## (bench/run.sh also runs the criterion bench of one invocation, for its ceiling), auth and
 ## storage through the HTTP API against an open route and dd, normal requests' latency under a
 ## slowloris attack against without one, a guest's key-value read against a direct redb read
-## (bench/kv.sh), logs, metrics and metering on against all off (bench/observe.sh), and the
-## criterion bench of token and password checks.
+## (bench/kv.sh), logs, metrics and metering on against all off (bench/observe.sh), queue
+## throughput, event latency and the event log's cost (bench/events.py), and the criterion
+## bench of token and password checks.
 bench: guests host-release
 	./bench/run.sh
 	./bench/cold.sh
@@ -64,6 +65,7 @@ bench: guests host-release
 	./bench/slowloris.sh
 	./bench/kv.sh
 	./bench/observe.sh
+	./bench/events.py
 	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus-auth --bench tokens
 
 ## Fuzz the manifest parser, the route matcher and object key validation for FUZZ_SECONDS each

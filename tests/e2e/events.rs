@@ -133,6 +133,17 @@ async fn failing_messages_are_retried_with_growing_gaps_then_dead_lettered() {
         "{letter}"
     );
     assert!(log_of(&server, "ran/doomed/4").await.is_empty());
+    // The admin API lists the same, for the secret key only.
+    let listed = |key: String| {
+        client()
+            .get(server.url("/admin/v1/dlq?queue=jobs.dead"))
+            .bearer_auth(key)
+    };
+    let (status, _, refused) = send_json(listed("wrong".into())).await;
+    assert_eq!(status, 401, "{refused}");
+    let (status, _, over_http) = send_json(listed(secret.clone())).await;
+    assert_eq!(status, 200, "{over_http}");
+    assert_eq!(over_http, dead);
 
     // A replay delivers it again, counting from one.
     let first_run = millis(&log_of(&server, "ran/doomed/1").await, "ran/doomed/1");
@@ -334,4 +345,56 @@ async fn object_uploads_and_deletes_start_the_handler_with_filters_applied() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(log_of(&server, "obj/").await.len(), 2);
+}
+
+#[test]
+fn nimbus_invoke_runs_an_event_handler_from_a_fixture() {
+    let app = AppDir::new(&format!(
+        "{APP}\n[component.web]\nsource = \"{{hello}}\"\nroutes = [\"/hello\"]\n"
+    ));
+    let invoke = |component: &str, fixture: serde_json::Value| {
+        let path = app.path().join("event.json");
+        std::fs::write(&path, fixture.to_string()).expect("fixture");
+        let output = app.run_on_data(&[
+            "invoke",
+            component,
+            "--event",
+            path.to_str().expect("utf-8 path"),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON result")
+    };
+    let ok = invoke(
+        "worker",
+        serde_json::json!({"type": "queue-message", "queue": "jobs", "body": "ok:local"}),
+    );
+    assert_eq!(ok, serde_json::json!({"result": "ok"}));
+    let failed = invoke(
+        "worker",
+        serde_json::json!({"type": "queue-message", "queue": "jobs", "body": "fail:9:x", "attempt": 2}),
+    );
+    assert_eq!(failed["result"], "error");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("failing attempt 2")),
+        "{failed}"
+    );
+    let kv = invoke(
+        "worker",
+        serde_json::json!({"type": "kv-changed", "store": "watched", "key": "k", "op": "delete"}),
+    );
+    assert_eq!(kv["result"], "ok");
+    let not_a_handler = invoke("web", serde_json::json!({"type": "schedule", "name": "n"}));
+    assert_eq!(not_a_handler["result"], "failed");
+    assert!(
+        not_a_handler["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not export")),
+        "{not_a_handler}"
+    );
 }

@@ -15,6 +15,7 @@ name = "todo"
 source = "{todo}"
 routes = [{ route = "/todos/...", auth = "required" }]
 key_value = ["todos"]
+queues = ["reminders"]
 GRANT
 
 [bucket.attachments]

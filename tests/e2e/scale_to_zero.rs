@@ -31,7 +31,34 @@ fn distinct(wasm: &[u8], name: &str) -> Vec<u8> {
     out
 }
 
-/// Resident memory of the server and every process it started, in KiB.
+/// Resident memory of process `pid` in KiB, but for the pages of its executable and shared
+/// libraries: those are first touched by the first requests whatever is given back later (and
+/// the kernel drops them when memory is short). Heap, instances and compiled code, mapped from
+/// the code cache or not, all count.
+fn resident_outside_binaries(pid: u32) -> u64 {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut counted = true;
+    let mut total = 0;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            // A mapping's header: address range, permissions, offset, device, inode, path.
+            let path = words.nth(4).unwrap_or_default();
+            counted = !(path == exe.to_string_lossy() || path.contains(".so"));
+        } else if first == "Rss:" && counted {
+            total += words
+                .next()
+                .and_then(|kib| kib.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// Resident memory (see [`resident_outside_binaries`]) of the server and every process it
+/// started, in KiB.
 fn resident_kib(server: &Server) -> u64 {
     let root = server.pid();
     let mut total = 0;
@@ -54,7 +81,7 @@ fn resident_kib(server: &Server) -> u64 {
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         };
         if pid == root || field("PPid:") == Some(u64::from(root)) {
-            total += field("VmRSS:").unwrap_or(0);
+            total += resident_outside_binaries(pid);
         }
     }
     total

@@ -57,13 +57,18 @@ enum Command {
         backends: BackendArgs,
     },
     /// Invoke one component once with a request read from a JSON fixture, and print the
-    /// response: `{"method", "path", "query", "headers": {..}, "body"}`.
+    /// response: `{"method", "path", "query", "headers": {..}, "body"}`; or with `--event`,
+    /// its event handler with an event fixture (`{"type": "queue-message", "queue", "body"}`,
+    /// `schedule`, `object-created`, `object-deleted`, `kv-changed`), and print its result.
     Invoke {
         /// The component name, as in [component.NAME].
         component: String,
         /// The JSON request fixture.
+        #[arg(long, required_unless_present = "event", conflicts_with = "event")]
+        request: Option<PathBuf>,
+        /// The JSON event fixture.
         #[arg(long)]
-        request: PathBuf,
+        event: Option<PathBuf>,
         /// The app directory or its nimbus.toml.
         #[arg(long, default_value = ".")]
         app: PathBuf,
@@ -391,13 +396,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invoke {
             component,
             request,
+            event,
             app,
             data,
             cache,
             backends,
         } => {
             let host = start_host(&app, data, cache, backends)?;
-            let output = block_on(crate::invoke_fixture::invoke(&host, &component, &request))??;
+            let output = match (request, event) {
+                (_, Some(event)) => {
+                    block_on(crate::events::fixture::invoke(&host, &component, &event))??
+                }
+                (Some(request), None) => {
+                    block_on(crate::invoke_fixture::invoke(&host, &component, &request))??
+                }
+                (None, None) => anyhow::bail!("give --request or --event"),
+            };
             println!("{output}");
             Ok(())
         }

@@ -6,6 +6,7 @@
 pub mod convert;
 pub mod cron;
 mod delivery;
+pub mod fixture;
 pub mod watched_kv;
 pub mod watched_objects;
 

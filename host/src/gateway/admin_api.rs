@@ -18,7 +18,9 @@ use crate::usage::report::{GroupBy, Prices};
 
 /// The `/admin/v1` routes.
 pub fn routes() -> axum::Router<Arc<Host>> {
-    axum::Router::new().route("/usage", axum::routing::get(usage))
+    axum::Router::new()
+        .route("/usage", axum::routing::get(usage))
+        .nest("/dlq", super::admin_dlq::routes())
 }
 
 /// Whether the request carries the app's secret key.

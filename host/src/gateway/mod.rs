@@ -4,6 +4,7 @@
 //! between threads.
 
 mod admin_api;
+mod admin_dlq;
 mod auth_api;
 mod caller;
 mod client_address;

@@ -1,5 +1,5 @@
 /// Why a key-value operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum KvError {
     /// The caller's input breaks a rule (key too long, not a counter, ...).
     #[error("invalid: {0}")]

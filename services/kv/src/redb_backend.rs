@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod backup;
+mod writer;
+
+use writer::{WriteJob, WriteOp, Written};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
@@ -39,12 +42,6 @@ pub struct RedbKvStore {
     repaired: bool,
     closed: Arc<std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>>,
 }
-
-/// One write, run on the writer thread; it returns the reply, which the thread sends only
-/// after it has let go of the database (so a caller that then drops the last handle finds the
-/// database closed).
-type WriteJob = Box<dyn FnOnce(&Inner) -> Reply + Send>;
-type Reply = Box<dyn FnOnce() + Send>;
 
 struct Inner {
     db: Database,
@@ -90,29 +87,7 @@ impl RedbKvStore {
         let owner = Arc::downgrade(&inner);
         std::thread::Builder::new()
             .name("nimbus-kv-writer".into())
-            .spawn(move || {
-                for job in jobs {
-                    let reply = {
-                        let Some(inner) = owner.upgrade() else {
-                            continue;
-                        };
-                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            job(&inner)
-                        })) {
-                            Ok(reply) => reply,
-                            Err(_) => {
-                                // A write transaction dropped while unwinding is left open, so
-                                // no later write could begin: stop taking writes, loudly.
-                                eprintln!(
-                                    "nimbus: the key-value writer panicked; no further writes are possible in this process"
-                                );
-                                return;
-                            }
-                        }
-                    };
-                    reply();
-                }
-            })
+            .spawn(move || writer::serve(owner, jobs))
             .map_err(|e| KvError::Storage(format!("cannot start the key-value writer: {e}")))?;
         Ok(Self {
             inner,
@@ -136,27 +111,29 @@ impl RedbKvStore {
         self.repaired
     }
 
-    /// Runs write work on the store's writer thread. redb commits one write transaction at a
-    /// time anyway; one thread of its own means a write never waits for tokio's blocking pool,
-    /// which callers on blocking threads (the object store's file work) may have filled.
-    async fn write<R: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Inner) -> Result<R, KvError> + Send + 'static,
-    ) -> Result<R, KvError> {
+    /// Runs a write on the store's writer thread, which commits the writes that queue up
+    /// meanwhile together (see [`writer`]). A thread of its own means a write never waits for
+    /// tokio's blocking pool, which callers on blocking threads (the object store's file work)
+    /// may have filled.
+    async fn write(&self, op: WriteOp) -> Result<Written, KvError> {
         let (done, result) = tokio::sync::oneshot::channel();
-        let job: WriteJob = Box::new(move |inner| {
-            let outcome = work(inner);
-            Box::new(move || {
-                let _ = done.send(outcome);
-            })
-        });
         self.writer
-            .send(job)
+            .send(WriteJob { op, done })
             .map_err(|_| KvError::Storage("the key-value writer stopped".into()))?;
         result
             .await
             .map_err(|_| KvError::Storage("the key-value writer stopped".into()))?
     }
+}
+
+fn unexpected(written: Written) -> KvError {
+    let what = match written {
+        Written::Deleted(_) => "a delete",
+        Written::Counter(_) => "an increment",
+        Written::Applied(_) => "a batch",
+        Written::Purged(_) => "a purge",
+    };
+    KvError::Storage(format!("the key-value writer answered with {what}"))
 }
 
 fn store_prefix(store: &StoreId) -> Result<Vec<u8>, KvError> {
@@ -330,42 +307,54 @@ impl Inner {
         failure.map_or(Ok(()), Err)
     }
 
-    fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
+    fn delete(
+        &self,
+        txn: &redb::WriteTransaction,
+        store: &StoreId,
+        key: &str,
+    ) -> Result<bool, KvError> {
         let full = full_key(store, key)?;
-        let txn = self.db.begin_write()?;
-        let existed = {
-            let mut writer = Writer::open(&txn, self.expiring())?;
-            let existed = writer.current(&full)?.is_some();
-            writer.remove(&full)?;
-            existed
-        };
-        txn.commit()?;
+        let mut writer = Writer::open(txn, self.expiring())?;
+        let existed = writer.current(&full)?.is_some();
+        writer.remove(&full)?;
         Ok(existed)
     }
 
-    fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError> {
+    fn increment(
+        &self,
+        txn: &redb::WriteTransaction,
+        store: &StoreId,
+        key: &str,
+        delta: i64,
+    ) -> Result<i64, KvError> {
         let full = full_key(store, key)?;
-        let txn = self.db.begin_write()?;
-        let next = {
-            let mut writer = Writer::open(&txn, self.expiring())?;
-            let current = writer.current(&full)?;
-            let next = add_to_counter(current.as_deref(), delta)?;
-            if current.is_none() {
-                // An expired counter starts again without its old deadline.
-                writer.remove(&full)?;
-            }
-            writer
-                .entries
-                .insert(full.as_slice(), next.to_string().as_bytes())?;
-            next
-        };
-        txn.commit()?;
+        let mut writer = Writer::open(txn, self.expiring())?;
+        let current = writer.current(&full)?;
+        // Refused (`Invalid`) before anything is written: see `writer::run_group`.
+        let next = add_to_counter(current.as_deref(), delta)?;
+        if current.is_none() {
+            // An expired counter starts again without its old deadline.
+            writer.remove(&full)?;
+        }
+        writer
+            .entries
+            .insert(full.as_slice(), next.to_string().as_bytes())?;
         Ok(next)
     }
 
-    fn apply(&self, batch: &Batch) -> Result<bool, KvError> {
+    /// Applies `batch` in `txn` if its conditions hold. Every way it can be refused
+    /// (`Invalid`) comes before its first write: see `writer::run_group`.
+    fn apply(&self, txn: &redb::WriteTransaction, batch: &Batch) -> Result<bool, KvError> {
         batch.validate()?;
-        let txn = self.db.begin_write()?;
+        let full_keys = batch
+            .ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Check { store, key, .. }
+                | BatchOp::Put { store, key, .. }
+                | BatchOp::Delete { store, key } => full_key(store, key),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let sets_deadline = batch.ops.iter().any(|op| {
             matches!(
                 op,
@@ -375,85 +364,56 @@ impl Inner {
                 }
             )
         });
-        let applied = {
-            let mut writer = Writer::open(&txn, self.expiring() || sets_deadline)?;
-            let mut holds = true;
-            for op in &batch.ops {
-                if let BatchOp::Check {
-                    store,
-                    key,
-                    condition,
-                } = op
-                {
-                    let current = writer.current(&full_key(store, key)?)?;
-                    if !condition.holds(current.as_deref()) {
-                        holds = false;
-                        break;
-                    }
-                }
+        let mut writer = Writer::open(txn, self.expiring() || sets_deadline)?;
+        for (op, full) in batch.ops.iter().zip(&full_keys) {
+            if let BatchOp::Check { condition, .. } = op
+                && !condition.holds(writer.current(full)?.as_deref())
+            {
+                return Ok(false);
             }
-            if holds {
-                let now = now_ms();
-                for op in &batch.ops {
-                    match op {
-                        BatchOp::Check { .. } => {}
-                        BatchOp::Put {
-                            store,
-                            key,
-                            value,
-                            ttl_ms,
-                        } => {
-                            let full = full_key(store, key)?;
-                            writer.clear_deadline(&full)?;
-                            writer.entries.insert(full.as_slice(), value.as_slice())?;
-                            if let Some(ttl) = ttl_ms {
-                                writer.set_deadline(&full, now.saturating_add(*ttl))?;
-                            }
-                        }
-                        BatchOp::Delete { store, key } => writer.remove(&full_key(store, key)?)?,
-                    }
-                }
-            }
-            holds
-        };
-        if applied {
-            if sets_deadline {
-                // Before the commit is visible, so no reader can miss a deadline.
-                self.has_expiring.store(true, Ordering::Release);
-            }
-            txn.commit()?;
-        } else {
-            txn.abort()?;
         }
-        Ok(applied)
+        if sets_deadline {
+            // Before the commit is visible, so no reader can miss a deadline.
+            self.has_expiring.store(true, Ordering::Release);
+        }
+        let now = now_ms();
+        for (op, full) in batch.ops.iter().zip(&full_keys) {
+            match op {
+                BatchOp::Check { .. } => {}
+                BatchOp::Put { value, ttl_ms, .. } => {
+                    writer.clear_deadline(full)?;
+                    writer.entries.insert(full.as_slice(), value.as_slice())?;
+                    if let Some(ttl) = ttl_ms {
+                        writer.set_deadline(full, now.saturating_add(*ttl))?;
+                    }
+                }
+                BatchOp::Delete { .. } => writer.remove(full)?,
+            }
+        }
+        Ok(true)
     }
 
-    fn purge_expired(&self, limit: usize) -> Result<usize, KvError> {
+    fn purge_expired(&self, txn: &redb::WriteTransaction, limit: usize) -> Result<usize, KvError> {
         if !self.expiring() {
             return Ok(0);
         }
         let now = now_ms();
-        let txn = self.db.begin_write()?;
-        let purged = {
-            let mut writer = Writer::open(&txn, true)?;
-            let mut due = Vec::new();
-            if let Some(queue) = &writer.queue {
-                for entry in queue.range::<(u64, &[u8])>(..(now.saturating_add(1), &[][..]))? {
-                    let (key, _) = entry?;
-                    let (_, full) = key.value();
-                    due.push(full.to_vec());
-                    if due.len() == limit {
-                        break;
-                    }
+        let mut writer = Writer::open(txn, true)?;
+        let mut due = Vec::new();
+        if let Some(queue) = &writer.queue {
+            for entry in queue.range::<(u64, &[u8])>(..(now.saturating_add(1), &[][..]))? {
+                let (key, _) = entry?;
+                let (_, full) = key.value();
+                due.push(full.to_vec());
+                if due.len() == limit {
+                    break;
                 }
             }
-            for full in &due {
-                writer.remove(full)?;
-            }
-            due.len()
-        };
-        txn.commit()?;
-        Ok(purged)
+        }
+        for full in &due {
+            writer.remove(full)?;
+        }
+        Ok(due.len())
     }
 }
 
@@ -541,8 +501,13 @@ impl KvStore for RedbKvStore {
     }
 
     async fn delete(&self, store: &StoreId, key: &str) -> Result<bool, KvError> {
-        let (store, key) = (store.clone(), key.to_string());
-        self.write(move |inner| inner.delete(&store, &key)).await
+        match self
+            .write(WriteOp::Delete(store.clone(), key.to_string()))
+            .await?
+        {
+            Written::Deleted(existed) => Ok(existed),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn list_keys(
@@ -565,13 +530,20 @@ impl KvStore for RedbKvStore {
     }
 
     async fn increment(&self, store: &StoreId, key: &str, delta: i64) -> Result<i64, KvError> {
-        let (store, key) = (store.clone(), key.to_string());
-        self.write(move |inner| inner.increment(&store, &key, delta))
-            .await
+        match self
+            .write(WriteOp::Increment(store.clone(), key.to_string(), delta))
+            .await?
+        {
+            Written::Counter(value) => Ok(value),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn apply(&self, batch: Batch) -> Result<bool, KvError> {
-        self.write(move |inner| inner.apply(&batch)).await
+        match self.write(WriteOp::Apply(batch)).await? {
+            Written::Applied(applied) => Ok(applied),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn snapshot(
@@ -584,7 +556,10 @@ impl KvStore for RedbKvStore {
     }
 
     async fn purge_expired(&self, limit: usize) -> Result<usize, KvError> {
-        self.write(move |inner| inner.purge_expired(limit)).await
+        match self.write(WriteOp::Purge(limit)).await? {
+            Written::Purged(purged) => Ok(purged),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn backup(&self, to: &Path) -> Result<(), KvError> {
@@ -672,7 +647,9 @@ mod tests {
                 let batch = Batch::new()
                     .put(&moved, "b", b"2".to_vec())
                     .delete(&moved, "z");
-                writer.inner.apply(&batch)?;
+                let txn = writer.inner.db.begin_write()?;
+                writer.inner.apply(&txn, &batch)?;
+                txn.commit()?;
             }
             seen.push((key.to_string(), value.to_vec()));
             Ok(())

@@ -2,12 +2,13 @@
 //! store `log`, which `GET /events/log?PREFIX` reads back, so that tests can see what ran, in
 //! which attempt, when and in what order.
 //!
-//! Queue messages are commands: `ok:TAG` succeeds; `fail:N:TAG` fails its first N attempts;
+//! Queue messages are commands: `noop` does nothing; `ok:TAG` succeeds; `fail:N:TAG` fails its first N attempts;
 //! `sleep:MS:TAG` takes MS milliseconds; `publish:QUEUE:BODY` publishes BODY to QUEUE. Each
 //! writes `ran/TAG/ATTEMPT` = the time it began (milliseconds since the Unix epoch). A schedule
 //! run writes `cron/NAME/TICK` = its start and counts itself in `seq/runs/NAME/TICK`; one named `slow...` takes 2.5 s and also writes
 //! `cron-end/NAME/TICK`. Key-value changes of the store `watched` are logged in order as
-//! `kv/SEQ` = `OP KEY`; object events as `obj/SEQ` = `KIND BUCKET KEY SIZE`.
+//! `kv/SEQ` = `OP KEY`; object events as `obj/SEQ` = `KIND BUCKET KEY SIZE` (and a
+//! created object's start as `obj-at/BUCKET/KEY`).
 //!
 //! HTTP: `PUT` / `DELETE /events/watched/KEY` writes the store `watched`; `POST
 //! /events/publish/QUEUE` publishes the body; `GET /events/log?PREFIX` lists the log.
@@ -52,6 +53,7 @@ fn handle_message(body: &str, attempt: u32) -> Result<(), String> {
     let started = now_ms().to_string();
     let mut parts = body.splitn(3, ':');
     match (parts.next(), parts.next(), parts.next()) {
+        (Some("noop"), None, None) => Ok(()),
         (Some("ok"), Some(tag), None) => log(&format!("ran/{tag}/{attempt}"), &started),
         (Some("fail"), Some(times), Some(tag)) => {
             log(&format!("ran/{tag}/{attempt}"), &started)?;
@@ -115,6 +117,10 @@ impl event_handler::Guest for Events {
                 log(&format!("kv/{seq:06}"), &format!("{op} {}", change.key))
             }
             EventKind::ObjectCreated(object) => {
+                log(
+                    &format!("obj-at/{}/{}", object.bucket, object.key),
+                    &now_ms().to_string(),
+                )?;
                 let seq = next_seq("obj")?;
                 log(
                     &format!("obj/{seq:06}"),
