@@ -15,6 +15,7 @@ mod harness;
 mod host_log;
 mod hostile_clients;
 mod hostile_guests;
+mod idempotency;
 mod instances;
 mod key_value;
 mod limits;

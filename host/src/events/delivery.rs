@@ -114,7 +114,11 @@ async fn deliver(
 ) {
     let message = &delivery.message;
     let dead_letter = &trigger.retry.dead_letter;
-    if message.expires_at_ms.is_some_and(|at| at <= now_ms()) {
+    // A schedule's run that has not been tried yet runs however late it is: only its retries
+    // stop at the next tick.
+    let first_run = matches!(message.payload, nimbus_queue::Payload::Schedule { .. })
+        && delivery.attempt == 1;
+    if !first_run && message.expires_at_ms.is_some_and(|at| at <= now_ms()) {
         let reason = match message.payload {
             nimbus_queue::Payload::Schedule { .. } => {
                 "the schedule's next tick came before this run succeeded"

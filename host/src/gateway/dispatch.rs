@@ -67,6 +67,30 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 return ApiError::new(StatusCode::NOT_FOUND, "no such component", &request_id)
                     .into_response();
             };
+            let (request, claim) = if component.spec.idempotency
+                && super::idempotency::applies(request.method(), request.headers())
+            {
+                let caller = caller_of(&app, identity.as_ref(), &request);
+                let decided = super::idempotency::decide(
+                    std::sync::Arc::clone(&host.backends.kv),
+                    &app.manifest.app,
+                    &component.spec.name,
+                    &caller,
+                    component.spec.limits.timeout,
+                    request,
+                    &request_id,
+                )
+                .await;
+                match decided {
+                    super::idempotency::Decision::Run(run) => {
+                        let (request, claim) = *run;
+                        (request, Some(claim))
+                    }
+                    super::idempotency::Decision::Answer(answer) => return answer,
+                }
+            } else {
+                (request, None)
+            };
             let meta = Meta {
                 identity,
                 trace_parent,
@@ -93,6 +117,10 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             let response = invoke(&host, component, trigger, meta)
                 .instrument(span.clone())
                 .await;
+            let response = match claim {
+                Some(claim) => claim.settle(response).await,
+                None => response,
+            };
             span.record("http.response.status_code", response.status().as_u16());
             response
         }
@@ -109,6 +137,33 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             &request_id,
         )
         .into_response(),
+    }
+}
+
+/// Who makes a request, for its idempotency key: the verified user, else the API key it
+/// sent, else its client address.
+fn caller_of(
+    app: &AppVersion,
+    identity: Option<&nimbus_auth::Identity>,
+    request: &Request<Body>,
+) -> String {
+    if let Some(identity) = identity {
+        return format!("user:{}", identity.user_id);
+    }
+    if let Some(key) = request.headers().get("apikey") {
+        return format!("key:{}", String::from_utf8_lossy(key.as_bytes()));
+    }
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    match peer {
+        Some(peer) => {
+            let (trusted, header) = (&app.manifest.trusted_proxies, app.manifest.forwarded_header);
+            let ip = super::client_address::client_ip(trusted, header, peer, request.headers());
+            format!("ip:{ip}")
+        }
+        None => "ip:unknown".to_string(),
     }
 }
 

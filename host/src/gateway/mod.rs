@@ -13,6 +13,7 @@ mod dispatch;
 pub mod edge;
 mod error;
 mod guest_response;
+mod idempotency;
 mod queue_api;
 mod rate_limit;
 pub mod request_id;

@@ -11,7 +11,8 @@
 //! created object's start as `obj-at/BUCKET/KEY`).
 //!
 //! HTTP: `PUT` / `DELETE /events/watched/KEY` writes the store `watched`; `POST
-//! /events/publish/QUEUE` publishes the body; `GET /events/log?PREFIX` lists the log.
+//! /events/publish/QUEUE` publishes the body; `GET /events/log?PREFIX` lists the log; `POST
+//! /events/count/NAME` counts its calls (for idempotency keys).
 
 wit_bindgen::generate!({
     world: "app",
@@ -147,10 +148,10 @@ fn json(status: u16, body: serde_json::Value) -> Response {
 }
 
 fn serve(request: &Request) -> Result<Response, String> {
-    let path = request
-        .path
-        .strip_prefix("/events")
-        .unwrap_or(&request.path);
+    // The first segment is where the app mounts it (`/events/...`).
+    let path = request.path[1..]
+        .find('/')
+        .map_or("", |at| &request.path[at + 1..]);
     if let Some(key) = path.strip_prefix("/watched/") {
         let store = Store::open("watched").map_err(|e| format!("open: {e:?}"))?;
         return match request.method.as_str() {
@@ -180,6 +181,26 @@ fn serve(request: &Request) -> Result<Response, String> {
                 serde_json::json!({"error": format!("{error:?}")}),
             )),
         };
+    }
+    if let Some(name) = path.strip_prefix("/count/") {
+        // Counts its calls: how tests see whether a request ran or was replayed. `?sleep=MS`
+        // takes that long first; `?fail` answers 500 after counting.
+        if let Some(ms) = request.query.strip_prefix("sleep=") {
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
+        }
+        let count = next_seq(&format!("count/{name}"))?;
+        let status = if request.query == "fail" { 500 } else { 201 };
+        return Ok(Response {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-counted".into(), count.to_string()),
+            ],
+            body:
+                serde_json::json!({"count": count, "body": String::from_utf8_lossy(&request.body)})
+                    .to_string()
+                    .into_bytes(),
+        });
     }
     if path == "/log" {
         let store = Store::open("log").map_err(|e| format!("open: {e:?}"))?;
