@@ -398,3 +398,97 @@ fn nimbus_invoke_runs_an_event_handler_from_a_fixture() {
         "{not_a_handler}"
     );
 }
+
+#[tokio::test]
+async fn a_handler_feeding_its_own_queue_is_stopped_after_16_hops() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    let secret = app.secret_key();
+    let (status, _) = publish(&server, &secret, "jobs", "loop:jobs", "").await;
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let dead = loop {
+        let (status, _, dead) = send_json(
+            client()
+                .get(server.url("/admin/v1/dlq?queue=jobs.dead"))
+                .bearer_auth(&secret),
+        )
+        .await;
+        assert_eq!(status, 200, "{dead}");
+        if dead.as_array().is_some_and(|d| !d.is_empty()) {
+            break dead;
+        }
+        assert!(Instant::now() < deadline, "the loop never stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = dead[0]["dead"]["reason"].as_str().expect("reason");
+    assert!(reason.contains("chain of 17"), "{reason}");
+    assert_eq!(dead[0]["hop"], 17);
+    // The original publish and 16 hops ran; the 17th was stopped before it ran.
+    let runs = log_of(&server, "seq/loop").await;
+    assert_eq!(runs["seq/loop"], "17", "{runs:?}");
+}
+
+#[tokio::test]
+async fn nimbus_cron_lists_schedules_and_runs_one_now() {
+    let app = AppDir::new(&format!(
+        "{APP}\n[[trigger.cron]]\nname = \"yearly\"\nschedule = \"0 0 1 1 *\"\ntimezone = \"Europe/Paris\"\ncomponent = \"worker\"\n"
+    ));
+    let server = app.start(1);
+    let listed = app.run_on_data(&["cron", "list"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("yearly  `0 0 1 1 *` Europe/Paris  -> worker  last: never"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("-01-01T") || listed.contains("-12-31T23:00:00Z"),
+        "{listed}"
+    );
+    let run = app.run_on_data(&["cron", "run", "yearly"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    wait_for_entries(&server, "cron/yearly/", 1).await;
+    let unknown = app.run_on_data(&["cron", "run", "daily"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no schedule `daily`"));
+    // And a message published from the command line reaches the running host.
+    let published = app.run_on_data(&["queue", "publish", "jobs", "--body", "ok:from-cli"]);
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    wait_for_entries(&server, "ran/from-cli/", 1).await;
+}
+
+#[tokio::test]
+async fn on_sigterm_a_running_handler_finishes_and_nothing_new_starts() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    let secret = app.secret_key();
+    publish(&server, &secret, "jobs", "sleep:1500:draining", "").await;
+    wait_for_entries(&server, "ran/draining/", 1).await;
+    let status = server.terminate(Duration::from_secs(20)).expect("it exits");
+    assert!(status.success(), "{status:?}");
+    // Published while no host runs: kept for the next one.
+    let published = app.run_on_data(&["queue", "publish", "jobs", "--body", "ok:after"]);
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let server = app.start(1);
+    // Its handler had finished before the host exited: no second attempt was needed.
+    let done = log_of(&server, "done/draining/").await;
+    assert_eq!(done.keys().collect::<Vec<_>>(), ["done/draining/1"]);
+    wait_for_entries(&server, "ran/after/", 1).await;
+}

@@ -9,6 +9,7 @@ use nimbus_queue::{Delivery, EventLog, MAX_HOPS, now_ms};
 use tokio::sync::{Semaphore, watch};
 
 use crate::host::Host;
+use crate::metrics::events::StreamMetrics;
 use crate::manifest::{Retry, TriggerSpec};
 use crate::runtime::{InvokeError, LoadedComponent, Meta, Output, Trigger};
 
@@ -17,6 +18,8 @@ use crate::runtime::{InvokeError, LoadedComponent, Meta, Output, Trigger};
 const POLL: Duration = Duration::from_millis(20);
 /// The wait after the event log failed, before trying again.
 const FAILURE_PAUSE: Duration = Duration::from_secs(1);
+/// How often the first process counts the events waiting in each stream.
+const DEPTH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Consumes `trigger`'s stream with up to `share` events in flight, until `stop` turns true;
 /// then waits up to `grace` for those in flight.
@@ -24,6 +27,7 @@ pub(super) async fn consume(
     host: Weak<Host>,
     trigger: TriggerSpec,
     share: usize,
+    counts_depth: bool,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -31,11 +35,19 @@ pub(super) async fn consume(
     let Some((log, component)) = parts(&host, &trigger) else {
         return;
     };
+    let metrics = Arc::new(StreamMetrics::new(&trigger.stream));
     let trigger = Arc::new(trigger);
     let published = log.published();
+    let mut depth_counted = tokio::time::Instant::now() - DEPTH_INTERVAL;
     loop {
         if *stop.borrow() {
             break;
+        }
+        if counts_depth && depth_counted.elapsed() >= DEPTH_INTERVAL {
+            depth_counted = tokio::time::Instant::now();
+            if let Ok(depth) = log.depth(&trigger.stream, 1_000_000).await {
+                metrics.set_depth(depth);
+            }
         }
         let wanted = permits.available_permits();
         if wanted == 0 {
@@ -74,15 +86,22 @@ pub(super) async fn consume(
                 let _ = log.release(&delivery).await;
                 continue;
             };
-            let (host, log, trigger, component) = (
+            let (host, log, trigger, component, metrics) = (
                 Weak::clone(&host),
                 log.clone(),
                 Arc::clone(&trigger),
                 Arc::clone(&component),
+                Arc::clone(&metrics),
             );
             tokio::spawn(async move {
                 if let Some(host) = host.upgrade() {
-                    deliver(&host, &log, &trigger, &component, delivery).await;
+                    let settled = deliver(&host, &log, &trigger, &component, delivery).await;
+                    match settled {
+                        Settled::Handled => metrics.handled(),
+                        Settled::Retried => metrics.retried(),
+                        Settled::DeadLettered => metrics.dead_lettered(),
+                        Settled::Released => metrics.released(),
+                    }
                 }
                 drop(permit);
             });
@@ -104,6 +123,14 @@ fn parts(host: &Weak<Host>, trigger: &TriggerSpec) -> Option<(EventLog, Arc<Load
     Some((version.services.events.clone(), Arc::clone(component)))
 }
 
+/// How a delivery ended.
+enum Settled {
+    Handled,
+    Retried,
+    DeadLettered,
+    Released,
+}
+
 /// Delivers one event and settles it by the outcome.
 async fn deliver(
     host: &Host,
@@ -111,13 +138,13 @@ async fn deliver(
     trigger: &TriggerSpec,
     component: &Arc<LoadedComponent>,
     delivery: Delivery,
-) {
+) -> Settled {
     let message = &delivery.message;
     let dead_letter = &trigger.retry.dead_letter;
     // A schedule's run that has not been tried yet runs however late it is: only its retries
     // stop at the next tick.
-    let first_run = matches!(message.payload, nimbus_queue::Payload::Schedule { .. })
-        && delivery.attempt == 1;
+    let first_run =
+        matches!(message.payload, nimbus_queue::Payload::Schedule { .. }) && delivery.attempt == 1;
     if !first_run && message.expires_at_ms.is_some_and(|at| at <= now_ms()) {
         let reason = match message.payload {
             nimbus_queue::Payload::Schedule { .. } => {
@@ -126,7 +153,7 @@ async fn deliver(
             _ => "it waited longer than the queue's retention",
         };
         settle(log.dead_letter(&delivery, None, reason, dead_letter).await);
-        return;
+        return Settled::DeadLettered;
     }
     if message.hop > MAX_HOPS {
         let reason = format!(
@@ -134,7 +161,7 @@ async fn deliver(
             message.hop
         );
         settle(log.dead_letter(&delivery, None, &reason, dead_letter).await);
-        return;
+        return Settled::DeadLettered;
     }
     let meta = Meta {
         attempt: delivery.attempt,
@@ -149,14 +176,14 @@ async fn deliver(
     let error = match outcome {
         Ok(Output::Event(Ok(()))) => {
             settle(log.ack(std::slice::from_ref(&delivery)).await);
-            return;
+            return Settled::Handled;
         }
         Ok(Output::Event(Err(error))) => error,
         Ok(_) => "the handler answered like an HTTP handler".to_string(),
         // At the component's concurrency limit: not the event's fault, so not an attempt.
         Err(InvokeError::Overloaded { .. }) => {
             settle(log.release(&delivery).await);
-            return;
+            return Settled::Released;
         }
         Err(error) => error.to_string(),
     };
@@ -167,9 +194,11 @@ async fn deliver(
             log.dead_letter(&delivery, Some(&error), &reason, dead_letter)
                 .await,
         );
+        Settled::DeadLettered
     } else {
         let delay = backoff(retry, delivery.attempt, jitter());
         settle(log.retry(&delivery, &error, delay).await.map(drop));
+        Settled::Retried
     }
 }
 

@@ -84,7 +84,12 @@ pub fn start(
             if share > 0 {
                 let (host, stopped) = (host.clone(), stopped.clone());
                 tasks.push(tokio::spawn(delivery::consume(
-                    host, trigger, share, stopped, grace,
+                    host,
+                    trigger,
+                    share,
+                    place.index == 0,
+                    stopped,
+                    grace,
                 )));
             }
         }

@@ -7,6 +7,7 @@
 //! (`_seconds`, `_bytes`). Labels name only what the manifest declares (components, stores,
 //! status classes), never users, keys or client addresses.
 
+pub mod events;
 mod exposition;
 pub mod objects;
 pub mod publish;
@@ -78,6 +79,7 @@ pub fn render_own() -> Option<String> {
 }
 
 fn describe() {
+    events::describe();
     describe_counter!(
         INVOCATIONS,
         "Invocations by component, trigger and status class."

@@ -2,7 +2,8 @@
 //! store `log`, which `GET /events/log?PREFIX` reads back, so that tests can see what ran, in
 //! which attempt, when and in what order.
 //!
-//! Queue messages are commands: `noop` does nothing; `ok:TAG` succeeds; `fail:N:TAG` fails its first N attempts;
+//! Queue messages are commands: `noop` does nothing; `loop:QUEUE` publishes itself to QUEUE
+//! again (counting in `seq/loop`); `ok:TAG` succeeds; `fail:N:TAG` fails its first N attempts;
 //! `sleep:MS:TAG` takes MS milliseconds; `publish:QUEUE:BODY` publishes BODY to QUEUE. Each
 //! writes `ran/TAG/ATTEMPT` = the time it began (milliseconds since the Unix epoch). A schedule
 //! run writes `cron/NAME/TICK` = its start and counts itself in `seq/runs/NAME/TICK`; one named `slow...` takes 2.5 s and also writes
@@ -55,6 +56,20 @@ fn handle_message(body: &str, attempt: u32) -> Result<(), String> {
     let mut parts = body.splitn(3, ':');
     match (parts.next(), parts.next(), parts.next()) {
         (Some("noop"), None, None) => Ok(()),
+        // Publishes itself again: a loop the host must stop.
+        (Some("loop"), Some(queue), None) => {
+            next_seq("loop")?;
+            queue::publish(
+                queue,
+                body.as_bytes(),
+                &PublishOptions {
+                    delay_ms: None,
+                    dedupe_key: None,
+                },
+            )
+            .map(drop)
+            .map_err(|e| format!("publish: {e:?}"))
+        }
         (Some("ok"), Some(tag), None) => log(&format!("ran/{tag}/{attempt}"), &started),
         (Some("fail"), Some(times), Some(tag)) => {
             log(&format!("ran/{tag}/{attempt}"), &started)?;
