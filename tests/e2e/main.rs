@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod crash_leftovers;
 mod edge;
+mod event_metrics;
 mod events;
 mod events_durability;
 mod example_app;

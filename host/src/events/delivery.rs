@@ -9,8 +9,8 @@ use nimbus_queue::{Delivery, EventLog, MAX_HOPS, now_ms};
 use tokio::sync::{Semaphore, watch};
 
 use crate::host::Host;
-use crate::metrics::events::StreamMetrics;
 use crate::manifest::{Retry, TriggerSpec};
+use crate::metrics::events::StreamMetrics;
 use crate::runtime::{InvokeError, LoadedComponent, Meta, Output, Trigger};
 
 /// How often an idle consumer looks for events published by another process (events

@@ -30,9 +30,7 @@ pub struct StreamMetrics {
 impl StreamMetrics {
     /// The series of `stream`.
     pub fn new(stream: &str) -> Self {
-        let outcome = |outcome: &'static str| {
-            counter!(EVENTS, "stream" => stream.to_string(), "outcome" => outcome)
-        };
+        let outcome = |outcome: &'static str| counter!(EVENTS, "stream" => stream.to_string(), "outcome" => outcome);
         Self {
             handled: outcome("handled"),
             retried: outcome("retried"),
