@@ -130,8 +130,10 @@ fn retry_concurrency_and_lease_are_checked() {
     assert!(error.contains("max_attempts"), "{error}");
     let error = error_with(&format!("{queue}concurrency = 21\n"));
     assert!(error.contains("max_concurrency (20)"), "{error}");
-    let error = error_with(&format!("{queue}lease = \"5s\"\n"));
+    let error = error_with(&format!("{queue}lease = \"12s\"\n"));
     assert!(error.contains("lease"), "{error}");
+    let error = error_with(&format!("{queue}backoff = {{ max = \"2d\" }}\n"));
+    assert!(error.contains("at most 24 hours"), "{error}");
     let error = error_with(&format!("{queue}dead_letter = \"emails\"\n"));
     assert!(error.contains("its own dead-letter queue"), "{error}");
     let error = error_with(&format!(

@@ -29,6 +29,11 @@ pub const DEFAULT_QUEUE_CONCURRENCY: u32 = 10;
 /// What a trigger's `lease` adds to its component's `limits.timeout` when unset, so that a
 /// handler that runs to its timeout still ends before its lease does.
 pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// The least a `lease` must exceed the component's timeout by: an invocation may wait for a
+/// concurrency slot and load its code before its timeout starts.
+pub const MIN_LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// The longest `backoff.max`.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 
 /// A queue name: 1 to 63 of `a-z`, `0-9`, `-`, `_`, `.`, starting with a letter (so that the
 /// default dead-letter queue `NAME.dead` is a queue name too).
@@ -432,6 +437,11 @@ fn resolve(
             "backoff: initial ({initial:?}) is longer than max ({max:?})"
         )));
     }
+    if max > MAX_BACKOFF {
+        return Err(fail(
+            "backoff: max may be at most 24 hours (\"1d\")".to_string(),
+        ));
+    }
     let dead_letter = match common.dead_letter {
         Some(queue) => queue.0,
         None => match &source {
@@ -455,9 +465,9 @@ fn resolve(
         )));
     }
     let lease = common.lease.map_or(*timeout + LEASE_MARGIN, |d| d.0);
-    if lease <= *timeout {
+    if lease < *timeout + MIN_LEASE_MARGIN {
         return Err(fail(format!(
-            "lease: {lease:?} is not longer than the component's limits.timeout ({timeout:?}); a handler still running would see its event delivered again"
+            "lease: {lease:?} must exceed the component's limits.timeout ({timeout:?}) by at least {MIN_LEASE_MARGIN:?}; a handler still running would see its event delivered again"
         )));
     }
     Ok(TriggerSpec {

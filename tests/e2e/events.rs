@@ -289,7 +289,8 @@ async fn a_slow_schedule_never_overlaps_itself() {
         .collect();
     runs.sort();
     assert!(runs[0].1 <= runs[1].0, "runs overlapped: {runs:?}");
-    server.wait_for_log("skipped a run");
+    let log = server.wait_for_log("skipped a run");
+    assert!(log.contains("skipped a run"), "{log}");
 }
 
 #[test]

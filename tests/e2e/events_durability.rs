@@ -19,13 +19,13 @@ routes = ["/events/..."]
 key_value = ["log", "watched"]
 queues = ["jobs"]
 [component.worker.limits]
-timeout = "5s"
+timeout = "3s"
 
 [[trigger.queue]]
 queue = "jobs"
 component = "worker"
 concurrency = {concurrency}
-lease = "6s"
+lease = "8s"
 backoff = {{ initial = "100ms", max = "1s" }}
 "#
     )
@@ -82,7 +82,7 @@ async fn messages_acknowledged_before_a_kill_of_the_host_are_all_handled_after_i
     let server = app.start(1);
     let secret = app.secret_key();
     // One slow handler holds the only slot, so everything after it waits unhandled.
-    publish_all(&server, &secret, vec!["sleep:4000:inflight".into()]).await;
+    publish_all(&server, &secret, vec!["sleep:2500:inflight".into()]).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !handled(&server).await.contains("inflight") {
         assert!(Instant::now() < deadline, "the slow handler never started");

@@ -10,7 +10,7 @@ name = "payments"
 
 [component.worker]
 source = "{events}"
-routes = ["/events/..."]
+routes = [{ route = "/events/...", auth = "optional" }]
 key_value = ["log", "watched"]
 queues = ["jobs"]
 idempotency = true
@@ -27,14 +27,14 @@ async fn post(
     path: &str,
     key: Option<&str>,
     body: &str,
-    apikey: Option<&str>,
+    authorization: Option<String>,
 ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
     let mut request = client().post(server.url(path)).body(body.to_string());
     if let Some(key) = key {
         request = request.header("idempotency-key", key);
     }
-    if let Some(apikey) = apikey {
-        request = request.header("apikey", apikey);
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
     }
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
@@ -138,35 +138,78 @@ async fn a_duplicate_while_running_gets_409_and_a_5xx_is_not_kept() {
 async fn one_caller_never_gets_another_callers_answer() {
     let app = AppDir::new(APP);
     let server = app.start(1);
-    let (_, _, alice) = post(
+    let alice = crate::auth::signup(&server, "alice@example.com").await;
+    let bob = crate::auth::signup(&server, "bob@example.com").await;
+    let as_user = |token: &str| Some(format!("Bearer {token}"));
+    let (_, _, first) = post(
         &server,
         "/events/count/c",
         Some("shared"),
         "x",
-        Some("alice-key"),
+        as_user(&alice.access),
     )
     .await;
-    let (_, headers, bob) = post(
+    let (_, headers, other) = post(
         &server,
         "/events/count/c",
         Some("shared"),
         "x",
-        Some("bob-key"),
+        as_user(&bob.access),
     )
     .await;
     assert_eq!(
-        (alice["count"].clone(), bob["count"].clone()),
+        (first["count"].clone(), other["count"].clone()),
         (1.into(), 2.into())
     );
     assert!(headers.get("idempotent-replayed").is_none());
-    let (_, headers, alice_again) = post(
+    // Without a token the caller is its address: not Alice either, whatever header it copies.
+    let (_, headers, anonymous) = post(&server, "/events/count/c", Some("shared"), "x", None).await;
+    assert_eq!(anonymous["count"], 3);
+    assert!(headers.get("idempotent-replayed").is_none());
+    let (_, headers, again) = post(
         &server,
         "/events/count/c",
         Some("shared"),
         "x",
-        Some("alice-key"),
+        as_user(&alice.access),
     )
     .await;
-    assert_eq!(alice_again["count"], 1);
+    assert_eq!(again["count"], 1);
     assert_eq!(headers["idempotent-replayed"], "true");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_midway_still_finds_the_answer_kept() {
+    let app = AppDir::new(APP);
+    let server = app.start(1);
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let gave_up = impatient
+        .post(server.url("/events/count/slow?sleep=1000"))
+        .header("idempotency-key", "k-leave")
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client timed out");
+    // The write ran to its end: the retry waits for it (409 meanwhile), then gets its answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, headers, body) = post(
+            &server,
+            "/events/count/slow?sleep=1000",
+            Some("k-leave"),
+            "",
+            None,
+        )
+        .await;
+        if status == 201 {
+            assert_eq!(body["count"], 1, "it ran once");
+            assert_eq!(headers["idempotent-replayed"], "true");
+            break;
+        }
+        assert_eq!(status, 409, "{body}");
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -109,6 +109,22 @@ pub async fn dlq(
     command: DlqCommand,
 ) -> anyhow::Result<()> {
     let log = event_log(manifest, data, store)?;
+    let known = dead_letter_queues(manifest);
+    let named = match &command {
+        DlqCommand::List { queue, .. } => queue.as_ref(),
+        DlqCommand::Show { queue, .. }
+        | DlqCommand::Replay { queue, .. }
+        | DlqCommand::Purge { queue } => Some(queue),
+    };
+    if let Some(queue) = named
+        && !known.contains(queue)
+    {
+        anyhow::bail!(
+            "`{queue}` is not a dead-letter queue of app `{}`; its dead-letter queues: {}",
+            manifest.app,
+            known.join(", ")
+        );
+    }
     match command {
         DlqCommand::List { queue, json } => {
             let queues = queue.map_or_else(|| dead_letter_queues(manifest), |q| vec![q]);
@@ -176,7 +192,14 @@ pub async fn dlq(
             println!("replayed {} dead letter(s) from {queue}", ids.len());
         }
         DlqCommand::Purge { queue } => {
-            let removed = log.purge(&queue).await?;
+            let mut removed = 0;
+            loop {
+                let batch = log.purge(&queue, 10_000).await?;
+                if batch == 0 {
+                    break;
+                }
+                removed += batch;
+            }
             println!("removed {removed} message(s) from {queue}");
         }
     }

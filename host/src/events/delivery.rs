@@ -175,7 +175,8 @@ async fn deliver(
         .await;
     let error = match outcome {
         Ok(Output::Event(Ok(()))) => {
-            settle(log.ack(std::slice::from_ref(&delivery)).await);
+            // A lease that ran out meanwhile leaves the event to the delivery that has it.
+            settle(log.ack(&delivery).await.map(drop));
             return Settled::Handled;
         }
         Ok(Output::Event(Err(error))) => error,
@@ -221,8 +222,10 @@ fn jitter() -> f64 {
 /// before), at most `backoff.max`.
 pub(super) fn backoff(retry: &Retry, attempt: u32, jitter: f64) -> Duration {
     let doublings = attempt.saturating_sub(1).min(30);
-    let base = retry.backoff_initial.saturating_mul(1 << doublings);
-    base.mul_f64(jitter).min(retry.backoff_max)
+    let base = retry.backoff_initial.as_secs_f64() * f64::from(1u32 << doublings) * jitter;
+    Duration::try_from_secs_f64(base)
+        .unwrap_or(retry.backoff_max)
+        .min(retry.backoff_max)
 }
 
 #[cfg(test)]
@@ -240,6 +243,16 @@ mod tests {
         assert_eq!(backoff(&retry, 1, 1.0), Duration::from_secs(1));
         assert_eq!(backoff(&retry, 3, 1.0), Duration::from_secs(4));
         assert_eq!(backoff(&retry, 20, 1.0), Duration::from_secs(60));
+        let long = Retry {
+            backoff_initial: Duration::from_secs(200_000 * 86_400),
+            backoff_max: Duration::from_secs(86_400),
+            ..retry.clone()
+        };
+        assert_eq!(
+            backoff(&long, 40, 1.2),
+            Duration::from_secs(86_400),
+            "no overflow"
+        );
         // The longest wait after one attempt is shorter than the shortest after the next.
         for attempt in 1..6 {
             assert!(backoff(&retry, attempt, 1.2) < backoff(&retry, attempt + 1, 0.8));

@@ -6,7 +6,10 @@
 //! - `GET /admin/v1/dlq/{queue}/{id}`: one;
 //! - `POST /admin/v1/dlq/{queue}/{id}/replay`, `POST /admin/v1/dlq/{queue}/replay`: deliver
 //!   one, or all, again from where they died;
-//! - `DELETE /admin/v1/dlq/{queue}`: remove them all.
+//! - `DELETE /admin/v1/dlq/{queue}`: remove them (up to 10,000 a call; the answer says how
+//!   many).
+//!
+//! Only the dead-letter queues the manifest's triggers name are served here.
 
 use std::sync::Arc;
 
@@ -26,6 +29,33 @@ use crate::host::Host;
 
 /// Most dead letters one listing returns.
 const MAX_LISTED: usize = 1000;
+/// Most dead letters one purge removes; the answer says how many went.
+const MAX_PURGED: usize = 10_000;
+
+/// Only the dead-letter queues the manifest's triggers name may be handled here: a typo must
+/// not purge or replay a live queue.
+fn refuse_unless_dead_letter_queue(
+    app: &AppVersion,
+    queue: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if app
+        .manifest
+        .triggers
+        .iter()
+        .any(|t| t.retry.dead_letter == queue)
+    {
+        return None;
+    }
+    Some(
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("`{queue}` is not a dead-letter queue of this app"),
+            &super::edge::id_of(headers),
+        )
+        .into_response(),
+    )
+}
 
 /// The `/admin/v1/dlq` routes.
 pub fn routes() -> axum::Router<Arc<Host>> {
@@ -94,7 +124,12 @@ async fn list(
         return refused;
     }
     let queues: Vec<String> = match query.queue {
-        Some(queue) => vec![queue],
+        Some(queue) => {
+            if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
+                return refused;
+            }
+            vec![queue]
+        }
         None => {
             let mut queues: Vec<String> = app
                 .manifest
@@ -124,6 +159,9 @@ async fn show(
     if let Err(refused) = operator(&app, &headers).await {
         return refused;
     }
+    if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
+        return refused;
+    }
     match app.services.events.get(&queue, &id).await {
         Ok(Some(message)) => Json(message_json(&message)).into_response(),
         Ok(None) => ApiError::new(
@@ -142,6 +180,9 @@ async fn replay_one(
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
     if let Err(refused) = operator(&app, &headers).await {
+        return refused;
+    }
+    if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
         return refused;
     }
     match app.services.events.replay(&queue, &id).await {
@@ -167,6 +208,9 @@ async fn replay_all(
     if let Err(refused) = operator(&app, &headers).await {
         return refused;
     }
+    if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
+        return refused;
+    }
     let mut letters = Vec::new();
     if let Err(error) = all_of(&app.services.events, &queue, &mut letters).await {
         return failure(error, &headers);
@@ -187,7 +231,10 @@ async fn purge(Current(app): Current, headers: HeaderMap, Path(queue): Path<Stri
     if let Err(refused) = operator(&app, &headers).await {
         return refused;
     }
-    match app.services.events.purge(&queue).await {
+    if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
+        return refused;
+    }
+    match app.services.events.purge(&queue, MAX_PURGED).await {
         Ok(removed) => Json(serde_json::json!({ "removed": removed })).into_response(),
         Err(error) => failure(error, &headers),
     }

@@ -91,6 +91,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             } else {
                 (request, None)
             };
+            let span_request_id = request_id.clone();
             let meta = Meta {
                 identity,
                 trace_parent,
@@ -114,12 +115,34 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 params,
                 route: Some(target.route),
             };
-            let response = invoke(&host, component, trigger, meta)
-                .instrument(span.clone())
-                .await;
             let response = match claim {
-                Some(claim) => claim.settle(response).await,
-                None => response,
+                None => {
+                    invoke(&host, component, trigger, meta)
+                        .instrument(span.clone())
+                        .await
+                }
+                // A request holding an idempotency key runs to its end in a task of its own,
+                // so that its answer is kept even when the client leaves midway: the retry
+                // that follows must get it, not run the write again.
+                Some(claim) => {
+                    let (host, component) = (Arc::clone(&host), Arc::clone(component));
+                    let task = tokio::spawn(
+                        async move {
+                            let response = invoke(&host, &component, trigger, meta).await;
+                            claim.settle(response).await
+                        }
+                        .instrument(span.clone()),
+                    );
+                    match task.await {
+                        Ok(response) => response,
+                        Err(_) => ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "the request stopped",
+                            &span_request_id,
+                        )
+                        .into_response(),
+                    }
+                }
             };
             span.record("http.response.status_code", response.status().as_u16());
             response
@@ -140,8 +163,8 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
     }
 }
 
-/// Who makes a request, for its idempotency key: the verified user, else the API key it
-/// sent, else its client address.
+/// Who makes a request, for its idempotency key: the verified user, else its client address
+/// (never an unverified header, which anyone could copy).
 fn caller_of(
     app: &AppVersion,
     identity: Option<&nimbus_auth::Identity>,
@@ -149,9 +172,6 @@ fn caller_of(
 ) -> String {
     if let Some(identity) = identity {
         return format!("user:{}", identity.user_id);
-    }
-    if let Some(key) = request.headers().get("apikey") {
-        return format!("key:{}", String::from_utf8_lossy(key.as_bytes()));
     }
     let peer = request
         .extensions()

@@ -5,8 +5,9 @@
 //! the same key with another request (method, path, query or body) gets 422, as the IETF
 //! httpapi draft `draft-ietf-httpapi-idempotency-key-header` describes.
 //!
-//! The caller is the verified user, else the API key sent, else the client address, so that
-//! one caller can never replay another's answer.
+//! The caller is the verified user, else the client address, so that one caller can never
+//! replay another's answer; a `Set-Cookie` is never kept. The request runs to its end even if
+//! its client leaves (see the gateway's dispatch), so a retry finds its answer.
 
 use std::time::Duration;
 
@@ -38,8 +39,12 @@ const REPLAYED_HEADER: HeaderName = HeaderName::from_static("idempotent-replayed
 /// What is kept under a key.
 #[derive(Serialize, Deserialize)]
 enum Record {
-    /// The first request is running.
-    Running { fingerprint: [u8; 32] },
+    /// The first request is running; the nonce tells this claim from a later one of the same
+    /// request.
+    Running {
+        fingerprint: [u8; 32],
+        nonce: [u8; 16],
+    },
     /// Its answer.
     Done {
         fingerprint: [u8; 32],
@@ -52,7 +57,7 @@ enum Record {
 impl Record {
     fn fingerprint(&self) -> &[u8; 32] {
         match self {
-            Record::Running { fingerprint } | Record::Done { fingerprint, .. } => fingerprint,
+            Record::Running { fingerprint, .. } | Record::Done { fingerprint, .. } => fingerprint,
         }
     }
 }
@@ -140,7 +145,11 @@ pub async fn decide(
     scope.update(&key);
     let stored_key = format!("{component}/{}", hex::encode(scope.finalize()));
     let store = StoreId::new(app, IDEMPOTENCY_STORE);
-    let running = match postcard::to_allocvec(&Record::Running { fingerprint }) {
+    let mut nonce = [0u8; 16];
+    if getrandom::fill(&mut nonce).is_err() {
+        return fail(StatusCode::SERVICE_UNAVAILABLE, "try again");
+    }
+    let running = match postcard::to_allocvec(&Record::Running { fingerprint, nonce }) {
         Ok(bytes) => bytes,
         Err(_) => return fail(StatusCode::INTERNAL_SERVER_ERROR, "cannot keep the key"),
     };
@@ -271,10 +280,13 @@ impl Claim {
                 None => break,
             }
         }
+        // Cookies are never kept: a replay goes to whoever shares the caller's address.
         let headers = parts
             .headers
             .iter()
-            .filter(|(name, _)| *name != super::REQUEST_ID_HEADER)
+            .filter(|(name, _)| {
+                *name != super::REQUEST_ID_HEADER && *name != http::header::SET_COOKIE
+            })
             .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
             .collect();
         let record = Record::Done {

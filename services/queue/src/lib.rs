@@ -11,7 +11,11 @@
 //!   one process wins it, and a process that dies mid-event loses it when the lease ends;
 //! - `o/STREAM/HASH/ID`: for events of one kv or object key (HASH of the key), the order they
 //!   must be delivered in; only the first of a key is delivered;
-//! - `d/STREAM/HASH`: a publish's dedupe key, valued with the first message's id, for 24 h.
+//! - `h/STREAM/HASH`: the id of the event of that key in flight (leased, or waiting for a
+//!   retry), so that no other event of the key starts before it is settled, whatever order
+//!   the events' commits came in;
+//! - `d/STREAM/HASH`: a publish's dedupe key, valued with the first message's id, for 24 h;
+//! - `c/NAME`: the last tick of schedule NAME that a process claimed.
 //!
 //! The operations are plain conditional batches, the shape that a PostgreSQL backend serves
 //! with `FOR UPDATE SKIP LOCKED`.
@@ -46,8 +50,13 @@ pub const MAX_DEDUPE_KEY_BYTES: usize = 256;
 pub const RETENTION: Duration = Duration::from_secs(4 * 24 * 3600);
 /// Events one handler's writes may cause in a chain before the next is dead-lettered.
 pub const MAX_HOPS: u32 = 16;
-/// Most messages one [`EventLog::lease`] call takes: each takes three operations of one batch.
-pub const MAX_LEASE_BATCH: usize = nimbus_kv::MAX_BATCH_OPS / 3;
+/// Most messages one [`EventLog::lease`] call takes: each takes up to five operations of one
+/// batch.
+pub const MAX_LEASE_BATCH: usize = nimbus_kv::MAX_BATCH_OPS / 5;
+/// Longest error kept per failed attempt, in bytes; the rest is cut.
+pub const MAX_ERROR_BYTES: usize = 2048;
+/// Failed attempts kept per message: the latest ones.
+pub const MAX_KEPT_ATTEMPTS: usize = 20;
 
 /// What to publish.
 #[derive(Debug, Clone)]
@@ -101,6 +110,17 @@ pub struct Delivery {
     ready_value: Vec<u8>,
 }
 
+/// A due message a lease call means to take.
+struct Candidate {
+    key: String,
+    value: Vec<u8>,
+    leased_key: String,
+    attempt: u32,
+    message: Message,
+    /// For an event with an order key: its key's in-flight mark and what it must be.
+    head: Option<(String, Condition)>,
+}
+
 /// One page of messages.
 #[derive(Debug, Clone, Default)]
 pub struct MessagePage {
@@ -133,6 +153,38 @@ fn hash(text: &str) -> String {
 
 fn order_prefix(stream: &str, order_key: &str) -> String {
     format!("o/{stream}/{}/", hash(order_key))
+}
+
+fn head_key(stream: &str, order_key: &str) -> String {
+    format!("h/{stream}/{}", hash(order_key))
+}
+
+/// Checks a stream name: it is part of every key of the stream, so it may hold no `/`.
+fn check_stream(stream: &str) -> Result<(), QueueError> {
+    if stream.is_empty() || stream.contains('/') || stream.len() > 200 {
+        return Err(QueueError::Invalid(format!(
+            "`{stream}` is not a queue or stream name"
+        )));
+    }
+    Ok(())
+}
+
+/// `message` with one more failed attempt: its error cut to [`MAX_ERROR_BYTES`], and only
+/// the latest [`MAX_KEPT_ATTEMPTS`] kept, so that no error can make the record too large to
+/// write back.
+fn with_attempt(message: &Message, error: &str, at_ms: u64) -> Message {
+    let mut message = message.clone();
+    let mut cut = error.len().min(MAX_ERROR_BYTES);
+    while !error.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    message.attempts.push(Attempt {
+        at_ms,
+        error: error[..cut].to_string(),
+    });
+    let excess = message.attempts.len().saturating_sub(MAX_KEPT_ATTEMPTS);
+    message.attempts.drain(..excess);
+    message
 }
 
 fn dedupe_key(stream: &str, key: &str) -> String {
@@ -211,6 +263,7 @@ impl EventLog {
         stream: &str,
         publish: Publish,
     ) -> Result<(String, Vec<BatchOp>), QueueError> {
+        check_stream(stream)?;
         Self::check(&publish)?;
         let id = new_id()?;
         let now = now_ms();
@@ -295,6 +348,7 @@ impl EventLog {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<Delivery>, QueueError> {
+        check_stream(stream)?;
         let max = max.min(MAX_LEASE_BATCH);
         let now = now_ms();
         let prefix = format!("r/{stream}/");
@@ -322,19 +376,43 @@ impl EventLog {
                         .await?;
                     continue;
                 };
-                let message = Message::decode(&bytes)?;
-                if let Some(order) = &message.order_key
-                    && !self.is_first_of_its_key(stream, order, &id).await?
-                {
+                let Ok(message) = Message::decode(&bytes) else {
+                    // Unreadable: taken out of delivery (its record stays for inspection),
+                    // rather than stopping the stream behind it.
+                    self.kv
+                        .compare_and_delete(&self.store, &key, &value)
+                        .await?;
                     continue;
-                }
+                };
+                let head = match &message.order_key {
+                    None => None,
+                    Some(order) => {
+                        if !self.is_first_of_its_key(stream, order, &id).await? {
+                            continue;
+                        }
+                        let head = head_key(stream, order);
+                        match self.kv.get(&self.store, &head).await? {
+                            // Another event of its key is in flight.
+                            Some(holder) if holder != id.as_bytes() => continue,
+                            Some(_) => Some((head, Condition::Equals(id.clone().into_bytes()))),
+                            None => Some((head, Condition::Absent)),
+                        }
+                    }
+                };
                 let begun: u32 = std::str::from_utf8(&value)
                     .ok()
                     .and_then(|text| text.parse().ok())
                     .unwrap_or(0);
                 let attempt = begun.saturating_add(1);
                 let leased_key = ready_key(stream, now.saturating_add(millis(lease)), &id);
-                candidates.push((key, value, leased_key, attempt, message));
+                candidates.push(Candidate {
+                    key,
+                    value,
+                    leased_key,
+                    attempt,
+                    message,
+                    head,
+                });
                 if candidates.len() == max {
                     break 'pages;
                 }
@@ -347,14 +425,28 @@ impl EventLog {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let lease_ops =
-            |(key, value, leased_key, attempt, _): &(String, Vec<u8>, String, u32, Message)| {
-                Batch::new()
-                    .check(&self.store, key, Condition::Equals(value.clone()))
-                    .delete(&self.store, key)
-                    .put(&self.store, leased_key, attempt.to_string().into_bytes())
-                    .ops
-            };
+        let lease_ops = |candidate: &Candidate| {
+            let mut batch = Batch::new()
+                .check(
+                    &self.store,
+                    &candidate.key,
+                    Condition::Equals(candidate.value.clone()),
+                )
+                .delete(&self.store, &candidate.key)
+                .put(
+                    &self.store,
+                    &candidate.leased_key,
+                    candidate.attempt.to_string().into_bytes(),
+                );
+            if let Some((head, condition)) = &candidate.head {
+                batch = batch.check(&self.store, head, condition.clone()).put(
+                    &self.store,
+                    head,
+                    candidate.message.id.clone().into_bytes(),
+                );
+            }
+            batch.ops
+        };
         let all = Batch {
             ops: candidates.iter().flat_map(lease_ops).collect(),
         };
@@ -370,12 +462,11 @@ impl EventLog {
                     })
                     .await?;
             if won {
-                let (_, _, ready_key, attempt, message) = candidate;
                 leased.push(Delivery {
-                    message,
-                    attempt,
-                    ready_value: attempt.to_string().into_bytes(),
-                    ready_key,
+                    ready_value: candidate.attempt.to_string().into_bytes(),
+                    message: candidate.message,
+                    attempt: candidate.attempt,
+                    ready_key: candidate.leased_key,
                 });
             }
         }
@@ -398,26 +489,30 @@ impl EventLog {
             .is_none_or(|key| key.rsplit('/').next() == Some(id)))
     }
 
-    /// The writes that remove a delivered message from its stream.
+    /// The writes that remove a delivered message from its stream, if its lease still holds.
     fn removal(&self, delivery: &Delivery) -> Batch {
         let message = &delivery.message;
         let mut batch = Batch::new()
+            .check(
+                &self.store,
+                &delivery.ready_key,
+                Condition::Equals(delivery.ready_value.clone()),
+            )
             .delete(&self.store, &delivery.ready_key)
             .delete(&self.store, &message_key(&message.stream, &message.id));
         if let Some(order) = &message.order_key {
             let key = format!("{}{}", order_prefix(&message.stream, order), message.id);
-            batch = batch.delete(&self.store, &key);
+            batch = batch
+                .delete(&self.store, &key)
+                .delete(&self.store, &head_key(&message.stream, order));
         }
         batch
     }
 
-    /// Removes handled messages from the log, in one commit.
-    pub async fn ack(&self, deliveries: &[Delivery]) -> Result<(), QueueError> {
-        for chunk in deliveries.chunks(nimbus_kv::MAX_BATCH_OPS / 3) {
-            let ops = chunk.iter().flat_map(|d| self.removal(d).ops).collect();
-            self.kv.apply(Batch { ops }).await?;
-        }
-        Ok(())
+    /// Removes a handled message from the log. Returns false when its lease had run out: the
+    /// message is another delivery's now, which settles it.
+    pub async fn ack(&self, delivery: &Delivery) -> Result<bool, QueueError> {
+        Ok(self.kv.apply(self.removal(delivery)).await?)
     }
 
     /// Records a failed delivery and makes the message due again after `delay`. Returns false
@@ -428,11 +523,7 @@ impl EventLog {
         error: &str,
         delay: Duration,
     ) -> Result<bool, QueueError> {
-        let mut message = delivery.message.clone();
-        message.attempts.push(Attempt {
-            at_ms: now_ms(),
-            error: error.to_string(),
-        });
+        let message = with_attempt(&delivery.message, error, now_ms());
         let due = now_ms().saturating_add(millis(delay));
         let batch = Batch::new()
             .check(
@@ -475,7 +566,8 @@ impl EventLog {
     }
 
     /// Moves a message to the `dead_letter` queue, with `error` as its last attempt's (when
-    /// it ran) and `reason` as why it stopped.
+    /// it ran) and `reason` as why it stopped; nothing when its lease had run out (another
+    /// delivery has it now).
     pub async fn dead_letter(
         &self,
         delivery: &Delivery,
@@ -483,14 +575,12 @@ impl EventLog {
         reason: &str,
         dead_letter: &str,
     ) -> Result<(), QueueError> {
+        check_stream(dead_letter)?;
         let now = now_ms();
-        let mut message = delivery.message.clone();
-        if let Some(error) = error {
-            message.attempts.push(Attempt {
-                at_ms: now,
-                error: error.to_string(),
-            });
-        }
+        let mut message = match error {
+            Some(error) => with_attempt(&delivery.message, error, now),
+            None => delivery.message.clone(),
+        };
         message.dead = Some(Dead {
             from: message.stream.clone(),
             reason: reason.to_string(),
@@ -531,6 +621,7 @@ impl EventLog {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<MessagePage, QueueError> {
+        check_stream(stream)?;
         let prefix = format!("m/{stream}/");
         let cursor = cursor.map(|id| message_key(stream, id));
         let page = self
@@ -553,6 +644,7 @@ impl EventLog {
     /// Sends dead letter `id` of `dead_letter` back to the stream it died in, as a new first
     /// delivery. Returns false when there is no such dead letter.
     pub async fn replay(&self, dead_letter: &str, id: &str) -> Result<bool, QueueError> {
+        check_stream(dead_letter)?;
         let Some(dead) = self.get(dead_letter, id).await? else {
             return Ok(false);
         };
@@ -582,26 +674,59 @@ impl EventLog {
         Ok(self.kv.apply(batch).await?)
     }
 
-    /// Removes every message of `stream`; returns how many.
-    pub async fn purge(&self, stream: &str) -> Result<u64, QueueError> {
+    /// Removes up to `limit` messages of `stream` (leased ones too, whose deliveries then
+    /// find nothing to settle); returns how many. Call again until it returns 0.
+    pub async fn purge(&self, stream: &str, limit: usize) -> Result<u64, QueueError> {
+        check_stream(stream)?;
         let mut removed = 0;
-        loop {
-            let page = self.list(stream, None, 20).await?;
-            if page.messages.is_empty() {
-                return Ok(removed);
+        let prefix = format!("r/{stream}/");
+        while removed < limit as u64 {
+            let page_size = (limit as u64 - removed).min(16) as usize;
+            let page = self.kv.scan(&self.store, &prefix, None, page_size).await?;
+            if page.entries.is_empty() {
+                break;
             }
             let mut batch = Batch::new();
-            for message in &page.messages {
-                batch = batch.delete(&self.store, &message_key(stream, &message.id));
-                if let Some(order) = &message.order_key {
-                    let key = format!("{}{}", order_prefix(stream, order), message.id);
-                    batch = batch.delete(&self.store, &key);
+            for (key, value) in &page.entries {
+                batch = batch
+                    .check(&self.store, key, Condition::Equals(value.clone()))
+                    .delete(&self.store, key);
+                let Some((_, id)) = parse_ready(key, &prefix) else {
+                    continue;
+                };
+                if let Some(bytes) = self.kv.get(&self.store, &message_key(stream, &id)).await? {
+                    if let Ok(Message {
+                        order_key: Some(order),
+                        ..
+                    }) = Message::decode(&bytes)
+                    {
+                        let key = format!("{}{id}", order_prefix(stream, &order));
+                        batch = batch
+                            .delete(&self.store, &key)
+                            .delete(&self.store, &head_key(stream, &order));
+                    }
+                    batch = batch.delete(&self.store, &message_key(stream, &id));
+                    removed += 1;
                 }
-                removed += 1;
             }
-            // Their `r/` keys are dropped by the next lease that finds no message.
+            // A page whose keys moved meanwhile (a lease, a retry) is read again.
             self.kv.apply(batch).await?;
         }
+        // Records left without a ready key (unreadable ones) go too.
+        let page = self
+            .kv
+            .list_keys(&self.store, &format!("m/{stream}/"), None)
+            .await?;
+        for key in page
+            .keys
+            .iter()
+            .take(limit.saturating_sub(removed as usize))
+        {
+            if self.kv.delete(&self.store, key).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// The next moment a message of `stream` is due, if any is waiting (leased ones count at
@@ -680,10 +805,11 @@ impl EventLog {
     pub async fn has_live(&self, stream: &str) -> Result<bool, QueueError> {
         let now = now_ms();
         let page = self.list(stream, None, 16).await?;
-        Ok(page
-            .messages
-            .iter()
-            .any(|message| message.expires_at_ms.is_none_or(|at| at > now)))
+        // A run not yet tried counts however late it is (it will run); a retry only until its
+        // expiry.
+        Ok(page.messages.iter().any(|message| {
+            message.attempts.is_empty() || message.expires_at_ms.is_none_or(|at| at > now)
+        }))
     }
 
     /// The key-value store under the log, for writes that commit with an event.

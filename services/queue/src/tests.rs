@@ -31,7 +31,7 @@ async fn a_message_is_leased_once_and_gone_once_acknowledged() -> Result<(), Que
         "held by its lease"
     );
     assert!(log.lease("other", 10, LEASE).await?.is_empty());
-    log.ack(&leased).await?;
+    log.ack(&leased[0]).await?;
     assert!(log.get("q", &published.id).await?.is_none());
     assert_eq!(log.depth("q", 100).await?, 0);
     Ok(())
@@ -130,7 +130,7 @@ async fn events_of_one_key_wait_for_the_earlier_ones() -> Result<(), QueueError>
     let again = log.lease("s", 10, LEASE).await?;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].message.payload, body("set"));
-    log.ack(&again).await?;
+    log.ack(&again[0]).await?;
     let next = log.lease("s", 10, LEASE).await?;
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].message.payload, body("delete"));
@@ -183,9 +183,12 @@ async fn many_messages_lease_in_batches_and_purge() -> Result<(), QueueError> {
     }
     let leased = log.lease("q", 100, LEASE).await?;
     assert_eq!(leased.len(), MAX_LEASE_BATCH);
-    log.ack(&leased).await?;
+    for delivery in &leased {
+        assert!(log.ack(delivery).await?);
+    }
     assert_eq!(log.depth("q", 1000).await?, 50 - MAX_LEASE_BATCH);
-    assert_eq!(log.purge("q").await?, (50 - MAX_LEASE_BATCH) as u64);
+    assert_eq!(log.purge("q", 10).await?, 10, "at most the limit");
+    assert_eq!(log.purge("q", 1000).await?, (40 - MAX_LEASE_BATCH) as u64);
     assert!(log.lease("q", 100, LEASE).await?.is_empty());
     assert_eq!(
         log.depth("q", 1000).await?,
@@ -224,5 +227,64 @@ async fn a_tick_is_claimed_once_and_its_run_commits_with_the_claim() -> Result<(
         1,
         "a skipped tick publishes nothing"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_earlier_event_committed_late_waits_for_the_one_in_flight() -> Result<(), QueueError> {
+    let (_dir, log) = log();
+    let ordered = |text: &str| Publish {
+        order_key: Some("k".into()),
+        ..Publish::now(body(text))
+    };
+    // Made first (smaller id), committed last: as a write in another process might be.
+    let (_, late) = log.event_ops("s", ordered("earlier"))?;
+    log.publish("s", ordered("later")).await?;
+    let in_flight = log.lease("s", 10, LEASE).await?;
+    assert_eq!(in_flight.len(), 1);
+    log.kv().apply(nimbus_kv::Batch { ops: late }).await?;
+    assert!(
+        log.lease("s", 10, LEASE).await?.is_empty(),
+        "one event of a key at a time"
+    );
+    assert!(log.ack(&in_flight[0]).await?);
+    let next = log.lease("s", 10, LEASE).await?;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].message.payload, body("earlier"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_delivery_whose_lease_ran_out_settles_nothing() -> Result<(), QueueError> {
+    let (_dir, log) = log();
+    log.publish("q", Publish::now(body("x"))).await?;
+    let first = log.lease("q", 1, Duration::from_millis(1)).await?;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = log.lease("q", 1, LEASE).await?;
+    assert!(!log.ack(&first[0]).await?, "the lease is gone");
+    log.dead_letter(&first[0], Some("late"), "too late", "q.dead")
+        .await?;
+    assert!(log.list("q.dead", None, 10).await?.messages.is_empty());
+    assert!(log.ack(&second[0]).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn errors_are_cut_and_only_the_latest_attempts_kept() -> Result<(), QueueError> {
+    let (_dir, log) = log();
+    log.publish("q", Publish::now(body("x"))).await?;
+    let huge = "é".repeat(MAX_ERROR_BYTES);
+    for _ in 0..(MAX_KEPT_ATTEMPTS + 5) {
+        let leased = log.lease("q", 1, LEASE).await?;
+        assert!(log.retry(&leased[0], &huge, Duration::ZERO).await?);
+    }
+    let leased = log.lease("q", 1, LEASE).await?;
+    let attempts = &leased[0].message.attempts;
+    assert_eq!(attempts.len(), MAX_KEPT_ATTEMPTS);
+    assert!(attempts.iter().all(|a| a.error.len() <= MAX_ERROR_BYTES));
+    assert!(matches!(
+        log.publish("a/b", Publish::now(body("x"))).await,
+        Err(QueueError::Invalid(_))
+    ));
     Ok(())
 }
