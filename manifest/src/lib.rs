@@ -545,6 +545,32 @@ impl Manifest {
         ManifestError::at(&self.path, &self.text, trigger.span.start, message)
     }
 
+    /// Queues that no `[[trigger.queue]]` consumes and no trigger dead-letters to, each with
+    /// the dead-letter queue (`QUEUE.dead`) its messages go to when their retention is up.
+    pub fn unconsumed_queues(&self) -> Vec<(String, String)> {
+        self.queues
+            .iter()
+            .filter(|queue| {
+                !self.triggers.iter().any(|t| {
+                    t.retry.dead_letter == **queue
+                        || matches!(&t.source, TriggerSource::Queue { queue: q } if q == *queue)
+                })
+            })
+            .filter(|queue| !queue.ends_with(".dead"))
+            .map(|queue| (queue.clone(), format!("{queue}.dead")))
+            .collect()
+    }
+
+    /// Every dead-letter queue: the triggers' `dead_letter`s, and those of the queues nothing
+    /// consumes.
+    pub fn dead_letter_queues(&self) -> BTreeSet<String> {
+        self.triggers
+            .iter()
+            .map(|t| t.retry.dead_letter.clone())
+            .chain(self.unconsumed_queues().into_iter().map(|(_, dead)| dead))
+            .collect()
+    }
+
     /// The triggers that start `component`.
     pub fn triggers_of<'a>(&'a self, component: &'a str) -> impl Iterator<Item = &'a TriggerSpec> {
         self.triggers

@@ -145,3 +145,23 @@ fn retry_concurrency_and_lease_are_checked() {
     let error = error_with("[[trigger.queue]]\nqueue = \"Bad:Name\"\ncomponent = \"mailer\"\n");
     assert!(error.contains("not a valid queue name"), "{error}");
 }
+
+#[test]
+fn queues_nothing_consumes_get_a_dead_letter_queue_for_their_retention() {
+    let manifest = parse(APP).expect("valid");
+    assert_eq!(
+        manifest.unconsumed_queues(),
+        vec![("emails".to_string(), "emails.dead".to_string())]
+    );
+    assert!(manifest.dead_letter_queues().contains("emails.dead"));
+    let consumed =
+        with("[[trigger.queue]]\nqueue = \"emails\"\ncomponent = \"mailer\"\n").expect("valid");
+    assert!(consumed.unconsumed_queues().is_empty());
+    assert_eq!(
+        consumed
+            .dead_letter_queues()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["emails.dead"]
+    );
+}

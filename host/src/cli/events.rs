@@ -89,16 +89,9 @@ fn event_log(manifest: &Manifest, data: &Path, store: &StoreBackend) -> anyhow::
     Ok(EventLog::new(kv, &manifest.app))
 }
 
-/// The dead-letter queues the manifest's triggers name.
+/// The app's dead-letter queues, in name order.
 fn dead_letter_queues(manifest: &Manifest) -> Vec<String> {
-    let mut queues: Vec<String> = manifest
-        .triggers
-        .iter()
-        .map(|t| t.retry.dead_letter.clone())
-        .collect();
-    queues.sort();
-    queues.dedup();
-    queues
+    manifest.dead_letter_queues().into_iter().collect()
 }
 
 /// Runs `nimbus dlq COMMAND`.

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod cron;
 mod delivery;
 pub mod fixture;
+mod retention;
 pub mod watched_kv;
 pub mod watched_objects;
 
@@ -65,8 +66,15 @@ pub fn start(
     place: ProcessPlace,
     grace: Duration,
 ) -> std::io::Result<Option<Events>> {
-    let triggers = host.current().manifest.triggers.clone();
-    if triggers.is_empty() {
+    let manifest = &host.current().manifest;
+    let triggers = manifest.triggers.clone();
+    // The first process looks after the queues nothing consumes.
+    let unconsumed = if place.index == 0 {
+        manifest.unconsumed_queues()
+    } else {
+        Vec::new()
+    };
+    if triggers.is_empty() && unconsumed.is_empty() {
         return Ok(None);
     }
     let (stop, stopped) = watch::channel(false);
@@ -74,6 +82,10 @@ pub fn start(
     let host = Arc::downgrade(host);
     let thread = crate::background::spawn("nimbus-events", "event runtime", move || async move {
         let mut tasks = Vec::new();
+        if !unconsumed.is_empty() {
+            let (host, stopped) = (host.clone(), stopped.clone());
+            tasks.push(tokio::spawn(retention::sweep(host, unconsumed, stopped)));
+        }
         for trigger in triggers {
             if let TriggerSource::Cron { .. } = trigger.source {
                 let (host, stopped) = (host.clone(), stopped.clone());

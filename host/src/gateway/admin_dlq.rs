@@ -9,7 +9,7 @@
 //! - `DELETE /admin/v1/dlq/{queue}`: remove them (up to 10,000 a call; the answer says how
 //!   many).
 //!
-//! Only the dead-letter queues the manifest's triggers name are served here.
+//! Only the app's dead-letter queues are served here (see `Manifest::dead_letter_queues`).
 
 use std::sync::Arc;
 
@@ -39,12 +39,7 @@ fn refuse_unless_dead_letter_queue(
     queue: &str,
     headers: &HeaderMap,
 ) -> Option<Response> {
-    if app
-        .manifest
-        .triggers
-        .iter()
-        .any(|t| t.retry.dead_letter == queue)
-    {
+    if app.manifest.dead_letter_queues().contains(queue) {
         return None;
     }
     Some(
@@ -130,17 +125,7 @@ async fn list(
             }
             vec![queue]
         }
-        None => {
-            let mut queues: Vec<String> = app
-                .manifest
-                .triggers
-                .iter()
-                .map(|t| t.retry.dead_letter.clone())
-                .collect();
-            queues.sort();
-            queues.dedup();
-            queues
-        }
+        None => app.manifest.dead_letter_queues().into_iter().collect(),
     };
     let mut listed = Vec::new();
     for queue in &queues {

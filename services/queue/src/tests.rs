@@ -288,3 +288,28 @@ async fn errors_are_cut_and_only_the_latest_attempts_kept() -> Result<(), QueueE
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn messages_nobody_handles_are_dead_lettered_after_their_retention() -> Result<(), QueueError>
+{
+    let (_dir, log) = log();
+    let expiring = Publish {
+        expires_at_ms: Some(now_ms()),
+        ..Publish::now(body("old"))
+    };
+    log.publish("unread", expiring).await?;
+    log.publish("unread", Publish::now(body("fresh"))).await?;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(log.expire("unread", "unread.dead", 100).await?, 1);
+    let dead = log.list("unread.dead", None, 10).await?.messages;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload, body("old"));
+    assert!(
+        dead[0]
+            .dead
+            .as_ref()
+            .is_some_and(|d| d.reason.contains("retention"))
+    );
+    assert_eq!(log.depth("unread", 10).await?, 1, "the fresh one waits on");
+    Ok(())
+}

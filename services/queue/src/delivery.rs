@@ -1,0 +1,288 @@
+//! Delivery: leasing due events, and settling each by its outcome (handled, retried,
+//! given back, dead-lettered). Every settlement checks that its lease still holds.
+
+use std::time::Duration;
+
+use nimbus_kv::{Batch, Condition};
+
+use crate::keys::*;
+use crate::{Dead, Delivery, EventLog, MAX_LEASE_BATCH, Message, QueueError, now_ms};
+
+/// A due message a lease call means to take.
+struct Candidate {
+    key: String,
+    value: Vec<u8>,
+    leased_key: String,
+    attempt: u32,
+    message: Message,
+    /// For an event with an order key: its key's in-flight mark and what it must be.
+    head: Option<(String, Condition)>,
+}
+
+impl EventLog {
+    /// Leases up to `max` (at most [`MAX_LEASE_BATCH`]) due messages of `stream` for
+    /// `lease`: each is delivered again after that unless acknowledged, retried or
+    /// dead-lettered first. Messages held back behind an earlier event of their key are left.
+    pub async fn lease(
+        &self,
+        stream: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        check_stream(stream)?;
+        let max = max.min(MAX_LEASE_BATCH);
+        let now = now_ms();
+        let prefix = format!("r/{stream}/");
+        let mut candidates = Vec::new();
+        let mut cursor: Option<String> = None;
+        // A bounded look past messages held back by their order, so a call stays short.
+        let mut looked = 0;
+        'pages: while candidates.len() < max && looked < 1000 {
+            let page = self
+                .kv
+                .scan(&self.store, &prefix, cursor.as_deref(), 64)
+                .await?;
+            for (key, value) in page.entries {
+                looked += 1;
+                let Some((due, id)) = parse_ready(&key, &prefix) else {
+                    continue;
+                };
+                if due > now {
+                    break 'pages;
+                }
+                let Some(bytes) = self.kv.get(&self.store, &message_key(stream, &id)).await? else {
+                    // Acknowledged by a delivery whose lease had run out meanwhile.
+                    self.kv
+                        .compare_and_delete(&self.store, &key, &value)
+                        .await?;
+                    continue;
+                };
+                let Ok(message) = Message::decode(&bytes) else {
+                    // Unreadable: taken out of delivery (its record stays for inspection),
+                    // rather than stopping the stream behind it.
+                    self.kv
+                        .compare_and_delete(&self.store, &key, &value)
+                        .await?;
+                    continue;
+                };
+                let head = match &message.order_key {
+                    None => None,
+                    Some(order) => {
+                        if !self.is_first_of_its_key(stream, order, &id).await? {
+                            continue;
+                        }
+                        let head = head_key(stream, order);
+                        match self.kv.get(&self.store, &head).await? {
+                            // Another event of its key is in flight.
+                            Some(holder) if holder != id.as_bytes() => continue,
+                            Some(_) => Some((head, Condition::Equals(id.clone().into_bytes()))),
+                            None => Some((head, Condition::Absent)),
+                        }
+                    }
+                };
+                let begun: u32 = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .unwrap_or(0);
+                let attempt = begun.saturating_add(1);
+                let leased_key = ready_key(stream, now.saturating_add(millis(lease)), &id);
+                candidates.push(Candidate {
+                    key,
+                    value,
+                    leased_key,
+                    attempt,
+                    message,
+                    head,
+                });
+                if candidates.len() == max {
+                    break 'pages;
+                }
+            }
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lease_ops = |candidate: &Candidate| {
+            let mut batch = Batch::new()
+                .check(
+                    &self.store,
+                    &candidate.key,
+                    Condition::Equals(candidate.value.clone()),
+                )
+                .delete(&self.store, &candidate.key)
+                .put(
+                    &self.store,
+                    &candidate.leased_key,
+                    candidate.attempt.to_string().into_bytes(),
+                );
+            if let Some((head, condition)) = &candidate.head {
+                batch = batch.check(&self.store, head, condition.clone()).put(
+                    &self.store,
+                    head,
+                    candidate.message.id.clone().into_bytes(),
+                );
+            }
+            batch.ops
+        };
+        let all = Batch {
+            ops: candidates.iter().flat_map(lease_ops).collect(),
+        };
+        let won_all = self.kv.apply(all).await?;
+        let mut leased = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            // Another process took one of them: take the others one by one.
+            let won = won_all
+                || self
+                    .kv
+                    .apply(Batch {
+                        ops: lease_ops(&candidate),
+                    })
+                    .await?;
+            if won {
+                leased.push(Delivery {
+                    ready_value: candidate.attempt.to_string().into_bytes(),
+                    message: candidate.message,
+                    attempt: candidate.attempt,
+                    ready_key: candidate.leased_key,
+                });
+            }
+        }
+        Ok(leased)
+    }
+
+    async fn is_first_of_its_key(
+        &self,
+        stream: &str,
+        order: &str,
+        id: &str,
+    ) -> Result<bool, QueueError> {
+        let first = self
+            .kv
+            .list_keys(&self.store, &order_prefix(stream, order), None)
+            .await?;
+        Ok(first
+            .keys
+            .first()
+            .is_none_or(|key| key.rsplit('/').next() == Some(id)))
+    }
+
+    /// The writes that remove a delivered message from its stream, if its lease still holds.
+    fn removal(&self, delivery: &Delivery) -> Batch {
+        let message = &delivery.message;
+        let mut batch = Batch::new()
+            .check(
+                &self.store,
+                &delivery.ready_key,
+                Condition::Equals(delivery.ready_value.clone()),
+            )
+            .delete(&self.store, &delivery.ready_key)
+            .delete(&self.store, &message_key(&message.stream, &message.id));
+        if let Some(order) = &message.order_key {
+            let key = format!("{}{}", order_prefix(&message.stream, order), message.id);
+            batch = batch
+                .delete(&self.store, &key)
+                .delete(&self.store, &head_key(&message.stream, order));
+        }
+        batch
+    }
+
+    /// Removes a handled message from the log. Returns false when its lease had run out: the
+    /// message is another delivery's now, which settles it.
+    pub async fn ack(&self, delivery: &Delivery) -> Result<bool, QueueError> {
+        Ok(self.kv.apply(self.removal(delivery)).await?)
+    }
+
+    /// Records a failed delivery and makes the message due again after `delay`. Returns false
+    /// when the lease had already run out (the message is someone else's now).
+    pub async fn retry(
+        &self,
+        delivery: &Delivery,
+        error: &str,
+        delay: Duration,
+    ) -> Result<bool, QueueError> {
+        let message = with_attempt(&delivery.message, error, now_ms());
+        let due = now_ms().saturating_add(millis(delay));
+        let batch = Batch::new()
+            .check(
+                &self.store,
+                &delivery.ready_key,
+                Condition::Equals(delivery.ready_value.clone()),
+            )
+            .delete(&self.store, &delivery.ready_key)
+            .put(
+                &self.store,
+                &ready_key(&message.stream, due, &message.id),
+                delivery.ready_value.clone(),
+            )
+            .put(
+                &self.store,
+                &message_key(&message.stream, &message.id),
+                message.encode()?,
+            );
+        Ok(self.kv.apply(batch).await?)
+    }
+
+    /// Gives a leased message back undelivered (the host is stopping): due now, and this
+    /// delivery does not count as an attempt.
+    pub async fn release(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        let message = &delivery.message;
+        let batch = Batch::new()
+            .check(
+                &self.store,
+                &delivery.ready_key,
+                Condition::Equals(delivery.ready_value.clone()),
+            )
+            .delete(&self.store, &delivery.ready_key)
+            .put(
+                &self.store,
+                &ready_key(&message.stream, now_ms(), &message.id),
+                delivery.attempt.saturating_sub(1).to_string().into_bytes(),
+            );
+        self.kv.apply(batch).await?;
+        Ok(())
+    }
+
+    /// Moves a message to the `dead_letter` queue, with `error` as its last attempt's (when
+    /// it ran) and `reason` as why it stopped; nothing when its lease had run out (another
+    /// delivery has it now).
+    pub async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        error: Option<&str>,
+        reason: &str,
+        dead_letter: &str,
+    ) -> Result<(), QueueError> {
+        check_stream(dead_letter)?;
+        let now = now_ms();
+        let mut message = match error {
+            Some(error) => with_attempt(&delivery.message, error, now),
+            None => delivery.message.clone(),
+        };
+        message.dead = Some(Dead {
+            from: message.stream.clone(),
+            reason: reason.to_string(),
+            at_ms: now,
+        });
+        message.stream = dead_letter.to_string();
+        message.order_key = None;
+        message.expires_at_ms = None;
+        let batch = self
+            .removal(delivery)
+            .put(
+                &self.store,
+                &message_key(dead_letter, &message.id),
+                message.encode()?,
+            )
+            .put(
+                &self.store,
+                &ready_key(dead_letter, now, &message.id),
+                b"0".to_vec(),
+            );
+        self.kv.apply(batch).await?;
+        Ok(())
+    }
+}
