@@ -18,8 +18,9 @@ use crate::runtime::{InvokeError, LoadedComponent, Meta, Output, Trigger};
 const POLL: Duration = Duration::from_millis(20);
 /// The wait after the event log failed, before trying again.
 const FAILURE_PAUSE: Duration = Duration::from_secs(1);
-/// How often the first process counts the events waiting in each stream.
-const DEPTH_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the first process counts the events waiting in each stream, and makes due the
+/// held-back events whose key has nothing in flight any more.
+const LOOK_AFTER_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Consumes `trigger`'s stream with up to `share` events in flight, until `stop` turns true;
 /// then waits up to `grace` for those in flight.
@@ -27,7 +28,7 @@ pub(super) async fn consume(
     host: Weak<Host>,
     trigger: TriggerSpec,
     share: usize,
-    counts_depth: bool,
+    looks_after: bool,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -38,15 +39,18 @@ pub(super) async fn consume(
     let metrics = Arc::new(StreamMetrics::new(&trigger.stream));
     let trigger = Arc::new(trigger);
     let published = log.published();
-    let mut depth_counted = tokio::time::Instant::now() - DEPTH_INTERVAL;
+    let mut looked_after = tokio::time::Instant::now() - LOOK_AFTER_INTERVAL;
     loop {
         if *stop.borrow() {
             break;
         }
-        if counts_depth && depth_counted.elapsed() >= DEPTH_INTERVAL {
-            depth_counted = tokio::time::Instant::now();
+        if looks_after && looked_after.elapsed() >= LOOK_AFTER_INTERVAL {
+            looked_after = tokio::time::Instant::now();
             if let Ok(depth) = log.depth(&trigger.stream, 1_000_000).await {
                 metrics.set_depth(depth);
+            }
+            if let Err(error) = log.unpark_stranded(&trigger.stream, 1000).await {
+                tracing::error!(stream = %trigger.stream, "cannot look for held-back events: {error}");
             }
         }
         let wanted = permits.available_permits();

@@ -69,12 +69,16 @@ impl EventLog {
                     None => None,
                     Some(order) => {
                         if !self.is_first_of_its_key(stream, order, &id).await? {
+                            self.park(stream, &key, &value, &id).await?;
                             continue;
                         }
                         let head = head_key(stream, order);
                         match self.kv.get(&self.store, &head).await? {
                             // Another event of its key is in flight.
-                            Some(holder) if holder != id.as_bytes() => continue,
+                            Some(holder) if holder != id.as_bytes() => {
+                                self.park(stream, &key, &value, &id).await?;
+                                continue;
+                            }
                             Some(_) => Some((head, Condition::Equals(id.clone().into_bytes()))),
                             None => Some((head, Condition::Absent)),
                         }
@@ -171,7 +175,7 @@ impl EventLog {
     }
 
     /// The writes that remove a delivered message from its stream, if its lease still holds.
-    fn removal(&self, delivery: &Delivery) -> Batch {
+    pub(crate) fn removal(&self, delivery: &Delivery) -> Batch {
         let message = &delivery.message;
         let mut batch = Batch::new()
             .check(
@@ -193,7 +197,86 @@ impl EventLog {
     /// Removes a handled message from the log. Returns false when its lease had run out: the
     /// message is another delivery's now, which settles it.
     pub async fn ack(&self, delivery: &Delivery) -> Result<bool, QueueError> {
-        Ok(self.kv.apply(self.removal(delivery)).await?)
+        let removed = self.kv.apply(self.removal(delivery)).await?;
+        if removed {
+            self.unpark_next(&delivery.message).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Moves a held-back message out of the due range (see [`PARKED`]).
+    async fn park(
+        &self,
+        stream: &str,
+        key: &str,
+        value: &[u8],
+        id: &str,
+    ) -> Result<(), QueueError> {
+        let batch = Batch::new()
+            .check(&self.store, key, Condition::Equals(value.to_vec()))
+            .delete(&self.store, key)
+            .put(&self.store, &ready_key(stream, PARKED, id), value.to_vec());
+        self.kv.apply(batch).await?;
+        Ok(())
+    }
+
+    /// Makes the message parked under `id`, if it is, due now.
+    async fn unpark(&self, stream: &str, id: &str) -> Result<bool, QueueError> {
+        let parked = ready_key(stream, PARKED, id);
+        let Some(value) = self.kv.get(&self.store, &parked).await? else {
+            return Ok(false);
+        };
+        let batch = Batch::new()
+            .check(&self.store, &parked, Condition::Equals(value.clone()))
+            .delete(&self.store, &parked)
+            .put(&self.store, &ready_key(stream, now_ms(), id), value);
+        Ok(self.kv.apply(batch).await?)
+    }
+
+    /// After `settled` left its stream: the next event of its key, if parked, is due now.
+    async fn unpark_next(&self, settled: &Message) -> Result<(), QueueError> {
+        let Some(order) = &settled.order_key else {
+            return Ok(());
+        };
+        let chain = self
+            .kv
+            .list_keys(&self.store, &order_prefix(&settled.stream, order), None)
+            .await?;
+        if let Some(next) = chain.keys.first().and_then(|key| key.rsplit('/').next()) {
+            self.unpark(&settled.stream, next).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes due again up to `limit` parked messages of `stream` whose key has nothing in
+    /// flight any more: those whose settling event's unpark missed them (they were parked
+    /// just as it was settled). Returns how many.
+    pub async fn unpark_stranded(&self, stream: &str, limit: usize) -> Result<usize, QueueError> {
+        check_stream(stream)?;
+        let prefix = format!("r/{stream}/{PARKED:016x}/");
+        let page = self.kv.list_keys(&self.store, &prefix, None).await?;
+        let mut unparked = 0;
+        for key in page.keys.iter().take(limit) {
+            let Some(id) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(message) = self.get(stream, id).await? else {
+                self.kv.delete(&self.store, key).await?;
+                continue;
+            };
+            let Some(order) = &message.order_key else {
+                continue;
+            };
+            let holder = self.kv.get(&self.store, &head_key(stream, order)).await?;
+            let free = holder.is_none_or(|holder| holder == id.as_bytes());
+            if free
+                && self.is_first_of_its_key(stream, order, id).await?
+                && self.unpark(stream, id).await?
+            {
+                unparked += 1;
+            }
+        }
+        Ok(unparked)
     }
 
     /// Records a failed delivery and makes the message due again after `delay`. Returns false
@@ -282,7 +365,9 @@ impl EventLog {
                 &ready_key(dead_letter, now, &message.id),
                 b"0".to_vec(),
             );
-        self.kv.apply(batch).await?;
+        if self.kv.apply(batch).await? {
+            self.unpark_next(&delivery.message).await?;
+        }
         Ok(())
     }
 }

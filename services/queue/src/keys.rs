@@ -9,6 +9,10 @@ pub(crate) fn message_key(stream: &str, id: &str) -> String {
     format!("m/{stream}/{id}")
 }
 
+/// The due time of a parked message: one held back behind an earlier event of its key, out of
+/// the way of the due ones until that event is settled.
+pub(crate) const PARKED: u64 = u64::MAX;
+
 pub(crate) fn ready_key(stream: &str, due_ms: u64, id: &str) -> String {
     format!("r/{stream}/{due_ms:016x}/{id}")
 }

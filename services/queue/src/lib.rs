@@ -8,7 +8,9 @@
 //! - `r/STREAM/DUE/ID`: when it may be delivered next (DUE is 16 hex digits of milliseconds
 //!   since the Unix epoch), valued with the deliveries begun so far. A delivery *leases* the
 //!   message by moving this key to the end of the lease in one conditional batch, so exactly
-//!   one process wins it, and a process that dies mid-event loses it when the lease ends;
+//!   one process wins it, and a process that dies mid-event loses it when the lease ends. An
+//!   event held back behind an earlier one of its key is *parked* (DUE = all `f`s), out of the
+//!   way of the due ones, until that one is settled;
 //! - `o/STREAM/HASH/ID`: for events of one kv or object key (HASH of the key), the order they
 //!   must be delivered in; only the first of a key is delivered;
 //! - `h/STREAM/HASH`: the id of the event of that key in flight (leased, or waiting for a

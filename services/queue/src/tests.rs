@@ -313,3 +313,48 @@ async fn messages_nobody_handles_are_dead_lettered_after_their_retention() -> Re
     assert_eq!(log.depth("unread", 10).await?, 1, "the fresh one waits on");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_busy_key_does_not_hold_back_the_others() -> Result<(), QueueError> {
+    let (_dir, log) = log();
+    let ordered = |key: &str, text: &str| Publish {
+        order_key: Some(key.into()),
+        ..Publish::now(body(text))
+    };
+    for i in 0..300 {
+        log.publish("s", ordered("busy", &format!("busy {i}")))
+            .await?;
+    }
+    log.publish("s", ordered("quiet", "quiet")).await?;
+    let mut leased = log.lease("s", 10, LEASE).await?;
+    leased.extend(log.lease("s", 10, LEASE).await?);
+    let bodies: Vec<&Payload> = leased.iter().map(|d| &d.message.payload).collect();
+    assert_eq!(bodies, [&body("busy 0"), &body("quiet")]);
+    // Settling the head makes the next of its key due at once.
+    assert!(log.ack(&leased[0]).await?);
+    let next = log.lease("s", 10, LEASE).await?;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].message.payload, body("busy 1"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_parked_event_whose_head_went_without_unparking_it_is_found_again()
+-> Result<(), QueueError> {
+    let (_dir, log) = log();
+    let ordered = |text: &str| Publish {
+        order_key: Some("k".into()),
+        ..Publish::now(body(text))
+    };
+    log.publish("s", ordered("first")).await?;
+    log.publish("s", ordered("second")).await?;
+    let first = log.lease("s", 10, LEASE).await?;
+    assert_eq!(first.len(), 1, "the second is parked");
+    // The head leaves by a path that does not unpark (as a race can make happen).
+    assert!(log.kv().apply(log.removal(&first[0])).await?);
+    assert!(log.lease("s", 10, LEASE).await?.is_empty(), "stranded");
+    assert_eq!(log.unpark_stranded("s", 100).await?, 1);
+    let second = log.lease("s", 10, LEASE).await?;
+    assert_eq!(second[0].message.payload, body("second"));
+    Ok(())
+}
