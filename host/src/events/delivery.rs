@@ -40,6 +40,7 @@ pub(super) async fn consume(
     let trigger = Arc::new(trigger);
     let published = log.published();
     let mut looked_after = tokio::time::Instant::now() - LOOK_AFTER_INTERVAL;
+    let mut stranded_cursor: Option<String> = None;
     loop {
         if *stop.borrow() {
             break;
@@ -49,8 +50,14 @@ pub(super) async fn consume(
             if let Ok(depth) = log.depth(&trigger.stream, 1_000_000).await {
                 metrics.set_depth(depth);
             }
-            if let Err(error) = log.unpark_stranded(&trigger.stream, 1000).await {
-                tracing::error!(stream = %trigger.stream, "cannot look for held-back events: {error}");
+            match log
+                .unpark_stranded(&trigger.stream, stranded_cursor.as_deref(), 200)
+                .await
+            {
+                Ok((_, next)) => stranded_cursor = next,
+                Err(error) => {
+                    tracing::error!(stream = %trigger.stream, "cannot look for held-back events: {error}");
+                }
             }
         }
         let wanted = permits.available_permits();
@@ -147,8 +154,8 @@ async fn deliver(
     let dead_letter = &trigger.retry.dead_letter;
     // A schedule's run that has not been tried yet runs however late it is: only its retries
     // stop at the next tick.
-    let first_run =
-        matches!(message.payload, nimbus_queue::Payload::Schedule { .. }) && delivery.attempt == 1;
+    let first_run = matches!(message.payload, nimbus_queue::Payload::Schedule { .. })
+        && message.attempts.is_empty();
     if !first_run && message.expires_at_ms.is_some_and(|at| at <= now_ms()) {
         let reason = match message.payload {
             nimbus_queue::Payload::Schedule { .. } => {

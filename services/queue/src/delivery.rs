@@ -68,18 +68,22 @@ impl EventLog {
                 let head = match &message.order_key {
                     None => None,
                     Some(order) => {
-                        if !self.is_first_of_its_key(stream, order, &id).await? {
-                            self.park(stream, &key, &value, &id).await?;
-                            continue;
-                        }
                         let head = head_key(stream, order);
                         match self.kv.get(&self.store, &head).await? {
+                            // It holds its key already (its retry, or a lease that ran out):
+                            // it goes on, whatever committed before it meanwhile.
+                            Some(holder) if holder == id.as_bytes() => {
+                                Some((head, Condition::Equals(id.clone().into_bytes())))
+                            }
                             // Another event of its key is in flight.
-                            Some(holder) if holder != id.as_bytes() => {
+                            Some(_) => {
                                 self.park(stream, &key, &value, &id).await?;
                                 continue;
                             }
-                            Some(_) => Some((head, Condition::Equals(id.clone().into_bytes()))),
+                            None if !self.is_first_of_its_key(stream, order, &id).await? => {
+                                self.park(stream, &key, &value, &id).await?;
+                                continue;
+                            }
                             None => Some((head, Condition::Absent)),
                         }
                     }
@@ -164,14 +168,27 @@ impl EventLog {
         order: &str,
         id: &str,
     ) -> Result<bool, QueueError> {
+        Ok(self
+            .first_of_its_key(stream, order)
+            .await?
+            .is_none_or(|first| first == id))
+    }
+
+    /// The id of the earliest event of `order`'s key still in `stream`.
+    async fn first_of_its_key(
+        &self,
+        stream: &str,
+        order: &str,
+    ) -> Result<Option<String>, QueueError> {
         let first = self
             .kv
-            .list_keys(&self.store, &order_prefix(stream, order), None)
+            .scan(&self.store, &order_prefix(stream, order), None, 1)
             .await?;
         Ok(first
-            .keys
+            .entries
             .first()
-            .is_none_or(|key| key.rsplit('/').next() == Some(id)))
+            .and_then(|(key, _)| key.rsplit('/').next())
+            .map(str::to_string))
     }
 
     /// The writes that remove a delivered message from its stream, if its lease still holds.
@@ -248,35 +265,80 @@ impl EventLog {
         Ok(())
     }
 
-    /// Makes due again up to `limit` parked messages of `stream` whose key has nothing in
-    /// flight any more: those whose settling event's unpark missed them (they were parked
-    /// just as it was settled). Returns how many.
-    pub async fn unpark_stranded(&self, stream: &str, limit: usize) -> Result<usize, QueueError> {
+    /// Looks at up to `limit` parked messages of `stream` after `cursor`, and makes due again
+    /// those whose key is theirs to take: nothing else in flight and nothing earlier waiting
+    /// (their settling event's unpark missed them), or held by themselves. Marks and order
+    /// entries left by events whose records are gone are cleared on the way, so that no key
+    /// stays blocked. Returns how many it made due and where to look next (`None`: start over).
+    pub async fn unpark_stranded(
+        &self,
+        stream: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(usize, Option<String>), QueueError> {
         check_stream(stream)?;
         let prefix = format!("r/{stream}/{PARKED:016x}/");
-        let page = self.kv.list_keys(&self.store, &prefix, None).await?;
+        let page = self.kv.list_keys(&self.store, &prefix, cursor).await?;
         let mut unparked = 0;
+        let mut last = None;
         for key in page.keys.iter().take(limit) {
+            last = Some(key.clone());
             let Some(id) = key.strip_prefix(&prefix) else {
                 continue;
             };
-            let Some(message) = self.get(stream, id).await? else {
+            let message = match self.kv.get(&self.store, &message_key(stream, id)).await? {
+                Some(bytes) => Message::decode(&bytes).ok(),
+                None => None,
+            };
+            let Some(Message {
+                order_key: Some(order),
+                ..
+            }) = message
+            else {
+                // Its record is gone (or unreadable): so is the point of waiting.
                 self.kv.delete(&self.store, key).await?;
                 continue;
             };
-            let Some(order) = &message.order_key else {
-                continue;
-            };
-            let holder = self.kv.get(&self.store, &head_key(stream, order)).await?;
-            let free = holder.is_none_or(|holder| holder == id.as_bytes());
-            if free
-                && self.is_first_of_its_key(stream, order, id).await?
-                && self.unpark(stream, id).await?
+            let head = head_key(stream, &order);
+            if let Some(holder) = self.kv.get(&self.store, &head).await? {
+                let holder_id = String::from_utf8_lossy(&holder).into_owned();
+                if holder_id != id && self.get_raw(stream, &holder_id).await?.is_none() {
+                    // The event that held the key is gone without letting go of it.
+                    self.kv
+                        .compare_and_delete(&self.store, &head, &holder)
+                        .await?;
+                } else if holder_id != id {
+                    continue;
+                }
+            }
+            if let Some(first) = self.first_of_its_key(stream, &order).await?
+                && first != id
+                && self.get_raw(stream, &first).await?.is_none()
             {
+                // An order entry whose event is gone: it would hold the key forever.
+                let ghost = format!("{}{first}", order_prefix(stream, &order));
+                self.kv.delete(&self.store, &ghost).await?;
+            }
+            let holder = self.kv.get(&self.store, &head).await?;
+            let free = match holder {
+                Some(holder) => holder == id.as_bytes(),
+                None => self.is_first_of_its_key(stream, &order, id).await?,
+            };
+            if free && self.unpark(stream, id).await? {
                 unparked += 1;
             }
         }
-        Ok(unparked)
+        let next = if page.keys.len() > limit || page.cursor.is_some() {
+            last
+        } else {
+            None
+        };
+        Ok((unparked, next))
+    }
+
+    /// The stored bytes of message `id` of `stream`, readable or not.
+    async fn get_raw(&self, stream: &str, id: &str) -> Result<Option<Vec<u8>>, QueueError> {
+        Ok(self.kv.get(&self.store, &message_key(stream, id)).await?)
     }
 
     /// Records a failed delivery and makes the message due again after `delay`. Returns false

@@ -30,11 +30,12 @@ impl EventLog {
             .kv
             .scan(&self.store, &prefix, cursor.as_deref(), limit)
             .await?;
+        // An unreadable record is left out rather than hiding every other one.
         let messages = page
             .entries
             .iter()
-            .map(|(_, bytes)| Message::decode(bytes))
-            .collect::<Result<Vec<_>, _>>()?;
+            .filter_map(|(_, bytes)| Message::decode(bytes).ok())
+            .collect();
         Ok(MessagePage {
             messages,
             cursor: page
@@ -83,12 +84,14 @@ impl EventLog {
         let mut removed = 0;
         let prefix = format!("r/{stream}/");
         while removed < limit as u64 {
-            let page_size = (limit as u64 - removed).min(16) as usize;
+            // Up to five operations each: within one batch.
+            let page_size = (limit as u64 - removed).min(12) as usize;
             let page = self.kv.scan(&self.store, &prefix, None, page_size).await?;
             if page.entries.is_empty() {
                 break;
             }
             let mut batch = Batch::new();
+            let mut found = 0;
             for (key, value) in &page.entries {
                 batch = batch
                     .check(&self.store, key, Condition::Equals(value.clone()))
@@ -108,24 +111,12 @@ impl EventLog {
                             .delete(&self.store, &head_key(stream, &order));
                     }
                     batch = batch.delete(&self.store, &message_key(stream, &id));
-                    removed += 1;
+                    found += 1;
                 }
             }
             // A page whose keys moved meanwhile (a lease, a retry) is read again.
-            self.kv.apply(batch).await?;
-        }
-        // Records left without a ready key (unreadable ones) go too.
-        let page = self
-            .kv
-            .list_keys(&self.store, &format!("m/{stream}/"), None)
-            .await?;
-        for key in page
-            .keys
-            .iter()
-            .take(limit.saturating_sub(removed as usize))
-        {
-            if self.kv.delete(&self.store, key).await? {
-                removed += 1;
+            if self.kv.apply(batch).await? {
+                removed += found;
             }
         }
         Ok(removed)
@@ -242,7 +233,12 @@ impl EventLog {
                 if due > now {
                     return Ok(expired);
                 }
-                let Some(message) = self.get(stream, &id).await? else {
+                let Some(Ok(message)) = self
+                    .kv
+                    .get(&self.store, &message_key(stream, &id))
+                    .await?
+                    .map(|bytes| Message::decode(&bytes))
+                else {
                     continue;
                 };
                 if message.expires_at_ms.is_none_or(|at| at > now) {

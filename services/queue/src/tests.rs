@@ -353,8 +353,57 @@ async fn a_parked_event_whose_head_went_without_unparking_it_is_found_again()
     // The head leaves by a path that does not unpark (as a race can make happen).
     assert!(log.kv().apply(log.removal(&first[0])).await?);
     assert!(log.lease("s", 10, LEASE).await?.is_empty(), "stranded");
-    assert_eq!(log.unpark_stranded("s", 100).await?, 1);
+    assert_eq!(log.unpark_stranded("s", None, 100).await?.0, 1);
     let second = log.lease("s", 10, LEASE).await?;
     assert_eq!(second[0].message.payload, body("second"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_head_that_fails_keeps_its_key_even_behind_a_late_commit() -> Result<(), QueueError> {
+    let (_dir, log) = log();
+    let ordered = |text: &str| Publish {
+        order_key: Some("k".into()),
+        ..Publish::now(body(text))
+    };
+    let (_, late) = log.event_ops("s", ordered("earlier"))?;
+    log.publish("s", ordered("later")).await?;
+    let head = log.lease("s", 10, LEASE).await?;
+    log.kv().apply(nimbus_kv::Batch { ops: late }).await?;
+    // The head fails and comes due again: it is still the key's, and goes on.
+    assert!(log.retry(&head[0], "no", Duration::ZERO).await?);
+    let again = log.lease("s", 10, LEASE).await?;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message.payload, body("later"));
+    assert!(log.ack(&again[0]).await?);
+    let next = log.lease("s", 10, LEASE).await?;
+    assert_eq!(next[0].message.payload, body("earlier"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_held_by_an_event_whose_record_is_gone_is_freed() -> Result<(), QueueError> {
+    let (_dir, log) = log();
+    let ordered = |text: &str| Publish {
+        order_key: Some("k".into()),
+        ..Publish::now(body(text))
+    };
+    log.publish("s", ordered("lost")).await?;
+    log.publish("s", ordered("next")).await?;
+    let lost = log.lease("s", 10, LEASE).await?;
+    // Its record vanishes, leaving its order entry and its mark behind.
+    let id = &lost[0].message.id;
+    assert!(
+        log.kv()
+            .delete(
+                &nimbus_kv::StoreId::new("app", EVENTS_STORE),
+                &format!("m/s/{id}")
+            )
+            .await?
+    );
+    assert!(log.lease("s", 10, LEASE).await?.is_empty());
+    assert_eq!(log.unpark_stranded("s", None, 100).await?.0, 1);
+    let next = log.lease("s", 10, LEASE).await?;
+    assert_eq!(next[0].message.payload, body("next"));
     Ok(())
 }
