@@ -32,8 +32,17 @@ const MAX_LISTED: usize = 1000;
 /// Most dead letters one purge removes; the answer says how many went.
 const MAX_PURGED: usize = 10_000;
 
-/// Only the dead-letter queues the manifest's triggers name may be handled here: a typo must
-/// not purge or replay a live queue.
+/// Why a request about dead-letter queue `queue` is refused, if it is: it lacks the secret
+/// key, or `queue` is not one of the app's dead-letter queues.
+async fn refuse(app: &AppVersion, headers: &HeaderMap, queue: &str) -> Option<Response> {
+    if let Err(refused) = operator(app, headers).await {
+        return Some(refused);
+    }
+    refuse_unless_dead_letter_queue(app, queue, headers)
+}
+
+/// Only the app's dead-letter queues may be handled here: a typo must not purge or replay a
+/// live queue.
 fn refuse_unless_dead_letter_queue(
     app: &AppVersion,
     queue: &str,
@@ -141,10 +150,7 @@ async fn show(
     headers: HeaderMap,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(refused) = operator(&app, &headers).await {
-        return refused;
-    }
-    if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
+    if let Some(refused) = refuse(&app, &headers, &queue).await {
         return refused;
     }
     match app.services.events.get(&queue, &id).await {
@@ -164,10 +170,7 @@ async fn replay_one(
     headers: HeaderMap,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(refused) = operator(&app, &headers).await {
-        return refused;
-    }
-    if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
+    if let Some(refused) = refuse(&app, &headers, &queue).await {
         return refused;
     }
     match app.services.events.replay(&queue, &id).await {
@@ -190,10 +193,7 @@ async fn replay_all(
     headers: HeaderMap,
     Path(queue): Path<String>,
 ) -> Response {
-    if let Err(refused) = operator(&app, &headers).await {
-        return refused;
-    }
-    if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
+    if let Some(refused) = refuse(&app, &headers, &queue).await {
         return refused;
     }
     let mut letters = Vec::new();
@@ -213,10 +213,7 @@ async fn replay_all(
 }
 
 async fn purge(Current(app): Current, headers: HeaderMap, Path(queue): Path<String>) -> Response {
-    if let Err(refused) = operator(&app, &headers).await {
-        return refused;
-    }
-    if let Some(refused) = refuse_unless_dead_letter_queue(&app, &queue, &headers) {
+    if let Some(refused) = refuse(&app, &headers, &queue).await {
         return refused;
     }
     match app.services.events.purge(&queue, MAX_PURGED).await {

@@ -91,7 +91,6 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             } else {
                 (request, None)
             };
-            let span_request_id = request_id.clone();
             let meta = Meta {
                 identity,
                 trace_parent,
@@ -125,6 +124,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 // so that its answer is kept even when the client leaves midway: the retry
                 // that follows must get it, not run the write again.
                 Some(claim) => {
+                    let request_id = meta.request_id.clone();
                     let (host, component) = (Arc::clone(&host), Arc::clone(component));
                     let task = tokio::spawn(
                         async move {
@@ -138,7 +138,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                         Err(_) => ApiError::new(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "the request stopped",
-                            &span_request_id,
+                            &request_id,
                         )
                         .into_response(),
                     }

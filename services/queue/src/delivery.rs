@@ -351,7 +351,27 @@ impl EventLog {
     ) -> Result<bool, QueueError> {
         let message = with_attempt(&delivery.message, error, now_ms());
         let due = now_ms().saturating_add(millis(delay));
-        let batch = Batch::new()
+        let batch = self.moved(delivery, due, delivery.ready_value.clone()).put(
+            &self.store,
+            &message_key(&message.stream, &message.id),
+            message.encode()?,
+        );
+        Ok(self.kv.apply(batch).await?)
+    }
+
+    /// Gives a leased message back undelivered (the host is stopping): due now, and this
+    /// delivery does not count as an attempt.
+    pub async fn release(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        let begun = delivery.attempt.saturating_sub(1).to_string().into_bytes();
+        self.kv.apply(self.moved(delivery, now_ms(), begun)).await?;
+        Ok(())
+    }
+
+    /// The writes that move a leased message's ready key to `due`, valued `begun` (the
+    /// deliveries begun), if its lease still holds.
+    fn moved(&self, delivery: &Delivery, due: u64, begun: Vec<u8>) -> Batch {
+        let message = &delivery.message;
+        Batch::new()
             .check(
                 &self.store,
                 &delivery.ready_key,
@@ -361,34 +381,8 @@ impl EventLog {
             .put(
                 &self.store,
                 &ready_key(&message.stream, due, &message.id),
-                delivery.ready_value.clone(),
+                begun,
             )
-            .put(
-                &self.store,
-                &message_key(&message.stream, &message.id),
-                message.encode()?,
-            );
-        Ok(self.kv.apply(batch).await?)
-    }
-
-    /// Gives a leased message back undelivered (the host is stopping): due now, and this
-    /// delivery does not count as an attempt.
-    pub async fn release(&self, delivery: &Delivery) -> Result<(), QueueError> {
-        let message = &delivery.message;
-        let batch = Batch::new()
-            .check(
-                &self.store,
-                &delivery.ready_key,
-                Condition::Equals(delivery.ready_value.clone()),
-            )
-            .delete(&self.store, &delivery.ready_key)
-            .put(
-                &self.store,
-                &ready_key(&message.stream, now_ms(), &message.id),
-                delivery.attempt.saturating_sub(1).to_string().into_bytes(),
-            );
-        self.kv.apply(batch).await?;
-        Ok(())
     }
 
     /// Moves a message to the `dead_letter` queue, with `error` as its last attempt's (when
