@@ -184,41 +184,36 @@ def queue_round(host, scripts):
     return published / (finished - started), publish_rate
 
 
-def latency_round(host, tag, count=100):
+def start_latencies(host, count, send, prefix, logged_key):
+    """Sends `count` events (one every 20 ms) with `send(i)` and returns, for each, the
+    milliseconds until its handler started, as the guest logged it under `logged_key(i)`
+    (all under `prefix`)."""
     sent = {}
     for i in range(count):
-        key = f"{tag}-{i}"
-        sent[key] = time.time() * 1000
-        host.publish(f"ok:{key}")
+        sent[i] = time.time() * 1000
+        send(i)
         time.sleep(0.02)
     deadline = time.time() + 30
     while True:
-        started = host.log(f"ran/{tag}-")
+        started = host.log(prefix)
         if len(started) >= count:
-            break
+            return [float(started[logged_key(i)]) - at for i, at in sent.items()]
         if time.time() > deadline:
-            raise SystemExit(f"latency messages not handled: {len(started)} of {count}")
+            raise SystemExit(f"events under {prefix} not handled: {len(started)} of {count}")
         time.sleep(0.05)
-    return [float(started[f"ran/{k}/1"]) - v for k, v in sent.items()]
 
 
-def upload_latency_round(host, tag, count=50):
-    sent = {}
-    for i in range(count):
-        key = f"{tag}-{i}"
-        sent[key] = time.time() * 1000
-        request("POST", f"{host.base}/storage/v1/object/watched/{key}", b"x" * 100,
+def latency_round(host, tag):
+    return start_latencies(host, 100, lambda i: host.publish(f"ok:{tag}-{i}"),
+                           f"ran/{tag}-", lambda i: f"ran/{tag}-{i}/1")
+
+
+def upload_latency_round(host, tag):
+    def upload(i):
+        request("POST", f"{host.base}/storage/v1/object/watched/{tag}-{i}", b"x" * 100,
                 {"authorization": f"Bearer {host.token}", "content-type": "text/plain"})
-        time.sleep(0.02)
-    deadline = time.time() + 30
-    while True:
-        started = host.log(f"obj-at/watched/{tag}-")
-        if len(started) >= count:
-            break
-        if time.time() > deadline:
-            raise SystemExit(f"upload events not handled: {len(started)} of {count}")
-        time.sleep(0.05)
-    return [float(started[f"obj-at/watched/{k}"]) - v for k, v in sent.items()]
+    return start_latencies(host, 50, upload, f"obj-at/watched/{tag}-",
+                           lambda i: f"obj-at/watched/{tag}-{i}")
 
 
 def percentile(values, p):

@@ -265,6 +265,21 @@ struct Common {
     lease: Option<HumanDuration>,
 }
 
+/// The keys every trigger kind shares, taken from a raw trigger table, with its
+/// `concurrency`.
+macro_rules! common {
+    ($raw:expr, $concurrency:expr) => {
+        Common {
+            component: $raw.component,
+            max_attempts: $raw.max_attempts,
+            backoff: $raw.backoff,
+            dead_letter: $raw.dead_letter,
+            concurrency: $concurrency,
+            lease: $raw.lease,
+        }
+    };
+}
+
 impl RawTriggers {
     /// Every trigger, resolved and checked against `context`.
     pub(crate) fn resolve(self, context: &Context<'_>) -> Result<Vec<TriggerSpec>, Located> {
@@ -274,14 +289,7 @@ impl RawTriggers {
             let source = TriggerSource::Queue {
                 queue: raw.queue.0.clone(),
             };
-            let common = Common {
-                component: raw.component,
-                max_attempts: raw.max_attempts,
-                backoff: raw.backoff,
-                dead_letter: raw.dead_letter,
-                concurrency: raw.concurrency,
-                lease: raw.lease,
-            };
+            let common = common!(raw, raw.concurrency);
             triggers.push(resolve(source, raw.queue.0, common, span, context)?);
         }
         for raw in self.cron {
@@ -313,15 +321,8 @@ impl RawTriggers {
                 timezone: raw.timezone,
                 catch_up: raw.catch_up,
             };
-            let common = Common {
-                component: raw.component,
-                max_attempts: raw.max_attempts,
-                backoff: raw.backoff,
-                dead_letter: raw.dead_letter,
-                // One schedule never overlaps itself.
-                concurrency: Some(1),
-                lease: raw.lease,
-            };
+            // One schedule never overlaps itself.
+            let common = common!(raw, Some(1));
             triggers.push(resolve(source, stream, common, span, context)?);
         }
         for raw in self.object {
@@ -349,14 +350,7 @@ impl RawTriggers {
                 prefix: raw.prefix,
                 suffix: raw.suffix,
             };
-            let common = Common {
-                component: raw.component,
-                max_attempts: raw.max_attempts,
-                backoff: raw.backoff,
-                dead_letter: raw.dead_letter,
-                concurrency: raw.concurrency,
-                lease: raw.lease,
-            };
+            let common = common!(raw, raw.concurrency);
             triggers.push(resolve(source, stream, common, span, context)?);
         }
         for raw in self.kv {
@@ -366,14 +360,7 @@ impl RawTriggers {
                 store: raw.store.0,
                 prefix: raw.prefix,
             };
-            let common = Common {
-                component: raw.component,
-                max_attempts: raw.max_attempts,
-                backoff: raw.backoff,
-                dead_letter: raw.dead_letter,
-                concurrency: raw.concurrency,
-                lease: raw.lease,
-            };
+            let common = common!(raw, raw.concurrency);
             triggers.push(resolve(source, stream, common, span, context)?);
         }
         check_unique(&triggers)?;
