@@ -51,14 +51,10 @@ fn refuse_unless_dead_letter_queue(
     if app.manifest.dead_letter_queues().contains(queue) {
         return None;
     }
-    Some(
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("`{queue}` is not a dead-letter queue of this app"),
-            &super::edge::id_of(headers),
-        )
-        .into_response(),
-    )
+    Some(not_found(
+        headers,
+        format!("`{queue}` is not a dead-letter queue of this app"),
+    ))
 }
 
 /// The `/admin/v1/dlq` routes.
@@ -82,6 +78,10 @@ async fn operator(app: &AppVersion, headers: &HeaderMap) -> Result<(), Response>
         &super::edge::id_of(headers),
     )
     .into_response())
+}
+
+fn not_found(headers: &HeaderMap, message: String) -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, message, &super::edge::id_of(headers)).into_response()
 }
 
 fn failure(error: QueueError, headers: &HeaderMap) -> Response {
@@ -155,12 +155,7 @@ async fn show(
     }
     match app.services.events.get(&queue, &id).await {
         Ok(Some(message)) => Json(message_json(&message)).into_response(),
-        Ok(None) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("queue `{queue}` has no message `{id}`"),
-            &super::edge::id_of(&headers),
-        )
-        .into_response(),
+        Ok(None) => not_found(&headers, format!("queue `{queue}` has no message `{id}`")),
         Err(error) => failure(error, &headers),
     }
 }
@@ -178,12 +173,10 @@ async fn replay_one(
             app.services.events.notify_published();
             Json(serde_json::json!({ "replayed": 1 })).into_response()
         }
-        Ok(false) => ApiError::new(
-            StatusCode::NOT_FOUND,
+        Ok(false) => not_found(
+            &headers,
             format!("queue `{queue}` has no dead letter `{id}`"),
-            &super::edge::id_of(&headers),
-        )
-        .into_response(),
+        ),
         Err(error) => failure(error, &headers),
     }
 }

@@ -16,6 +16,14 @@ fn body(text: &str) -> Payload {
 
 const LEASE: Duration = Duration::from_secs(30);
 
+/// A publish of `text` in order with the other events of `key`.
+fn ordered(key: &str, text: &str) -> Publish {
+    Publish {
+        order_key: Some(key.into()),
+        ..Publish::now(body(text))
+    }
+}
+
 #[tokio::test]
 async fn a_message_is_leased_once_and_gone_once_acknowledged() -> Result<(), QueueError> {
     let (_dir, log) = log();
@@ -114,10 +122,6 @@ async fn a_dedupe_key_publishes_once() -> Result<(), QueueError> {
 #[tokio::test]
 async fn events_of_one_key_wait_for_the_earlier_ones() -> Result<(), QueueError> {
     let (_dir, log) = log();
-    let ordered = |key: &str, text: &str| Publish {
-        order_key: Some(key.into()),
-        ..Publish::now(body(text))
-    };
     log.publish("s", ordered("k", "set")).await?;
     log.publish("s", ordered("k", "delete")).await?;
     log.publish("s", ordered("other", "set")).await?;
@@ -233,13 +237,9 @@ async fn a_tick_is_claimed_once_and_its_run_commits_with_the_claim() -> Result<(
 #[tokio::test]
 async fn an_earlier_event_committed_late_waits_for_the_one_in_flight() -> Result<(), QueueError> {
     let (_dir, log) = log();
-    let ordered = |text: &str| Publish {
-        order_key: Some("k".into()),
-        ..Publish::now(body(text))
-    };
     // Made first (smaller id), committed last: as a write in another process might be.
-    let (_, late) = log.event_ops("s", ordered("earlier"))?;
-    log.publish("s", ordered("later")).await?;
+    let (_, late) = log.event_ops("s", ordered("k", "earlier"))?;
+    log.publish("s", ordered("k", "later")).await?;
     let in_flight = log.lease("s", 10, LEASE).await?;
     assert_eq!(in_flight.len(), 1);
     log.kv().apply(nimbus_kv::Batch { ops: late }).await?;
@@ -317,10 +317,6 @@ async fn messages_nobody_handles_are_dead_lettered_after_their_retention() -> Re
 #[tokio::test]
 async fn a_busy_key_does_not_hold_back_the_others() -> Result<(), QueueError> {
     let (_dir, log) = log();
-    let ordered = |key: &str, text: &str| Publish {
-        order_key: Some(key.into()),
-        ..Publish::now(body(text))
-    };
     for i in 0..300 {
         log.publish("s", ordered("busy", &format!("busy {i}")))
             .await?;
@@ -342,12 +338,8 @@ async fn a_busy_key_does_not_hold_back_the_others() -> Result<(), QueueError> {
 async fn a_parked_event_whose_head_went_without_unparking_it_is_found_again()
 -> Result<(), QueueError> {
     let (_dir, log) = log();
-    let ordered = |text: &str| Publish {
-        order_key: Some("k".into()),
-        ..Publish::now(body(text))
-    };
-    log.publish("s", ordered("first")).await?;
-    log.publish("s", ordered("second")).await?;
+    log.publish("s", ordered("k", "first")).await?;
+    log.publish("s", ordered("k", "second")).await?;
     let first = log.lease("s", 10, LEASE).await?;
     assert_eq!(first.len(), 1, "the second is parked");
     // The head leaves by a path that does not unpark (as a race can make happen).
@@ -362,12 +354,8 @@ async fn a_parked_event_whose_head_went_without_unparking_it_is_found_again()
 #[tokio::test]
 async fn a_head_that_fails_keeps_its_key_even_behind_a_late_commit() -> Result<(), QueueError> {
     let (_dir, log) = log();
-    let ordered = |text: &str| Publish {
-        order_key: Some("k".into()),
-        ..Publish::now(body(text))
-    };
-    let (_, late) = log.event_ops("s", ordered("earlier"))?;
-    log.publish("s", ordered("later")).await?;
+    let (_, late) = log.event_ops("s", ordered("k", "earlier"))?;
+    log.publish("s", ordered("k", "later")).await?;
     let head = log.lease("s", 10, LEASE).await?;
     log.kv().apply(nimbus_kv::Batch { ops: late }).await?;
     // The head fails and comes due again: it is still the key's, and goes on.
@@ -384,12 +372,8 @@ async fn a_head_that_fails_keeps_its_key_even_behind_a_late_commit() -> Result<(
 #[tokio::test]
 async fn a_key_held_by_an_event_whose_record_is_gone_is_freed() -> Result<(), QueueError> {
     let (_dir, log) = log();
-    let ordered = |text: &str| Publish {
-        order_key: Some("k".into()),
-        ..Publish::now(body(text))
-    };
-    log.publish("s", ordered("lost")).await?;
-    log.publish("s", ordered("next")).await?;
+    log.publish("s", ordered("k", "lost")).await?;
+    log.publish("s", ordered("k", "next")).await?;
     let lost = log.lease("s", 10, LEASE).await?;
     // Its record vanishes, leaving its order entry and its mark behind.
     let id = &lost[0].message.id;
