@@ -9,16 +9,61 @@ override export CARGO_TARGET_DIR := $(CURDIR)/target
 LISTEN ?= 127.0.0.1:3000
 APP ?= guests/apps/hello
 
-.PHONY: up test bench fuzz setup guests host host-release lint unit e2e clean-data node-deps tools
+.PHONY: up test bench fuzz setup guests rust-guests host host-release lint unit e2e clean-data node-deps tools js-toolchain py-toolchain js-types warm-cache
 
 ## Install the wasm32-wasip2 target (idempotent).
 setup:
 	@command -v rustup >/dev/null || { echo "rustup is required (https://rustup.rs)"; exit 1; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-## Build every guest component (target/wasm32-wasip2/release/*.wasm).
-guests: setup
+EXAMPLE := guests/apps/hello
+LANGUAGE_GUESTS := target/guests/js-hello.wasm target/guests/js-todo.wasm \
+	target/guests/py-hello.wasm target/guests/py-todo.wasm
+JS_SDK := $(wildcard guests/sdk/js/*.js)
+PY_SDK := $(wildcard guests/sdk/python/nimbus/*.py)
+JS_TOOLCHAIN := guests/js/node_modules/.package-lock.json
+PY_TOOLCHAIN := target/tools/python/.installed
+
+## Build every guest component: Rust (target/wasm32-wasip2/release/*.wasm), JavaScript and
+## Python (target/guests/*.wasm, by `nimbus build` of the example app, which writes each
+## component's WIT world from its grants first).
+guests: rust-guests $(LANGUAGE_GUESTS)
+
+rust-guests: setup
 	cd guests && $(CARGO) build --release
+
+target/guests/js-%.wasm: guests/js/%/app.js guests/js/build.sh $(JS_SDK) $(EXAMPLE)/nimbus.toml $(JS_TOOLCHAIN) | host
+	./target/debug/nimbus build $(EXAMPLE) --component js-$*
+
+target/guests/py-%.wasm: guests/python/%/app.py guests/python/build.sh $(PY_SDK) $(EXAMPLE)/nimbus.toml $(PY_TOOLCHAIN) | host
+	./target/debug/nimbus build $(EXAMPLE) --component py-$*
+
+## componentize-js, esbuild and jco, pinned by guests/js/package-lock.json.
+js-toolchain: $(JS_TOOLCHAIN)
+$(JS_TOOLCHAIN): guests/js/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js (20 or newer) and npm are required to build the JavaScript guests"; exit 1; }
+	cd guests/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## The TypeScript declarations of wit/ in guests/sdk/js/types must be what `jco types` makes.
+js-types: $(JS_TOOLCHAIN)
+	@out=$$(mktemp -d) && (cd guests/js && npx --no-install jco types ../../wit --world-name app --out-dir $$out >/dev/null) \
+	  && diff -r $$out guests/sdk/js/types >/dev/null; status=$$?; rm -rf $$out; \
+	  [ $$status -eq 0 ] || { echo "guests/sdk/js/types is out of date with wit/: run (cd guests/js && npx jco types ../../wit --world-name app --out-dir ../sdk/js/types)"; exit 1; }
+
+## componentize-py in a virtual environment (target/tools/python), pinned by
+## guests/python/requirements.txt.
+py-toolchain: $(PY_TOOLCHAIN)
+$(PY_TOOLCHAIN): guests/python/requirements.txt
+	@command -v python3 >/dev/null || { echo "Python 3.10 or newer is required to build the Python guests"; exit 1; }
+	test -x target/tools/python/bin/pip || python3 -m venv target/tools/python
+	target/tools/python/bin/pip install --quiet --disable-pip-version-check -r guests/python/requirements.txt
+	touch $@
+
+## Compile every example component into the end-to-end tests' shared code cache once, so that
+## tests running side by side do not each compile the same large JavaScript or Python guest.
+warm-cache: guests host
+	@data=$$(mktemp -d) && ./target/debug/nimbus check $(EXAMPLE) --data $$data --cache-dir target/e2e-cache; status=$$?; rm -rf $$data; exit $$status
 
 ## The official Supabase JS clients, pinned by tests/supabase/package-lock.json.
 node-deps:
@@ -48,7 +93,7 @@ lint: setup
 	cd guests && $(CARGO) clippy --release -- -D warnings
 
 ## Every test: lints, unit tests, and end-to-end tests against the real binary and guests.
-test: guests lint node-deps tools
+test: guests lint js-types node-deps tools warm-cache
 	RUST_BACKTRACE=0 $(CARGO) test --workspace
 
 ## Benchmarks (not part of `make test`): load test against native and wasmtime baselines
@@ -56,7 +101,8 @@ test: guests lint node-deps tools
 ## storage through the HTTP API against an open route and dd, normal requests' latency under a
 ## slowloris attack against without one, a guest's key-value read against a direct redb read
 ## (bench/kv.sh), logs, metrics and metering on against all off (bench/observe.sh), queue
-## throughput, event latency and the event log's cost (bench/events.py), and the criterion
+## throughput, event latency and the event log's cost (bench/events.py), guests in Rust,
+## JavaScript and Python against workerd (bench/languages.sh), and the criterion
 ## bench of token and password checks.
 bench: guests host-release
 	./bench/run.sh
@@ -66,6 +112,7 @@ bench: guests host-release
 	./bench/kv.sh
 	./bench/observe.sh
 	./bench/events.py
+	./bench/languages.sh
 	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus-auth --bench tokens
 
 ## Fuzz the manifest parser, the route matcher and object key validation for FUZZ_SECONDS each

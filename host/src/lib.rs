@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data_dir;
 pub mod events;
 pub mod gateway;
+pub mod guest_wit;
 pub mod host;
 pub mod host_log;
 mod invoke_fixture;

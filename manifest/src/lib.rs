@@ -6,6 +6,7 @@
 //! checks across keys (duplicate routes, missing files) come after, still naming file, line
 //! and key.
 
+mod build;
 mod error;
 mod grants;
 mod instances;
@@ -20,6 +21,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use build::BuildSpec;
 pub use error::ManifestError;
 pub use grants::{
     AuthGrant, BucketAccess, BucketMode, ContentTypePattern, RESERVED_BUCKET_NAMES, RouteAuth,
@@ -128,8 +130,8 @@ pub struct ComponentSpec {
     pub name: String,
     /// The `.wasm` file, resolved against the manifest's directory.
     pub source: PathBuf,
-    /// The command `nimbus build` runs in the manifest's directory.
-    pub build: Option<String>,
+    /// What `nimbus build` runs to make `source`.
+    pub build: Option<BuildSpec>,
     /// HTTP routes that invoke it.
     pub routes: Vec<RouteSpec>,
     /// Stores granted by `key_value`.
@@ -459,7 +461,7 @@ impl Manifest {
             let source_span = raw.source.span();
             components.push(ComponentSpec {
                 source: dir.join(raw.source.get_ref()),
-                build: raw.build,
+                build: raw.build.map(|build| build.resolve(&dir)),
                 routes,
                 key_value,
                 buckets: raw

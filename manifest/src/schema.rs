@@ -92,7 +92,7 @@ pub(super) struct RawBucket {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawComponent {
     pub source: Spanned<String>,
-    pub build: Option<String>,
+    pub build: Option<crate::build::RawBuild>,
     #[serde(default)]
     pub routes: Vec<Spanned<RawRoute>>,
     #[serde(default)]

@@ -38,7 +38,7 @@ key_value = ["something-else"]
     let (status, _, body) = get_json(&server.url("/count/x")).await;
     assert_eq!(status, 403, "{body}");
     let error = body["error"].as_str().unwrap_or_default();
-    assert!(error.contains("access denied"), "{error}");
+    assert!(error.starts_with("access-denied: "), "{error}");
     assert!(
         error.contains("key_value = [\\\"counter\\\"]")
             || error.contains("key_value = [\"counter\"]"),

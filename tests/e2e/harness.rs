@@ -7,10 +7,20 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Path of a guest component built by `make guests`.
+/// Path of a Rust guest component built by `make guests`.
 pub fn guest(name: &str) -> String {
+    built("wasm32-wasip2/release", name)
+}
+
+/// Path of a JavaScript or Python guest built by `make guests` (`target/guests/NAME.wasm`).
+pub fn language_guest(name: &str) -> String {
+    built("guests", name)
+}
+
+fn built(folder: &str, name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip2/release")
+        .join("../target")
+        .join(folder)
         .join(format!("{name}.wasm"));
     assert!(
         path.is_file(),
@@ -52,6 +62,12 @@ impl AppDir {
             let placeholder = format!("{{{name}}}");
             if text.contains(&placeholder) {
                 text = text.replace(&placeholder, &guest(name));
+            }
+        }
+        for name in ["js-hello", "js-todo", "py-hello", "py-todo"] {
+            let placeholder = format!("{{{name}}}");
+            if text.contains(&placeholder) {
+                text = text.replace(&placeholder, &language_guest(name));
             }
         }
         std::fs::write(dir.path().join("nimbus.toml"), text).expect("write manifest");

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::auth::signup;
 use crate::harness::{AppDir, Server, client, send_json};
-use crate::objects::{BUCKETS, get, object_url};
+use crate::objects::{BUCKETS, object_url};
 
 const TODO: &str = r#"
 [app]
@@ -78,68 +78,7 @@ async fn a_read_only_grant_cannot_put() {
 async fn the_todo_app_keeps_each_users_todos_and_attachments() {
     let app = AppDir::new(&TODO.replace("GRANT", "buckets = { attachments = \"read-write\" }"));
     let server = app.start(2);
-    let ann = signup(&server, "ann@example.com").await;
-    let bob = signup(&server, "bob@example.com").await;
-    create_todo(&server, &ann.access, "buy milk").await;
-    let status = client()
-        .put(server.url("/todos/1/attachments/receipt.txt"))
-        .bearer_auth(&ann.access)
-        .header("content-type", "text/plain")
-        .body("milk 1.20")
-        .send()
-        .await
-        .expect("attach")
-        .status();
-    assert_eq!(status.as_u16(), 201);
-    let (_, _, list) = send_json(client().get(server.url("/todos")).bearer_auth(&bob.access)).await;
-    assert_eq!(list, json!([]), "Bob sees none of Ann's todos");
-    let (status, _, _) = send_json(
-        client()
-            .get(server.url("/todos/1"))
-            .bearer_auth(&bob.access),
-    )
-    .await;
-    assert_eq!(status, 404);
-    // The attachment is Ann's object in the owner bucket, also reachable through /storage/v1.
-    let key = format!("{}/1/receipt.txt", ann.user_id);
-    assert_eq!(
-        get(&server, Some(&ann.access), "attachments", &key).await.1,
-        "milk 1.20"
-    );
-    assert_eq!(
-        get(&server, Some(&bob.access), "attachments", &key).await.0,
-        403
-    );
-    let (status, _, link) = send_json(
-        client()
-            .get(server.url("/todos/1/attachments/receipt.txt/link"))
-            .bearer_auth(&ann.access),
-    )
-    .await;
-    assert_eq!(status, 200, "{link}");
-    let signed = server.url(link["url"].as_str().expect("url"));
-    assert_eq!(
-        client()
-            .get(&signed)
-            .send()
-            .await
-            .expect("signed")
-            .text()
-            .await
-            .expect("body"),
-        "milk 1.20"
-    );
-    let (status, _, _) = send_json(
-        client()
-            .delete(server.url("/todos/1"))
-            .bearer_auth(&ann.access),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        get(&server, Some(&ann.access), "attachments", &key).await.0,
-        404
-    );
+    crate::todo_scenario::run(&server, "/todos", "attachments").await;
 }
 
 #[tokio::test]

@@ -1,26 +1,13 @@
 //! Hello, the primer's first function: `handler(event, context)` answering `{message, time}` as JSON.
 
-wit_bindgen::generate!({
-    world: "http-app",
-    path: "../../wit",
-    generate_all,
-});
+use nimbus_sdk::http::{HttpError, Request, Response};
 
-use exports::nimbus::platform::http_handler::{Guest, Request, Response};
-use nimbus::platform::types::Context;
-
-struct Hello;
-
-impl Guest for Hello {
-    fn handle(_req: Request, _ctx: Context) -> Response {
-        let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        let body = serde_json::json!({ "message": "Hello, Serverless!", "time": time });
-        Response {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
-        }
-    }
+fn hello(_req: Request) -> Result<Response, HttpError> {
+    let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    Response::json(
+        200,
+        &serde_json::json!({ "message": "Hello, Serverless!", "time": time }),
+    )
 }
 
-export!(Hello);
+nimbus_sdk::http_component!(hello);

@@ -3,24 +3,16 @@
 //! however often it is delivered (the outbox entry is keyed by the message id); the schedule
 //! `cleanup` removes outbox entries older than a day.
 
-wit_bindgen::generate!({
-    world: "event-app",
-    path: "../../wit",
-    generate_all,
-});
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use exports::nimbus::platform::event_handler::{Event, EventKind, Guest};
-use nimbus::platform::key_value::Store;
-use nimbus::platform::types::Context;
+use nimbus_sdk::Context;
+use nimbus_sdk::events::{Event, EventKind};
+use nimbus_sdk::kv::Store;
 use serde_json::{Value, json};
 
 const STORE: &str = "todos";
 /// How long a sent reminder stays in the outbox.
 const KEEP_MS: u64 = 24 * 3600 * 1000;
-
-struct TodoEvents;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -40,28 +32,28 @@ fn remind(id: &str, body: &[u8]) -> Result<(), String> {
         "todo": reminder["todo"],
         "sentAtMs": now_ms(),
     });
-    let store = Store::open(STORE).map_err(|e| format!("open: {e:?}"))?;
+    let store = Store::open(STORE).map_err(|e| format!("open: {e}"))?;
     store
         .set(&format!("outbox:{user}:{id}"), mail.to_string().as_bytes())
-        .map_err(|e| format!("write the outbox: {e:?}"))
+        .map_err(|e| format!("write the outbox: {e}"))
 }
 
 fn clean_up() -> Result<(), String> {
-    let store = Store::open(STORE).map_err(|e| format!("open: {e:?}"))?;
+    let store = Store::open(STORE).map_err(|e| format!("open: {e}"))?;
     let oldest = now_ms().saturating_sub(KEEP_MS);
     let mut cursor = None;
     let mut removed = 0;
     loop {
         let page = store
             .list_entries("outbox:", cursor.as_deref(), 500)
-            .map_err(|e| format!("list: {e:?}"))?;
+            .map_err(|e| format!("list: {e}"))?;
         for (key, bytes) in &page.entries {
             let sent = serde_json::from_slice::<Value>(bytes)
                 .ok()
                 .and_then(|mail| mail["sentAtMs"].as_u64())
                 .unwrap_or(0);
             if sent < oldest {
-                store.delete(key).map_err(|e| format!("delete: {e:?}"))?;
+                store.delete(key).map_err(|e| format!("delete: {e}"))?;
                 removed += 1;
             }
         }
@@ -74,14 +66,12 @@ fn clean_up() -> Result<(), String> {
     Ok(())
 }
 
-impl Guest for TodoEvents {
-    fn handle(event: Event, _ctx: Context) -> Result<(), String> {
-        match event.kind {
-            EventKind::QueueMessage(message) => remind(&message.id, &message.body),
-            EventKind::Schedule(_) => clean_up(),
-            _ => Ok(()),
-        }
+fn handle(event: Event, _ctx: Context) -> Result<(), String> {
+    match event.kind {
+        EventKind::QueueMessage(message) => remind(&message.id, &message.body),
+        EventKind::Schedule(_) => clean_up(),
+        _ => Ok(()),
     }
 }
 
-export!(TodoEvents);
+nimbus_sdk::event_component!(handle);

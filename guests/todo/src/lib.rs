@@ -21,46 +21,15 @@
 //! to the store's outbox (a real app would send mail there), and a nightly schedule clears
 //! old ones. Images attached to a todo get a thumbnail in the bucket `thumbnails`.
 
-wit_bindgen::generate!({
-    world: "http-app",
-    path: "../../wit",
-    generate_all,
-});
-
-use exports::nimbus::platform::http_handler::{Guest, Request, Response};
-use nimbus::platform::key_value::Store;
-use nimbus::platform::object_store::Bucket;
-use nimbus::platform::queue::{self, PublishOptions};
-use nimbus::platform::types::{Context, Error};
-use serde_json::{Value, json};
+use nimbus_sdk::http::{HttpError, Params, Request, Response, Router};
+use nimbus_sdk::kv::Store;
+use nimbus_sdk::objects::Bucket;
+use nimbus_sdk::queue;
+use serde_json::{Map, Value, json};
 
 const STORE: &str = "todos";
 const BUCKET: &str = "attachments";
 const MAX_TITLE: usize = 500;
-
-struct Todo;
-
-fn respond(status: u16, body: Value) -> Response {
-    Response {
-        status,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: body.to_string().into_bytes(),
-    }
-}
-
-fn fail(status: u16, message: impl Into<String>) -> Response {
-    respond(status, json!({ "error": message.into() }))
-}
-
-fn platform_failure(error: Error) -> Response {
-    match error {
-        Error::AccessDenied(why) => fail(403, format!("access denied: {why}")),
-        Error::NotFound => fail(404, "not found"),
-        Error::Invalid(why) => fail(400, why),
-        Error::Unavailable(why) => fail(503, why),
-        Error::Other(why) => fail(500, why),
-    }
-}
 
 fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
@@ -70,254 +39,199 @@ fn todo_key(user: &str, id: &str) -> String {
     format!("todo:{user}:{id}")
 }
 
-fn body_json(req: &Request) -> Result<serde_json::Map<String, Value>, Response> {
-    match serde_json::from_slice::<Value>(&req.body) {
+fn body_object(req: &Request) -> Result<Map<String, Value>, HttpError> {
+    match req.json::<Value>() {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(fail(400, "the body must be a JSON object")),
+        _ => Err(HttpError::bad_request("the body must be a JSON object")),
     }
 }
 
-fn title_of(map: &serde_json::Map<String, Value>) -> Result<Option<String>, Response> {
+fn title_of(map: &Map<String, Value>) -> Result<Option<String>, HttpError> {
     match map.get("title") {
         None => Ok(None),
         Some(Value::String(title)) if !title.trim().is_empty() && title.len() <= MAX_TITLE => {
             Ok(Some(title.trim().to_string()))
         }
-        Some(_) => Err(fail(
-            400,
-            format!("title must be 1 to {MAX_TITLE} characters"),
-        )),
+        Some(_) => Err(HttpError::bad_request(format!(
+            "title must be 1 to {MAX_TITLE} characters"
+        ))),
     }
 }
 
-fn load(store: &Store, user: &str, id: &str) -> Result<Value, Response> {
-    match store.get(&todo_key(user, id)).map_err(platform_failure)? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|_| fail(500, "corrupt todo")),
-        None => Err(fail(404, format!("no todo {id}"))),
-    }
-}
-
-fn save(store: &Store, user: &str, id: &str, todo: &Value) -> Result<(), Response> {
+fn load(store: &Store, user: &str, id: &str) -> Result<Value, HttpError> {
     store
-        .set(&todo_key(user, id), todo.to_string().as_bytes())
-        .map_err(platform_failure)
+        .get_json(&todo_key(user, id))?
+        .ok_or_else(|| HttpError::not_found(format!("no todo {id}")))
 }
 
-fn list_todos(store: &Store, user: &str) -> Result<Vec<Value>, Response> {
-    let prefix = format!("todo:{user}:");
-    let mut todos = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_keys(&prefix, cursor.as_deref())
-            .map_err(platform_failure)?;
-        for key in &page.keys {
-            if let Some(bytes) = store.get(key).map_err(platform_failure)?
-                && let Ok(todo) = serde_json::from_slice(&bytes)
-            {
-                todos.push(todo);
-            }
-        }
-        match page.cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(todos),
-        }
+/// The signed-in user, the store, and the todo `:id` (which must exist).
+fn todo_of(req: &Request, params: &Params) -> Result<(String, Store, Value), HttpError> {
+    let user = req.identity()?.user_id.clone();
+    let store = Store::open(STORE)?;
+    let todo = load(&store, &user, &params["id"])?;
+    Ok((user, store, todo))
+}
+
+fn list(req: &Request, _: &Params) -> Result<Response, HttpError> {
+    let user = &req.identity()?.user_id;
+    let todos: Vec<Value> = Store::open(STORE)?
+        .entries(&format!("todo:{user}:"))?
+        .iter()
+        .filter_map(|(_, bytes)| serde_json::from_slice(bytes).ok())
+        .collect();
+    Response::json(200, &todos)
+}
+
+fn create(req: &Request, _: &Params) -> Result<Response, HttpError> {
+    let user = &req.identity()?.user_id;
+    let title =
+        title_of(&body_object(req)?)?.ok_or_else(|| HttpError::bad_request("title is required"))?;
+    let store = Store::open(STORE)?;
+    let id = store.increment(&format!("next:{user}"), 1)?.to_string();
+    let todo = json!({ "id": id, "title": title, "done": false, "createdAt": now() });
+    store.set_json(&todo_key(user, &id), &todo)?;
+    Response::json(201, &todo)
+}
+
+fn update(req: &Request, params: &Params) -> Result<Response, HttpError> {
+    let body = body_object(req)?;
+    let (user, store, mut todo) = todo_of(req, params)?;
+    if let Some(title) = title_of(&body)? {
+        todo["title"] = title.into();
     }
-}
-
-fn attachment_prefix(user: &str, id: &str) -> String {
-    format!("{user}/{id}/")
-}
-
-fn attachments(req: &Request, user: &str, id: &str, rest: &[&str]) -> Result<Response, Response> {
-    let store = Store::open(STORE).map_err(platform_failure)?;
-    load(&store, user, id)?;
-    let bucket = Bucket::open(BUCKET).map_err(platform_failure)?;
-    let prefix = attachment_prefix(user, id);
-    match (req.method.as_str(), rest) {
-        ("GET", []) => {
-            let page = bucket
-                .list(&prefix, Some("/"), None)
-                .map_err(platform_failure)?;
-            let files: Vec<Value> = page
-                .objects
-                .iter()
-                .map(|o| {
-                    json!({
-                        "name": &o.key[prefix.len()..],
-                        "size": o.size,
-                        "contentType": o.content_type,
-                        "etag": o.etag,
-                    })
-                })
-                .collect();
-            Ok(respond(200, json!(files)))
-        }
-        ("PUT", [name]) => {
-            let content_type = req
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                .map_or("application/octet-stream", |(_, v)| v.as_str());
-            let info = bucket
-                .put(&format!("{prefix}{name}"), &req.body, content_type)
-                .map_err(platform_failure)?;
-            Ok(respond(
-                201,
-                json!({ "name": name, "size": info.size, "etag": info.etag }),
-            ))
-        }
-        ("GET", [name]) => {
-            let key = format!("{prefix}{name}");
-            let info = bucket.head(&key).map_err(platform_failure)?;
-            let data = bucket.get(&key).map_err(platform_failure)?;
-            match (info, data) {
-                (Some(info), Some(data)) => Ok(Response {
-                    status: 200,
-                    headers: vec![("content-type".into(), info.content_type)],
-                    body: data,
-                }),
-                _ => Err(fail(404, format!("no attachment {name}"))),
-            }
-        }
-        ("DELETE", [name]) => {
-            if bucket
-                .delete(&format!("{prefix}{name}"))
-                .map_err(platform_failure)?
-            {
-                Ok(respond(200, json!({ "deleted": name })))
-            } else {
-                Err(fail(404, format!("no attachment {name}")))
-            }
-        }
-        ("GET", [name, "link"]) => {
-            let url = bucket
-                .signed_url(&format!("{prefix}{name}"), "GET", 300)
-                .map_err(platform_failure)?;
-            Ok(respond(200, json!({ "url": url, "expiresIn": 300 })))
-        }
-        _ => Err(fail(405, "method not allowed")),
+    match body.get("done") {
+        None => {}
+        Some(Value::Bool(done)) => todo["done"] = (*done).into(),
+        Some(_) => return Err(HttpError::bad_request("done must be true or false")),
     }
+    store.set_json(&todo_key(&user, &params["id"]), &todo)?;
+    Response::json(200, &todo)
 }
 
-fn route(req: &Request, user: &str) -> Result<Response, Response> {
-    let rest = req.path.trim_start_matches("/todos").trim_matches('/');
-    let segments: Vec<&str> = if rest.is_empty() {
-        Vec::new()
-    } else {
-        rest.split('/').collect()
+fn delete(req: &Request, params: &Params) -> Result<Response, HttpError> {
+    let (user, store, _) = todo_of(req, params)?;
+    let id = &params["id"];
+    let bucket = Bucket::open(BUCKET)?;
+    for object in bucket.objects(&format!("{user}/{id}/"))? {
+        bucket.delete(&object.key)?;
+    }
+    store.delete(&todo_key(&user, id))?;
+    Response::json(200, &json!({ "deleted": id }))
+}
+
+fn remind(req: &Request, params: &Params) -> Result<Response, HttpError> {
+    let body = body_object(req)?;
+    let delay = match body.get("inSeconds") {
+        None => 0,
+        Some(value) => value
+            .as_u64()
+            .filter(|seconds| *seconds <= 12 * 3600)
+            .ok_or_else(|| HttpError::bad_request("inSeconds must be 0 to 43200"))?,
     };
-    match (req.method.as_str(), segments.as_slice()) {
-        ("GET", []) => {
-            let store = Store::open(STORE).map_err(platform_failure)?;
-            Ok(respond(200, json!(list_todos(&store, user)?)))
-        }
-        ("POST", []) => {
-            let body = body_json(req)?;
-            let title = title_of(&body)?.ok_or_else(|| fail(400, "title is required"))?;
-            let store = Store::open(STORE).map_err(platform_failure)?;
-            let id = store
-                .increment(&format!("next:{user}"), 1)
-                .map_err(platform_failure)?
-                .to_string();
-            let todo = json!({ "id": id, "title": title, "done": false, "createdAt": now() });
-            save(&store, user, &id, &todo)?;
-            Ok(respond(201, todo))
-        }
-        ("GET", ["outbox"]) => {
-            let store = Store::open(STORE).map_err(platform_failure)?;
-            let page = store
-                .list_entries(&format!("outbox:{user}:"), None, 100)
-                .map_err(platform_failure)?;
-            let mails: Vec<Value> = page
-                .entries
-                .iter()
-                .filter_map(|(_, bytes)| serde_json::from_slice(bytes).ok())
-                .collect();
-            Ok(respond(200, json!(mails)))
-        }
-        ("GET", [id]) => {
-            let store = Store::open(STORE).map_err(platform_failure)?;
-            Ok(respond(200, load(&store, user, id)?))
-        }
-        ("PATCH", [id]) => {
-            let body = body_json(req)?;
-            let store = Store::open(STORE).map_err(platform_failure)?;
-            let mut todo = load(&store, user, id)?;
-            if let Some(title) = title_of(&body)? {
-                todo["title"] = title.into();
-            }
-            match body.get("done") {
-                None => {}
-                Some(Value::Bool(done)) => todo["done"] = (*done).into(),
-                Some(_) => return Err(fail(400, "done must be true or false")),
-            }
-            save(&store, user, id, &todo)?;
-            Ok(respond(200, todo))
-        }
-        ("DELETE", [id]) => {
-            let store = Store::open(STORE).map_err(platform_failure)?;
-            load(&store, user, id)?;
-            let bucket = Bucket::open(BUCKET).map_err(platform_failure)?;
-            let prefix = attachment_prefix(user, id);
-            loop {
-                let page = bucket.list(&prefix, None, None).map_err(platform_failure)?;
-                if page.objects.is_empty() {
-                    break;
-                }
-                for object in &page.objects {
-                    bucket.delete(&object.key).map_err(platform_failure)?;
-                }
-            }
-            store
-                .delete(&todo_key(user, id))
-                .map_err(platform_failure)?;
-            Ok(respond(200, json!({ "deleted": id })))
-        }
-        ("POST", [id, "remind"]) => {
-            let body = body_json(req)?;
-            let delay = match body.get("inSeconds") {
-                None => 0,
-                Some(Value::Number(n)) if n.as_u64().is_some_and(|s| s <= 12 * 3600) => {
-                    n.as_u64().unwrap_or(0)
-                }
-                Some(_) => return Err(fail(400, "inSeconds must be 0 to 43200")),
-            };
-            let store = Store::open(STORE).map_err(platform_failure)?;
-            let todo = load(&store, user, id)?;
-            let reminder = json!({ "user": user, "todo": id, "title": todo["title"] });
-            let options = PublishOptions {
-                delay_ms: Some(delay * 1000),
-                dedupe_key: None,
-            };
-            let message = queue::publish("reminders", reminder.to_string().as_bytes(), &options)
-                .map_err(platform_failure)?;
-            Ok(respond(
-                202,
-                json!({ "reminder": message, "inSeconds": delay }),
-            ))
-        }
-        (_, [id, "attachments", rest @ ..]) => attachments(req, user, id, rest),
-        _ => Err(fail(
-            404,
-            format!("no route for {} {}", req.method, req.path),
-        )),
+    let (user, _, todo) = todo_of(req, params)?;
+    let reminder = json!({ "user": user, "todo": params["id"], "title": todo["title"] });
+    let message = queue::publish_json(
+        "reminders",
+        &reminder,
+        Some(std::time::Duration::from_secs(delay)),
+        None,
+    )?;
+    Response::json(202, &json!({ "reminder": message, "inSeconds": delay }))
+}
+
+fn outbox(req: &Request, _: &Params) -> Result<Response, HttpError> {
+    let user = &req.identity()?.user_id;
+    let page = Store::open(STORE)?.list_entries(&format!("outbox:{user}:"), None, 100)?;
+    let mails: Vec<Value> = page
+        .entries
+        .iter()
+        .filter_map(|(_, bytes)| serde_json::from_slice(bytes).ok())
+        .collect();
+    Response::json(200, &mails)
+}
+
+/// The todo's bucket and the key prefix of its attachments.
+fn attachments_of(req: &Request, params: &Params) -> Result<(Bucket, String), HttpError> {
+    let (user, _, _) = todo_of(req, params)?;
+    Ok((Bucket::open(BUCKET)?, format!("{user}/{}/", params["id"])))
+}
+
+fn list_attachments(req: &Request, params: &Params) -> Result<Response, HttpError> {
+    let (bucket, prefix) = attachments_of(req, params)?;
+    let page = bucket.list(&prefix, Some("/"), None)?;
+    let files: Vec<Value> = page
+        .objects
+        .iter()
+        .map(|o| {
+            json!({
+                "name": &o.key[prefix.len()..],
+                "size": o.size,
+                "contentType": o.content_type,
+                "etag": o.etag,
+            })
+        })
+        .collect();
+    Response::json(200, &files)
+}
+
+fn attach(req: &Request, params: &Params) -> Result<Response, HttpError> {
+    let (bucket, prefix) = attachments_of(req, params)?;
+    let name = &params["name"];
+    let content_type = req
+        .header("content-type")
+        .unwrap_or("application/octet-stream");
+    let info = bucket.put(&format!("{prefix}{name}"), &req.body, content_type)?;
+    Response::json(
+        201,
+        &json!({ "name": name, "size": info.size, "etag": info.etag }),
+    )
+}
+
+fn download(req: &Request, params: &Params) -> Result<Response, HttpError> {
+    let (bucket, prefix) = attachments_of(req, params)?;
+    let name = &params["name"];
+    let key = format!("{prefix}{name}");
+    match (bucket.head(&key)?, bucket.get(&key)?) {
+        (Some(info), Some(data)) => Ok(Response::new(200)
+            .header("content-type", info.content_type)
+            .body(data)),
+        _ => Err(HttpError::not_found(format!("no attachment {name}"))),
     }
 }
 
-impl Guest for Todo {
-    fn handle(req: Request, ctx: Context) -> Response {
-        // The manifest requires auth on every route; this guards a misconfigured manifest.
-        let Some(identity) = ctx.identity else {
-            return fail(
-                401,
-                "sign in first: POST /auth/v1/token?grant_type=password",
-            );
-        };
-        match route(&req, &identity.user_id) {
-            Ok(response) | Err(response) => response,
-        }
+fn detach(req: &Request, params: &Params) -> Result<Response, HttpError> {
+    let (bucket, prefix) = attachments_of(req, params)?;
+    let name = &params["name"];
+    if !bucket.delete(&format!("{prefix}{name}"))? {
+        return Err(HttpError::not_found(format!("no attachment {name}")));
     }
+    Response::json(200, &json!({ "deleted": name }))
 }
 
-export!(Todo);
+fn link(req: &Request, params: &Params) -> Result<Response, HttpError> {
+    let (bucket, prefix) = attachments_of(req, params)?;
+    let url = bucket.signed_url(&format!("{prefix}{}", params["name"]), "GET", 300)?;
+    Response::json(200, &json!({ "url": url, "expiresIn": 300 }))
+}
+
+fn todos(req: Request) -> Result<Response, HttpError> {
+    Router::new()
+        .get("/", list)
+        .post("/", create)
+        .get("/outbox", outbox)
+        .get("/:id", |req, params| {
+            let (_, _, todo) = todo_of(req, params)?;
+            Response::json(200, &todo)
+        })
+        .patch("/:id", update)
+        .delete("/:id", delete)
+        .post("/:id/remind", remind)
+        .get("/:id/attachments", list_attachments)
+        .put("/:id/attachments/:name", attach)
+        .get("/:id/attachments/:name", download)
+        .delete("/:id/attachments/:name", detach)
+        .get("/:id/attachments/:name/link", link)
+        .handle(&req)
+}
+
+nimbus_sdk::http_component!(todos);

@@ -1,4 +1,4 @@
-//! The `nimbus` command line: `up`, `build`, `check`, `invoke`, `users`, `keys`, `secrets`,
+//! The `nimbus` command line: `up`, `build`, `new`, `wit`, `check`, `invoke`, `users`, `keys`, `secrets`,
 //! `usage`, `logs`, `backup`, `restore`.
 
 use std::path::{Path, PathBuf};
@@ -7,8 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+mod build;
 mod events;
+mod new;
 pub mod up;
+
+use build::build_components;
 
 use crate::app_version::AppVersion;
 use crate::host::Host;
@@ -37,10 +41,45 @@ pub struct Cli {
 enum Command {
     /// Serve an app: its routes and the built-in APIs.
     Up(Box<up::UpArgs>),
-    /// Run every component's `build` command.
+    /// Run every component's `build` command (after writing its WIT world where `build.wit`
+    /// asks for one).
     Build {
         /// The app directory or its nimbus.toml.
         #[arg(default_value = ".")]
+        app: PathBuf,
+        /// Build only these components [default: every component with a `build`].
+        #[arg(long = "component", short = 'c')]
+        components: Vec<String>,
+    },
+    /// Write a new component from a template into APP/NAME and add it to APP/nimbus.toml (or
+    /// write a new app there): `rust-http`, `js-http`, `python-http`, `wasi-http-rust`, and
+    /// `rust-event`, `js-event`, `python-event` (started by the queue NAME).
+    New {
+        /// The template (`--list` shows them).
+        #[arg(required_unless_present = "list")]
+        template: Option<String>,
+        /// The component's name, also its folder and its route (`GET /NAME`).
+        #[arg(required_unless_present = "list")]
+        name: Option<String>,
+        /// The app directory [default: the current one].
+        #[arg(long, default_value = ".")]
+        app: PathBuf,
+        /// List the templates.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Write a component's WIT world: the platform interfaces its grants allow and the handlers
+    /// its routes and triggers call, for toolchains that keep every import of their world
+    /// (componentize-js, componentize-py). The folder gets `world.wit` (world `guest`) and
+    /// `deps/nimbus-platform/`.
+    Wit {
+        /// The component name, as in [component.NAME].
+        component: String,
+        /// The folder to write [default: the component's `build.wit`].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The app directory or its nimbus.toml.
+        #[arg(long, default_value = ".")]
         app: PathBuf,
     },
     /// Validate the manifest and load every component, without serving.
@@ -279,7 +318,33 @@ fn block_on<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(*args),
-        Command::Build { app } => build_components(&load_manifest(&app)?),
+        Command::Build { app, components } => build_components(&load_manifest(&app)?, &components),
+        Command::New {
+            template,
+            name,
+            app,
+            list,
+        } => match (template, name) {
+            (Some(template), Some(name)) if !list => {
+                let folder = new::create(&template, &name, &app)?;
+                println!(
+                    "wrote {} and added [component.{name}] to {}; see {}",
+                    folder.display(),
+                    app.join("nimbus.toml").display(),
+                    folder.join("README.md").display()
+                );
+                Ok(())
+            }
+            _ => {
+                print!("{}", new::list());
+                Ok(())
+            }
+        },
+        Command::Wit {
+            component,
+            out,
+            app,
+        } => build::write_wit(&load_manifest(&app)?, &component, out),
         Command::Check {
             app,
             data,
@@ -416,31 +481,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn build_components(manifest: &Manifest) -> anyhow::Result<()> {
-    for component in &manifest.components {
-        let Some(command) = &component.build else {
-            continue;
-        };
-        tracing::info!(component = %component.name, "building: {command}");
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(&manifest.dir)
-            .status()
-            .with_context(|| {
-                format!(
-                    "cannot run the build command of component `{}`",
-                    component.name
-                )
-            })?;
-        if !status.success() {
-            anyhow::bail!(
-                "component.{}.build: `{command}` failed ({status})",
-                component.name
-            );
-        }
-    }
-    Ok(())
 }

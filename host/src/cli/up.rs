@@ -150,7 +150,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     let manifest = load_manifest(&app)?;
     if build {
-        build_components(&manifest)?;
+        build_components(&manifest, &[])?;
     }
     let data = data_dir(&manifest, data);
     // Checked to be this user's and closed to others before anything is written in it.
