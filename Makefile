@@ -9,6 +9,8 @@ override export CARGO_TARGET_DIR := $(CURDIR)/target
 LISTEN ?= 127.0.0.1:3000
 APP ?= guests/apps/hello
 
+.DELETE_ON_ERROR:
+
 .PHONY: up test bench fuzz setup guests rust-guests host host-release lint unit e2e clean-data node-deps tools js-toolchain py-toolchain js-types warm-cache
 
 ## Install the wasm32-wasip2 target (idempotent).
@@ -23,6 +25,8 @@ JS_SDK := $(wildcard guests/sdk/js/*.js)
 PY_SDK := $(wildcard guests/sdk/python/nimbus/*.py)
 JS_TOOLCHAIN := guests/js/node_modules/.package-lock.json
 PY_TOOLCHAIN := target/tools/python/.installed
+# What the world `nimbus build` writes for a JavaScript or Python guest is made of.
+WORLD := $(wildcard wit/*.wit) host/src/guest_wit.rs
 
 ## Build every guest component: Rust (target/wasm32-wasip2/release/*.wasm), JavaScript and
 ## Python (target/guests/*.wasm, by `nimbus build` of the example app, which writes each
@@ -32,10 +36,10 @@ guests: rust-guests $(LANGUAGE_GUESTS)
 rust-guests: setup
 	cd guests && $(CARGO) build --release
 
-target/guests/js-%.wasm: guests/js/%/app.js guests/js/build.sh $(JS_SDK) $(EXAMPLE)/nimbus.toml $(JS_TOOLCHAIN) | host
+target/guests/js-%.wasm: guests/js/%/app.js guests/js/build.sh $(JS_SDK) $(WORLD) $(EXAMPLE)/nimbus.toml $(JS_TOOLCHAIN) | host
 	./target/debug/nimbus build $(EXAMPLE) --component js-$*
 
-target/guests/py-%.wasm: guests/python/%/app.py guests/python/build.sh $(PY_SDK) $(EXAMPLE)/nimbus.toml $(PY_TOOLCHAIN) | host
+target/guests/py-%.wasm: guests/python/%/app.py guests/python/build.sh $(PY_SDK) $(WORLD) $(EXAMPLE)/nimbus.toml $(PY_TOOLCHAIN) | host
 	./target/debug/nimbus build $(EXAMPLE) --component py-$*
 
 ## componentize-js, esbuild and jco, pinned by guests/js/package-lock.json.
@@ -56,6 +60,7 @@ js-types: $(JS_TOOLCHAIN)
 py-toolchain: $(PY_TOOLCHAIN)
 $(PY_TOOLCHAIN): guests/python/requirements.txt
 	@command -v python3 >/dev/null || { echo "Python 3.10 or newer is required to build the Python guests"; exit 1; }
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || { echo "Python's venv module is required to build the Python guests (Debian: apt-get install python3-venv)"; exit 1; }
 	test -x target/tools/python/bin/pip || python3 -m venv target/tools/python
 	target/tools/python/bin/pip install --quiet --disable-pip-version-check -r guests/python/requirements.txt
 	touch $@

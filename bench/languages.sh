@@ -121,6 +121,11 @@ done
 for runtime in $LANGUAGES workerd; do
   printf "  %-8s %6s ms\n" "$runtime" "$(median <"$work/start.$runtime")"
 done
+echo "guest memory at its peak in one hello request (the host's invocation log)"
+for language in $LANGUAGES; do
+  peak=$(grep -o 'peak_memory=[0-9]*' "$work/$language.log" | head -1 | cut -d= -f2)
+  printf "  %-5s %6.1f MiB\n" "$language" "$(awk -v b="${peak:-0}" 'BEGIN { print b / 1048576 }')"
+done
 
 echo "hello: wrk -t1 -c8 -d$DURATION, $ROUNDS interleaved rounds (-warm: reuse = 1000)"
 declare -A URL

@@ -80,9 +80,24 @@ pub fn write(manifest: &Manifest, component: &ComponentSpec, folder: &Path) -> i
     let platform = folder.join("deps").join("nimbus-platform");
     std::fs::create_dir_all(&platform)?;
     for (name, text) in PLATFORM_FILES {
-        std::fs::write(platform.join(name), text)?;
+        write_file(&platform.join(name), text)?;
     }
-    std::fs::write(folder.join("world.wit"), world_of(manifest, component))
+    write_file(&folder.join("world.wit"), &world_of(manifest, component))
+}
+
+/// Writes `text` to `path`, refusing a link there: only these files are ever replaced, never
+/// what a link points at.
+fn write_file(path: &Path, text: &str) -> io::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is a link; nimbus writes WIT files only in place",
+                path.display()
+            ),
+        ));
+    }
+    std::fs::write(path, text)
 }
 
 #[cfg(test)]
@@ -150,6 +165,18 @@ mod tests {
             "{worker}"
         );
         assert!(!worker.contains("http-handler"), "{worker}");
+    }
+
+    #[test]
+    fn a_link_where_a_wit_file_goes_is_refused_and_left_alone() {
+        let m = manifest("[app]\nname = \"t\"\n[component.web]\nsource = \"a.wasm\"\n");
+        let folder = tempfile::tempdir().expect("temp dir");
+        let target = folder.path().join("elsewhere.txt");
+        std::fs::write(&target, "mine").expect("write");
+        std::os::unix::fs::symlink(&target, folder.path().join("world.wit")).expect("link");
+        let error = write(&m, &m.components[0], folder.path()).expect_err("a link");
+        assert!(error.to_string().contains("is a link"), "{error}");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "mine");
     }
 
     #[test]

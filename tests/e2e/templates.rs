@@ -1,6 +1,9 @@
 //! `nimbus new` for every template, outside this repository: the written app builds with
 //! `nimbus build` (which writes each component's WIT world first) and answers what the
-//! template's README says.
+//! template's README says. The toolchains are the ones `make guests` installs (componentize-py
+//! on PATH from target/tools/python, as the README's virtual environment puts it there); the
+//! JavaScript templates' `npm install` and the Rust templates' crates come from the registries'
+//! local caches when `make guests` filled them.
 
 use std::path::Path;
 use std::process::Command;
@@ -24,7 +27,6 @@ fn nimbus(args: &[&str], dir: &Path) -> std::process::Output {
         .current_dir(dir)
         .env("PATH", path)
         .env("NIMBUS_CACHE_DIR", shared_cache_dir())
-        .env_remove("CARGO_TARGET_DIR")
         .output()
         .expect("run nimbus")
 }
@@ -39,8 +41,15 @@ fn succeed(output: std::process::Output, what: &str) -> String {
     stdout
 }
 
+/// One template build at a time: each takes both cores for a while (cargo, componentize-js,
+/// componentize-py), and the other tests running beside them keep their timing.
+static BUILDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `nimbus new TEMPLATE NAME` in a new app, then `nimbus build` of it, then the app served.
 fn new_and_build(template: &str, name: &str, dir: &Path) -> (std::path::PathBuf, Server) {
+    let _one_at_a_time = BUILDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let app = dir.join("demo");
     std::fs::create_dir(&app).expect("app folder");
     succeed(nimbus(&["new", template, name], &app), "nimbus new");

@@ -1,6 +1,7 @@
-// The todo example in JavaScript: the same API as the Rust one (guests/todo), mounted where the
-// manifest routes it (/js/todos in the example app). Todos live in a key-value store, attachments in an `owner` bucket under
-// `{user-id}/{todo-id}/`; every route requires a signed-in user.
+// The todo example in JavaScript: the Rust one's API (guests/todo) without reminders,
+// mounted where the manifest routes it (/js/todos in the example app). Todos live in a
+// key-value store, attachments in an `owner` bucket under `{user-id}/{todo-id}/`; every route
+// requires a signed-in user.
 import { Router, HttpError, json, response } from "../../sdk/js/http.js";
 import * as kv from "../../sdk/js/kv.js";
 import * as objects from "../../sdk/js/objects.js";

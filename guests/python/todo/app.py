@@ -1,5 +1,5 @@
-"""The todo example in Python: the same API as the Rust one (guests/todo), mounted where the
-manifest routes it (/py/todos in the example app). Todos live in a key-value store,
+"""The todo example in Python: the Rust one's API (guests/todo) without reminders, mounted
+where the manifest routes it (/py/todos in the example app). Todos live in a key-value store,
 attachments in an ``owner`` bucket under ``{user-id}/{todo-id}/``; every route requires a
 signed-in user."""
 

@@ -3,14 +3,16 @@
 
 const encoder = new TextEncoder();
 
-// Bytes of a string (UTF-8), a typed array, an ArrayBuffer or an array of numbers.
+// Bytes of a string (UTF-8), a typed array, an ArrayBuffer or an array of byte values. Other
+// values are refused rather than stored as "[object Object]": use the *Json calls for those.
 export function toBytes(value) {
   if (value === undefined || value === null) return new Uint8Array();
   if (value instanceof Uint8Array) return value;
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (Array.isArray(value)) return Uint8Array.from(value);
-  return encoder.encode(String(value));
+  if (typeof value === "string") return encoder.encode(value);
+  throw new TypeError(`expected a string or bytes, got ${typeof value}; use the JSON calls (setJson, publish) for other values`);
 }
 
 // A byte list from the platform as Uint8Array, or undefined when absent.

@@ -40,7 +40,10 @@ export function handler(handle) {
   return {
     handle(record, ctx) {
       try {
-        handle(fromRecord(record), ctx);
+        const result = handle(fromRecord(record), ctx);
+        if (typeof result?.then === "function") {
+          throw new Error("the event handler returned a promise: nimbus calls are synchronous, so write handlers without async");
+        }
       } catch (error) {
         throw String(error?.message ?? error);
       }

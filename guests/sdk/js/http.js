@@ -103,7 +103,7 @@ function decode(segment) {
 // or what follows `base`.
 function segmentsOf(record, base) {
   if (base) {
-    if (!record.path.startsWith(base)) return null;
+    if (record.path !== base && !record.path.startsWith(`${base}/`)) return null;
     return record.path.slice(base.length).split("/").filter(Boolean).map(decode);
   }
   const rest = record.params.find(([name]) => name === "...");
@@ -143,7 +143,10 @@ export class Router {
       if (route.method !== "*" && route.method !== record.method) continue;
       try {
         const result = route.handler(new Request(record, ctx, params));
-        return isResponse(result) ? result : json(200, result);
+        if (typeof result?.then === "function") {
+          throw new Error(`the handler of ${route.method} ${record.path} returned a promise: nimbus calls are synchronous, so write handlers without async`);
+        }
+        return isResponse(result) ? result : json(200, result ?? null);
       } catch (error) {
         return failure(error);
       }

@@ -30,10 +30,19 @@ pub fn build_components(manifest: &Manifest, only: &[String]) -> anyhow::Result<
             write_world(manifest, component, folder)?;
         }
         tracing::info!(component = %component.name, "building: {}", build.command);
+        // What a build script may need to know of the component: JavaScript guests leave
+        // wasi:http out unless the component may make outbound requests.
+        let outbound: Vec<&str> = component
+            .allowed_outbound_hosts
+            .iter()
+            .map(|host| host.0.as_str())
+            .collect();
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(&build.command)
             .current_dir(&build.workdir)
+            .env("NIMBUS_COMPONENT", &component.name)
+            .env("NIMBUS_OUTBOUND_HOSTS", outbound.join(" "))
             .status()
             .with_context(|| {
                 format!(

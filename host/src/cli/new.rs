@@ -165,7 +165,7 @@ const RUST_COMMON: [(&str, &str); 2] = [
         include_str!("../../templates/rust-http/gitignore"),
     ),
 ];
-const JS_COMMON: [(&str, &str); 2] = [
+const JS_COMMON: [(&str, &str); 3] = [
     (
         "package.json",
         include_str!("../../templates/js-http/package.json"),
@@ -174,6 +174,7 @@ const JS_COMMON: [(&str, &str); 2] = [
         ".gitignore",
         include_str!("../../templates/js-http/gitignore"),
     ),
+    ("build.sh", include_str!("../../../guests/js/build.sh")),
 ];
 const PYTHON_COMMON: [(&str, &str); 2] = [
     (
@@ -186,9 +187,9 @@ const PYTHON_COMMON: [(&str, &str); 2] = [
     ),
 ];
 
-const CARGO_BUILD: &str = "cargo build --release --target wasm32-wasip2";
-const NPM_BUILD: &str =
-    "npm install --prefer-offline --no-audit --no-fund --loglevel=error && npm run build";
+/// `--target-dir`: `source` names the folder, whatever CARGO_TARGET_DIR the caller has set.
+const CARGO_BUILD: &str = "cargo build --release --target wasm32-wasip2 --target-dir target";
+const NPM_BUILD: &str = "npm install --prefer-offline --no-audit --no-fund --loglevel=error && sh build.sh app.js app.wasm";
 const COMPONENTIZE_PY: &str = "componentize-py -d wit -w guest componentize app -p . -o app.wasm";
 const RUST_WASM: &str = "target/wasm32-wasip2/release/{{crate}}.wasm";
 
@@ -242,6 +243,7 @@ const TEMPLATES: &[Template] = &[
         files: &[
             JS_COMMON[0],
             JS_COMMON[1],
+            JS_COMMON[2],
             ("app.js", include_str!("../../templates/js-http/app.js")),
             (
                 "README.md",
@@ -260,6 +262,7 @@ const TEMPLATES: &[Template] = &[
         files: &[
             JS_COMMON[0],
             JS_COMMON[1],
+            JS_COMMON[2],
             ("app.js", include_str!("../../templates/js-event/app.js")),
             (
                 "README.md",
@@ -340,6 +343,58 @@ const TEMPLATES: &[Template] = &[
     },
 ];
 
+/// Crate names cargo refuses or that would shadow a crate the template needs (compared with
+/// `-` as `_`).
+const RESERVED_CRATE_NAMES: &[&str] = &[
+    "nimbus_sdk",
+    "wit_bindgen",
+    "serde",
+    "serde_json",
+    "wasip2",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+    "self",
+    "super",
+    "crate",
+    "fn",
+    "mod",
+    "struct",
+    "enum",
+    "type",
+    "use",
+    "impl",
+    "trait",
+    "match",
+    "loop",
+    "while",
+    "for",
+    "if",
+    "else",
+    "let",
+    "const",
+    "static",
+    "ref",
+    "mut",
+    "move",
+    "return",
+    "async",
+    "await",
+    "dyn",
+    "pub",
+    "where",
+    "unsafe",
+    "extern",
+    "true",
+    "false",
+    "break",
+    "continue",
+    "in",
+    "as",
+];
+
 /// `nimbus new --list`.
 pub fn list() -> String {
     TEMPLATES
@@ -356,6 +411,13 @@ pub fn create(template: &str, name: &str, app: &Path) -> anyhow::Result<PathBuf>
         .with_context(|| format!("no template `{template}`; the templates are:\n{}", list()))?;
     Name::try_from(name.to_string())
         .map_err(|why| anyhow::anyhow!("`{name}` cannot name a component: {why}"))?;
+    if template.name.contains("rust")
+        && RESERVED_CRATE_NAMES.contains(&name.replace('-', "_").as_str())
+    {
+        anyhow::bail!(
+            "`{name}` cannot name a Rust component: cargo reserves it or the template uses it"
+        );
+    }
     let manifest_path = app.join("nimbus.toml");
     let folder = app.join(name);
     if folder.exists() {
@@ -483,6 +545,11 @@ mod tests {
         assert!(taken.to_string().contains("already exists"), "{taken}");
         let bad = create("js-http", "Bad Name", app).expect_err("bad name");
         assert!(bad.to_string().contains("cannot name a component"), "{bad}");
+        let reserved = create("rust-http", "nimbus-sdk", app).expect_err("reserved");
+        assert!(
+            reserved.to_string().contains("cargo reserves"),
+            "{reserved}"
+        );
         let unknown = create("cobol-http", "x", app).expect_err("unknown");
         assert!(unknown.to_string().contains("rust-http"), "{unknown}");
         assert!(!app.join("x").exists());

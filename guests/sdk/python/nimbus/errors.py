@@ -7,12 +7,13 @@ from componentize_py_types import Err
 T = TypeVar("T")
 
 _KINDS = {
-    "Error_AccessDenied": ("access-denied", 403),
-    "Error_NotFound": ("not-found", 404),
-    "Error_Invalid": ("invalid", 400),
-    "Error_Unavailable": ("unavailable", 503),
-    "Error_Other": ("other", 500),
+    "Error_AccessDenied": "access-denied",
+    "Error_NotFound": "not-found",
+    "Error_Invalid": "invalid",
+    "Error_Unavailable": "unavailable",
+    "Error_Other": "other",
 }
+_STATUS = {"access-denied": 403, "not-found": 404, "invalid": 400, "unavailable": 503, "other": 500}
 
 
 class NimbusError(Exception):
@@ -20,11 +21,11 @@ class NimbusError(Exception):
     (``access-denied``, ``not-found``, ``invalid``, ``unavailable``, ``other``), ``status``
     the HTTP status a handler would answer with."""
 
-    def __init__(self, kind: str, detail: str = "", status: int = 500):
+    def __init__(self, kind: str, detail: str = ""):
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
-        self.status = status
+        self.status = _STATUS.get(kind, 500)
 
 
 def call(platform_call: Callable[[], T]) -> T:
@@ -33,6 +34,6 @@ def call(platform_call: Callable[[], T]) -> T:
         return platform_call()
     except Err as failure:
         error = failure.value
-        kind, status = _KINDS.get(type(error).__name__, ("other", 500))
+        kind = _KINDS.get(type(error).__name__, "other")
         detail = getattr(error, "value", "")
-        raise NimbusError(kind, detail if isinstance(detail, str) else "", status) from None
+        raise NimbusError(kind, detail if isinstance(detail, str) else "") from None

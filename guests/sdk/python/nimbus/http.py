@@ -30,6 +30,8 @@ def response(status: int, body: Union[bytes, str, None] = b"", headers: Headers 
         body = b""
     if isinstance(body, str):
         body = body.encode()
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a response body is bytes or a string, not {type(body).__name__}")
     return Response(status, [(k, str(v)) for k, v in pairs], bytes(body))
 
 
@@ -51,7 +53,8 @@ class Request:
     def __init__(self, record: _WitRequest, ctx: Any, params: Dict[str, str]):
         self.method = record.method
         self.path = record.path
-        self.query = {k: v[-1] for k, v in parse_qs(record.query).items()}
+        # The first value of a repeated key, as the JavaScript and Rust SDKs read it.
+        self.query = {k: v[0] for k, v in parse_qs(record.query, keep_blank_values=True).items()}
         self.headers = {k.lower(): v for k, v in record.headers}
         self.params = {**dict(record.params), **params}
         self.body = bytes(record.body)
@@ -67,7 +70,7 @@ class Request:
         return self.headers.get(name.lower())
 
     def text(self) -> str:
-        return self.body.decode()
+        return self.body.decode(errors="replace")
 
     def json(self) -> Any:
         """The body as JSON; a body that is not JSON answers 400."""
@@ -151,9 +154,9 @@ class Router:
                 continue
             try:
                 result = handler(Request(record, ctx, params))
+                return result if isinstance(result, Response) else json(200, result)
             except Exception as error:  # noqa: BLE001 - every failure becomes an answer
                 return failure(error)
-            return result if isinstance(result, Response) else json(200, result)
         if path_matched:
             return json(405, {"error": "method not allowed"})
         return json(404, {"error": f"no route for {record.method} {record.path}"})

@@ -13,7 +13,12 @@ Value = Union[bytes, str]
 
 
 def _bytes(value: Value) -> bytes:
-    return value.encode() if isinstance(value, str) else bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    # bytes(5) would be five zero bytes: refuse what is not text or bytes.
+    raise TypeError(f"expected str or bytes, got {type(value).__name__}; use set_json for other values")
 
 
 def open(name: str) -> "KvStore":  # noqa: A001 - the SDK's verb in every language

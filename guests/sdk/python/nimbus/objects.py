@@ -56,7 +56,12 @@ class Bucket:
     def put(
         self, key: str, body: Union[bytes, str], content_type: str = "application/octet-stream"
     ) -> ObjectInfo:
-        data = body.encode() if isinstance(body, str) else bytes(body)
+        if isinstance(body, str):
+            data = body.encode()
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            data = bytes(body)
+        else:
+            raise TypeError(f"an object body is bytes or a string, not {type(body).__name__}")
         return _info(call(lambda: self._bucket.put(key, data, content_type)))
 
     def delete(self, key: str) -> bool:

@@ -10,13 +10,14 @@ use crate::{Error, Result};
 pub use wit::Store;
 
 impl Store {
-    /// The value as JSON; `invalid` when it does not parse as `T`.
+    /// The value as JSON; `other` (500 through `?`) when the stored value does not parse as
+    /// `T`: the store's content is at fault, not the request.
     pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         match self.get(key)? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::Invalid(format!("`{key}` does not hold the JSON expected: {e}"))
-            }),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Other(format!("`{key}` does not hold the JSON expected: {e}"))),
         }
     }
 
@@ -26,7 +27,7 @@ impl Store {
         self.set(key, &bytes)
     }
 
-    /// Every key starting with `prefix`, in order, fetched a page at a time.
+    /// Every key starting with `prefix`, in order (fetched a page at a time, returned at once).
     pub fn keys(&self, prefix: &str) -> Result<Vec<String>> {
         let mut keys = Vec::new();
         let mut cursor = None;
@@ -40,7 +41,7 @@ impl Store {
         }
     }
 
-    /// Every (key, value) starting with `prefix`, in order.
+    /// Every (key, value) starting with `prefix`, in order (returned at once).
     pub fn entries(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
         let mut entries = Vec::new();
         let mut cursor = None;
