@@ -16,6 +16,9 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 APP=${APP:-guests/apps/hello}
+# One compiled-code cache across runs: the example app's JavaScript and Python components
+# take about a minute to compile the first time.
+CACHE=$PWD/target/bench-cache
 # The old binary may need guests built against its own platform version.
 OLD_APP=${OLD_APP:-$APP}
 unset RUST_BACKTRACE
@@ -31,11 +34,11 @@ declare -A PORT
 for side in old new; do
   binary=$OLD app=$OLD_APP; [ "$side" = new ] && binary=$NEW app=$APP
   PORT[$side]=$(free_port)
-  "$binary" up "$app" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" >/dev/null 2>"$work/$side.log" &
+  "$binary" up "$app" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" --cache-dir "$CACHE" >/dev/null 2>"$work/$side.log" &
   pids+=($!)
 done
 for side in old new; do
-  for _ in $(seq 1 400); do curl -fs "http://127.0.0.1:${PORT[$side]}/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+  for _ in $(seq 1 2400); do curl -fs "http://127.0.0.1:${PORT[$side]}/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
 done
 
 declare -A AUTH
