@@ -160,3 +160,46 @@ fn the_js_event_template_builds_and_handles_a_message() {
 fn the_python_event_template_builds_and_handles_a_message() {
     new_build_and_publish("python-event", "listener");
 }
+
+#[test]
+fn wit_writes_a_components_world_from_its_grants() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("nimbus.toml"),
+        "[app]\nname = \"w\"\n[component.web]\nsource = \"web.wasm\"\nroutes = [\"/web/...\"]\nkey_value = [\"notes\"]\nqueues = [\"jobs\"]\n",
+    )
+    .expect("manifest");
+    let out = dir.path().join("wit-out");
+    let printed = succeed(
+        nimbus(&["wit", "web", "--out", &out.to_string_lossy()], dir.path()),
+        "nimbus wit",
+    );
+    assert!(printed.contains("world `guest`"), "{printed}");
+    let world = std::fs::read_to_string(out.join("world.wit")).expect("world.wit");
+    let imports: Vec<&str> = world
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("import "))
+        .collect();
+    assert_eq!(
+        imports,
+        [
+            "nimbus:platform/key-value@0.2.0;",
+            "nimbus:platform/config@0.2.0;",
+            "nimbus:platform/queue@0.2.0;"
+        ],
+        "{world}"
+    );
+    assert!(out.join("deps/nimbus-platform/key-value.wit").is_file());
+    // Without --out, the component must say where in `build.wit`.
+    let output = nimbus(&["wit", "web"], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("has no `build.wit` folder"), "{stderr}");
+    let output = nimbus(&["build", "-c", "nope"], dir.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("the manifest has no [component.nope]"),
+        "{stderr}"
+    );
+}

@@ -63,6 +63,7 @@ pub async fn run(server: &Server, base: &str, bucket: &str) {
     let (status, _, files) =
         send_json(client().get(url("/1/attachments")).bearer_auth(&ann.access)).await;
     assert_eq!(status, 200);
+    assert_eq!(files.as_array().map(Vec::len), Some(1), "{files}");
     assert_eq!(files[0]["name"], "receipt.txt", "{files}");
     assert_eq!(files[0]["size"], 9, "{files}");
     assert_eq!(files[0]["contentType"], "text/plain", "{files}");
@@ -74,6 +75,23 @@ pub async fn run(server: &Server, base: &str, bucket: &str) {
     assert_eq!(status, 404);
     let (status, _, _) = send_json(client().get(url(""))).await;
     assert_eq!(status, 401, "the route requires a token");
+    let (status, _, body) = send_json(
+        client()
+            .put(url("/1/attachments/bob.txt"))
+            .bearer_auth(&bob.access)
+            .body("bob was here"),
+    )
+    .await;
+    assert_eq!(status, 404, "Bob cannot attach to Ann's todo: {body}");
+    let (status, _, body) = send_json(
+        client()
+            .get(url("/1/attachments/receipt.txt"))
+            .bearer_auth(&bob.access),
+    )
+    .await;
+    assert_eq!(status, 404, "nor read her attachment: {body}");
+    let (status, _, body) = send_json(client().put(url("")).bearer_auth(&ann.access)).await;
+    assert_eq!(status, 405, "{body}");
 
     // The attachment is Ann's object in the owner bucket, also reachable through /storage/v1.
     let key = format!("{}/1/receipt.txt", ann.user_id);

@@ -85,4 +85,9 @@ export class KvStore {
     const expected = old === undefined ? undefined : toBytes(old);
     return call(() => this.store.compareAndSwap(key, expected, toBytes(value)));
   }
+
+  // Deletes `key` only when its value is `old`; true when deleted.
+  compareAndDelete(key, old) {
+    return call(() => this.store.compareAndDelete(key, toBytes(old)));
+  }
 }

@@ -35,6 +35,11 @@ export class Bucket {
     return fromPlatform(call(() => this.bucket.get(key)));
   }
 
+  // `length` bytes from `offset`, or undefined when the object is absent.
+  getRange(key, offset, length) {
+    return fromPlatform(call(() => this.bucket.getRange(key, BigInt(offset), BigInt(length))));
+  }
+
   getText(key) {
     const body = this.get(key);
     return body === undefined ? undefined : decoder.decode(body);

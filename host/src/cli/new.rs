@@ -75,6 +75,50 @@ const JS_SDK: &[(&str, &str)] = &[
         "nimbus/queue.js",
         include_str!("../../../guests/sdk/js/queue.js"),
     ),
+    (
+        "nimbus/auth-admin.js",
+        include_str!("../../../guests/sdk/js/auth-admin.js"),
+    ),
+    (
+        "nimbus/types/app.d.ts",
+        include_str!("../../../guests/sdk/js/types/app.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-auth-admin.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-auth-admin.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-auth.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-auth.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-config.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-config.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-event-handler.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-event-handler.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-http-handler.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-http-handler.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-key-value.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-key-value.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-object-store.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-object-store.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-queue.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-queue.d.ts"),
+    ),
+    (
+        "nimbus/types/interfaces/nimbus-platform-types.d.ts",
+        include_str!("../../../guests/sdk/js/types/interfaces/nimbus-platform-types.d.ts"),
+    ),
 ];
 
 const RUST_SDK: &[(&str, &str)] = &[
@@ -152,6 +196,10 @@ const PYTHON_SDK: &[(&str, &str)] = &[
     (
         "nimbus/queue.py",
         include_str!("../../../guests/sdk/python/nimbus/queue.py"),
+    ),
+    (
+        "nimbus/auth_admin.py",
+        include_str!("../../../guests/sdk/python/nimbus/auth_admin.py"),
     ),
 ];
 

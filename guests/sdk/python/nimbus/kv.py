@@ -86,3 +86,7 @@ class KvStore:
         """Writes ``new`` only when the current value is ``old`` (None = absent)."""
         expected = None if old is None else _bytes(old)
         return call(lambda: self._store.compare_and_swap(key, expected, _bytes(new)))
+
+    def compare_and_delete(self, key: str, old: Value) -> bool:
+        """Deletes ``key`` only when its value is ``old``; True when deleted."""
+        return call(lambda: self._store.compare_and_delete(key, _bytes(old)))

@@ -50,6 +50,10 @@ class Bucket:
     def get(self, key: str) -> Optional[bytes]:
         return call(lambda: self._bucket.get(key))
 
+    def get_range(self, key: str, offset: int, length: int) -> Optional[bytes]:
+        """``length`` bytes from ``offset``, or None when the object is absent."""
+        return call(lambda: self._bucket.get_range(key, offset, length))
+
     def head(self, key: str) -> Optional[ObjectInfo]:
         return _info(call(lambda: self._bucket.head(key)))
 
