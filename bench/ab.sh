@@ -34,7 +34,7 @@ declare -A PORT
 for side in old new; do
   binary=$OLD app=$OLD_APP; [ "$side" = new ] && binary=$NEW app=$APP
   PORT[$side]=$(free_port)
-  "$binary" up "$app" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" --cache-dir "$CACHE" >/dev/null 2>"$work/$side.log" &
+  NIMBUS_CACHE_DIR=$CACHE "$binary" up "$app" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" >/dev/null 2>"$work/$side.log" &
   pids+=($!)
 done
 for side in old new; do

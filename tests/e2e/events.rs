@@ -267,7 +267,9 @@ async fn a_schedule_fires_once_per_tick_per_host_with_two_processes() {
             .any(|line| line.contains("skipped a run") && line.contains(&format!("tick={tick}")));
         assert!(ticks.contains(&tick) || skipped, "{tick}: {runs:?}");
     }
-    assert!(ticks.len() >= 2, "{runs:?}");
+    // At most one skip in four ticks: more would be a scheduler that sees runs going on
+    // that are over.
+    assert!(ticks.len() >= 3, "{runs:?}");
     let counts = log_of(&server, "seq/runs/tick/").await;
     for tick in ticks {
         assert_eq!(counts[&format!("seq/runs/tick/{tick}")], "1", "{counts:?}");

@@ -36,7 +36,6 @@ mod shutdown;
 mod slow_clients;
 mod storage;
 mod supabase;
-mod templates;
 mod thumbnails;
 mod todo_scenario;
 mod trace_context;

@@ -10,9 +10,11 @@ export function toBytes(value) {
   if (value instanceof Uint8Array) return value;
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  if (Array.isArray(value)) return Uint8Array.from(value);
+  if (Array.isArray(value) && value.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)) {
+    return Uint8Array.from(value);
+  }
   if (typeof value === "string") return encoder.encode(value);
-  throw new TypeError(`expected a string or bytes, got ${typeof value}; use the JSON calls (setJson, publish) for other values`);
+  throw new TypeError(`expected a string or bytes, got ${Array.isArray(value) ? "an array of non-bytes" : typeof value}; use the JSON calls (setJson, publish) for other values`);
 }
 
 // A byte list from the platform as Uint8Array, or undefined when absent.

@@ -88,6 +88,7 @@ export class KvStore {
 
   // Deletes `key` only when its value is `old`; true when deleted.
   compareAndDelete(key, old) {
+    if (old === undefined || old === null) throw new TypeError("compareAndDelete needs the value to compare with");
     return call(() => this.store.compareAndDelete(key, toBytes(old)));
   }
 }

@@ -42,7 +42,7 @@ fn succeed(output: std::process::Output, what: &str) -> String {
 }
 
 /// One template build at a time: each takes both cores for a while (cargo, componentize-js,
-/// componentize-py), and the other tests running beside them keep their timing.
+/// componentize-py), and several at once only thrash.
 static BUILDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// `nimbus new TEMPLATE NAME` in a new app, then `nimbus build` of it, then the app served.
