@@ -25,6 +25,7 @@ mod local_users;
 mod log_format;
 mod manifest_errors;
 mod metrics;
+mod not_offered;
 mod object_grants;
 mod objects;
 mod otlp;

@@ -29,6 +29,7 @@ pub fn routes() -> axum::Router<Arc<Host>> {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/settings", get(settings))
         .route("/health", get(health))
+        .route("/authorize", get(super::not_offered::authorize))
 }
 
 /// An auth failure in GoTrue's shape: `{code, error_code, msg}` for the client's `AuthError`,

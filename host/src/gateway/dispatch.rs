@@ -150,16 +150,19 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
         RouteMatch::MethodNotAllowed(allowed) => {
             ApiError::method_not_allowed(&allowed, &request_id).into_response()
         }
-        RouteMatch::NotFound => ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no route matches {} {}",
-                request.method(),
-                request.uri().path()
-            ),
-            &request_id,
-        )
-        .into_response(),
+        RouteMatch::NotFound => match super::not_offered::unclaimed(request.uri().path()) {
+            Some(answer) => answer,
+            None => ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no route matches {} {}",
+                    request.method(),
+                    request.uri().path()
+                ),
+                &request_id,
+            )
+            .into_response(),
+        },
     }
 }
 

@@ -14,6 +14,7 @@ pub mod edge;
 mod error;
 mod guest_response;
 mod idempotency;
+mod not_offered;
 mod queue_api;
 mod rate_limit;
 pub mod request_id;
