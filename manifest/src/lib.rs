@@ -7,6 +7,7 @@
 //! and key.
 
 mod build;
+mod cors;
 mod error;
 mod grants;
 mod instances;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use build::BuildSpec;
+pub use cors::{Cors, CorsOrigins};
 pub use error::ManifestError;
 pub use grants::{
     AuthGrant, BucketAccess, BucketMode, ContentTypePattern, RESERVED_BUCKET_NAMES, RouteAuth,
@@ -85,6 +87,8 @@ pub struct Manifest {
     /// `[app] forwarded_header`: which header the trusted proxies name the client in; only
     /// that one is read (a client could add the other).
     pub forwarded_header: ForwardedHeader,
+    /// `[app] cors`: the browser origins allowed; none when absent.
+    pub cors: Option<Cors>,
     /// `[[trigger.*]]` in the order written, queue triggers first.
     pub triggers: Vec<TriggerSpec>,
     /// Every queue: consumed by a trigger, a trigger's `dead_letter`, or granted.
@@ -535,6 +539,7 @@ impl Manifest {
             require_api_key: raw.app.require_api_key,
             trusted_proxies: raw.app.trusted_proxies.into_iter().map(|p| p.0).collect(),
             metrics: raw.app.metrics,
+            cors: raw.app.cors,
             forwarded_header: raw.app.forwarded_header,
             triggers,
             queues,

@@ -35,6 +35,7 @@ pub(super) struct RawApp {
     pub metrics: bool,
     #[serde(default)]
     pub forwarded_header: ForwardedHeader,
+    pub cors: Option<crate::cors::Cors>,
 }
 
 /// Which header the trusted proxies write the client's address into.

@@ -5,6 +5,7 @@ mod auth;
 mod backends;
 mod backup;
 mod cli;
+mod cors;
 mod crash_leftovers;
 mod edge;
 mod event_metrics;

@@ -9,6 +9,7 @@ mod auth_api;
 mod caller;
 mod client_address;
 pub mod connections;
+mod cors;
 mod dispatch;
 pub mod edge;
 mod error;
@@ -42,14 +43,19 @@ pub fn router(host: Arc<Host>) -> Router {
     if host.current().manifest.metrics {
         router = router.route("/metrics", get(metrics));
     }
-    router
+    let cors = host.current().manifest.cors.as_ref().map(cors::layer);
+    let router = router
         .nest("/admin/v1", admin_api::routes())
         .nest("/auth/v1", auth_api::routes())
         .nest("/storage/v1", storage::routes())
         .nest("/queue/v1", queue_api::routes())
         .fallback(dispatch::dispatch)
-        .with_state(host)
-        .layer(edge::EdgeLayer)
+        .with_state(host);
+    let router = match cors {
+        Some(cors) => router.layer(axum::middleware::from_fn_with_state(cors, cors::apply)),
+        None => router,
+    };
+    router.layer(edge::EdgeLayer)
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {
