@@ -9,6 +9,7 @@
 mod build;
 mod cors;
 mod error;
+mod functions;
 mod grants;
 mod instances;
 mod rate_limit;
@@ -255,6 +256,8 @@ impl Manifest {
         let mut provisioned = 0u64;
         let mut seen_routes: Vec<(RoutePattern, String)> = Vec::new();
         let metrics_served = raw.app.metrics;
+        let functions = functions::check(&raw.app.functions, &raw.component)
+            .map_err(|(at, message)| ManifestError::at(path, &text, at, message))?;
         for (name, component) in raw.component {
             let table_span = component.span();
             let name = name.into_inner().0;
@@ -461,6 +464,26 @@ impl Manifest {
                     auth,
                     rate_limit,
                 });
+            }
+            if let Some(at) = functions.get(&name) {
+                let route = functions::route(&name, raw.auth_required, component_limit)
+                    .map_err(|message| ManifestError::at(path, &text, *at, message))?;
+                if let Some((_, owner)) = seen_routes
+                    .iter()
+                    .find(|(seen, _)| seen.same_as(&route.pattern))
+                {
+                    return Err(ManifestError::at(
+                        path,
+                        &text,
+                        *at,
+                        format!(
+                            "app.functions: `{name}` would serve `{}`, which component `{owner}` routes already",
+                            route.pattern
+                        ),
+                    ));
+                }
+                seen_routes.push((route.pattern.clone(), name.clone()));
+                routes.push(route);
             }
             let source_span = raw.source.span();
             components.push(ComponentSpec {

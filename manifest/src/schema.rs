@@ -36,6 +36,8 @@ pub(super) struct RawApp {
     #[serde(default)]
     pub forwarded_header: ForwardedHeader,
     pub cors: Option<crate::cors::Cors>,
+    #[serde(default)]
+    pub functions: Vec<Spanned<Name>>,
 }
 
 /// Which header the trusted proxies write the client's address into.

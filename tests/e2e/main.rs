@@ -12,6 +12,7 @@ mod event_metrics;
 mod events;
 mod events_durability;
 mod example_app;
+mod functions;
 mod grants;
 mod harness;
 mod host_log;
