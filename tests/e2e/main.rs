@@ -4,6 +4,7 @@
 mod auth;
 mod backends;
 mod backup;
+mod bucket_management;
 mod cli;
 mod cors;
 mod crash_leftovers;

@@ -1,10 +1,13 @@
-//! `GET /bucket` and `GET /bucket/{name}`: the app's buckets as the manifest declares them.
+//! `GET /bucket` and `GET /bucket/{name}`: the app's buckets as the manifest declares them;
+//! the calls that would create, change, delete or empty one say which manifest key to change.
 
 use axum::Json;
 use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use super::context::{StorageResult, bucket, caller};
+use super::error::StorageError;
 use crate::gateway::caller::Credentials;
 use crate::gateway::version::Current;
 use crate::manifest::{BucketAccess, BucketSpec};
@@ -40,4 +43,38 @@ pub(super) async fn get_bucket(
     caller(&app, &credentials).await?;
     let (spec, _) = bucket(&app, &name)?;
     Ok(Json(bucket_json(spec)).into_response())
+}
+
+/// `createBucket`, `updateBucket`, `deleteBucket` and `emptyBucket`: buckets are the
+/// manifest's, so each answers which key to change instead.
+pub(super) async fn create_refused() -> StorageError {
+    declared(
+        "buckets are declared in nimbus.toml, not created over HTTP: add a [bucket.NAME] table with its `access` (and `max_size`, `content_types`), then restart or reload the app",
+    )
+}
+
+pub(super) async fn update_refused(Path(name): Path<String>) -> StorageError {
+    declared(format!(
+        "buckets are declared in nimbus.toml: change `access`, `max_size` or `content_types` in [bucket.{name}] instead"
+    ))
+}
+
+pub(super) async fn delete_refused(Path(name): Path<String>) -> StorageError {
+    declared(format!(
+        "buckets are declared in nimbus.toml: remove the [bucket.{name}] table (and the grants that name it) instead"
+    ))
+}
+
+pub(super) async fn empty_refused(Path(name): Path<String>) -> StorageError {
+    declared(format!(
+        "bucket `{name}` is declared in nimbus.toml and is not emptied over HTTP: remove its objects (DELETE /storage/v1/object/{name} with their names, as storage-js' remove does)"
+    ))
+}
+
+fn declared(message: impl Into<String>) -> StorageError {
+    StorageError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "BucketsAreDeclared",
+        message,
+    )
 }

@@ -28,8 +28,19 @@ use crate::host::Host;
 pub fn routes() -> axum::Router<Arc<Host>> {
     let read = MethodFilter::GET.or(MethodFilter::HEAD);
     axum::Router::new()
-        .route("/bucket", get(buckets::list_buckets))
-        .route("/bucket/{name}", get(buckets::get_bucket))
+        .route(
+            "/bucket",
+            only(get(buckets::list_buckets).post(buckets::create_refused)),
+        )
+        .route(
+            "/bucket/{name}",
+            only(
+                get(buckets::get_bucket)
+                    .put(buckets::update_refused)
+                    .delete(buckets::delete_refused),
+            ),
+        )
+        .route("/bucket/{name}/empty", only(post(buckets::empty_refused)))
         .route(
             "/object/list/{bucket}",
             only(post(listing::folder).get(listing::page)),
