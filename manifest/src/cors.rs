@@ -63,6 +63,12 @@ impl TryFrom<RawCors> for Cors {
             }
             CorsOrigins::Any
         } else {
+            if raw.origins.is_empty() {
+                return Err(
+                    "origins: list at least one, or leave cors out (no origin is allowed then)"
+                        .into(),
+                );
+            }
             for origin in &raw.origins {
                 check_origin(origin)?;
             }
@@ -167,7 +173,11 @@ mod tests {
                 "cors = { origins = [\"*\", \"https://a.example\"] }",
                 "list no other",
             ),
-            ("cors = { origins = [], max_age = \"2d\" }", "at most a day"),
+            (
+                "cors = { origins = [\"*\"], max_age = \"2d\" }",
+                "at most a day",
+            ),
+            ("cors = { origins = [] }", "list at least one"),
             ("cors = { origin = [\"*\"] }", "unknown field"),
         ] {
             let error = cors_of(line).expect_err(line);

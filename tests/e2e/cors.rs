@@ -73,6 +73,24 @@ async fn listed_origins_pass_preflights_and_read_answers() {
     let exposed = header(&answer, "access-control-expose-headers").unwrap_or_default();
     assert!(exposed.contains("x-request-id"), "{exposed}");
     assert_eq!(header(&answer, "access-control-allow-credentials"), None);
+    // An error the page must be able to read (supabase-js reads its message).
+    let refused = client()
+        .get(server.url("/auth/v1/user"))
+        .header("origin", PAGE)
+        .send()
+        .await
+        .expect("user");
+    assert_eq!(refused.status().as_u16(), 401);
+    assert_eq!(header(&refused, "access-control-allow-origin"), Some(PAGE));
+    // Made without an Origin, an answer says a cache must not reuse it for a page.
+    let plain = client()
+        .get(server.url("/hello"))
+        .send()
+        .await
+        .expect("get");
+    let vary = header(&plain, "vary").unwrap_or_default();
+    assert!(vary.contains("origin"), "{vary}");
+    assert_eq!(header(&plain, "access-control-allow-origin"), None);
 }
 
 #[tokio::test]
@@ -132,4 +150,15 @@ async fn credentials_are_allowed_only_when_asked_for() {
         Some("true")
     );
     assert_eq!(header(&answer, "access-control-max-age"), Some("600"));
+    // Never for an origin that is not listed, nor on the operator's endpoints.
+    for (path, origin) in [
+        ("/hello", "https://evil.example"),
+        ("/admin/v1/users", PAGE),
+    ] {
+        let answer = preflight(&server, path, origin).await;
+        let credentials = header(&answer, "access-control-allow-credentials");
+        assert_eq!(credentials, None, "{path} from {origin}");
+    }
+    let answer = get_from(&server, "https://evil.example").await;
+    assert_eq!(header(&answer, "access-control-allow-credentials"), None);
 }

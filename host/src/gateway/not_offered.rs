@@ -27,17 +27,22 @@ fn under<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn postgrest(rest: &str) -> Response {
-    let name = rest.split('/').next().unwrap_or_default();
-    let (code, message) = match rest.strip_prefix("rpc/") {
-        Some(function) => (
+    let mut segments = rest.split('/');
+    let name = segments.next().unwrap_or_default();
+    let (code, message) = match (name, segments.next()) {
+        ("rpc", Some(function)) if !function.is_empty() => (
             "PGRST202",
             format!("nimbus has no SQL database, so there is no function `{function}` to call"),
         ),
-        None if name.is_empty() => (
+        ("rpc", _) => (
+            "PGRST202",
+            "nimbus has no SQL database, so there are no functions to call".to_string(),
+        ),
+        ("", _) => (
             "PGRST205",
             "nimbus has no SQL database: /rest/v1 (PostgREST) is not offered".to_string(),
         ),
-        None => (
+        _ => (
             "PGRST205",
             format!("nimbus has no SQL database, so there is no table `{name}`"),
         ),

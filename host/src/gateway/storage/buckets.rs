@@ -49,23 +49,38 @@ pub(super) async fn get_bucket(
 /// manifest's, so each answers which key to change instead.
 pub(super) async fn create_refused() -> StorageError {
     declared(
-        "buckets are declared in nimbus.toml, not created over HTTP: add a [bucket.NAME] table with its `access` (and `max_size`, `content_types`), then restart or reload the app",
+        "buckets are declared in nimbus.toml, not created over HTTP: add a [bucket.NAME] table with its `access` (and `max_size`, `content_types`), then restart nimbus",
     )
 }
 
-pub(super) async fn update_refused(Path(name): Path<String>) -> StorageError {
+pub(super) async fn update_refused(
+    Current(app): Current,
+    Path(name): Path<String>,
+) -> StorageError {
+    if let Err(unknown) = bucket(&app, &name) {
+        return unknown;
+    }
     declared(format!(
         "buckets are declared in nimbus.toml: change `access`, `max_size` or `content_types` in [bucket.{name}] instead"
     ))
 }
 
-pub(super) async fn delete_refused(Path(name): Path<String>) -> StorageError {
+pub(super) async fn delete_refused(
+    Current(app): Current,
+    Path(name): Path<String>,
+) -> StorageError {
+    if let Err(unknown) = bucket(&app, &name) {
+        return unknown;
+    }
     declared(format!(
         "buckets are declared in nimbus.toml: remove the [bucket.{name}] table (and the grants that name it) instead"
     ))
 }
 
-pub(super) async fn empty_refused(Path(name): Path<String>) -> StorageError {
+pub(super) async fn empty_refused(Current(app): Current, Path(name): Path<String>) -> StorageError {
+    if let Err(unknown) = bucket(&app, &name) {
+        return unknown;
+    }
     declared(format!(
         "bucket `{name}` is declared in nimbus.toml and is not emptied over HTTP: remove its objects (DELETE /storage/v1/object/{name} with their names, as storage-js' remove does)"
     ))
