@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod build;
 mod events;
 mod new;
+mod templates;
 pub mod up;
 
 use build::build_components;
