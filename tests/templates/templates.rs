@@ -141,7 +141,7 @@ async fn the_wasi_http_rust_template_builds_and_answers() {
     new_build_and_ask(
         "wasi-http-rust",
         "plain",
-        json!({ "message": "Hello from plain!" }),
+        json!({ "message": "Hello, Serverless!" }),
     )
     .await;
 }

@@ -365,7 +365,7 @@ pub(super) const TEMPLATES: &[Template] = &[
             ),
             (
                 "src/lib.rs",
-                include_str!("../../templates/wasi-http-rust/src/lib.rs"),
+                include_str!("../../../guests/http-hello/src/lib.rs"),
             ),
             (
                 "README.md",

@@ -57,33 +57,42 @@ pub(super) async fn update_refused(
     Current(app): Current,
     Path(name): Path<String>,
 ) -> StorageError {
-    if let Err(unknown) = bucket(&app, &name) {
-        return unknown;
-    }
-    declared(format!(
-        "buckets are declared in nimbus.toml: change `access`, `max_size` or `content_types` in [bucket.{name}] instead"
-    ))
+    declared_bucket(&app, &name, |name| {
+        format!(
+            "buckets are declared in nimbus.toml: change `access`, `max_size` or `content_types` in [bucket.{name}] instead"
+        )
+    })
 }
 
 pub(super) async fn delete_refused(
     Current(app): Current,
     Path(name): Path<String>,
 ) -> StorageError {
-    if let Err(unknown) = bucket(&app, &name) {
-        return unknown;
-    }
-    declared(format!(
-        "buckets are declared in nimbus.toml: remove the [bucket.{name}] table (and the grants that name it) instead"
-    ))
+    declared_bucket(&app, &name, |name| {
+        format!(
+            "buckets are declared in nimbus.toml: remove the [bucket.{name}] table (and the grants that name it) instead"
+        )
+    })
 }
 
 pub(super) async fn empty_refused(Current(app): Current, Path(name): Path<String>) -> StorageError {
-    if let Err(unknown) = bucket(&app, &name) {
-        return unknown;
+    declared_bucket(&app, &name, |name| {
+        format!(
+            "bucket `{name}` is declared in nimbus.toml and is not emptied over HTTP: remove its objects (DELETE /storage/v1/object/{name} with their names, as storage-js' remove does)"
+        )
+    })
+}
+
+/// The refusal for a call on bucket `name`: not found when the manifest does not declare it.
+fn declared_bucket(
+    app: &crate::app_version::AppVersion,
+    name: &str,
+    message: impl FnOnce(&str) -> String,
+) -> StorageError {
+    match bucket(app, name) {
+        Ok(_) => declared(message(name)),
+        Err(unknown) => unknown,
     }
-    declared(format!(
-        "bucket `{name}` is declared in nimbus.toml and is not emptied over HTTP: remove its objects (DELETE /storage/v1/object/{name} with their names, as storage-js' remove does)"
-    ))
 }
 
 fn declared(message: impl Into<String>) -> StorageError {
