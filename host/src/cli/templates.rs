@@ -194,6 +194,10 @@ pub(super) const PYTHON_SDK: &[(&str, &str)] = &[
         "nimbus/auth_admin.py",
         include_str!("../../../guests/sdk/python/nimbus/auth_admin.py"),
     ),
+    (
+        "nimbus/data.py",
+        include_str!("../../../guests/sdk/python/nimbus/data.py"),
+    ),
 ];
 
 const RUST_COMMON: [(&str, &str); 2] = [

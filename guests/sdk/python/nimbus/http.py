@@ -11,6 +11,7 @@ from wit_world import exports
 from wit_world.exports.http_handler import Request as _WitRequest
 from wit_world.exports.http_handler import Response
 
+from .data import to_bytes
 from .errors import NimbusError
 
 Headers = Union[Dict[str, str], List[Tuple[str, str]]]
@@ -26,13 +27,8 @@ class HttpError(Exception):
 
 def response(status: int, body: Union[bytes, str, None] = b"", headers: Headers = ()) -> Response:
     pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
-    if body is None:
-        body = b""
-    if isinstance(body, str):
-        body = body.encode()
-    if not isinstance(body, (bytes, bytearray, memoryview)):
-        raise TypeError(f"a response body is bytes or a string, not {type(body).__name__}")
-    return Response(status, [(k, str(v)) for k, v in pairs], bytes(body))
+    data = b"" if body is None else to_bytes(body, "a response body")
+    return Response(status, [(k, str(v)) for k, v in pairs], data)
 
 
 def json(status: int, value: Any, headers: Optional[Dict[str, str]] = None) -> Response:

@@ -3,22 +3,18 @@ manifest grants with ``key_value = ["todos"]``; any other name raises NimbusErro
 ``access-denied``. Stores belong to the app and are shared by its components."""
 
 import json
-from typing import Any, Iterator, Optional, Tuple, Union
+from typing import Any, Iterator, Optional, Tuple
 
 from wit_world.imports.key_value import Store as _Store
 
+from .data import Data, to_bytes
 from .errors import call
 
-Value = Union[bytes, str]
+Value = Data
 
 
 def _bytes(value: Value) -> bytes:
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    # bytes(5) would be five zero bytes: refuse what is not text or bytes.
-    raise TypeError(f"expected str or bytes, got {type(value).__name__}; use set_json for other values")
+    return to_bytes(value, "a value", "; use set_json for other values")
 
 
 def open(name: str) -> "KvStore":  # noqa: A001 - the SDK's verb in every language

@@ -6,6 +6,7 @@ from typing import Iterator, List, Optional, Union
 
 from wit_world.imports.object_store import Bucket as _Bucket
 
+from .data import to_bytes
 from .errors import call
 
 
@@ -60,12 +61,7 @@ class Bucket:
     def put(
         self, key: str, body: Union[bytes, str], content_type: str = "application/octet-stream"
     ) -> ObjectInfo:
-        if isinstance(body, str):
-            data = body.encode()
-        elif isinstance(body, (bytes, bytearray, memoryview)):
-            data = bytes(body)
-        else:
-            raise TypeError(f"an object body is bytes or a string, not {type(body).__name__}")
+        data = to_bytes(body, "an object body")
         return _info(call(lambda: self._bucket.put(key, data, content_type)))
 
     def delete(self, key: str) -> bool:

@@ -59,16 +59,7 @@ fn handle_message(body: &str, attempt: u32) -> Result<(), String> {
         // Publishes itself again: a loop the host must stop.
         (Some("loop"), Some(queue), None) => {
             next_seq("loop")?;
-            queue::publish(
-                queue,
-                body.as_bytes(),
-                &PublishOptions {
-                    delay_ms: None,
-                    dedupe_key: None,
-                },
-            )
-            .map(drop)
-            .map_err(|e| format!("publish: {e:?}"))
+            publish(queue, body)
         }
         (Some("ok"), Some(tag), None) => log(&format!("ran/{tag}/{attempt}"), &started),
         (Some("fail"), Some(times), Some(tag)) => {
@@ -90,16 +81,7 @@ fn handle_message(body: &str, attempt: u32) -> Result<(), String> {
                 &format!("ran/publish-{queue}/{attempt}-{}", now_ms()),
                 &started,
             )?;
-            queue::publish(
-                queue,
-                body.as_bytes(),
-                &PublishOptions {
-                    delay_ms: None,
-                    dedupe_key: None,
-                },
-            )
-            .map(drop)
-            .map_err(|e| format!("publish: {e:?}"))
+            publish(queue, body)
         }
         _ => log(&format!("ran/{body}/{attempt}"), &started),
     }
@@ -245,3 +227,17 @@ impl http_handler::Guest for Events {
 }
 
 export!(Events);
+
+/// Publishes `body` to `queue` at once.
+fn publish(queue: &str, body: &str) -> Result<(), String> {
+    queue::publish(
+        queue,
+        body.as_bytes(),
+        &PublishOptions {
+            delay_ms: None,
+            dedupe_key: None,
+        },
+    )
+    .map(drop)
+    .map_err(|e| format!("publish: {e:?}"))
+}
