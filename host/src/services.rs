@@ -270,6 +270,7 @@ pub fn open_limits(config: &RuntimeConfig) -> anyhow::Result<Arc<dyn RateLimiter
 pub async fn open_auth(manifest: &Manifest, kv: Arc<dyn KvStore>) -> anyhow::Result<AuthService> {
     let mut config = AuthConfig::new(&manifest.app);
     config.access_token_ttl = manifest.access_token_ttl;
+    config.anonymous_sign_in = manifest.anonymous_sign_in;
     AuthService::open(kv, config)
         .await
         .context("cannot open the auth service")

@@ -79,6 +79,8 @@ pub struct Manifest {
     pub buckets: Vec<BucketSpec>,
     /// `[auth] access_token_ttl`.
     pub access_token_ttl: Duration,
+    /// `[auth] anonymous`: a signup without email or password makes an anonymous user.
+    pub anonymous_sign_in: bool,
     /// `[app] require_api_key`: refuse requests without the app's publishable key.
     pub require_api_key: bool,
     /// `[app] trusted_proxies`: networks whose `X-Forwarded-For` names the client.
@@ -559,6 +561,7 @@ impl Manifest {
                 .auth
                 .access_token_ttl
                 .map_or(DEFAULT_ACCESS_TOKEN_TTL, |t| t.0),
+            anonymous_sign_in: raw.auth.anonymous,
             require_api_key: raw.app.require_api_key,
             trusted_proxies: raw.app.trusted_proxies.into_iter().map(|p| p.0).collect(),
             metrics: raw.app.metrics,

@@ -80,6 +80,8 @@ impl TryFrom<String> for TrustedProxy {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAuth {
     pub access_token_ttl: Option<HumanDuration>,
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 #[derive(Debug, Deserialize)]

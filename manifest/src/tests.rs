@@ -148,6 +148,7 @@ require_api_key = true
 
 [auth]
 access_token_ttl = "5m"
+anonymous = true
 
 [component.api]
 source = "api.wasm"
@@ -175,6 +176,7 @@ fn buckets_grants_and_route_auth_resolve() {
     let manifest = parse(BAAS).expect("valid manifest");
     assert!(manifest.require_api_key);
     assert_eq!(manifest.access_token_ttl, Duration::from_secs(300));
+    assert!(manifest.anonymous_sign_in);
     let uploads = manifest.bucket("uploads").expect("uploads");
     assert_eq!(uploads.access, BucketAccess::Owner);
     assert_eq!(uploads.max_size, 10 << 20);

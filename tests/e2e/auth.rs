@@ -28,7 +28,7 @@ pub async fn signup(server: &Server, email: &str) -> Session {
     session_of(&body)
 }
 
-fn session_of(body: &Value) -> Session {
+pub fn session_of(body: &Value) -> Session {
     Session {
         access: body["access_token"]
             .as_str()
@@ -42,7 +42,7 @@ fn session_of(body: &Value) -> Session {
     }
 }
 
-async fn login(server: &Server, email: &str, password: &str) -> (u16, Value) {
+pub async fn login(server: &Server, email: &str, password: &str) -> (u16, Value) {
     let (status, _, body) = send_json(
         client()
             .post(server.url("/auth/v1/token?grant_type=password"))
@@ -52,7 +52,7 @@ async fn login(server: &Server, email: &str, password: &str) -> (u16, Value) {
     (status, body)
 }
 
-async fn refresh(server: &Server, token: &str) -> (u16, Value) {
+pub async fn refresh(server: &Server, token: &str) -> (u16, Value) {
     let (status, _, body) = send_json(
         client()
             .post(server.url("/auth/v1/token?grant_type=refresh_token"))
@@ -270,10 +270,15 @@ async fn the_address_bucket_holds_across_worker_processes() {
     );
 }
 
+/// The claims of an access token, unverified.
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+}
+
 fn forge(token: &str, change: impl FnOnce(&mut Value)) -> String {
     let parts: Vec<&str> = token.split('.').collect();
-    let mut claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("json");
+    let mut claims = claims_of(token);
     change(&mut claims);
     format!(
         "{}.{}.{}",
@@ -292,9 +297,7 @@ async fn forged_and_foreign_tokens_are_rejected() {
     let session = signup(&server, "ann@example.com").await;
     let foreign = signup(&other, "ann@example.com").await;
 
-    let parts: Vec<&str> = session.access.split('.').collect();
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("json");
+    let claims = claims_of(&session.access);
     let jwks: Value = client()
         .get(server.url("/auth/v1/.well-known/jwks.json"))
         .send()
@@ -313,7 +316,7 @@ async fn forged_and_foreign_tokens_are_rejected() {
     let none = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
-        parts[1]
+        session.access.split('.').nth(1).expect("a JWT")
     );
     let forged = [
         (

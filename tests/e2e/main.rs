@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `nimbus` binary, real HTTP, real guest components.
 //! Build the guests first (`make guests`; `make test` does it).
 
+mod anonymous;
 mod auth;
+mod auth_admin;
 mod backends;
 mod backup;
 mod bucket_management;

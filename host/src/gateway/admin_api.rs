@@ -23,18 +23,9 @@ pub fn routes() -> axum::Router<Arc<Host>> {
         .nest("/dlq", super::admin_dlq::routes())
 }
 
-/// Whether the request carries the app's secret key.
+/// Whether the request carries the app's secret key (and no user's token).
 pub(super) async fn is_operator(app: &AppVersion, headers: &HeaderMap) -> bool {
-    let from_header = headers.get("apikey").and_then(|v| v.to_str().ok());
-    for candidate in super::caller::bearer(headers)
-        .into_iter()
-        .chain(from_header)
-    {
-        if let Ok(true) = app.services.auth.is_secret_key(candidate).await {
-            return true;
-        }
-    }
-    false
+    super::caller::is_service(app, headers).await
 }
 
 #[derive(Deserialize)]

@@ -30,11 +30,12 @@ pub fn routes() -> axum::Router<Arc<Host>> {
         .route("/settings", get(settings))
         .route("/health", get(health))
         .route("/authorize", get(super::not_offered::authorize))
+        .nest("/admin", super::auth_admin_api::routes())
 }
 
 /// An auth failure in GoTrue's shape: `{code, error_code, msg}` for the client's `AuthError`,
 /// plus OAuth's `{error, error_description}`.
-struct AuthFailure(AuthError);
+pub(super) struct AuthFailure(pub(super) AuthError);
 
 impl IntoResponse for AuthFailure {
     fn into_response(self) -> Response {
@@ -78,7 +79,7 @@ impl From<AuthError> for AuthFailure {
     }
 }
 
-type AuthResult = Result<Response, AuthFailure>;
+pub(super) type AuthResult = Result<Response, AuthFailure>;
 
 fn require_api_key(credentials: &Credentials) -> Result<(), AuthFailure> {
     if credentials.api_key_ok() {
@@ -103,7 +104,7 @@ async fn authenticated(
     Ok(claims)
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AuthFailure> {
+pub(super) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AuthFailure> {
     serde_json::from_slice(body)
         .map_err(|e| AuthFailure(AuthError::Invalid(format!("invalid JSON body: {e}"))))
 }
@@ -117,6 +118,12 @@ struct EmailPassword {
 }
 
 impl EmailPassword {
+    /// A signup with neither email nor password: `signInAnonymously`.
+    fn is_anonymous(&self) -> bool {
+        let blank = |field: &Option<String>| field.as_deref().is_none_or(str::is_empty);
+        blank(&self.email) && blank(&self.password)
+    }
+
     fn required(self) -> Result<(String, String, serde_json::Value), AuthFailure> {
         match (self.email, self.password) {
             (Some(email), Some(password)) => Ok((
@@ -170,7 +177,19 @@ async fn signup(
 ) -> AuthResult {
     require_api_key(&credentials)?;
     throttle(&host, &app, peer.ip(), &headers)?;
-    let (email, password, data) = parse::<EmailPassword>(&body)?.required()?;
+    let request = parse::<EmailPassword>(&body)?;
+    if request.is_anonymous() {
+        let data = request.data.unwrap_or_else(|| serde_json::json!({}));
+        if !data.is_object() {
+            return Err(AuthFailure(AuthError::Invalid(
+                "`data` must be an object".into(),
+            )));
+        }
+        let session = app.services.auth.sign_in_anonymously(data).await?;
+        tracing::info!(user = %session.user.id, "signed in anonymously");
+        return Ok(Json(session.to_json()).into_response());
+    }
+    let (email, password, data) = request.required()?;
     if !data.is_object() {
         return Err(AuthFailure(AuthError::Invalid(
             "`data` must be an object".into(),
@@ -276,7 +295,22 @@ async fn update_user(
     require_api_key(&credentials)?;
     let claims = authenticated(&app, &credentials).await?;
     let update: UserUpdate = parse(&body)?;
-    if update.email.is_some() {
+    let auth = &app.services.auth;
+    let current = auth.user(&claims.sub).await?;
+    if current.is_anonymous {
+        let user = auth
+            .make_permanent(&current, update.email, update.password, update.data)
+            .await?;
+        return Ok(Json(user.to_json()).into_response());
+    }
+    let same_email = |email: &String| {
+        nimbus_auth::normalize_email(email).is_ok_and(|email| email == current.email)
+    };
+    if update
+        .email
+        .as_ref()
+        .is_some_and(|email| !same_email(email))
+    {
         return Err(AuthFailure(AuthError::Invalid(
             "changing the email is not supported (there is no mailer to confirm it)".into(),
         )));
@@ -299,9 +333,10 @@ async fn jwks(Current(app): Current) -> AuthResult {
     Ok(response)
 }
 
-async fn settings() -> Json<serde_json::Value> {
+async fn settings(Current(app): Current) -> Json<serde_json::Value> {
+    let anonymous = app.manifest.anonymous_sign_in;
     Json(serde_json::json!({
-        "external": { "email": true, "phone": false, "anonymous_users": false },
+        "external": { "email": true, "phone": false, "anonymous_users": anonymous },
         "disable_signup": false,
         "mailer_autoconfirm": true,
         "phone_autoconfirm": false,

@@ -1,5 +1,6 @@
-//! Who is calling: the app's publishable key (`apikey`) and the bearer token, read the same way
-//! by the app's routes and the built-in APIs through the [`Credentials`] extractor.
+//! Who is calling: the app's publishable key (`apikey`), its secret key, and the bearer token,
+//! read the same way by the app's routes and the built-in APIs through the [`Credentials`]
+//! extractor.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,23 +22,43 @@ use crate::host::Host;
 pub struct Credentials {
     api_key_ok: bool,
     token: Option<String>,
+    service: bool,
 }
 
 impl Credentials {
     /// The credentials in `headers` and `query`, for `app`.
-    pub fn read(app: &AppVersion, headers: &HeaderMap, query: Option<&str>) -> Self {
+    pub async fn read(app: &AppVersion, headers: &HeaderMap, query: Option<&str>) -> Self {
+        let secret_api_key = match headers.get(&API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(key) => is_secret_key(app, key).await,
+            None => false,
+        };
+        let service = match bearer(headers) {
+            Some(token) => is_secret_key(app, token).await,
+            None => secret_api_key,
+        };
         Self {
-            api_key_ok: api_key_ok(app, headers, query),
-            token: user_token(app, headers).map(str::to_string),
+            api_key_ok: service || secret_api_key || api_key_ok(app, headers, query),
+            token: if service {
+                None
+            } else {
+                user_token(app, headers).map(str::to_string)
+            },
+            service,
         }
     }
 
-    /// Whether the app's key requirement is met.
+    /// Whether the app's key requirement is met (the secret key meets it too).
     pub fn api_key_ok(&self) -> bool {
         self.api_key_ok
     }
 
-    /// The bearer token, when one came that is not the publishable key.
+    /// Whether the caller presented the app's secret key and no user's token: the service
+    /// role, which acts for the app itself and passes every bucket's access rule.
+    pub fn is_service(&self) -> bool {
+        self.service
+    }
+
+    /// The bearer token, when one came that is neither the publishable nor the secret key.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
     }
@@ -60,7 +81,8 @@ impl FromRequestParts<Arc<Host>> for Credentials {
             &crate::gateway::version::of(parts, host),
             &parts.headers,
             parts.uri.query(),
-        ))
+        )
+        .await)
     }
 }
 
@@ -72,6 +94,24 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// Whether the request acts as the service role: the app's secret key as the bearer token, or
+/// as `apikey` with no bearer token (supabase-js sends it as both). A user's token beside the
+/// secret key acts as that user, as in Supabase.
+pub async fn is_service(app: &AppVersion, headers: &HeaderMap) -> bool {
+    let candidate = match bearer(headers) {
+        Some(token) => token,
+        None => match headers.get(&API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(key) => key,
+            None => return false,
+        },
+    };
+    is_secret_key(app, candidate).await
+}
+
+async fn is_secret_key(app: &AppVersion, candidate: &str) -> bool {
+    matches!(app.services.auth.is_secret_key(candidate).await, Ok(true))
 }
 
 /// The header Supabase clients send the app's key in.

@@ -31,7 +31,7 @@ const IDENTITY_HEADERS: [HeaderName; 3] = [
 pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> Response {
     let request_id = super::edge::id_of(request.headers());
     let app = host.current();
-    let credentials = Credentials::read(&app, request.headers(), request.uri().query());
+    let credentials = Credentials::read(&app, request.headers(), request.uri().query()).await;
     let routed = app
         .router
         .route(request.method().as_str(), request.uri().path());
@@ -222,6 +222,7 @@ async fn check_caller(
         return Ok(None);
     }
     let identity = match credentials.claims(app).await {
+        Ok(None) if credentials.is_service() => Some(nimbus_auth::Identity::service_role()),
         Ok(Some(claims)) => Some(claims.identity()),
         Err(error) => {
             return Err(

@@ -5,6 +5,7 @@
 
 mod admin_api;
 mod admin_dlq;
+mod auth_admin_api;
 mod auth_api;
 mod caller;
 mod client_address;

@@ -54,6 +54,10 @@ impl AuthService {
             created_at_ms: now,
             updated_at_ms: now,
             last_sign_in_at_ms: None,
+            app_metadata: serde_json::json!({}),
+            email_unconfirmed: false,
+            confirmed_at_ms: None,
+            is_anonymous: false,
         })
     }
 
@@ -108,9 +112,10 @@ impl AuthService {
     pub async fn delete_user(&self, id: &str) -> Result<(), AuthError> {
         let user = self.user(id).await?;
         self.end_sessions(id, None).await?;
-        let batch = Batch::new()
-            .delete(&self.store, &Self::email_key(&user.email))
-            .delete(&self.store, &Self::user_key(id));
+        let mut batch = Batch::new().delete(&self.store, &Self::user_key(id));
+        if !user.is_anonymous {
+            batch = batch.delete(&self.store, &Self::email_key(&user.email));
+        }
         self.kv.apply(batch).await?;
         Ok(())
     }
@@ -144,14 +149,7 @@ impl AuthService {
                 user.password_hash = hash.clone();
             }
             if let Some(data) = &data {
-                if !user.user_metadata.is_object() {
-                    user.user_metadata = serde_json::json!({});
-                }
-                if let Some(metadata) = user.user_metadata.as_object_mut() {
-                    for (key, value) in data {
-                        metadata.insert(key.clone(), value.clone());
-                    }
-                }
+                crate::merge_metadata(&mut user.user_metadata, data);
             }
             Ok(())
         })

@@ -39,6 +39,20 @@ pub enum AuthError {
     /// No user with that id.
     #[error("User not found")]
     UserNotFound,
+    /// The right password, for an email that was not confirmed yet.
+    #[error("Email not confirmed")]
+    EmailNotConfirmed,
+    /// An administration call without the service role.
+    #[error("User not allowed")]
+    NotAdmin,
+    /// A signup without email while `[auth] anonymous` is off.
+    #[error(
+        "Anonymous sign-ins are disabled; enable them with `anonymous = true` under `[auth]` in nimbus.toml"
+    )]
+    AnonymousDisabled,
+    /// A request that is well formed but not allowed in this state.
+    #[error("{0}")]
+    Unprocessable(String),
     /// A malformed request.
     #[error("{0}")]
     Invalid(String),
@@ -54,7 +68,12 @@ impl AuthError {
     /// The HTTP status Supabase answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidCredentials | Self::InvalidEmail | Self::Invalid(_) => 400,
+            Self::InvalidCredentials
+            | Self::InvalidEmail
+            | Self::Invalid(_)
+            | Self::EmailNotConfirmed => 400,
+            Self::NotAdmin => 403,
+            Self::AnonymousDisabled | Self::Unprocessable(_) => 422,
             Self::RefreshTokenNotFound => 400,
             Self::EmailTaken | Self::WeakPassword(_) => 422,
             Self::Throttled { .. } => 429,
@@ -78,7 +97,10 @@ impl AuthError {
             Self::RefreshTokenReused => "refresh_token_already_used",
             Self::SessionNotFound => "session_not_found",
             Self::UserNotFound => "user_not_found",
-            Self::Invalid(_) => "validation_failed",
+            Self::Invalid(_) | Self::Unprocessable(_) => "validation_failed",
+            Self::EmailNotConfirmed => "email_not_confirmed",
+            Self::NotAdmin => "not_admin",
+            Self::AnonymousDisabled => "anonymous_provider_disabled",
             Self::Storage(_) | Self::Internal(_) => "unexpected_failure",
         }
     }

@@ -8,6 +8,8 @@
 //! loop.
 #![deny(missing_docs)]
 
+mod admin;
+mod anonymous;
 mod directory;
 mod error;
 mod keys;
@@ -28,12 +30,15 @@ use nimbus_kv::{Batch, KvStore, StoreId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use admin::{AdminUserChanges, UserPage};
 pub use error::AuthError;
 pub use keys::{ALGORITHM, KeySet};
 pub use secret_key::SECRET_KEY_PREFIX;
 pub use session::REMEMBERED_TOKENS;
 pub use throttle::{FREE_FAILURES, MAX_LOCKOUT};
-pub use user::{DEFAULT_ROLE, Identity, User, normalize_email, rfc3339};
+pub use user::{
+    DEFAULT_ROLE, Identity, SERVICE_ROLE, User, merge_metadata, normalize_email, rfc3339,
+};
 
 use live::LiveSessions;
 use session::{Presented, SessionRecord};
@@ -63,6 +68,8 @@ pub struct AuthConfig {
     pub ip_burst: u32,
     /// Per-address bucket: refill per minute.
     pub ip_per_minute: u32,
+    /// Whether a signup with neither email nor password makes an anonymous user.
+    pub anonymous_sign_in: bool,
 }
 
 impl AuthConfig {
@@ -75,6 +82,7 @@ impl AuthConfig {
             access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
             ip_burst: 30,
             ip_per_minute: 30,
+            anonymous_sign_in: false,
         }
     }
 }
@@ -104,7 +112,7 @@ pub struct Claims {
     /// Authentication assurance level (always `aal1`: password).
     #[serde(default)]
     pub aal: Option<String>,
-    /// Always false: there are no anonymous users.
+    /// Whether the user signed in anonymously and has not added an email yet.
     #[serde(default)]
     pub is_anonymous: bool,
 }
@@ -370,6 +378,9 @@ impl AuthService {
         match user {
             Some(user) if matches => {
                 self.kv.delete(&self.store, &failures_key).await?;
+                if user.email_unconfirmed {
+                    return Err(AuthError::EmailNotConfirmed);
+                }
                 let user = self
                     .change_user(&user.id, |u| {
                         u.last_sign_in_at_ms = Some(now_ms());
@@ -488,7 +499,14 @@ impl AuthService {
     }
 }
 
+/// Checks a role given to a user. `service_role` is the secret key's alone: a user holding
+/// it would look to guests like the app's own servers.
 fn check_role(role: &str) -> Result<(), AuthError> {
+    if role == SERVICE_ROLE {
+        return Err(AuthError::Invalid(format!(
+            "`{SERVICE_ROLE}` belongs to the app's secret key and cannot be given to a user"
+        )));
+    }
     let valid = !role.is_empty()
         && role.len() <= 63
         && role

@@ -269,3 +269,164 @@ async fn admin_operations() {
     assert!(auth.set_role("nobody", "admin").await.is_err());
     assert!(auth.set_role(&user.id, "bad role").await.is_err());
 }
+
+fn changes(email: &str, password: &str) -> AdminUserChanges {
+    AdminUserChanges {
+        email: Some(email.into()),
+        password: Some(password.into()),
+        ..AdminUserChanges::default()
+    }
+}
+
+#[tokio::test]
+async fn admin_created_users_sign_in_once_confirmed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo").await;
+    let user = auth
+        .admin_create_user(changes("ann@example.com", "password1"))
+        .await
+        .expect("create");
+    assert!(user.to_json()["email_confirmed_at"].is_null());
+    assert!(matches!(
+        auth.sign_in("ann@example.com", "password1").await,
+        Err(AuthError::EmailNotConfirmed)
+    ));
+    let confirm = AdminUserChanges {
+        email_confirm: true,
+        role: Some("editor".into()),
+        app_metadata: serde_json::json!({"plan": "pro", "provider": "forged"})
+            .as_object()
+            .cloned(),
+        ..AdminUserChanges::default()
+    };
+    let user = auth
+        .admin_update_user(&user.id, confirm)
+        .await
+        .expect("confirm");
+    assert_eq!(user.role, "editor");
+    let forged = AdminUserChanges {
+        role: Some(SERVICE_ROLE.into()),
+        ..AdminUserChanges::default()
+    };
+    assert!(matches!(
+        auth.admin_update_user(&user.id, forged).await,
+        Err(AuthError::Invalid(_))
+    ));
+    assert_eq!(user.app_metadata_json()["provider"], "email");
+    assert_eq!(user.app_metadata_json()["plan"], "pro");
+    let session = auth
+        .sign_in("ann@example.com", "password1")
+        .await
+        .expect("confirmed");
+    let claims = auth.verify(&session.access_token).await.expect("token");
+    assert_eq!(claims.role, "editor");
+}
+
+#[tokio::test]
+async fn an_admin_email_change_moves_the_claim_and_never_takes_anothers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo").await;
+    let ann = signed_up_ann(&auth).await.user;
+    let bob = auth
+        .signup("bob@example.com", "password1", serde_json::Value::Null)
+        .await
+        .expect("bob")
+        .user;
+    let moved = AdminUserChanges {
+        email: Some("Ann2@example.com".into()),
+        email_confirm: true,
+        ..AdminUserChanges::default()
+    };
+    auth.admin_update_user(&ann.id, moved).await.expect("move");
+    assert_eq!(
+        auth.user_by_email("ann2@example.com")
+            .await
+            .expect("new")
+            .id,
+        ann.id
+    );
+    auth.signup("ann@example.com", "password1", serde_json::Value::Null)
+        .await
+        .expect("the old address is free again");
+    let steal = AdminUserChanges {
+        email: Some("ann2@example.com".into()),
+        ..AdminUserChanges::default()
+    };
+    assert!(matches!(
+        auth.admin_update_user(&bob.id, steal).await,
+        Err(AuthError::EmailTaken)
+    ));
+    assert_eq!(
+        auth.user(&bob.id).await.expect("bob").email,
+        "bob@example.com"
+    );
+}
+
+#[tokio::test]
+async fn users_are_listed_newest_first_page_by_page() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo").await;
+    for name in ["a", "b", "c"] {
+        auth.admin_create_user(changes(&format!("{name}@example.com"), "password1"))
+            .await
+            .expect("create");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let first = auth.list_users_page(1, 2).await.expect("page 1");
+    assert_eq!(first.total, 3);
+    let emails: Vec<_> = first.users.iter().map(|u| u.email.as_str()).collect();
+    assert_eq!(emails, ["c@example.com", "b@example.com"]);
+    let second = auth.list_users_page(2, 2).await.expect("page 2");
+    assert_eq!(second.users.len(), 1);
+    assert_eq!(second.users[0].email, "a@example.com");
+    assert!(
+        auth.list_users_page(3, 2)
+            .await
+            .expect("page 3")
+            .users
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn anonymous_users_are_off_by_default_and_can_become_permanent() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo").await;
+    assert!(matches!(
+        auth.sign_in_anonymously(serde_json::json!({})).await,
+        Err(AuthError::AnonymousDisabled)
+    ));
+    let mut config = AuthConfig::new("anon");
+    config.anonymous_sign_in = true;
+    let kv = RedbKvStore::open(&dir.path().join("anon.redb")).expect("kv");
+    let auth = AuthService::open(Arc::new(kv), config).await.expect("auth");
+    let session = auth
+        .sign_in_anonymously(serde_json::json!({}))
+        .await
+        .expect("anonymous");
+    let claims = auth.verify(&session.access_token).await.expect("token");
+    assert!(claims.is_anonymous);
+    assert_eq!(claims.email, None);
+    assert!(matches!(
+        auth.make_permanent(&session.user, None, Some("password1".into()), None)
+            .await,
+        Err(AuthError::Unprocessable(_))
+    ));
+    let user = auth
+        .make_permanent(
+            &session.user,
+            Some("anon@example.com".into()),
+            Some("password1".into()),
+            None,
+        )
+        .await
+        .expect("permanent");
+    assert!(!user.is_anonymous);
+    assert_eq!(user.id, session.user.id);
+    let signed_in = auth
+        .sign_in("anon@example.com", "password1")
+        .await
+        .expect("password sign-in");
+    assert_eq!(signed_in.user.id, session.user.id);
+    auth.delete_user(&user.id).await.expect("delete");
+}

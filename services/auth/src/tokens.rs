@@ -112,10 +112,10 @@ impl AuthService {
             iat: now,
             jti: random::uuid()?,
             role: user.role.clone(),
-            email: Some(user.email.clone()),
+            email: (!user.is_anonymous).then(|| user.email.clone()),
             session_id: session_id.to_string(),
             aal: Some("aal1".into()),
-            is_anonymous: false,
+            is_anonymous: user.is_anonymous,
         };
         let mut header = Header::new(ALGORITHM);
         header.kid = Some(key.kid.clone());

@@ -28,12 +28,26 @@ pub struct User {
     /// Milliseconds since the epoch.
     #[serde(default)]
     pub last_sign_in_at_ms: Option<u64>,
+    /// Data only the service role may change (`app_metadata`); Supabase's `provider` and
+    /// `providers` are added when it is sent, never stored.
+    #[serde(default)]
+    pub app_metadata: serde_json::Value,
+    /// Whether the email still waits for confirmation. Records written before confirmation
+    /// existed have none, and count as confirmed when they were created.
+    #[serde(default)]
+    pub email_unconfirmed: bool,
+    /// When the email was confirmed, if later than the user was created.
+    #[serde(default)]
+    pub confirmed_at_ms: Option<u64>,
+    /// Signed in anonymously: no email (it is empty) and no password until the user adds them.
+    #[serde(default)]
+    pub is_anonymous: bool,
 }
 
 /// The identity a verified token or a user record vouches for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// User id (`sub`).
+    /// User id (`sub`); empty for the service role, which is no user.
     pub user_id: String,
     /// Email, when known.
     pub email: Option<String>,
@@ -41,34 +55,98 @@ pub struct Identity {
     pub role: String,
 }
 
+/// The role of a caller that presented the app's secret key (Supabase's name for it).
+pub const SERVICE_ROLE: &str = "service_role";
+
+impl Identity {
+    /// The app's own servers, calling with its secret key: role `service_role`, no user.
+    pub fn service_role() -> Self {
+        Self {
+            user_id: String::new(),
+            email: None,
+            role: SERVICE_ROLE.to_string(),
+        }
+    }
+}
+
 impl User {
     /// The user object of Supabase's auth API.
     pub fn to_json(&self) -> serde_json::Value {
-        let created = rfc3339(self.created_at_ms);
+        let confirmed = self.email_confirmed_at_ms().map(rfc3339);
         serde_json::json!({
             "id": self.id,
             "aud": "authenticated",
             "role": self.role,
             "email": self.email,
-            "email_confirmed_at": created,
-            "confirmed_at": created,
+            "email_confirmed_at": confirmed,
+            "confirmed_at": confirmed,
             "phone": "",
             "last_sign_in_at": self.last_sign_in_at_ms.map(rfc3339),
-            "app_metadata": { "provider": "email", "providers": ["email"] },
-            "user_metadata": if self.user_metadata.is_object() { self.user_metadata.clone() } else { serde_json::json!({}) },
+            "app_metadata": self.app_metadata_json(),
+            "user_metadata": object_or_empty(&self.user_metadata),
             "identities": [],
-            "created_at": created,
+            "created_at": rfc3339(self.created_at_ms),
             "updated_at": rfc3339(self.updated_at_ms),
-            "is_anonymous": false,
+            "is_anonymous": self.is_anonymous,
         })
+    }
+
+    /// When the email was confirmed; `None` while it waits, and for anonymous users.
+    pub fn email_confirmed_at_ms(&self) -> Option<u64> {
+        if self.email_unconfirmed || self.is_anonymous {
+            None
+        } else {
+            Some(self.confirmed_at_ms.unwrap_or(self.created_at_ms))
+        }
+    }
+
+    /// `app_metadata` as Supabase sends it: what the service role stored, with the sign-in
+    /// providers (none for an anonymous user).
+    pub fn app_metadata_json(&self) -> serde_json::Value {
+        let mut metadata = object_or_empty(&self.app_metadata);
+        if !self.is_anonymous
+            && let Some(map) = metadata.as_object_mut()
+        {
+            map.insert("provider".into(), "email".into());
+            map.insert("providers".into(), serde_json::json!(["email"]));
+        }
+        metadata
     }
 
     /// Who this user is.
     pub fn identity(&self) -> Identity {
         Identity {
             user_id: self.id.clone(),
-            email: Some(self.email.clone()),
+            email: (!self.is_anonymous).then(|| self.email.clone()),
             role: self.role.clone(),
+        }
+    }
+}
+
+fn object_or_empty(value: &serde_json::Value) -> serde_json::Value {
+    if value.is_object() {
+        value.clone()
+    } else {
+        serde_json::json!({})
+    }
+}
+
+/// Merges `changes` into the object `target` as Supabase merges metadata: each key is set,
+/// and a key set to `null` is removed.
+pub fn merge_metadata(
+    target: &mut serde_json::Value,
+    changes: &serde_json::Map<String, serde_json::Value>,
+) {
+    if !target.is_object() {
+        *target = serde_json::json!({});
+    }
+    if let Some(map) = target.as_object_mut() {
+        for (key, value) in changes {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                map.insert(key.clone(), value.clone());
+            }
         }
     }
 }
@@ -136,10 +214,33 @@ mod tests {
             created_at_ms: 0,
             updated_at_ms: 0,
             last_sign_in_at_ms: None,
+            app_metadata: serde_json::json!({"plan": "pro"}),
+            email_unconfirmed: false,
+            confirmed_at_ms: None,
+            is_anonymous: false,
         };
         let json = user.to_json().to_string();
         assert!(!json.contains("argon2"));
         assert!(json.contains("\"name\":\"Ann\""));
         assert!(json.contains("1970-01-01T00:00:00.000Z"));
+        assert_eq!(user.to_json()["app_metadata"]["plan"], "pro");
+        assert_eq!(user.to_json()["app_metadata"]["provider"], "email");
+    }
+
+    #[test]
+    fn records_without_confirmation_fields_count_as_confirmed_at_creation() {
+        let stored = r#"{"id":"u","email":"a@b.co","password_hash":"h","role":"authenticated",
+            "created_at_ms":1000,"updated_at_ms":1000}"#;
+        let user: User = serde_json::from_str(stored).expect("old record");
+        assert_eq!(user.email_confirmed_at_ms(), Some(1000));
+        assert!(!user.is_anonymous);
+    }
+
+    #[test]
+    fn null_removes_a_metadata_key() {
+        let mut metadata = serde_json::json!({"a": 1, "b": 2});
+        let changes = serde_json::json!({"a": null, "c": 3});
+        merge_metadata(&mut metadata, changes.as_object().expect("object"));
+        assert_eq!(metadata, serde_json::json!({"b": 2, "c": 3}));
     }
 }

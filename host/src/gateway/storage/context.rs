@@ -28,6 +28,7 @@ pub(super) async fn caller(
         ));
     }
     match credentials.claims(app).await {
+        Ok(None) if credentials.is_service() => Ok(Caller::Service),
         Ok(None) => Ok(Caller::Anonymous),
         Ok(Some(claims)) => Ok(Caller::User { id: claims.sub }),
         Err(e) => Err(StorageError::unauthorized(e.to_string())),

@@ -1,0 +1,214 @@
+//! `/auth/v1/admin`: user administration for the app's secret key, in the wire format of
+//! Supabase's auth server, so `supabase.auth.admin` works unchanged with a client made from
+//! the secret key.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use nimbus_auth::{AdminUserChanges, AuthError};
+use serde::Deserialize;
+
+use super::auth_api::{AuthFailure, AuthResult, parse};
+use super::caller::Credentials;
+use super::version::Current;
+use crate::app_version::AppVersion;
+use crate::host::Host;
+
+/// Users per page when `per_page` is not given (Supabase's default).
+const DEFAULT_PER_PAGE: usize = 50;
+/// The largest page served.
+const MAX_PER_PAGE: usize = 1000;
+
+/// The `/auth/v1/admin` routes.
+pub fn routes() -> axum::Router<Arc<Host>> {
+    axum::Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route(
+            "/users/{id}",
+            get(get_user).put(update_user).delete(delete_user),
+        )
+}
+
+/// Lets only the service role through, answering the others as Supabase does: a missing
+/// credential or a token that does not verify is a 401, the publishable key or a user a 403.
+async fn require_service(app: &AppVersion, credentials: &Credentials) -> Result<(), AuthFailure> {
+    if credentials.is_service() {
+        return Ok(());
+    }
+    let unauthorized = || {
+        AuthFailure(AuthError::InvalidToken(
+            "this endpoint requires the app's secret key (`nimbus keys show --secret`)".into(),
+        ))
+    };
+    match credentials.claims(app).await {
+        Err(_) => Err(unauthorized()),
+        Ok(None) if !credentials.api_key_ok() => Err(unauthorized()),
+        Ok(_) => Err(AuthFailure(AuthError::NotAdmin)),
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
+/// `GET /admin/users?page=&per_page=`: `{users, aud}`, with `X-Total-Count` and a `Link` to
+/// the next and last pages, which auth-js reads for `nextPage`, `lastPage` and `total`.
+async fn list_users(
+    Current(app): Current,
+    credentials: Credentials,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> AuthResult {
+    require_service(&app, &credentials).await?;
+    let Ok(Query(query)) = query else {
+        return Err(AuthFailure(AuthError::Invalid(
+            "`page` and `per_page` are positive whole numbers".into(),
+        )));
+    };
+    let page = query.page.unwrap_or(1).max(1);
+    let per_page = query
+        .per_page
+        .unwrap_or(DEFAULT_PER_PAGE)
+        .clamp(1, MAX_PER_PAGE);
+    let listed = app.services.auth.list_users_page(page, per_page).await?;
+    let users: Vec<_> = listed.users.iter().map(|user| user.to_json()).collect();
+    let mut response =
+        Json(serde_json::json!({ "users": users, "aud": "authenticated" })).into_response();
+    let last = listed.total.div_ceil(per_page).max(1);
+    let link = |page: usize, rel: &str| {
+        format!("</auth/v1/admin/users?page={page}&per_page={per_page}>; rel=\"{rel}\"")
+    };
+    let mut links = Vec::new();
+    if page < last {
+        links.push(link(page + 1, "next"));
+    }
+    links.push(link(last, "last"));
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&links.join(", ")) {
+        headers.insert(header::LINK, value);
+    }
+    headers.insert("x-total-count", HeaderValue::from(listed.total));
+    Ok(response)
+}
+
+/// The body of `createUser` and `updateUserById`. What nimbus does not offer (phone sign-in,
+/// bans, imported hashes, chosen ids) is refused by name rather than ignored.
+#[derive(Deserialize)]
+struct AdminUserBody {
+    email: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    email_confirm: bool,
+    role: Option<String>,
+    user_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    app_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    ban_duration: Option<String>,
+    phone: Option<String>,
+    password_hash: Option<String>,
+    id: Option<String>,
+}
+
+impl AdminUserBody {
+    fn changes(self) -> Result<AdminUserChanges, AuthFailure> {
+        let not_offered = |what: &str| {
+            Err(AuthFailure(AuthError::Invalid(format!(
+                "{what} is not offered by nimbus"
+            ))))
+        };
+        if self.phone.as_deref().is_some_and(|p| !p.is_empty()) {
+            return not_offered("phone sign-in (`phone`)");
+        }
+        if self
+            .ban_duration
+            .as_deref()
+            .is_some_and(|d| !d.is_empty() && d != "none")
+        {
+            return not_offered("banning users (`ban_duration`)");
+        }
+        if self.password_hash.is_some() {
+            return not_offered("importing password hashes (`password_hash`)");
+        }
+        if self.id.is_some() {
+            return not_offered("choosing a user's id (`id`)");
+        }
+        Ok(AdminUserChanges {
+            email: self.email.filter(|e| !e.is_empty()),
+            password: self.password,
+            email_confirm: self.email_confirm,
+            role: self.role.filter(|r| !r.is_empty()),
+            user_metadata: self.user_metadata,
+            app_metadata: self.app_metadata,
+        })
+    }
+}
+
+/// `POST /admin/users`: `auth.admin.createUser`.
+async fn create_user(
+    Current(app): Current,
+    credentials: Credentials,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_service(&app, &credentials).await?;
+    let changes = parse::<AdminUserBody>(&body)?.changes()?;
+    let user = app.services.auth.admin_create_user(changes).await?;
+    tracing::info!(user = %user.id, "user created by the service role");
+    Ok(Json(user.to_json()).into_response())
+}
+
+/// `GET /admin/users/{id}`: `auth.admin.getUserById`.
+async fn get_user(
+    Current(app): Current,
+    credentials: Credentials,
+    Path(id): Path<String>,
+) -> AuthResult {
+    require_service(&app, &credentials).await?;
+    let user = app.services.auth.user(&id).await?;
+    Ok(Json(user.to_json()).into_response())
+}
+
+/// `PUT /admin/users/{id}`: `auth.admin.updateUserById`.
+async fn update_user(
+    Current(app): Current,
+    credentials: Credentials,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_service(&app, &credentials).await?;
+    let changes = parse::<AdminUserBody>(&body)?.changes()?;
+    let user = app.services.auth.admin_update_user(&id, changes).await?;
+    Ok(Json(user.to_json()).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct DeleteBody {
+    #[serde(default)]
+    should_soft_delete: bool,
+}
+
+/// `DELETE /admin/users/{id}`: `auth.admin.deleteUser`; ends every session of the user.
+async fn delete_user(
+    Current(app): Current,
+    credentials: Credentials,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_service(&app, &credentials).await?;
+    let request = if body.is_empty() {
+        DeleteBody::default()
+    } else {
+        parse::<DeleteBody>(&body)?
+    };
+    if request.should_soft_delete {
+        return Err(AuthFailure(AuthError::Invalid(
+            "soft deletion (`should_soft_delete`) is not offered by nimbus; delete the user".into(),
+        )));
+    }
+    app.services.auth.delete_user(&id).await?;
+    tracing::info!(user = %id, "user deleted by the service role");
+    Ok(Json(serde_json::json!({})).into_response())
+}
