@@ -91,8 +91,9 @@ impl<'de> Deserialize<'de> for RawRoute {
 }
 
 /// Words that `/storage/v1/object/...` uses for operations, so no bucket may be named them.
-pub const RESERVED_BUCKET_NAMES: [&str; 9] = [
+pub const RESERVED_BUCKET_NAMES: [&str; 10] = [
     "list",
+    "list-v2",
     "sign",
     "upload",
     "public",

@@ -41,6 +41,7 @@ mod secrets;
 mod shutdown;
 mod slow_clients;
 mod storage;
+mod storage_shapes;
 mod supabase;
 mod thumbnails;
 mod todo_scenario;

@@ -51,7 +51,13 @@ pub(crate) fn object_url(server: &Server, bucket: &str, key: &str) -> String {
     server.url(&format!("/storage/v1/object/{bucket}/{key}"))
 }
 
-async fn put(server: &Server, token: Option<&str>, bucket: &str, key: &str, body: &str) -> u16 {
+pub(crate) async fn put(
+    server: &Server,
+    token: Option<&str>,
+    bucket: &str,
+    key: &str,
+    body: &str,
+) -> u16 {
     let mut request = client()
         .post(object_url(server, bucket, key))
         .header("content-type", "text/plain")

@@ -116,7 +116,17 @@ pub(super) async fn read_object(
     credentials: &Credentials,
     headers: &HeaderMap,
 ) -> StorageResult {
-    let (_, id) = authorize(app, credentials, bucket_name, key, Need::Read, "read").await?;
+    let (_, id) = authorize(app, credentials, bucket_name, key, Need::Read, "read")
+        .await
+        .map_err(|error| {
+            // storage-js' `exists()` asks with HEAD and reads only 400 and 404 as "no": an
+            // object the caller may not read does not exist for them, as in Supabase.
+            if *method == Method::HEAD && error.is_forbidden() {
+                StorageError::not_found()
+            } else {
+                error
+            }
+        })?;
     send_object(app, &id, key, method, headers, query).await
 }
 

@@ -52,6 +52,11 @@ impl StorageError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "Unauthorized", message)
     }
+
+    /// Whether this is a refusal of the caller (403).
+    pub fn is_forbidden(&self) -> bool {
+        self.status == StatusCode::FORBIDDEN
+    }
 }
 
 impl From<ObjectError> for StorageError {

@@ -40,13 +40,18 @@ pub struct SortBy {
     pub order: Option<String>,
 }
 
+/// The object's `Cache-Control`, with Supabase's default when none was set.
+pub fn cache_control(meta: &ObjectMeta) -> &str {
+    meta.cache_control.as_deref().unwrap_or("no-cache")
+}
+
 /// The `metadata` object Supabase gives each file.
 pub fn metadata_json(meta: &ObjectMeta) -> serde_json::Value {
     serde_json::json!({
         "eTag": format!("\"{}\"", meta.etag),
         "size": meta.size,
         "mimetype": meta.content_type,
-        "cacheControl": meta.cache_control.clone().unwrap_or_else(|| "no-cache".to_string()),
+        "cacheControl": cache_control(meta),
         "lastModified": rfc3339(meta.updated_at_ms),
         "contentLength": meta.size,
         "httpStatusCode": 200,
@@ -245,10 +250,49 @@ pub(super) async fn folder(
     // 400.
     let (caller, spec, id) = open_bucket(&app, &credentials, &bucket_name).await?;
     let query: FolderQuery = read_json(body).await?;
+    let store = app.services.objects.as_ref();
+    if spec.access == BucketAccess::Owner
+        && query.prefix.trim_matches('/').is_empty()
+        && let Some(user) = caller.user()
+    {
+        return Ok(Json(own_folder(store, &id, user, &query).await?).into_response());
+    }
     if !caller.can_read(spec.access, query.prefix.trim_matches('/')) {
         return Err(deny("list", spec, &query.prefix));
     }
-    Ok(Json(list_folder(app.services.objects.as_ref(), &id, query).await?).into_response())
+    Ok(Json(list_folder(store, &id, query).await?).into_response())
+}
+
+/// Whether any key starts with `prefix`.
+pub(super) async fn holds_anything(
+    store: &dyn ObjectStore,
+    bucket: &BucketId,
+    prefix: &str,
+) -> Result<bool, StorageError> {
+    let probe = ListQuery {
+        prefix: prefix.to_string(),
+        delimiter: None,
+        cursor: None,
+        limit: 1,
+    };
+    Ok(!store.list(bucket, probe).await?.objects.is_empty())
+}
+
+/// The root of an owner bucket as a user sees it, as Supabase's row-level security shows it:
+/// their own folder, once it holds anything, and nobody else's.
+async fn own_folder(
+    store: &dyn ObjectStore,
+    bucket: &BucketId,
+    user: &str,
+    query: &FolderQuery,
+) -> Result<serde_json::Value, StorageError> {
+    let exists = holds_anything(store, bucket, &format!("{user}/")).await?;
+    let search = query.search.as_deref().unwrap_or_default().to_lowercase();
+    let shown =
+        exists && query.offset.unwrap_or(0) == 0 && user.to_lowercase().starts_with(&search);
+    Ok(serde_json::Value::Array(
+        shown.then(|| folder_json(user)).into_iter().collect(),
+    ))
 }
 
 /// `GET /object/list/{bucket}?prefix=&delimiter=&cursor=&limit=`: a page of keys.

@@ -2,15 +2,17 @@
 //! server, so `@supabase/storage-js` works unchanged. Access follows each bucket's `access`;
 //! signed URLs need no other credential.
 //!
-//! Operations (`list`, `sign`, `upload`, `public`, `authenticated`, `info`, `move`, `copy`)
-//! are literal path segments where a bucket name could stand; the manifest reserves those words
-//! ([`crate::manifest::RESERVED_BUCKET_NAMES`]) so that the two never collide.
+//! Operations (`list`, `list-v2`, `sign`, `upload`, `public`, `authenticated`, `info`, `move`,
+//! `copy`, `render`) are literal path segments where a bucket name could stand; the manifest
+//! reserves those words ([`crate::manifest::RESERVED_BUCKET_NAMES`]) so that the two never
+//! collide.
 
 mod access;
 mod buckets;
 mod context;
 mod error;
 mod listing;
+mod listing_v2;
 mod objects;
 mod relocate;
 mod signed;
@@ -45,6 +47,11 @@ pub fn routes() -> axum::Router<Arc<Host>> {
             "/object/list/{bucket}",
             only(post(listing::folder).get(listing::page)),
         )
+        .route(
+            "/object/list-v2/{bucket}",
+            only(post(listing_v2::folder_v2)),
+        )
+        .route("/object/sign/{bucket}", only(post(signed::create_many)))
         .route(
             "/object/sign/{bucket}/{*key}",
             only(post(signed::create).on(read.or(MethodFilter::PUT), signed::access)),

@@ -104,12 +104,25 @@ pub(super) async fn info(
 ) -> StorageResult {
     let (_, id) = authorize(&app, &credentials, &bucket_name, &key, Need::Read, "read").await?;
     let meta = app.services.objects.head(&id, &key).await?;
-    let mut info = listing::file_json(&key, &meta);
-    info["bucket_id"] = bucket_name.into();
-    info["size"] = meta.size.into();
-    info["content_type"] = meta.content_type.clone().into();
-    info["etag"] = format!("\"{}\"", meta.etag).into();
-    Ok(Json(info).into_response())
+    Ok(Json(info_json(&bucket_name, &meta)).into_response())
+}
+
+/// `info()`'s object, as Supabase's storage server renders it: `metadata` is the user's own
+/// metadata (null when none was set), `version` the stored version.
+fn info_json(bucket_name: &str, meta: &nimbus_objects::ObjectMeta) -> serde_json::Value {
+    serde_json::json!({
+        "id": meta.id,
+        "name": meta.key,
+        "version": meta.id,
+        "bucket_id": bucket_name,
+        "size": meta.size,
+        "content_type": meta.content_type,
+        "cache_control": listing::cache_control(meta),
+        "etag": format!("\"{}\"", meta.etag),
+        "metadata": (!meta.user_metadata.is_empty()).then_some(&meta.user_metadata),
+        "last_modified": nimbus_auth::rfc3339(meta.updated_at_ms),
+        "created_at": nimbus_auth::rfc3339(meta.created_at_ms),
+    })
 }
 
 /// `DELETE` one object.

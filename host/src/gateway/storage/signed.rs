@@ -72,6 +72,58 @@ pub(super) async fn upload(
     .await
 }
 
+/// Most paths one `createSignedUrls` call may sign (Supabase's limit).
+const MAX_PATHS_PER_REQUEST: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignManyRequest {
+    expires_in: Option<u64>,
+    paths: Vec<String>,
+}
+
+/// `POST /object/sign/{bucket}` `{expiresIn, paths}`: storage-js' `createSignedUrls`, a
+/// signed read URL for each path that exists and that the caller may read, and for the others
+/// an error in its place, as Supabase answers (`{error, path, signedURL}` each).
+pub(super) async fn create_many(
+    Current(app): Current,
+    credentials: Credentials,
+    Path(bucket_name): Path<String>,
+    body: Body,
+) -> StorageResult {
+    let caller = caller(&app, &credentials).await?;
+    let (spec, id) = bucket(&app, &bucket_name)?;
+    let request: SignManyRequest = read_json(body).await?;
+    if request.paths.is_empty() || request.paths.len() > MAX_PATHS_PER_REQUEST {
+        return Err(StorageError::bad_request(format!(
+            "paths must name 1 to {MAX_PATHS_PER_REQUEST} objects"
+        )));
+    }
+    let expires = signed_url_expiry(unix_now(), request.expires_in)?;
+    let mut signed = Vec::with_capacity(request.paths.len());
+    for path in request.paths {
+        let readable = nimbus_objects::validate_key(&path).is_ok()
+            && caller.can_read(spec.access, &path)
+            && app.services.objects.head(&id, &path).await.is_ok();
+        let entry = if readable {
+            let token = app.services.signer.sign(&id, &path, "GET", expires);
+            serde_json::json!({
+                "error": null,
+                "path": path,
+                "signedURL": signed_read_path(&bucket_name, &path, &token),
+            })
+        } else {
+            serde_json::json!({
+                "error": "Either the object does not exist or you do not have access to it",
+                "path": path,
+                "signedURL": null,
+            })
+        };
+        signed.push(entry);
+    }
+    Ok(Json(signed).into_response())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SignRequest {
@@ -137,13 +189,19 @@ async fn create_signed_url(
             "token": token,
         })
     } else {
-        // Supabase's shape: relative to /storage/v1, key not encoded (the client encodes it).
         serde_json::json!({
-            "signedURL": format!("/object/sign/{bucket_name}/{key}?token={encoded_token}"),
+            "signedURL": signed_read_path(bucket_name, key, &token),
             "url": signed_url_path(bucket_name, key, &token),
         })
     };
     Ok(Json(body).into_response())
+}
+
+/// A signed read URL in Supabase's shape: relative to `/storage/v1`, the key not encoded (the
+/// client encodes it).
+fn signed_read_path(bucket_name: &str, key: &str, token: &str) -> String {
+    let token = nimbus_objects::url_encode(token);
+    format!("/object/sign/{bucket_name}/{key}?token={token}")
 }
 
 async fn signed_access(
