@@ -11,7 +11,7 @@ APP ?= guests/apps/hello
 
 .DELETE_ON_ERROR:
 
-.PHONY: up test bench fuzz setup guests rust-guests host host-release lint unit e2e clean-data node-deps tools js-toolchain py-toolchain js-types warm-cache
+.PHONY: up test bench fuzz setup guests rust-guests host host-release lint unit e2e clean-data node-deps tools js-toolchain py-toolchain js-types warm-cache mail-tools
 
 ## Install the wasm32-wasip2 target (idempotent).
 setup:
@@ -25,6 +25,7 @@ JS_SDK := $(wildcard guests/sdk/js/*.js)
 PY_SDK := $(wildcard guests/sdk/python/nimbus/*.py)
 JS_TOOLCHAIN := guests/js/node_modules/.package-lock.json
 PY_TOOLCHAIN := target/tools/python/.installed
+MAIL_TOOLS := target/tools/python/.mail-installed
 # What the world `nimbus build` writes for a JavaScript or Python guest is made of.
 WORLD := $(wildcard wit/*.wit) host/src/guest_wit.rs
 
@@ -65,6 +66,13 @@ $(PY_TOOLCHAIN): guests/python/requirements.txt
 	target/tools/python/bin/pip install --quiet --disable-pip-version-check -r guests/python/requirements.txt
 	touch $@
 
+## The SMTP server the email tests send through (aiosmtpd, in the same virtual environment),
+## pinned by tests/mail/requirements.txt.
+mail-tools: $(MAIL_TOOLS)
+$(MAIL_TOOLS): tests/mail/requirements.txt $(PY_TOOLCHAIN)
+	target/tools/python/bin/pip install --quiet --disable-pip-version-check -r tests/mail/requirements.txt
+	touch $@
+
 ## Compile every example component into the end-to-end tests' shared code cache once, so that
 ## tests running side by side do not each compile the same large JavaScript or Python guest.
 warm-cache: guests host
@@ -98,7 +106,7 @@ lint: setup
 	cd guests && $(CARGO) clippy --release -- -D warnings
 
 ## Every test: lints, unit tests, and end-to-end tests against the real binary and guests.
-test: guests lint js-types node-deps tools warm-cache
+test: guests lint js-types node-deps tools mail-tools warm-cache
 	RUST_BACKTRACE=0 $(CARGO) test --workspace
 
 ## Benchmarks (not part of `make test`): load test against native and wasmtime baselines
@@ -107,7 +115,9 @@ test: guests lint js-types node-deps tools warm-cache
 ## slowloris attack against without one, a guest's key-value read against a direct redb read
 ## (bench/kv.sh), logs, metrics and metering on against all off (bench/observe.sh), queue
 ## throughput, event latency and the event log's cost (bench/events.py), guests in Rust,
-## JavaScript and Python against workerd (bench/languages.sh), and the criterion
+## JavaScript and Python against workerd (bench/languages.sh), image transformations against
+## downloading the original (bench/images.sh), a mail-sending endpoint against the same
+## endpoint sending nothing (bench/mail.sh), and the criterion
 ## bench of token and password checks.
 bench: guests host-release
 	./bench/run.sh
@@ -118,6 +128,8 @@ bench: guests host-release
 	./bench/observe.sh
 	./bench/events.py
 	./bench/languages.sh
+	./bench/images.sh
+	./bench/mail.sh
 	RUST_BACKTRACE=0 $(CARGO) bench -p nimbus-auth --bench tokens
 
 ## Fuzz the manifest parser, the route matcher and object key validation for FUZZ_SECONDS each

@@ -119,6 +119,8 @@ pub struct AppVersion {
     pub api_key: String,
     /// Exactly what this version is.
     pub pin: VersionPin,
+    /// Where the auth flows' mails go: the SMTP server, or the development mailbox.
+    pub mailer: Arc<dyn nimbus_mail::Mailer>,
 }
 
 impl AppVersion {
@@ -150,6 +152,10 @@ impl AppVersion {
                 .context("cannot open the URL signer")?,
         );
         let events = nimbus_queue::EventLog::new(Arc::clone(&kv), &manifest.app);
+        let mailer: Arc<dyn nimbus_mail::Mailer> = match &backends.smtp {
+            Some(smtp) => Arc::clone(smtp) as Arc<dyn nimbus_mail::Mailer>,
+            None => Arc::new(nimbus_mail::DevMailbox::new(Arc::clone(&kv), &manifest.app)),
+        };
         let services = Services {
             secrets: Arc::new(crate::secrets::Secrets::new(Arc::clone(&kv), &manifest.app)),
             kv: crate::events::watched_kv::WatchedKv::wrap(kv, &manifest, events.clone()),
@@ -215,6 +221,7 @@ impl AppVersion {
             services,
             api_key,
             pin,
+            mailer,
         })
     }
 

@@ -24,6 +24,10 @@ pub struct Host {
     pub config: RuntimeConfig,
     /// Rate limits every process of the host shares.
     pub limits: Arc<dyn RateLimiter>,
+    /// Image transformations for `/storage/v1/render/image`, and their cache.
+    pub renderer: crate::render::Renderer,
+    /// The URL clients reach this host at: `--public-url`, or the address it listens on.
+    public_url: std::sync::OnceLock<String>,
     current: ArcSwap<AppVersion>,
 }
 
@@ -32,6 +36,24 @@ impl Host {
     /// the first version.
     pub async fn start(manifest: Manifest, config: RuntimeConfig) -> anyhow::Result<Self> {
         Self::start_with(manifest, config, None).await
+    }
+
+    /// The URL clients reach this host at, for links in mails: `--public-url`, else the
+    /// address it listens on (never a request's `Host` header, which a client chooses).
+    pub fn public_url(&self) -> String {
+        match &self.config.backends.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => self
+                .public_url
+                .get()
+                .cloned()
+                .unwrap_or_else(|| "http://127.0.0.1".to_string()),
+        }
+    }
+
+    /// Records the address this host listens on, once it is bound.
+    pub fn set_bound_address(&self, bound: std::net::SocketAddr) {
+        let _ = self.public_url.set(format!("http://{bound}"));
     }
 
     /// Like [`Host::start`], serving exactly the version `pin` names: a component whose code
@@ -72,6 +94,8 @@ impl Host {
             backends,
             config,
             limits,
+            renderer: crate::render::Renderer::default(),
+            public_url: std::sync::OnceLock::new(),
             current: ArcSwap::from_pointee(version),
         })
     }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app_version;
+mod auth_mail;
 mod background;
 pub mod backup;
 pub mod bindings;
@@ -21,6 +22,7 @@ pub mod metering;
 pub mod metrics;
 pub use nimbus_manifest as manifest;
 pub use nimbus_manifest::routes;
+pub mod render;
 pub mod runtime;
 pub mod secrets;
 pub mod services;

@@ -74,6 +74,19 @@ pub struct BackendArgs {
     /// Object storage: `local` (DATA/objects) or `local:DIR`.
     #[arg(long, env = "NIMBUS_OBJECTS", default_value = "local")]
     pub objects: ObjectsBackend,
+    /// The SMTP server auth mails go through: `smtp://user:password@host:587` (STARTTLS),
+    /// `smtps://...:465` (TLS) or `smtp+insecure://host:25`. Without it, mails go to the
+    /// development mailbox (`nimbus mail`).
+    #[arg(long, env = "NIMBUS_SMTP_URL", value_parser = parse_smtp, hide_env_values = true)]
+    pub smtp: Option<nimbus_mail::SmtpConfig>,
+    /// The URL clients reach this host at, for the links in auth mails (default: the
+    /// address it listens on).
+    #[arg(long, env = "NIMBUS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+fn parse_smtp(url: &str) -> Result<nimbus_mail::SmtpConfig, String> {
+    nimbus_mail::SmtpConfig::parse(url)
 }
 
 impl Default for BackendArgs {
@@ -81,11 +94,22 @@ impl Default for BackendArgs {
         Self {
             store: StoreBackend::Redb(None),
             objects: ObjectsBackend::Local(None),
+            smtp: None,
+            public_url: None,
         }
     }
 }
 
 impl BackendArgs {
+    /// The environment that passes these backends' secrets to a worker process.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        self.smtp
+            .as_ref()
+            .map(|smtp| ("NIMBUS_SMTP_URL", smtp.to_url()))
+            .into_iter()
+            .collect()
+    }
+
     /// The flags that select these backends, for a worker process.
     pub fn to_args(&self) -> Vec<String> {
         let StoreBackend::Redb(store) = &self.store;
@@ -96,6 +120,11 @@ impl BackendArgs {
         }
         if let Some(dir) = objects {
             args.push(format!("--objects=local:{}", dir.display()));
+        }
+        // The SMTP URL may hold a password: it goes to workers in their environment
+        // ([`BackendArgs::to_env`]), which other users cannot read, not on their command line.
+        if let Some(url) = &self.public_url {
+            args.push(format!("--public-url={url}"));
         }
         args
     }
@@ -166,6 +195,8 @@ pub struct Backends {
     pub objects: Arc<dyn ObjectStore>,
     /// What the object store tells of its changes: the served version's object triggers.
     pub object_triggers: Arc<crate::events::watched_objects::ObjectTriggers>,
+    /// The SMTP server auth mails go through, when one is configured.
+    pub smtp: Option<Arc<nimbus_mail::SmtpMailer>>,
     closed: Arc<std::sync::Mutex<Option<CloseSignal>>>,
 }
 
@@ -244,10 +275,17 @@ pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
     let objects: Arc<dyn ObjectStore> = Arc::new(crate::metrics::objects::CountedObjects::new(
         Arc::new(local),
     ));
+    let smtp = match &config.backends.smtp {
+        Some(smtp) => Some(Arc::new(
+            nimbus_mail::SmtpMailer::new(smtp).context("cannot set up the SMTP mailer")?,
+        )),
+        None => None,
+    };
     Ok(Backends {
         kv,
         objects,
         object_triggers,
+        smtp,
         closed: Arc::new(std::sync::Mutex::new(closed)),
     })
 }
@@ -308,10 +346,25 @@ mod tests {
         let custom = BackendArgs {
             store: StoreBackend::Redb(Some("/srv/kv.redb".into())),
             objects: ObjectsBackend::Local(Some("/srv/o".into())),
+            smtp: nimbus_mail::SmtpConfig::parse("smtp://me:secret@mail.example.com").ok(),
+            public_url: Some("https://api.example.com".into()),
         };
         assert_eq!(
             custom.to_args(),
-            vec!["--store=redb:/srv/kv.redb", "--objects=local:/srv/o"]
+            vec![
+                "--store=redb:/srv/kv.redb",
+                "--objects=local:/srv/o",
+                "--public-url=https://api.example.com"
+            ]
+        );
+        // The SMTP password never goes on a command line, which other users can read.
+        assert!(custom.to_args().iter().all(|arg| !arg.contains("secret")));
+        assert_eq!(
+            custom.to_env(),
+            vec![(
+                "NIMBUS_SMTP_URL",
+                "smtp://me:secret@mail.example.com:587".to_string()
+            )]
         );
     }
 }

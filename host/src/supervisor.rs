@@ -330,6 +330,7 @@ impl Launch {
             .arg(format!("--process-index={}", self.index))
             .arg(format!("--process-count={}", self.processes))
             .args(self.backends.to_args())
+            .envs(self.backends.to_env())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

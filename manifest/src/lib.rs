@@ -6,6 +6,7 @@
 //! checks across keys (duplicate routes, missing files) come after, still naming file, line
 //! and key.
 
+mod auth_email;
 mod build;
 mod cors;
 mod error;
@@ -23,6 +24,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use auth_email::{
+    AuthEmail, AuthLinks, MailTemplate, RedirectPattern, TEMPLATE_PLACEHOLDERS, TemplateKind,
+};
 pub use build::BuildSpec;
 pub use cors::{Cors, CorsOrigins};
 pub use error::ManifestError;
@@ -81,6 +85,10 @@ pub struct Manifest {
     pub access_token_ttl: Duration,
     /// `[auth] anonymous`: a signup without email or password makes an anonymous user.
     pub anonymous_sign_in: bool,
+    /// `[auth] site_url` and `redirect_urls`: where email links may send the browser.
+    pub auth_links: AuthLinks,
+    /// `[auth.email]`: the sender, sign-up confirmation and the mail templates.
+    pub auth_email: AuthEmail,
     /// `[app] require_api_key`: refuse requests without the app's publishable key.
     pub require_api_key: bool,
     /// `[app] trusted_proxies`: networks whose `X-Forwarded-For` names the client.
@@ -562,6 +570,11 @@ impl Manifest {
                 .access_token_ttl
                 .map_or(DEFAULT_ACCESS_TOKEN_TTL, |t| t.0),
             anonymous_sign_in: raw.auth.anonymous,
+            auth_links: AuthLinks {
+                site_url: raw.auth.site_url.map(|url| url.0),
+                redirect_urls: raw.auth.redirect_urls,
+            },
+            auth_email: raw.auth.email,
             require_api_key: raw.app.require_api_key,
             trusted_proxies: raw.app.trusted_proxies.into_iter().map(|p| p.0).collect(),
             metrics: raw.app.metrics,

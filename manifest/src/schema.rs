@@ -82,6 +82,11 @@ pub(super) struct RawAuth {
     pub access_token_ttl: Option<HumanDuration>,
     #[serde(default)]
     pub anonymous: bool,
+    pub site_url: Option<crate::auth_email::SiteUrl>,
+    #[serde(default)]
+    pub redirect_urls: Vec<crate::auth_email::RedirectPattern>,
+    #[serde(default)]
+    pub email: crate::auth_email::AuthEmail,
 }
 
 #[derive(Debug, Deserialize)]

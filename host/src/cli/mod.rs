@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod build;
 mod events;
+mod mail;
 mod new;
 mod templates;
 pub mod up;
@@ -211,6 +212,13 @@ enum Command {
         #[command(flatten)]
         target: AppData,
     },
+    /// Read the development mailbox: the auth mails of a host without `--smtp`.
+    Mail {
+        #[command(subcommand)]
+        command: mail::MailCommand,
+        #[command(flatten)]
+        target: AppData,
+    },
 }
 
 /// The app and data that `users`, `keys` and `secrets` manage.
@@ -236,6 +244,7 @@ impl AppData {
         BackendArgs {
             store: self.store.clone(),
             objects: self.objects.clone(),
+            ..BackendArgs::default()
         }
     }
 
@@ -449,6 +458,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command, target } => {
             let (manifest, data) = target.resolve()?;
             block_on(crate::admin::keys(&manifest, &data, &target.store, command))?
+        }
+        Command::Mail { command, target } => {
+            let (manifest, data) = target.resolve()?;
+            block_on(mail::mail(&manifest, &data, &target.store, command))?
         }
         Command::Secrets { command, target } => {
             let (manifest, data) = target.resolve()?;

@@ -20,12 +20,30 @@ use crate::usage::report::{GroupBy, Prices};
 pub fn routes() -> axum::Router<Arc<Host>> {
     axum::Router::new()
         .route("/usage", axum::routing::get(usage))
+        .route("/mail", axum::routing::get(mail))
         .nest("/dlq", super::admin_dlq::routes())
 }
 
 /// Whether the request carries the app's secret key (and no user's token).
 pub(super) async fn is_operator(app: &AppVersion, headers: &HeaderMap) -> bool {
     super::caller::is_service(app, headers).await
+}
+
+/// The 401 for a request without the app's secret key.
+pub(super) async fn require_operator(
+    app: &AppVersion,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<(), Response> {
+    if is_operator(app, headers).await {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "this endpoint requires the app's secret key (`nimbus keys show --secret`) as `Authorization: Bearer` or `apikey`",
+        request_id,
+    )
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -44,13 +62,8 @@ async fn usage(
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let request_id = super::edge::id_of(&headers);
-    if !is_operator(&app, &headers).await {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "this endpoint requires the app's secret key (`nimbus keys show --secret`) as `Authorization: Bearer` or `apikey`",
-            &request_id,
-        )
-        .into_response();
+    if let Err(refused) = require_operator(&app, &headers, &request_id).await {
+        return refused;
     }
     let Ok(Query(query)) = query else {
         return ApiError::new(
@@ -95,6 +108,42 @@ async fn usage(
         Err(error) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "usage cannot be read now",
+            &request_id,
+        )
+        .with_detail(error.to_string())
+        .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct MailQuery {
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /admin/v1/mail?to=&limit=`: the development mailbox, newest first (empty when the
+/// host sends through SMTP).
+async fn mail(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    headers: HeaderMap,
+    Query(query): Query<MailQuery>,
+) -> Response {
+    let request_id = super::edge::id_of(&headers);
+    if let Err(refused) = require_operator(&app, &headers, &request_id).await {
+        return refused;
+    }
+    let mailbox =
+        nimbus_mail::DevMailbox::new(std::sync::Arc::clone(&host.backends.kv), &app.manifest.app);
+    let limit = query
+        .limit
+        .unwrap_or(50)
+        .clamp(1, nimbus_mail::MAILBOX_KEEP);
+    match mailbox.list(limit, query.to.as_deref()).await {
+        Ok(mails) => Json(serde_json::json!({ "mails": mails })).into_response(),
+        Err(error) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the mailbox cannot be read now",
             &request_id,
         )
         .with_detail(error.to_string())

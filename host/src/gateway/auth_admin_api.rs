@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use nimbus_auth::{AdminUserChanges, AuthError};
+use axum::routing::{get, post};
+use nimbus_auth::{AdminUserChanges, AuthError, AuthService, LinkKind, User};
 use serde::Deserialize;
 
 use super::auth_api::{AuthFailure, AuthResult, parse};
@@ -31,6 +32,7 @@ pub fn routes() -> axum::Router<Arc<Host>> {
             "/users/{id}",
             get(get_user).put(update_user).delete(delete_user),
         )
+        .route("/generate_link", post(generate_link))
 }
 
 /// Lets only the service role through, answering the others as Supabase does: a missing
@@ -211,4 +213,125 @@ async fn delete_user(
     app.services.auth.delete_user(&id).await?;
     tracing::info!(user = %id, "user deleted by the service role");
     Ok(Json(serde_json::json!({})).into_response())
+}
+
+/// The user `email` names, made (unconfirmed, with `password` or a random one) when there is
+/// none; with `must_be_new`, an existing user is an error.
+async fn user_for_link(
+    auth: &AuthService,
+    email: &str,
+    password: Option<String>,
+    data: Option<serde_json::Map<String, serde_json::Value>>,
+    must_be_new: bool,
+) -> Result<User, AuthFailure> {
+    match auth.user_by_email(email).await {
+        Ok(_) if must_be_new => Err(AuthFailure(AuthError::EmailTaken)),
+        Ok(user) => Ok(user),
+        Err(AuthError::UserNotFound) => {
+            let changes = AdminUserChanges {
+                email: Some(email.to_string()),
+                password,
+                user_metadata: data,
+                ..AdminUserChanges::default()
+            };
+            Ok(auth.admin_create_user(changes).await?)
+        }
+        Err(other) => Err(AuthFailure(other)),
+    }
+}
+
+#[derive(Deserialize)]
+struct InviteBody {
+    email: Option<String>,
+    data: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `POST /invite`: `auth.admin.inviteUserByEmail`, a new user and an invitation mail.
+pub(super) async fn invite(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    credentials: Credentials,
+    Query(query): Query<super::auth_email_api::RedirectQuery>,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_service(&app, &credentials).await?;
+    let request: InviteBody = parse(&body)?;
+    let email = nimbus_auth::normalize_email(request.email.as_deref().unwrap_or_default())?;
+    let redirect_to = super::auth_email_api::allowed_redirect(&app, query.redirect_to)?;
+    let auth = &app.services.auth;
+    let user = user_for_link(auth, &email, None, request.data, true).await?;
+    let issued = auth
+        .issue_link(LinkKind::Invite, &user, &email, redirect_to, None)
+        .await?;
+    super::auth_email_api::send_link(&host, &app, &issued).await?;
+    Ok(Json(user.to_json()).into_response())
+}
+
+#[derive(Deserialize)]
+struct GenerateLinkBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    data: Option<serde_json::Map<String, serde_json::Value>>,
+    new_email: Option<String>,
+    redirect_to: Option<String>,
+}
+
+/// `POST /admin/generate_link`: `auth.admin.generateLink`, the link and code of a flow
+/// without sending a mail, for an app that sends its own: the user, with `action_link`,
+/// `email_otp`, `hashed_token`, `redirect_to` and `verification_type` beside its fields.
+async fn generate_link(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    credentials: Credentials,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_service(&app, &credentials).await?;
+    let request: GenerateLinkBody = parse(&body)?;
+    let email = nimbus_auth::normalize_email(request.email.as_deref().unwrap_or_default())?;
+    let redirect_to = super::auth_email_api::allowed_redirect(&app, request.redirect_to)?;
+    let auth = &app.services.auth;
+    let (kind, user, to) = match request.kind.as_deref().unwrap_or_default() {
+        "signup" => {
+            let password = request.password.ok_or_else(|| {
+                AuthFailure(AuthError::Invalid("a signup link needs a password".into()))
+            })?;
+            let user = user_for_link(auth, &email, Some(password), request.data, true).await?;
+            (LinkKind::Signup, user, email)
+        }
+        "invite" => {
+            let user = user_for_link(auth, &email, None, request.data, true).await?;
+            (LinkKind::Invite, user, email)
+        }
+        "magiclink" => {
+            let user = user_for_link(auth, &email, None, request.data, false).await?;
+            (LinkKind::Magiclink, user, email)
+        }
+        "recovery" => (LinkKind::Recovery, auth.user_by_email(&email).await?, email),
+        "email_change_current" | "email_change_new" => {
+            let new_email = request.new_email.ok_or_else(|| {
+                AuthFailure(AuthError::Invalid(
+                    "an email change link needs new_email".into(),
+                ))
+            })?;
+            let current = auth.user_by_email(&email).await?;
+            let user = auth.request_email_change(&current.id, &new_email).await?;
+            let to = user.email_change.clone().unwrap_or(new_email);
+            (LinkKind::EmailChange, user, to)
+        }
+        other => {
+            return Err(AuthFailure(AuthError::Invalid(format!(
+                "link type `{other}` is not signup, invite, magiclink, recovery, email_change_current or email_change_new"
+            ))));
+        }
+    };
+    let issued = auth.issue_link(kind, &user, &to, redirect_to, None).await?;
+    let mut answer = user.to_json();
+    answer["action_link"] = crate::auth_mail::verify_url(&host.public_url(), &issued).into();
+    answer["email_otp"] = issued.code.clone().into();
+    answer["hashed_token"] = issued.token_hash.clone().into();
+    answer["verification_type"] = kind.as_str().into();
+    answer["redirect_to"] = issued.redirect_to.clone().into();
+    Ok(Json(answer).into_response())
 }

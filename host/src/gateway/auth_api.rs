@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use nimbus_auth::{AuthError, Claims, LogoutScope};
+use nimbus_auth::{AuthError, Claims, LinkKind, LogoutScope, Pkce};
 use nimbus_limits::Quota;
 use serde::Deserialize;
 
@@ -30,7 +30,9 @@ pub fn routes() -> axum::Router<Arc<Host>> {
         .route("/settings", get(settings))
         .route("/health", get(health))
         .route("/authorize", get(super::not_offered::authorize))
+        .route("/invite", post(super::auth_admin_api::invite))
         .nest("/admin", super::auth_admin_api::routes())
+        .merge(super::auth_email_api::routes())
 }
 
 /// An auth failure in GoTrue's shape: `{code, error_code, msg}` for the client's `AuthError`,
@@ -81,7 +83,7 @@ impl From<AuthError> for AuthFailure {
 
 pub(super) type AuthResult = Result<Response, AuthFailure>;
 
-fn require_api_key(credentials: &Credentials) -> Result<(), AuthFailure> {
+pub(super) fn require_api_key(credentials: &Credentials) -> Result<(), AuthFailure> {
     if credentials.api_key_ok() {
         Ok(())
     } else {
@@ -115,6 +117,8 @@ struct EmailPassword {
     password: Option<String>,
     #[serde(default)]
     data: Option<serde_json::Value>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 impl EmailPassword {
@@ -140,7 +144,7 @@ impl EmailPassword {
 
 /// Takes one request from the caller's bucket, shared by every process of the host: per
 /// address for IPv4, per /64 for IPv6 (one client usually holds a whole /64).
-fn throttle(
+pub(super) fn throttle(
     host: &Host,
     app: &AppVersion,
     peer: IpAddr,
@@ -172,6 +176,7 @@ async fn signup(
     Current(app): Current,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Query(query): Query<super::auth_email_api::RedirectQuery>,
     credentials: Credentials,
     body: axum::body::Bytes,
 ) -> AuthResult {
@@ -189,13 +194,40 @@ async fn signup(
         tracing::info!(user = %session.user.id, "signed in anonymously");
         return Ok(Json(session.to_json()).into_response());
     }
+    let pkce = Pkce::from_request(
+        request.code_challenge.as_deref(),
+        request.code_challenge_method.as_deref(),
+    )?;
     let (email, password, data) = request.required()?;
-    if !data.is_object() {
+    let Some(data) = data.as_object().cloned() else {
         return Err(AuthFailure(AuthError::Invalid(
             "`data` must be an object".into(),
         )));
+    };
+    if app.manifest.auth_email.confirm_signup {
+        // The user waits for the link in the mail; no session until then.
+        let redirect_to = super::auth_email_api::allowed_redirect(&app, query.redirect_to)?;
+        super::auth_email_api::limit_recipient(&host, &email)?;
+        let auth = &app.services.auth;
+        let changes = nimbus_auth::AdminUserChanges {
+            email: Some(email.clone()),
+            password: Some(password),
+            user_metadata: Some(data),
+            ..nimbus_auth::AdminUserChanges::default()
+        };
+        let user = auth.admin_create_user(changes).await?;
+        let issued = auth
+            .issue_link(LinkKind::Signup, &user, &user.email, redirect_to, pkce)
+            .await?;
+        super::auth_email_api::send_link(&host, &app, &issued).await?;
+        tracing::info!(user = %user.id, "signed up; confirmation sent");
+        return Ok(Json(user.to_json()).into_response());
     }
-    let session = app.services.auth.signup(&email, &password, data).await?;
+    let session = app
+        .services
+        .auth
+        .signup(&email, &password, serde_json::Value::Object(data))
+        .await?;
     tracing::info!(user = %session.user.id, "signed up");
     Ok(Json(session.to_json()).into_response())
 }
@@ -203,6 +235,12 @@ async fn signup(
 #[derive(Deserialize)]
 struct GrantQuery {
     grant_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PkceBody {
+    auth_code: Option<String>,
+    code_verifier: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +269,18 @@ async fn token(
             }
             signed_in?
         }
+        Some("pkce") => {
+            let request = parse::<PkceBody>(&body)?;
+            let (Some(code), Some(verifier)) = (request.auth_code, request.code_verifier) else {
+                return Err(AuthFailure(AuthError::Invalid(
+                    "auth_code and code_verifier are required".into(),
+                )));
+            };
+            app.services
+                .auth
+                .exchange_auth_code(&code, &verifier)
+                .await?
+        }
         Some("refresh_token") => {
             let token = parse::<RefreshBody>(&body)?.refresh_token.ok_or_else(|| {
                 AuthFailure(AuthError::Invalid("refresh_token is required".into()))
@@ -239,7 +289,7 @@ async fn token(
         }
         other => {
             return Err(AuthFailure(AuthError::Invalid(format!(
-                "unsupported grant_type {:?}; use password or refresh_token",
+                "unsupported grant_type {:?}; use password, refresh_token or pkce",
                 other.unwrap_or_default()
             ))));
         }
@@ -288,7 +338,9 @@ struct UserUpdate {
 }
 
 async fn update_user(
+    State(host): State<Arc<Host>>,
     Current(app): Current,
+    Query(query): Query<super::auth_email_api::RedirectQuery>,
     credentials: Credentials,
     body: axum::body::Bytes,
 ) -> AuthResult {
@@ -306,14 +358,18 @@ async fn update_user(
     let same_email = |email: &String| {
         nimbus_auth::normalize_email(email).is_ok_and(|email| email == current.email)
     };
-    if update
-        .email
-        .as_ref()
-        .is_some_and(|email| !same_email(email))
-    {
-        return Err(AuthFailure(AuthError::Invalid(
-            "changing the email is not supported (there is no mailer to confirm it)".into(),
-        )));
+    if let Some(new_email) = update.email.filter(|email| !same_email(email)) {
+        // The change waits for the link sent to the new address.
+        super::auth_email_api::limit_recipient(&host, &new_email)?;
+        let redirect_to = super::auth_email_api::allowed_redirect(&app, query.redirect_to)?;
+        let user = auth.request_email_change(&claims.sub, &new_email).await?;
+        let issued = auth
+            .issue_link(LinkKind::EmailChange, &user, &new_email, redirect_to, None)
+            .await?;
+        super::auth_email_api::send_link(&host, &app, &issued).await?;
+        if update.password.is_none() && update.data.is_none() {
+            return Ok(Json(user.to_json()).into_response());
+        }
     }
     let user = app
         .services

@@ -7,6 +7,7 @@ mod admin_api;
 mod admin_dlq;
 mod auth_admin_api;
 mod auth_api;
+mod auth_email_api;
 mod caller;
 mod client_address;
 pub mod connections;
@@ -155,6 +156,7 @@ pub fn serve(
     let bound = first
         .local_addr()
         .context("cannot read the bound address")?;
+    host.set_bound_address(bound);
     let mut listeners = vec![first];
     for _ in 1..workers.max(1) {
         listeners.push(bind_reuseport(bound).with_context(|| format!("cannot listen on {bound}"))?);

@@ -31,6 +31,7 @@ const REJECTED: &str = "nimbus_concurrency_rejections_total";
 const RATE_LIMITED: &str = "nimbus_rate_limited_total";
 const LOGINS: &str = "nimbus_auth_logins_total";
 const LOCKOUTS: &str = "nimbus_auth_lockouts_total";
+const MAILS: &str = "nimbus_auth_mails_total";
 const KV_OPERATIONS: &str = "nimbus_kv_operations_total";
 const KV_BYTES: &str = "nimbus_kv_bytes_total";
 const OBJECT_OPERATIONS: &str = "nimbus_object_operations_total";
@@ -106,6 +107,10 @@ fn describe() {
     describe_counter!(
         LOCKOUTS,
         "Sign-ins refused because the account or client was throttled."
+    );
+    describe_counter!(
+        MAILS,
+        "Auth mails sent (or kept in the dev mailbox), by kind."
     );
     describe_counter!(
         KV_OPERATIONS,
@@ -226,6 +231,11 @@ impl Drop for InFlightMark {
 /// Counts a sign-in attempt.
 pub fn login(success: bool) {
     counter!(LOGINS, "result" => if success { "success" } else { "failure" }).increment(1);
+}
+
+/// Counts an auth mail of `kind` (signup, recovery, magiclink, ...).
+pub fn mail_sent(kind: &'static str) {
+    counter!(MAILS, "kind" => kind).increment(1);
 }
 
 /// Counts a sign-in refused by throttling.

@@ -52,6 +52,32 @@ fn settable_app_metadata(
 }
 
 impl AuthService {
+    /// Records that the user asked to change their email to `new_email`, once no one has
+    /// it; the change happens when the link sent there is followed.
+    pub async fn request_email_change(&self, id: &str, new_email: &str) -> Result<User, AuthError> {
+        let new_email = normalize_email(new_email)?;
+        match self.user_by_email(&new_email).await {
+            Ok(owner) if owner.id != id => return Err(AuthError::EmailTaken),
+            Ok(_) | Err(AuthError::UserNotFound) => {}
+            Err(other) => return Err(other),
+        }
+        self.change_user(id, |user| {
+            user.email_change = Some(new_email.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    /// The user who asked to change their email to `email`, if any.
+    pub async fn user_by_pending_email(&self, email: &str) -> Result<Option<User>, AuthError> {
+        let email = normalize_email(email)?;
+        Ok(self
+            .list_users()
+            .await?
+            .into_iter()
+            .find(|user| user.email_change.as_deref() == Some(email.as_str())))
+    }
+
     /// Users newest first, `per_page` at a time; `page` counts from 1.
     pub async fn list_users_page(
         &self,
@@ -141,6 +167,7 @@ impl AuthService {
                     batch = batch.delete(&self.store, &Self::email_key(&user.email));
                 }
                 user.email = email.clone();
+                user.email_change = None;
                 user.email_unconfirmed = !changes.email_confirm;
                 user.confirmed_at_ms = changes.email_confirm.then(now_ms);
                 if changes.email_confirm {

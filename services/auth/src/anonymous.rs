@@ -28,6 +28,7 @@ impl AuthService {
             email_unconfirmed: false,
             confirmed_at_ms: None,
             is_anonymous: true,
+            email_change: None,
         };
         let batch = nimbus_kv::Batch::new().put(
             &self.store,

@@ -58,6 +58,7 @@ impl AuthService {
             email_unconfirmed: false,
             confirmed_at_ms: None,
             is_anonymous: false,
+            email_change: None,
         })
     }
 

@@ -50,6 +50,9 @@ pub enum AuthError {
         "Anonymous sign-ins are disabled; enable them with `anonymous = true` under `[auth]` in nimbus.toml"
     )]
     AnonymousDisabled,
+    /// A one-time link or code that is unknown, used, expired or wrong.
+    #[error("Email link is invalid or has expired")]
+    OtpExpired,
     /// A request that is well formed but not allowed in this state.
     #[error("{0}")]
     Unprocessable(String),
@@ -72,7 +75,7 @@ impl AuthError {
             | Self::InvalidEmail
             | Self::Invalid(_)
             | Self::EmailNotConfirmed => 400,
-            Self::NotAdmin => 403,
+            Self::NotAdmin | Self::OtpExpired => 403,
             Self::AnonymousDisabled | Self::Unprocessable(_) => 422,
             Self::RefreshTokenNotFound => 400,
             Self::EmailTaken | Self::WeakPassword(_) => 422,
@@ -100,6 +103,7 @@ impl AuthError {
             Self::Invalid(_) | Self::Unprocessable(_) => "validation_failed",
             Self::EmailNotConfirmed => "email_not_confirmed",
             Self::NotAdmin => "not_admin",
+            Self::OtpExpired => "otp_expired",
             Self::AnonymousDisabled => "anonymous_provider_disabled",
             Self::Storage(_) | Self::Internal(_) => "unexpected_failure",
         }

@@ -28,6 +28,20 @@ pub fn token() -> Result<String, AuthError> {
     Ok(URL_SAFE_NO_PAD.encode(b))
 }
 
+/// Six decimal digits, uniformly drawn (a one-time code).
+pub fn six_digits() -> Result<String, AuthError> {
+    // 4_294_000_000 is the largest multiple of 10^6 below 2^32: draws above it are redrawn,
+    // so that every code is equally likely.
+    loop {
+        let mut b = [0u8; 4];
+        fill(&mut b)?;
+        let n = u32::from_le_bytes(b);
+        if n < 4_294_000_000 {
+            return Ok(format!("{:06}", n % 1_000_000));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -37,5 +51,10 @@ mod tests {
         assert_eq!(parsed.get_version_num(), 4);
         assert_ne!(super::uuid().expect("uuid"), id);
         assert_eq!(super::token().expect("token").len(), 43);
+        let code = super::six_digits().expect("code");
+        assert!(
+            code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+            "{code}"
+        );
     }
 }

@@ -430,3 +430,92 @@ async fn anonymous_users_are_off_by_default_and_can_become_permanent() {
     assert_eq!(signed_in.user.id, session.user.id);
     auth.delete_user(&user.id).await.expect("delete");
 }
+
+#[tokio::test]
+async fn a_link_works_once_and_a_new_issue_voids_the_old_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo").await;
+    let user = auth
+        .admin_create_user(changes("ann@example.com", "password1"))
+        .await
+        .expect("create");
+    let first = auth
+        .issue_link(LinkKind::Signup, &user, "ann@example.com", None, None)
+        .await
+        .expect("issue");
+    let second = auth
+        .issue_link(LinkKind::Signup, &user, "ann@example.com", None, None)
+        .await
+        .expect("issue again");
+    assert!(matches!(
+        auth.use_link_token(&first.token_hash, &[LinkKind::Signup])
+            .await,
+        Err(AuthError::OtpExpired)
+    ));
+    assert!(matches!(
+        auth.use_link_token(&second.token_hash, &[LinkKind::Recovery])
+            .await,
+        Err(AuthError::OtpExpired)
+    ));
+    let used = auth
+        .use_link_token(&second.token_hash, &[LinkKind::Signup])
+        .await
+        .expect("the newest link");
+    assert!(used.user.email_confirmed_at_ms().is_some());
+    assert!(matches!(
+        auth.use_link_code("ann@example.com", &second.code, &[LinkKind::Signup])
+            .await,
+        Err(AuthError::OtpExpired)
+    ));
+}
+
+#[tokio::test]
+async fn a_code_has_a_few_tries_and_pkce_needs_the_verifier() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo").await;
+    let user = signed_up_ann(&auth).await.user;
+    let issued = auth
+        .issue_link(LinkKind::Magiclink, &user, "ann@example.com", None, None)
+        .await
+        .expect("issue");
+    let wrong = if issued.code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..MAX_CODE_ATTEMPTS {
+        assert!(
+            auth.use_link_code("ann@example.com", wrong, &[LinkKind::Magiclink])
+                .await
+                .is_err()
+        );
+    }
+    assert!(
+        matches!(
+            auth.use_link_code("ann@example.com", &issued.code, &[LinkKind::Magiclink])
+                .await,
+            Err(AuthError::OtpExpired)
+        ),
+        "the issue is void after too many wrong codes"
+    );
+
+    let verifier = "v".repeat(50);
+    let pkce = Pkce::from_request(Some(&verifier), Some("plain"))
+        .expect("valid")
+        .expect("some");
+    let code = auth.issue_auth_code(&user, pkce).await.expect("code");
+    assert!(auth.exchange_auth_code(&code, "w").await.is_err());
+    assert!(
+        auth.exchange_auth_code(&code, &verifier).await.is_err(),
+        "a failed exchange spends the code"
+    );
+    let pkce = Pkce::from_request(Some(&verifier), Some("plain"))
+        .expect("valid")
+        .expect("some");
+    let code = auth.issue_auth_code(&user, pkce).await.expect("code");
+    let session = auth
+        .exchange_auth_code(&code, &verifier)
+        .await
+        .expect("exchange");
+    assert_eq!(session.user.id, user.id);
+}

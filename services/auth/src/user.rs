@@ -42,6 +42,9 @@ pub struct User {
     /// Signed in anonymously: no email (it is empty) and no password until the user adds them.
     #[serde(default)]
     pub is_anonymous: bool,
+    /// A new email the user asked for, until its confirmation link is followed.
+    #[serde(default)]
+    pub email_change: Option<String>,
 }
 
 /// The identity a verified token or a user record vouches for.
@@ -88,6 +91,7 @@ impl User {
             "created_at": rfc3339(self.created_at_ms),
             "updated_at": rfc3339(self.updated_at_ms),
             "is_anonymous": self.is_anonymous,
+            "new_email": self.email_change,
         })
     }
 
@@ -218,6 +222,7 @@ mod tests {
             email_unconfirmed: false,
             confirmed_at_ms: None,
             is_anonymous: false,
+            email_change: None,
         };
         let json = user.to_json().to_string();
         assert!(!json.contains("argon2"));

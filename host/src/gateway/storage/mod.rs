@@ -15,6 +15,7 @@ mod listing;
 mod listing_v2;
 mod objects;
 mod relocate;
+mod render;
 mod signed;
 mod transfer;
 
@@ -69,6 +70,18 @@ pub fn routes() -> axum::Router<Arc<Host>> {
             only(on(read, objects::download)),
         )
         .route("/object/info/{bucket}/{*key}", only(get(objects::info)))
+        .route(
+            "/render/image/public/{bucket}/{*key}",
+            only(get(render::public)),
+        )
+        .route(
+            "/render/image/authenticated/{bucket}/{*key}",
+            only(get(render::authenticated)),
+        )
+        .route(
+            "/render/image/sign/{bucket}/{*key}",
+            only(get(render::signed)),
+        )
         .route("/object/move", only(post(relocate::move_object)))
         .route("/object/copy", only(post(relocate::copy_object)))
         .route("/object/{bucket}", only(delete(objects::remove_many)))

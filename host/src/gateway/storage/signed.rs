@@ -14,10 +14,12 @@ use serde::Deserialize;
 
 use super::context::{StorageResult, bucket, caller, deny, read_json, send_object};
 use super::error::StorageError;
+use super::render::{render_method, signed_render_path};
 use super::transfer;
 use crate::app_version::AppVersion;
 use crate::gateway::caller::Credentials;
 use crate::gateway::version::Current;
+use crate::render::Transform;
 
 /// `POST /object/sign/{bucket}/{*key}`: a signed URL for reading (or, with `method: PUT`,
 /// writing) one object.
@@ -131,6 +133,8 @@ struct SignRequest {
     #[serde(rename = "expires_in")]
     expires_in_snake: Option<u64>,
     method: Option<String>,
+    /// storage-js' `transform` option: the URL serves this transformation of the image.
+    transform: Option<serde_json::Value>,
 }
 
 /// When a signed URL made at `now` to live `ttl` seconds (the client's `expiresIn`) expires,
@@ -160,6 +164,7 @@ async fn create_signed_url(
             expires_in: Some(2 * 3600),
             expires_in_snake: None,
             method: Some("PUT".into()),
+            transform: None,
         }
     } else {
         read_json(body).await?
@@ -181,6 +186,22 @@ async fn create_signed_url(
         return Err(deny("sign", spec, key));
     }
     let expires = signed_url_expiry(unix_now(), request.expires_in.or(request.expires_in_snake))?;
+    if let Some(transform) = request.transform.filter(|t| !t.is_null()) {
+        if method != "GET" {
+            return Err(StorageError::bad_request(
+                "a transformation is for reading; it cannot go with method PUT",
+            ));
+        }
+        let transform = Transform::from_json(&transform)?;
+        let token = app
+            .services
+            .signer
+            .sign(&id, key, &render_method(&transform), expires);
+        return Ok(Json(serde_json::json!({
+            "signedURL": signed_render_path(bucket_name, key, &token),
+        }))
+        .into_response());
+    }
     let token = app.services.signer.sign(&id, key, &method, expires);
     let encoded_token = nimbus_objects::url_encode(&token);
     let body = if upload {

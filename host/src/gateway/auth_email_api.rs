@@ -1,0 +1,431 @@
+//! The email flows of `/auth/v1`, in GoTrue's wire format: magic links and codes
+//! (`signInWithOtp`), password recovery, resending, following a link (`/verify`) or typing its
+//! code (`verifyOtp`), and the PKCE exchange (`exchangeCodeForSession`).
+//!
+//! Every endpoint that sends mail takes one request from the caller's address bucket and one
+//! from the recipient's, so neither a client nor a victim's inbox can be flooded; answers
+//! never say whether an address has an account where Supabase's do not.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use nimbus_auth::{AdminUserChanges, AuthError, IssuedLink, LinkKind, Pkce, Session, UsedLink};
+use nimbus_limits::Quota;
+use serde::Deserialize;
+
+use super::auth_api::{AuthFailure, AuthResult, parse, require_api_key, throttle};
+use super::caller::Credentials;
+use super::version::Current;
+use crate::app_version::AppVersion;
+use crate::host::Host;
+
+/// The email routes, merged into `/auth/v1`.
+pub fn routes() -> axum::Router<Arc<Host>> {
+    axum::Router::new()
+        .route("/otp", post(otp))
+        .route("/recover", post(recover))
+        .route("/resend", post(resend))
+        .route("/verify", get(verify_link).post(verify_code))
+}
+
+/// Mails one recipient may be sent: one at once, one more a minute.
+fn recipient_quota() -> Quota {
+    Quota::per_minute(1, 1)
+}
+
+/// Takes one mail from `email`'s bucket.
+pub(super) fn limit_recipient(host: &Host, email: &str) -> Result<(), AuthFailure> {
+    let email = email.trim().to_lowercase();
+    host.limits
+        .check("auth-mail-recipient", email.as_bytes(), recipient_quota())
+        .map_err(|retry_after| AuthFailure(AuthError::Throttled { retry_after }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RedirectQuery {
+    pub(super) redirect_to: Option<String>,
+}
+
+/// The request's `redirect_to`, when `[auth]` allows it; one it does not allow is refused
+/// rather than replaced, so that a mistyped URL is seen at once.
+pub(super) fn allowed_redirect(
+    app: &AppVersion,
+    redirect_to: Option<String>,
+) -> Result<Option<String>, AuthFailure> {
+    match redirect_to.filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(url) if app.manifest.auth_links.allows(&url) => Ok(Some(url)),
+        Some(url) => Err(AuthFailure(AuthError::Invalid(format!(
+            "redirect_to `{url}` is not the site_url or one of the redirect_urls under [auth] in nimbus.toml"
+        )))),
+    }
+}
+
+/// Sends the mail for `issued` through the app's mailer.
+pub(super) async fn send_link(
+    host: &Host,
+    app: &AppVersion,
+    issued: &IssuedLink,
+) -> Result<(), AuthFailure> {
+    let mail = crate::auth_mail::compose(&app.manifest, &host.public_url(), issued);
+    app.mailer.send(&mail).await.map_err(|error| {
+        tracing::error!(%error, kind = issued.kind.as_str(), "an auth mail was not sent");
+        AuthFailure(AuthError::Internal(format!("mail not sent: {error}")))
+    })?;
+    crate::metrics::mail_sent(issued.kind.as_str());
+    Ok(())
+}
+
+/// The body of every request that sends a mail (each reads what it needs).
+#[derive(Deserialize)]
+struct MailRequest {
+    email: Option<String>,
+    phone: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    data: Option<serde_json::Map<String, serde_json::Value>>,
+    create_user: Option<bool>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+/// A mail request that passed every check: the key, the client's and the recipient's
+/// buckets, the address, the redirect and the PKCE challenge.
+struct CheckedMail {
+    email: String,
+    redirect_to: Option<String>,
+    pkce: Option<Pkce>,
+    request: MailRequest,
+}
+
+fn check_mail_request(
+    host: &Host,
+    app: &AppVersion,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    credentials: &Credentials,
+    redirect_to: Option<String>,
+    body: &[u8],
+) -> Result<CheckedMail, AuthFailure> {
+    require_api_key(credentials)?;
+    throttle(host, app, peer.ip(), headers)?;
+    let request: MailRequest = parse(body)?;
+    if request.phone.as_deref().is_some_and(|p| !p.is_empty()) {
+        return Err(AuthFailure(AuthError::Invalid(
+            "phone sign-in is not offered by nimbus".into(),
+        )));
+    }
+    let email = request
+        .email
+        .as_deref()
+        .ok_or_else(|| AuthFailure(AuthError::Invalid("email is required".into())))?;
+    let email = nimbus_auth::normalize_email(email)?;
+    let redirect_to = allowed_redirect(app, redirect_to)?;
+    let pkce = Pkce::from_request(
+        request.code_challenge.as_deref(),
+        request.code_challenge_method.as_deref(),
+    )?;
+    limit_recipient(host, &email)?;
+    Ok(CheckedMail {
+        email,
+        redirect_to,
+        pkce,
+        request,
+    })
+}
+
+/// `POST /otp`: `signInWithOtp`, a magic link and a code in one mail (a confirmation, for an
+/// address that had no account).
+async fn otp(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<RedirectQuery>,
+    credentials: Credentials,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    let checked = check_mail_request(
+        &host,
+        &app,
+        peer,
+        &headers,
+        &credentials,
+        query.redirect_to,
+        &body,
+    )?;
+    let auth = &app.services.auth;
+    let (user, kind) = match auth.user_by_email(&checked.email).await {
+        Ok(user) => (user, LinkKind::Magiclink),
+        Err(AuthError::UserNotFound) if checked.request.create_user.unwrap_or(true) => {
+            let changes = AdminUserChanges {
+                email: Some(checked.email.clone()),
+                user_metadata: checked.request.data,
+                ..AdminUserChanges::default()
+            };
+            (auth.admin_create_user(changes).await?, LinkKind::Signup)
+        }
+        Err(AuthError::UserNotFound) => {
+            return Err(AuthFailure(AuthError::Unprocessable(
+                "Signups not allowed for otp".into(),
+            )));
+        }
+        Err(other) => return Err(AuthFailure(other)),
+    };
+    let issued = auth
+        .issue_link(
+            kind,
+            &user,
+            &checked.email,
+            checked.redirect_to,
+            checked.pkce,
+        )
+        .await?;
+    send_link(&host, &app, &issued).await?;
+    Ok(Json(serde_json::json!({})).into_response())
+}
+
+/// `POST /recover`: `resetPasswordForEmail`. The answer is the same whether or not the
+/// address has an account.
+async fn recover(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<RedirectQuery>,
+    credentials: Credentials,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    let checked = check_mail_request(
+        &host,
+        &app,
+        peer,
+        &headers,
+        &credentials,
+        query.redirect_to,
+        &body,
+    )?;
+    let auth = &app.services.auth;
+    match auth.user_by_email(&checked.email).await {
+        Ok(user) => {
+            let issued = auth
+                .issue_link(
+                    LinkKind::Recovery,
+                    &user,
+                    &checked.email,
+                    checked.redirect_to,
+                    checked.pkce,
+                )
+                .await?;
+            send_link(&host, &app, &issued).await?;
+        }
+        Err(AuthError::UserNotFound) => {}
+        Err(other) => return Err(AuthFailure(other)),
+    }
+    Ok(Json(serde_json::json!({})).into_response())
+}
+
+/// `POST /resend`: a new sign-up confirmation, or a new email-change confirmation, replacing
+/// the one before.
+async fn resend(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<RedirectQuery>,
+    credentials: Credentials,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    let checked = check_mail_request(
+        &host,
+        &app,
+        peer,
+        &headers,
+        &credentials,
+        query.redirect_to,
+        &body,
+    )?;
+    let (email, redirect_to) = (&checked.email, checked.redirect_to);
+    let auth = &app.services.auth;
+    let user = match checked.request.kind.as_deref() {
+        Some("signup") => match auth.user_by_email(email).await {
+            Ok(user) if user.email_unconfirmed => Some((LinkKind::Signup, user)),
+            Ok(_) | Err(AuthError::UserNotFound) => None,
+            Err(other) => return Err(AuthFailure(other)),
+        },
+        Some("email_change") => auth
+            .user_by_pending_email(email)
+            .await?
+            .map(|user| (LinkKind::EmailChange, user)),
+        other => {
+            return Err(AuthFailure(AuthError::Invalid(format!(
+                "resend type {:?} is not signup or email_change (phone is not offered)",
+                other.unwrap_or_default()
+            ))));
+        }
+    };
+    if let Some((kind, user)) = user {
+        let issued = auth
+            .issue_link(kind, &user, email, redirect_to, None)
+            .await?;
+        send_link(&host, &app, &issued).await?;
+    }
+    Ok(Json(serde_json::json!({})).into_response())
+}
+
+#[derive(Deserialize)]
+struct VerifyLinkQuery {
+    token: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// Where the browser goes when a link names no `redirect_to`: the site URL, else this host.
+fn landing(host: &Host, app: &AppVersion) -> String {
+    app.manifest
+        .auth_links
+        .site_url
+        .clone()
+        .unwrap_or_else(|| host.public_url())
+}
+
+fn redirect(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn form_encode(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{name}={}",
+                nimbus_objects::url_encode(value).replace('/', "%2F")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `GET /verify?token=&type=`: the link in a mail. It sends the browser on to where the link
+/// was issued for (checked then), with the session in the fragment, or, under PKCE, with an
+/// authorization code in the query; a used or expired link lands there with the error in the
+/// fragment, as GoTrue does.
+async fn verify_link(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    Query(query): Query<VerifyLinkQuery>,
+) -> Response {
+    let fallback = landing(&host, &app);
+    let used = async {
+        let kinds = LinkKind::from_type(query.kind.as_deref().unwrap_or_default())?;
+        let token = query
+            .token
+            .as_deref()
+            .ok_or_else(|| AuthError::Invalid("the link has no token".into()))?;
+        app.services.auth.use_link_token(token, kinds).await
+    }
+    .await;
+    let used = match used {
+        Ok(used) => used,
+        Err(error) => {
+            let fragment = form_encode(&[
+                ("error", "access_denied".into()),
+                ("error_code", error.code().into()),
+                ("error_description", error.to_string()),
+            ]);
+            return redirect(&format!("{fallback}#{fragment}"));
+        }
+    };
+    let to = used.redirect_to.clone().unwrap_or(fallback);
+    match land(&app, &used).await {
+        Ok(Landing::Code(code)) => {
+            let separator = if to.contains('?') { '&' } else { '?' };
+            redirect(&format!(
+                "{to}{separator}code={}",
+                nimbus_objects::url_encode(&code)
+            ))
+        }
+        Ok(Landing::Session(session)) => {
+            let fragment = form_encode(&[
+                ("access_token", session.access_token.clone()),
+                ("expires_at", session.expires_at.to_string()),
+                ("expires_in", session.expires_in.to_string()),
+                ("refresh_token", session.refresh_token.clone()),
+                ("token_type", "bearer".into()),
+                ("type", used.kind.as_str().into()),
+            ]);
+            redirect(&format!("{to}#{fragment}"))
+        }
+        Err(error) => AuthFailure(error).into_response(),
+    }
+}
+
+enum Landing {
+    Session(Box<Session>),
+    Code(String),
+}
+
+async fn land(app: &AppVersion, used: &UsedLink) -> Result<Landing, AuthError> {
+    let auth = &app.services.auth;
+    match &used.pkce {
+        Some(pkce) => Ok(Landing::Code(
+            auth.issue_auth_code(&used.user, pkce.clone()).await?,
+        )),
+        None => Ok(Landing::Session(Box::new(
+            auth.session_for(&used.user).await?,
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct VerifyCodeRequest {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    token: Option<String>,
+    token_hash: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+/// `POST /verify`: `verifyOtp`, with the code and the address, or with the link's
+/// `token_hash`: a session.
+async fn verify_code(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    credentials: Credentials,
+    body: axum::body::Bytes,
+) -> AuthResult {
+    require_api_key(&credentials)?;
+    throttle(&host, &app, peer.ip(), &headers)?;
+    let request: VerifyCodeRequest = parse(&body)?;
+    if request.phone.is_some_and(|p| !p.is_empty()) {
+        return Err(AuthFailure(AuthError::Invalid(
+            "phone sign-in is not offered by nimbus".into(),
+        )));
+    }
+    let kinds = LinkKind::from_type(request.kind.as_deref().unwrap_or_default())?;
+    let auth = &app.services.auth;
+    let used = match (request.token_hash, request.email, request.token) {
+        (Some(token_hash), _, _) => auth.use_link_token(&token_hash, kinds).await?,
+        (None, Some(email), Some(code)) => auth.use_link_code(&email, code.trim(), kinds).await?,
+        _ => {
+            return Err(AuthFailure(AuthError::Invalid(
+                "verifyOtp needs `token_hash`, or `email` and `token`".into(),
+            )));
+        }
+    };
+    let session = auth.session_for(&used.user).await?;
+    Ok(Json(session.to_json()).into_response())
+}
