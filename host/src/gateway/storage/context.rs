@@ -116,18 +116,26 @@ pub(super) async fn read_object(
     credentials: &Credentials,
     headers: &HeaderMap,
 ) -> StorageResult {
-    let (_, id) = authorize(app, credentials, bucket_name, key, Need::Read, "read")
-        .await
-        .map_err(|error| {
-            // storage-js' `exists()` asks with HEAD and reads only 400 and 404 as "no": an
-            // object the caller may not read does not exist for them, as in Supabase.
-            if *method == Method::HEAD && error.is_forbidden() {
-                StorageError::not_found()
-            } else {
-                error
-            }
-        })?;
+    let authorized = authorize(app, credentials, bucket_name, key, Need::Read, "read").await;
+    let (_, id) = if *method == Method::HEAD {
+        hidden_if_forbidden(authorized)?
+    } else {
+        authorized?
+    };
     send_object(app, &id, key, method, headers, query).await
+}
+
+/// An object the caller may not read does not exist for them, as row-level security hides it
+/// in Supabase: storage-js' `exists()` (a HEAD, or `info()` in newer versions) reads a 404 as
+/// "no", where a 403 would make it throw.
+pub(super) fn hidden_if_forbidden<T>(result: Result<T, StorageError>) -> Result<T, StorageError> {
+    result.map_err(|error| {
+        if error.is_forbidden() {
+            StorageError::not_found()
+        } else {
+            error
+        }
+    })
 }
 
 /// Answers `method` (GET or HEAD) with object `key` of bucket `id`, honouring the request's

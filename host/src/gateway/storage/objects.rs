@@ -12,7 +12,8 @@ use nimbus_objects::WriteMode;
 use serde::Deserialize;
 
 use super::context::{
-    Need, StorageResult, authorize, bucket, deny, open_bucket, read_json, read_object, send_object,
+    Need, StorageResult, authorize, bucket, deny, hidden_if_forbidden, open_bucket, read_json,
+    read_object, send_object,
 };
 use super::error::StorageError;
 use super::{listing, transfer};
@@ -102,7 +103,9 @@ pub(super) async fn info(
     credentials: Credentials,
     Path((bucket_name, key)): Path<(String, String)>,
 ) -> StorageResult {
-    let (_, id) = authorize(&app, &credentials, &bucket_name, &key, Need::Read, "read").await?;
+    let (_, id) = hidden_if_forbidden(
+        authorize(&app, &credentials, &bucket_name, &key, Need::Read, "read").await,
+    )?;
     let meta = app.services.objects.head(&id, &key).await?;
     Ok(Json(info_json(&bucket_name, &meta)).into_response())
 }
