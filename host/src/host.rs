@@ -51,9 +51,21 @@ impl Host {
         }
     }
 
-    /// Records the address this host listens on, once it is bound.
+    /// Records the address this host listens on, once it is bound. An unspecified address
+    /// (`0.0.0.0`) is no place to send a browser: links then name loopback, and say so.
     pub fn set_bound_address(&self, bound: std::net::SocketAddr) {
-        let _ = self.public_url.set(format!("http://{bound}"));
+        let mut reachable = bound;
+        if bound.ip().is_unspecified() {
+            reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        if self.public_url.set(format!("http://{reachable}")).is_ok()
+            && self.config.backends.public_url.is_none()
+            && (bound.ip().is_unspecified() || self.config.backends.smtp.is_some())
+        {
+            tracing::warn!(
+                "links in auth mails point at http://{reachable}; set --public-url (NIMBUS_PUBLIC_URL) to the address clients reach"
+            );
+        }
     }
 
     /// Like [`Host::start`], serving exactly the version `pin` names: a component whose code

@@ -78,15 +78,29 @@ pub struct BackendArgs {
     /// `smtps://...:465` (TLS) or `smtp+insecure://host:25`. Without it, mails go to the
     /// development mailbox (`nimbus mail`).
     #[arg(long, env = "NIMBUS_SMTP_URL", value_parser = parse_smtp, hide_env_values = true)]
-    pub smtp: Option<nimbus_mail::SmtpConfig>,
+    pub smtp: Option<SmtpArg>,
     /// The URL clients reach this host at, for the links in auth mails (default: the
     /// address it listens on).
     #[arg(long, env = "NIMBUS_PUBLIC_URL")]
     pub public_url: Option<String>,
 }
 
-fn parse_smtp(url: &str) -> Result<nimbus_mail::SmtpConfig, String> {
-    nimbus_mail::SmtpConfig::parse(url)
+/// `--smtp` as given: its configuration, or why it is none. It is checked when the backends
+/// open rather than by clap, whose error would repeat the URL, password included.
+#[derive(Debug, Clone)]
+pub struct SmtpArg(Result<nimbus_mail::SmtpConfig, String>);
+
+impl SmtpArg {
+    /// The configuration, or why the URL is not one.
+    pub fn config(&self) -> anyhow::Result<&nimbus_mail::SmtpConfig> {
+        self.0
+            .as_ref()
+            .map_err(|why| anyhow::anyhow!("--smtp (NIMBUS_SMTP_URL): {why}"))
+    }
+}
+
+fn parse_smtp(url: &str) -> Result<SmtpArg, std::convert::Infallible> {
+    Ok(SmtpArg(nimbus_mail::SmtpConfig::parse(url)))
 }
 
 impl Default for BackendArgs {
@@ -105,6 +119,7 @@ impl BackendArgs {
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
         self.smtp
             .as_ref()
+            .and_then(|smtp| smtp.config().ok())
             .map(|smtp| ("NIMBUS_SMTP_URL", smtp.to_url()))
             .into_iter()
             .collect()
@@ -275,9 +290,15 @@ pub fn open(config: &RuntimeConfig) -> anyhow::Result<Backends> {
     let objects: Arc<dyn ObjectStore> = Arc::new(crate::metrics::objects::CountedObjects::new(
         Arc::new(local),
     ));
+    if config.backends.smtp.is_none() {
+        tracing::info!(
+            "no --smtp: auth mails go to the development mailbox (`nimbus mail list`), not to their recipients"
+        );
+    }
     let smtp = match &config.backends.smtp {
         Some(smtp) => Some(Arc::new(
-            nimbus_mail::SmtpMailer::new(smtp).context("cannot set up the SMTP mailer")?,
+            nimbus_mail::SmtpMailer::new(smtp.config()?)
+                .context("cannot set up the SMTP mailer")?,
         )),
         None => None,
     };
@@ -346,7 +367,7 @@ mod tests {
         let custom = BackendArgs {
             store: StoreBackend::Redb(Some("/srv/kv.redb".into())),
             objects: ObjectsBackend::Local(Some("/srv/o".into())),
-            smtp: nimbus_mail::SmtpConfig::parse("smtp://me:secret@mail.example.com").ok(),
+            smtp: parse_smtp("smtp://me:secret@mail.example.com").ok(),
             public_url: Some("https://api.example.com".into()),
         };
         assert_eq!(

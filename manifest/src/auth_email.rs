@@ -15,10 +15,27 @@ pub struct AuthLinks {
     pub redirect_urls: Vec<RedirectPattern>,
 }
 
+/// The longest `redirect_to` considered.
+pub const MAX_REDIRECT_LEN: usize = 2048;
+
 impl AuthLinks {
     /// Whether a link may send the browser to `url`: the site URL (or under it), or a match
-    /// of one of the redirect URLs.
+    /// of one of the redirect URLs. A URL with credentials (`user@host`), a backslash,
+    /// whitespace or control characters, or longer than [`MAX_REDIRECT_LEN`], never is.
     pub fn allows(&self, url: &str) -> bool {
+        if url.len() > MAX_REDIRECT_LEN
+            || url
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        {
+            return false;
+        }
+        let Some((_, authority, _)) = split_url(url) else {
+            return false;
+        };
+        if authority.contains('@') {
+            return false;
+        }
         let under_site = self.site_url.as_deref().is_some_and(|site| {
             let site = site.trim_end_matches('/');
             url == site
@@ -30,8 +47,17 @@ impl AuthLinks {
     }
 }
 
-/// One of `[auth] redirect_urls`: an exact URL, or a Supabase-style glob where `*` stands for
-/// any run of characters other than `/` and `.`, and `**` for any run at all.
+/// `scheme://authority/rest` as its three parts; the rest keeps its leading `/`, `?` or `#`.
+fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some((scheme, &rest[..end], &rest[end..]))
+}
+
+/// One of `[auth] redirect_urls`: an exact URL, or a Supabase-style glob. In the host and
+/// port, `*` stands for a run of characters other than `.`, `:`, `/`, `@` and the like (so
+/// `https://*.example.com` is one label under example.com, never another host); in the path,
+/// `*` is a run without `/` and `**` any run at all.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct RedirectPattern(String);
@@ -40,18 +66,24 @@ impl TryFrom<String> for RedirectPattern {
     type Error = String;
 
     fn try_from(pattern: String) -> Result<Self, String> {
-        let (scheme, rest) = pattern.split_once("://").ok_or_else(|| {
-            format!("redirect URL `{pattern}` needs a scheme, like https://app.example.com/**")
-        })?;
+        let Some((scheme, authority, _)) = split_url(&pattern) else {
+            return Err(format!(
+                "redirect URL `{pattern}` needs a scheme, like https://app.example.com/**"
+            ));
+        };
         if scheme.is_empty() || scheme.contains('*') {
             return Err(format!("redirect URL `{pattern}` needs a literal scheme"));
         }
-        if rest.is_empty() || rest.starts_with('*') && scheme.starts_with("http") {
+        let host = authority.split(':').next().unwrap_or_default();
+        let literal_label = host
+            .split('.')
+            .any(|label| !label.is_empty() && !label.contains('*'));
+        if authority.contains("**") || authority.contains('@') || !literal_label {
             return Err(format!(
-                "redirect URL `{pattern}` must name its host: a wildcard host would let a link send tokens anywhere"
+                "redirect URL `{pattern}` must name its host: a wildcard may stand for one label or the port, never the whole host (it would let a link send tokens anywhere)"
             ));
         }
-        if pattern.chars().any(char::is_whitespace) {
+        if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("redirect URL `{pattern}` contains whitespace"));
         }
         Ok(Self(pattern))
@@ -64,24 +96,39 @@ impl RedirectPattern {
         &self.0
     }
 
-    /// Whether `url` matches.
+    /// Whether `url` matches: the same scheme, the authority label by label, the path by
+    /// its glob (a pattern without a path takes the bare URL or `/`).
     pub fn matches(&self, url: &str) -> bool {
-        glob(self.0.as_bytes(), url.as_bytes())
+        let (Some((scheme, authority, rest)), Some((p_scheme, p_authority, p_rest))) =
+            (split_url(url), split_url(&self.0))
+        else {
+            return false;
+        };
+        let rest_matches = if p_rest.is_empty() {
+            rest.is_empty() || rest == "/"
+        } else {
+            glob(p_rest.as_bytes(), rest.as_bytes(), b"/")
+        };
+        scheme == p_scheme
+            && glob(p_authority.as_bytes(), authority.as_bytes(), b"./:@?#[]\\")
+            && rest_matches
     }
 }
 
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
+/// Matches `text` against `pattern`, where `*` is a run of bytes not in `stops` and `**` any
+/// run. The pattern is short and operator-written; `text` is at most [`MAX_REDIRECT_LEN`].
+fn glob(pattern: &[u8], text: &[u8], stops: &[u8]) -> bool {
     match pattern {
         [] => text.is_empty(),
-        [b'*', b'*', rest @ ..] => (0..=text.len()).any(|i| glob(rest, &text[i..])),
+        [b'*', b'*', rest @ ..] => (0..=text.len()).any(|i| glob(rest, &text[i..], stops)),
         [b'*', rest @ ..] => {
             let run = text
                 .iter()
-                .position(|c| *c == b'/' || *c == b'.')
+                .position(|c| stops.contains(c))
                 .unwrap_or(text.len());
-            (0..=run).any(|i| glob(rest, &text[i..]))
+            (0..=run).any(|i| glob(rest, &text[i..], stops))
         }
-        [c, rest @ ..] => text.first() == Some(c) && glob(rest, &text[1..]),
+        [c, rest @ ..] => text.first() == Some(c) && glob(rest, &text[1..], stops),
     }
 }
 
@@ -99,6 +146,8 @@ pub enum TemplateKind {
     Recovery,
     /// Confirm a new email address.
     EmailChange,
+    /// The code that confirms a password change (`reauthenticate`).
+    Reauthentication,
 }
 
 /// A mail's subject and body, with Supabase's placeholders (`{{ .ConfirmationURL }}`,
@@ -216,6 +265,11 @@ pub struct AuthEmail {
     /// default; its local stack's, and nimbus', is false).
     #[serde(default)]
     pub confirm_signup: bool,
+    /// Whether changing a password needs the code `reauthenticate` mails (the `nonce`) when
+    /// the user last signed in more than a day ago, as Supabase's "secure password change"
+    /// (default false, as there).
+    #[serde(default)]
+    pub secure_password_change: bool,
     /// Templates replacing the defaults, by kind.
     #[serde(default)]
     pub templates: BTreeMap<TemplateKind, MailTemplate>,
@@ -230,6 +284,7 @@ impl Default for AuthEmail {
         Self {
             sender: default_sender(),
             confirm_signup: false,
+            secure_password_change: false,
             templates: BTreeMap::new(),
         }
     }
@@ -275,15 +330,50 @@ mod tests {
         assert!(any_path.matches("http://localhost:3000/"));
         assert!(any_path.matches("http://localhost:3000/auth/callback?next=/x"));
         assert!(!any_path.matches("http://localhost:3001/"));
-        let one_segment = pattern("https://*.example.com/cb");
-        assert!(one_segment.matches("https://app.example.com/cb"));
-        assert!(!one_segment.matches("https://evil.com/x.example.com/cb"));
-        assert!(!one_segment.matches("https://a.b.example.com/cb"));
+        let one_label = pattern("https://*.example.com/cb");
+        assert!(one_label.matches("https://app.example.com/cb"));
+        assert!(!one_label.matches("https://evil.com/x.example.com/cb"));
+        assert!(!one_label.matches("https://a.b.example.com/cb"));
         assert!(pattern("myapp://callback").matches("myapp://callback"));
         assert!(!pattern("myapp://callback").matches("myapp://callback/x"));
-        for bad in ["localhost:3000", "https://**", "*://x", "https://"] {
+        let any_port = pattern("http://localhost:*/**");
+        assert!(any_port.matches("http://localhost:5173/cb"));
+        for bad in [
+            "localhost:3000",
+            "https://**",
+            "*://x",
+            "https://",
+            "https://*/x",
+            "https://app**",
+        ] {
             assert!(RedirectPattern::try_from(bad.to_string()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn no_glob_lets_a_url_name_another_host() {
+        let links = AuthLinks {
+            site_url: None,
+            redirect_urls: vec![
+                pattern("http://localhost:*/**"),
+                pattern("https://preview-*.example.com/**"),
+            ],
+        };
+        for hostile in [
+            "http://localhost:x@1572395042/",
+            "http://localhost:1@evil.com/",
+            "https://preview-x@[2001:db8::1]?.example.com/",
+            "https://preview-x.evil.com/.example.com/",
+            "http://localhost:5173\\@evil.com/",
+            "http://localhost:5173/\nx",
+        ] {
+            assert!(!links.allows(hostile), "{hostile}");
+        }
+        assert!(links.allows("https://preview-42.example.com/cb"));
+        assert!(!links.allows(&format!(
+            "http://localhost:1/{}",
+            "a".repeat(MAX_REDIRECT_LEN)
+        )));
     }
 
     #[test]

@@ -17,6 +17,7 @@ name = "mailing"
 [auth]
 site_url = "http://app.localhost:5173"
 redirect_urls = ["http://app.localhost:5173/**"]
+anonymous = true
 
 [auth.email]
 sender = "Mailing <no-reply@mailing.test>"
@@ -531,4 +532,106 @@ async fn generate_link_and_invite_work_for_the_secret_key_only() {
     .await;
     assert_eq!(status, 403);
     assert_eq!(sink.mails().len(), 1, "no mail for a refused invitation");
+}
+
+#[tokio::test]
+async fn reauthentication_anonymous_upgrades_and_taken_addresses_under_confirmation() {
+    let sink = Sink::start();
+    let (app, server) = start(&sink);
+    let secret = app.secret_key();
+    confirmed_user(&server, &secret, "kim@example.com").await;
+    let (_, body) = login(&server, "kim@example.com", PASSWORD).await;
+    let access = body["access_token"].as_str().expect("token").to_string();
+
+    // reauthenticate mails a code; a password change with a wrong one is refused.
+    let (status, _, _) = send_json(
+        client()
+            .get(server.url("/auth/v1/reauthenticate"))
+            .bearer_auth(&access),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mail = sink.wait_for("kim@example.com", 1);
+    assert_eq!(mail["subject"], "Confirm reauthentication");
+    let (_, nonce) = link_and_code(
+        &json!({ "body": format!("{} /auth/v1/verify?x", mail["body"].as_str().unwrap_or_default()) }),
+    );
+    let change = |nonce: String| {
+        send_json(
+            client()
+                .put(server.url("/auth/v1/user"))
+                .bearer_auth(&access)
+                .json(&json!({ "password": "kim's new password", "nonce": nonce })),
+        )
+    };
+    let wrong = if nonce == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (status, _, body) = change(wrong.to_string()).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _, body) = change(nonce).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = login(&server, "kim@example.com", "kim's new password").await;
+    assert_eq!(status, 200);
+
+    // Under confirm_signup, an anonymous user's email waits for its link.
+    let (status, _, anonymous) = send_json(
+        client()
+            .post(server.url("/auth/v1/signup"))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{anonymous}");
+    let anon_access = anonymous["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let (status, _, user) = send_json(
+        client()
+            .put(server.url("/auth/v1/user"))
+            .bearer_auth(&anon_access)
+            .json(&json!({ "email": "lee@example.com", "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["is_anonymous"], true, "still anonymous: {user}");
+    assert_eq!(user["new_email"], "lee@example.com");
+    let (status, _) = login(&server, "lee@example.com", PASSWORD).await;
+    assert_eq!(status, 400, "not the user's address yet");
+    let (link, _) = link_and_code(&sink.wait_for("lee@example.com", 1));
+    follow(&link).await;
+    let (status, body) = login(&server, "lee@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap_or_default())["is_anonymous"],
+        false
+    );
+
+    // A sign-up for a taken address looks like any other, and mails nothing.
+    confirmed_user(&server, &secret, "mo@example.com").await;
+    let (status, _, fake) = send_json(
+        client()
+            .post(server.url("/auth/v1/signup"))
+            .json(&json!({ "email": "mo@example.com", "password": "another password" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{fake}");
+    assert_eq!(fake["email"], "mo@example.com");
+    assert_eq!(fake["email_confirmed_at"], Value::Null);
+    let (status, _) = login(&server, "mo@example.com", "another password").await;
+    assert_eq!(status, 400);
+    let (status, _) = login(&server, "mo@example.com", PASSWORD).await;
+    assert_eq!(status, 200, "the account is untouched");
+    let mails_to_mo = sink
+        .mails()
+        .iter()
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|a| a == "mo@example.com"))
+        })
+        .count();
+    assert_eq!(mails_to_mo, 0);
 }

@@ -309,6 +309,8 @@ async fn generate_link(
             (LinkKind::Magiclink, user, email)
         }
         "recovery" => (LinkKind::Recovery, auth.user_by_email(&email).await?, email),
+        // nimbus confirms an email change at the new address only, so both kinds give the
+        // link that goes there.
         "email_change_current" | "email_change_new" => {
             let new_email = request.new_email.ok_or_else(|| {
                 AuthFailure(AuthError::Invalid(

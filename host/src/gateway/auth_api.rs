@@ -26,6 +26,7 @@ pub fn routes() -> axum::Router<Arc<Host>> {
         .route("/token", post(token))
         .route("/logout", post(logout))
         .route("/user", get(get_user).put(update_user))
+        .route("/reauthenticate", get(reauthenticate))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/settings", get(settings))
         .route("/health", get(health))
@@ -212,10 +213,18 @@ async fn signup(
         let changes = nimbus_auth::AdminUserChanges {
             email: Some(email.clone()),
             password: Some(password),
-            user_metadata: Some(data),
+            user_metadata: Some(data.clone()),
             ..nimbus_auth::AdminUserChanges::default()
         };
-        let user = auth.admin_create_user(changes).await?;
+        let user = match auth.admin_create_user(changes).await {
+            Ok(user) => user,
+            // As GoTrue does, a sign-up for a taken address looks like any other (a user
+            // waiting for confirmation), so that sign-up does not tell who has an account.
+            Err(AuthError::EmailTaken) => {
+                return Ok(Json(obfuscated_user(&email, &data)?).into_response());
+            }
+            Err(other) => return Err(AuthFailure(other)),
+        };
         let issued = auth
             .issue_link(LinkKind::Signup, &user, &user.email, redirect_to, pkce)
             .await?;
@@ -335,6 +344,8 @@ struct UserUpdate {
     password: Option<String>,
     data: Option<serde_json::Map<String, serde_json::Value>>,
     email: Option<String>,
+    /// The code `reauthenticate` mailed, for a password change.
+    nonce: Option<String>,
 }
 
 async fn update_user(
@@ -349,11 +360,45 @@ async fn update_user(
     let update: UserUpdate = parse(&body)?;
     let auth = &app.services.auth;
     let current = auth.user(&claims.sub).await?;
-    if current.is_anonymous {
+    // An anonymous user becomes permanent at once where sign-ups need no confirmation (as
+    // in Supabase with autoconfirm); otherwise the new email waits for its link, like any
+    // email change, and the user stays anonymous until it is followed.
+    if current.is_anonymous && !app.manifest.auth_email.confirm_signup {
         let user = auth
             .make_permanent(&current, update.email, update.password, update.data)
             .await?;
         return Ok(Json(user.to_json()).into_response());
+    }
+    if current.is_anonymous && update.email.is_none() && update.password.is_some() {
+        return Err(AuthFailure(AuthError::Unprocessable(
+            "Updating password of an anonymous user without an email or phone is not allowed"
+                .into(),
+        )));
+    }
+    if update.password.is_some() {
+        match update.nonce.as_deref().filter(|n| !n.is_empty()) {
+            Some(nonce) => {
+                let kinds = [LinkKind::Reauthentication];
+                auth.use_link_code(&current.email, nonce.trim(), &kinds)
+                    .await
+                    .map_err(|_| {
+                        AuthFailure(AuthError::Unprocessable(
+                            "Nonce has expired or is invalid".into(),
+                        ))
+                    })?;
+            }
+            // As GoTrue, a sign-in within the last day counts as recent enough.
+            None if app.manifest.auth_email.secure_password_change
+                && current
+                    .last_sign_in_at_ms
+                    .is_none_or(|at| now_ms().saturating_sub(at) > RECENT_SIGN_IN_MS) =>
+            {
+                return Err(AuthFailure(AuthError::Invalid(
+                    "Password update requires reauthentication: call reauthenticate, then send the mailed code as `nonce`".into(),
+                )));
+            }
+            None => {}
+        }
     }
     let same_email = |email: &String| {
         nimbus_auth::normalize_email(email).is_ok_and(|email| email == current.email)
@@ -379,6 +424,80 @@ async fn update_user(
     Ok(Json(user.to_json()).into_response())
 }
 
+/// What a sign-up of a taken address answers when sign-ups need confirmation: a new-looking
+/// unconfirmed user that is stored nowhere.
+fn obfuscated_user(
+    email: &str,
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Value, AuthFailure> {
+    let now = now_ms();
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id)
+        .map_err(|e| AuthFailure(AuthError::Internal(format!("no randomness: {e}"))))?;
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    let hex = hex::encode(id);
+    let user = nimbus_auth::User {
+        id: format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        ),
+        email: nimbus_auth::normalize_email(email)?,
+        password_hash: String::new(),
+        role: nimbus_auth::DEFAULT_ROLE.to_string(),
+        user_metadata: serde_json::Value::Object(data.clone()),
+        created_at_ms: now,
+        updated_at_ms: now,
+        last_sign_in_at_ms: None,
+        app_metadata: serde_json::json!({}),
+        email_unconfirmed: true,
+        confirmed_at_ms: None,
+        is_anonymous: false,
+        email_change: None,
+    };
+    Ok(user.to_json())
+}
+
+/// How recent a sign-in lets a password change go without a reauthentication code.
+const RECENT_SIGN_IN_MS: u64 = 24 * 3600 * 1000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `GET /reauthenticate`: `auth.reauthenticate()`, a code (the `nonce` of a password change)
+/// mailed to the signed-in user.
+async fn reauthenticate(
+    State(host): State<Arc<Host>>,
+    Current(app): Current,
+    credentials: Credentials,
+) -> AuthResult {
+    require_api_key(&credentials)?;
+    let claims = authenticated(&app, &credentials).await?;
+    let auth = &app.services.auth;
+    let user = auth.user(&claims.sub).await?;
+    if user.is_anonymous || user.email.is_empty() {
+        return Err(AuthFailure(AuthError::Invalid(
+            "Reauthentication requires the user to have an email".into(),
+        )));
+    }
+    if user.email_unconfirmed {
+        return Err(AuthFailure(AuthError::EmailNotConfirmed));
+    }
+    super::auth_email_api::limit_recipient(&host, &user.email)?;
+    let issued = auth
+        .issue_link(LinkKind::Reauthentication, &user, &user.email, None, None)
+        .await?;
+    super::auth_email_api::send_link(&host, &app, &issued).await?;
+    Ok(Json(serde_json::json!({})).into_response())
+}
+
 async fn jwks(Current(app): Current) -> AuthResult {
     let jwks = app.services.auth.jwks().await?;
     let mut response = Json(jwks).into_response();
@@ -394,7 +513,7 @@ async fn settings(Current(app): Current) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "external": { "email": true, "phone": false, "anonymous_users": anonymous },
         "disable_signup": false,
-        "mailer_autoconfirm": true,
+        "mailer_autoconfirm": !app.manifest.auth_email.confirm_signup,
         "phone_autoconfirm": false,
         "sms_provider": "",
         "saml_enabled": false,

@@ -3,8 +3,9 @@
 //! code (`verifyOtp`), and the PKCE exchange (`exchangeCodeForSession`).
 //!
 //! Every endpoint that sends mail takes one request from the caller's address bucket and one
-//! from the recipient's, so neither a client nor a victim's inbox can be flooded; answers
-//! never say whether an address has an account where Supabase's do not.
+//! from the recipient's, so neither a client nor a victim's inbox can be flooded. Recovery,
+//! and sign-up when it needs confirmation, answer alike whether or not the address has an
+//! account, as GoTrue's do; `signInWithOtp` with `create_user: false` tells, as GoTrue's does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -211,23 +212,33 @@ async fn recover(
         query.redirect_to,
         &body,
     )?;
-    let auth = &app.services.auth;
-    match auth.user_by_email(&checked.email).await {
-        Ok(user) => {
-            let issued = auth
-                .issue_link(
+    // Known and unknown addresses answer alike and at once: the mail goes out after the
+    // answer, so neither its time nor a failure of the mail server tells them apart.
+    let email = checked.email;
+    tokio::spawn(async move {
+        let auth = &app.services.auth;
+        let issued = match auth.user_by_email(&email).await {
+            Ok(user) => {
+                auth.issue_link(
                     LinkKind::Recovery,
                     &user,
-                    &checked.email,
+                    &email,
                     checked.redirect_to,
                     checked.pkce,
                 )
-                .await?;
-            send_link(&host, &app, &issued).await?;
+                .await
+            }
+            Err(AuthError::UserNotFound) => return,
+            Err(other) => Err(other),
+        };
+        match issued {
+            Ok(issued) => {
+                // send_link logs its own failure.
+                let _ = send_link(&host, &app, &issued).await;
+            }
+            Err(error) => tracing::error!(%error, "a recovery link was not issued"),
         }
-        Err(AuthError::UserNotFound) => {}
-        Err(other) => return Err(AuthFailure(other)),
-    }
+    });
     Ok(Json(serde_json::json!({})).into_response())
 }
 
@@ -295,12 +306,20 @@ fn landing(host: &Host, app: &AppVersion) -> String {
         .unwrap_or_else(|| host.public_url())
 }
 
+/// A 303 to `to`, which `[auth]` allowed (so it holds no control characters); should it still
+/// not make a header, the answer says so instead of leaving the browser nowhere.
 fn redirect(to: &str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(location) = HeaderValue::from_str(to) {
-        response.headers_mut().insert(header::LOCATION, location);
+    match HeaderValue::from_str(to) {
+        Ok(location) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            response.headers_mut().insert(header::LOCATION, location);
+            response
+        }
+        Err(_) => AuthFailure(AuthError::Invalid(
+            "the redirect URL cannot be sent as a Location header".into(),
+        ))
+        .into_response(),
     }
-    response
 }
 
 fn form_encode(pairs: &[(&str, String)]) -> String {
@@ -338,10 +357,16 @@ async fn verify_link(
     let used = match used {
         Ok(used) => used,
         Err(error) => {
+            let description = if error.status() >= 500 {
+                tracing::error!(%error, "a link could not be used");
+                "the auth service failed; see the host log".to_string()
+            } else {
+                error.to_string()
+            };
             let fragment = form_encode(&[
                 ("error", "access_denied".into()),
                 ("error_code", error.code().into()),
-                ("error_description", error.to_string()),
+                ("error_description", description),
             ]);
             return redirect(&format!("{fallback}#{fragment}"));
         }
@@ -349,11 +374,14 @@ async fn verify_link(
     let to = used.redirect_to.clone().unwrap_or(fallback);
     match land(&app, &used).await {
         Ok(Landing::Code(code)) => {
-            let separator = if to.contains('?') { '&' } else { '?' };
-            redirect(&format!(
-                "{to}{separator}code={}",
-                nimbus_objects::url_encode(&code)
-            ))
+            // The code goes in the query, before any fragment the redirect URL has.
+            let (address, fragment) = match to.split_once('#') {
+                Some((address, fragment)) => (address, format!("#{fragment}")),
+                None => (to.as_str(), String::new()),
+            };
+            let separator = if address.contains('?') { '&' } else { '?' };
+            let code = nimbus_objects::url_encode(&code);
+            redirect(&format!("{address}{separator}code={code}{fragment}"))
         }
         Ok(Landing::Session(session)) => {
             let fragment = form_encode(&[
@@ -416,6 +444,18 @@ async fn verify_code(
         )));
     }
     let kinds = LinkKind::from_type(request.kind.as_deref().unwrap_or_default())?;
+    if let Some(email) = &request.email {
+        // Codes to one address are guessed from many client addresses at once: they share
+        // this bucket.
+        let email = email.trim().to_lowercase();
+        host.limits
+            .check(
+                "auth-verify-email",
+                email.as_bytes(),
+                Quota::per_minute(5, 5),
+            )
+            .map_err(|retry_after| AuthFailure(AuthError::Throttled { retry_after }))?;
+    }
     let auth = &app.services.auth;
     let used = match (request.token_hash, request.email, request.token) {
         (Some(token_hash), _, _) => auth.use_link_token(&token_hash, kinds).await?,

@@ -242,8 +242,10 @@ async fn check_caller(
     };
     let headers = request.headers_mut();
     if let Some(identity) = &identity {
+        // The service role is no user: it gets no user id header (an empty one would read as
+        // a user called "").
         let values = [
-            Some(identity.user_id.as_str()),
+            Some(identity.user_id.as_str()).filter(|id| !id.is_empty()),
             identity.email.as_deref(),
             Some(identity.role.as_str()),
         ];

@@ -62,12 +62,12 @@ impl Default for Renderer {
     }
 }
 
-/// What a render was made from: the same source content and the same request give the same
-/// image.
-fn cache_key(source_tag: &str, transform: &Transform, format: image::ImageFormat) -> [u8; 32] {
+/// What a render was made from: the same source content, the same request and the same
+/// answer to "does the client take WebP" give the same image.
+fn cache_key(source_tag: &str, transform: &Transform, accepts_webp: bool) -> [u8; 32] {
     let mut hash = Sha256::new();
-    let extension = format.extensions_str().first().copied().unwrap_or_default();
-    for part in [source_tag, &transform.to_word(), extension] {
+    let webp = if accepts_webp { "webp" } else { "" };
+    for part in [source_tag, &transform.to_word(), webp] {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
     }
@@ -75,21 +75,18 @@ fn cache_key(source_tag: &str, transform: &Transform, format: image::ImageFormat
 }
 
 impl Renderer {
-    /// `source` (whose content tag is `source_tag`) transformed by `transform`, for a client
-    /// that accepts WebP or not: from the cache when it was made before.
-    pub async fn render(
+    /// The source whose content tag is `source_tag` transformed by `transform`, for a client
+    /// that accepts WebP or not: from the cache when it was made before. Otherwise `load`
+    /// reads the source, only once one of the render slots is free, so that no more sources
+    /// are held in memory than are being rendered.
+    pub async fn render<E: From<RenderError>>(
         &self,
-        source: bytes::Bytes,
         source_tag: &str,
         transform: &Transform,
         accepts_webp: bool,
-    ) -> Result<Rendered, RenderError> {
-        if source.len() as u64 > MAX_SOURCE_BYTES {
-            return Err(RenderError::FileTooLarge);
-        }
-        let source_format = process::source_format(&source)?;
-        let format = process::output_format(transform, source_format, accepts_webp);
-        let key = cache_key(source_tag, transform, format);
+        load: impl Future<Output = Result<bytes::Bytes, E>>,
+    ) -> Result<Rendered, E> {
+        let key = cache_key(source_tag, transform, accepts_webp);
         if let Some(rendered) = self.cache.get(&key) {
             return Ok(rendered);
         }
@@ -99,6 +96,12 @@ impl Renderer {
             .acquire_owned()
             .await
             .map_err(|_| RenderError::Internal("the renderer is shutting down".into()))?;
+        let source = load.await?;
+        if source.len() as u64 > MAX_SOURCE_BYTES {
+            return Err(RenderError::FileTooLarge.into());
+        }
+        let format =
+            process::output_format(transform, process::source_format(&source)?, accepts_webp);
         let transform = *transform;
         let rendered =
             tokio::task::spawn_blocking(move || process::render(&source, &transform, format))

@@ -7,7 +7,7 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
 use super::RenderError;
-use super::transform::{Format, Resize, Transform};
+use super::transform::{Format, MAX_SIZE, Resize, Transform};
 
 /// Largest source, in pixels, that is decoded (a 4000×3000 photo is 12 million).
 pub const MAX_SOURCE_PIXELS: u64 = 50_000_000;
@@ -80,26 +80,41 @@ fn resize(image: DynamicImage, transform: &Transform) -> DynamicImage {
     let filter = FilterType::Triangle;
     match (transform.width, transform.height) {
         (None, None) => image,
-        (Some(w), None) => {
-            let h = scaled(height, w, width);
-            image.resize_exact(w, h, filter)
-        }
-        (None, Some(h)) => {
-            let w = scaled(width, h, height);
-            image.resize_exact(w, h, filter)
-        }
+        // One side asked for: the other follows the aspect ratio, and neither may pass
+        // MAX_SIZE (a 1 × 1,000,000 source at width 2500 would otherwise be 2500 × 2.5e9).
+        (Some(w), None) => image.resize(w, MAX_SIZE, filter),
+        (None, Some(h)) => image.resize(MAX_SIZE, h, filter),
         (Some(w), Some(h)) => match transform.resize {
-            Resize::Cover => image.resize_to_fill(w, h, filter),
+            // Crop the source to the box's aspect ratio first, so that the scaled image is
+            // never larger than the box.
+            Resize::Cover => {
+                let (crop_w, crop_h) = cover_crop(width, height, w, h);
+                image
+                    .crop_imm((width - crop_w) / 2, (height - crop_h) / 2, crop_w, crop_h)
+                    .resize_exact(w, h, filter)
+            }
             Resize::Contain => image.resize(w, h, filter),
             Resize::Fill => image.resize_exact(w, h, filter),
         },
     }
 }
 
-/// `side` scaled by `to / from`, at least one pixel.
-fn scaled(side: u32, to: u32, from: u32) -> u32 {
-    let value = u64::from(side) * u64::from(to) / u64::from(from.max(1));
-    value.clamp(1, u64::from(u32::MAX)) as u32
+/// The largest part of a `width` × `height` image with the aspect ratio of `w` × `h`.
+fn cover_crop(width: u32, height: u32, w: u32, h: u32) -> (u32, u32) {
+    let (width64, height64, w64, h64) = (
+        u64::from(width),
+        u64::from(height),
+        u64::from(w.max(1)),
+        u64::from(h.max(1)),
+    );
+    if width64 * h64 > height64 * w64 {
+        // Wider than the box: keep the full height.
+        let crop_w = (height64 * w64 / h64).clamp(1, width64);
+        (crop_w as u32, height)
+    } else {
+        let crop_h = (width64 * h64 / w64).clamp(1, height64);
+        (width, crop_h as u32)
+    }
 }
 
 fn encode(image: &DynamicImage, format: ImageFormat, quality: u8) -> Result<Rendered, RenderError> {
@@ -189,6 +204,23 @@ mod tests {
         let scaled = render(&source, &width_only, ImageFormat::WebP).expect("webp");
         assert_eq!(scaled.content_type, "image/webp");
         assert_eq!(dimensions(&scaled), (200, 150));
+    }
+
+    #[test]
+    fn a_thin_source_never_scales_past_the_largest_size() {
+        let source = png(1, 20_000);
+        let wide = Transform {
+            width: Some(MAX_SIZE),
+            ..Transform::default()
+        };
+        let rendered = render(&source, &wide, ImageFormat::Png).expect("width only");
+        let (w, h) = dimensions(&rendered);
+        assert!(w <= MAX_SIZE && h <= MAX_SIZE, "{w}×{h}");
+        let cover = transform(MAX_SIZE, MAX_SIZE, Resize::Cover);
+        let rendered = render(&source, &cover, ImageFormat::Png).expect("cover");
+        assert_eq!(dimensions(&rendered), (MAX_SIZE, MAX_SIZE));
+        assert_eq!(cover_crop(1, 20_000, 100, 100), (1, 1));
+        assert_eq!(cover_crop(400, 300, 100, 100), (300, 300));
     }
 
     #[test]

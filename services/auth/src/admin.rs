@@ -61,21 +61,42 @@ impl AuthService {
             Ok(_) | Err(AuthError::UserNotFound) => {}
             Err(other) => return Err(other),
         }
-        self.change_user(id, |user| {
-            user.email_change = Some(new_email.clone());
-            Ok(())
-        })
-        .await
+        let user = self
+            .change_user(id, |user| {
+                user.email_change = Some(new_email.clone());
+                Ok(())
+            })
+            .await?;
+        self.kv
+            .set(
+                &self.store,
+                &Self::pending_email_key(&new_email),
+                id.as_bytes(),
+            )
+            .await?;
+        Ok(user)
     }
 
-    /// The user who asked to change their email to `email`, if any.
+    fn pending_email_key(email: &str) -> String {
+        format!("email-change:{email}")
+    }
+
+    /// The user who last asked to change their email to `email`, while they still wait for
+    /// it.
     pub async fn user_by_pending_email(&self, email: &str) -> Result<Option<User>, AuthError> {
         let email = normalize_email(email)?;
-        Ok(self
-            .list_users()
+        let Some(id) = self
+            .kv
+            .get(&self.store, &Self::pending_email_key(&email))
             .await?
-            .into_iter()
-            .find(|user| user.email_change.as_deref() == Some(email.as_str())))
+        else {
+            return Ok(None);
+        };
+        match self.user(&String::from_utf8_lossy(&id)).await {
+            Ok(user) if user.email_change.as_deref() == Some(email.as_str()) => Ok(Some(user)),
+            Ok(_) | Err(AuthError::UserNotFound) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     /// Users newest first, `per_page` at a time; `page` counts from 1.

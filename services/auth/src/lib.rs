@@ -504,7 +504,7 @@ impl AuthService {
 /// Checks a role given to a user. `service_role` is the secret key's alone: a user holding
 /// it would look to guests like the app's own servers.
 fn check_role(role: &str) -> Result<(), AuthError> {
-    if role == SERVICE_ROLE {
+    if role.eq_ignore_ascii_case(SERVICE_ROLE) {
         return Err(AuthError::Invalid(format!(
             "`{SERVICE_ROLE}` belongs to the app's secret key and cannot be given to a user"
         )));

@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::{AuthError, AuthService, Session, User, now_ms, random};
+use crate::{AuthError, AuthService, Session, User, now_ms, password, random};
 
 /// How long a link or code is valid (Supabase's default email OTP expiry).
 pub const LINK_TTL_MS: u64 = 3600 * 1000;
 /// Wrong codes an issue survives.
 pub const MAX_CODE_ATTEMPTS: u32 = 5;
+/// How often a guess re-reads a record that changed under it before it gives up.
+const MAX_CAS_ROUNDS: usize = 32;
 /// How long an authorization code waits for its exchange.
 const AUTH_CODE_TTL_MS: u64 = 5 * 60 * 1000;
 
@@ -37,6 +39,9 @@ pub enum LinkKind {
     Recovery,
     /// Confirms a new email address (`updateUser({ email })`).
     EmailChange,
+    /// A code (the nonce) that a signed-in user types to change their password
+    /// (`reauthenticate`); never a link to follow.
+    Reauthentication,
 }
 
 impl LinkKind {
@@ -48,6 +53,7 @@ impl LinkKind {
             Self::Magiclink => "magiclink",
             Self::Recovery => "recovery",
             Self::EmailChange => "email_change",
+            Self::Reauthentication => "reauthentication",
         }
     }
 
@@ -139,7 +145,9 @@ pub struct IssuedLink {
     pub email: String,
     /// The user it is for.
     pub user: User,
-    /// The token of the link (Supabase's `token_hash`).
+    /// The link's secret token itself, which the link carries. GoTrue calls it `token_hash`
+    /// on the wire (`verifyOtp({ token_hash })`, generateLink's `hashed_token`), so nimbus
+    /// does too; only its SHA-256 digest is stored.
     pub token_hash: String,
     /// The six-digit code.
     pub code: String,
@@ -276,32 +284,39 @@ impl AuthService {
         let email = crate::normalize_email(email)?;
         for kind in kinds {
             let key = Self::link_key(*kind, &email);
-            let Some((mut record, bytes)) = self.read::<LinkRecord>(&key).await? else {
-                continue;
-            };
-            if same(
-                &record.code_digest,
-                &digest(&format!("{}:{code}", record.user_id)),
-            ) {
-                return self.consume(&key, record, bytes).await;
+            // Each wrong guess is counted before it is answered: a guess whose count did not
+            // land (another guess changed the record first) is tried again, so parallel
+            // guesses cost one try each.
+            for _ in 0..MAX_CAS_ROUNDS {
+                let Some((mut record, bytes)) = self.read::<LinkRecord>(&key).await? else {
+                    break;
+                };
+                let expected = digest(&format!("{}:{code}", record.user_id));
+                if same(&record.code_digest, &expected) {
+                    return self.consume(&key, record, bytes).await;
+                }
+                record.attempts += 1;
+                let batch = if record.attempts >= MAX_CODE_ATTEMPTS {
+                    Batch::new()
+                        .delete(&self.store, &key)
+                        .delete(&self.store, &Self::link_token_key(&record.token_digest))
+                } else {
+                    let left = record.expires_at_ms.saturating_sub(now_ms());
+                    Batch::new().put_expiring(
+                        &self.store,
+                        &key,
+                        Self::encode(&record)?,
+                        std::time::Duration::from_millis(left.max(1)),
+                    )
+                };
+                let counted = self
+                    .kv
+                    .apply(batch.check(&self.store, &key, Condition::Equals(bytes)))
+                    .await?;
+                if counted {
+                    break;
+                }
             }
-            record.attempts += 1;
-            let batch = if record.attempts >= MAX_CODE_ATTEMPTS {
-                Batch::new()
-                    .delete(&self.store, &key)
-                    .delete(&self.store, &Self::link_token_key(&record.token_digest))
-            } else {
-                let left = record.expires_at_ms.saturating_sub(now_ms());
-                Batch::new().put_expiring(
-                    &self.store,
-                    &key,
-                    Self::encode(&record)?,
-                    std::time::Duration::from_millis(left.max(1)),
-                )
-            };
-            self.kv
-                .apply(batch.check(&self.store, &key, Condition::Equals(bytes)))
-                .await?;
         }
         Err(expired())
     }
@@ -323,7 +338,19 @@ impl AuthService {
         if !self.kv.apply(batch).await? {
             return Err(expired());
         }
+        // A link is for the address it went to: once the user's email (or the change they
+        // asked for) is another, it is void.
+        let current = self.user(&record.user_id).await?;
+        let still_theirs = match record.kind {
+            LinkKind::EmailChange => current.email_change.as_deref() == Some(&record.email),
+            _ => current.email == record.email,
+        };
+        if !still_theirs {
+            return Err(expired());
+        }
         let user = match record.kind {
+            LinkKind::Reauthentication => current,
+            LinkKind::Signup => self.confirm_email(&record.user_id, false).await?,
             LinkKind::EmailChange => {
                 let changes = crate::AdminUserChanges {
                     email: Some(record.email.clone()),
@@ -332,7 +359,13 @@ impl AuthService {
                 };
                 self.admin_update_user(&record.user_id, changes).await?
             }
-            _ => self.confirm_email(&record.user_id).await?,
+            // Whoever signed up an address they did not own chose its password: when its
+            // owner first proves it by a magic link, recovery or invitation, that password
+            // goes (the owner sets their own).
+            LinkKind::Magiclink | LinkKind::Recovery | LinkKind::Invite => {
+                self.confirm_email(&record.user_id, current.email_unconfirmed)
+                    .await?
+            }
         };
         Ok(UsedLink {
             kind: record.kind,
@@ -342,12 +375,26 @@ impl AuthService {
         })
     }
 
-    /// Marks the user's email confirmed (a link to it was followed).
-    async fn confirm_email(&self, user_id: &str) -> Result<User, AuthError> {
+    /// Marks the user's email confirmed (a link to it was followed); with
+    /// `drop_unproven_password`, a password set before the email was proven is replaced by a
+    /// random one.
+    async fn confirm_email(
+        &self,
+        user_id: &str,
+        drop_unproven_password: bool,
+    ) -> Result<User, AuthError> {
+        let fresh_hash = if drop_unproven_password {
+            Some(password::hash_off_loop(&random::token()?).await?)
+        } else {
+            None
+        };
         self.change_user(user_id, |user| {
             if user.email_unconfirmed {
                 user.email_unconfirmed = false;
                 user.confirmed_at_ms = Some(now_ms());
+                if let Some(hash) = &fresh_hash {
+                    user.password_hash = hash.clone();
+                }
             }
             user.last_sign_in_at_ms = Some(now_ms());
             Ok(())

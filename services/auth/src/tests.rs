@@ -519,3 +519,36 @@ async fn a_code_has_a_few_tries_and_pkce_needs_the_verifier() {
         .expect("exchange");
     assert_eq!(session.user.id, user.id);
 }
+
+#[tokio::test]
+async fn parallel_wrong_codes_each_count() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = Arc::new(service(&dir, "todo").await);
+    let user = signed_up_ann(&auth).await.user;
+    let issued = auth
+        .issue_link(LinkKind::Magiclink, &user, "ann@example.com", None, None)
+        .await
+        .expect("issue");
+    let wrong = if issued.code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let guesses: Vec<_> = (0..MAX_CODE_ATTEMPTS)
+        .map(|_| {
+            let auth = Arc::clone(&auth);
+            tokio::spawn(async move {
+                auth.use_link_code("ann@example.com", wrong, &[LinkKind::Magiclink])
+                    .await
+            })
+        })
+        .collect();
+    for guess in guesses {
+        assert!(guess.await.expect("join").is_err());
+    }
+    assert!(matches!(
+        auth.use_link_code("ann@example.com", &issued.code, &[LinkKind::Magiclink])
+            .await,
+        Err(AuthError::OtpExpired)
+    ));
+}

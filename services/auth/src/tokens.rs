@@ -111,7 +111,12 @@ impl AuthService {
             exp: now + ttl,
             iat: now,
             jti: random::uuid()?,
-            role: user.role.clone(),
+            // A role stored before `service_role` was reserved is never put in a token.
+            role: if user.role.eq_ignore_ascii_case(crate::SERVICE_ROLE) {
+                crate::DEFAULT_ROLE.to_string()
+            } else {
+                user.role.clone()
+            },
             email: (!user.is_anonymous).then(|| user.email.clone()),
             session_id: session_id.to_string(),
             aal: Some("aal1".into()),

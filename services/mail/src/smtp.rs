@@ -19,8 +19,8 @@ pub enum SmtpSecurity {
     None,
 }
 
-/// Where and how to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how to send. Its `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SmtpConfig {
     /// Server host name.
     pub host: String,
@@ -34,13 +34,25 @@ pub struct SmtpConfig {
     pub password: Option<String>,
 }
 
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 impl SmtpConfig {
     /// Reads `smtp://[user:password@]host[:port]` (STARTTLS, port 587), `smtps://...` (TLS,
     /// port 465) or `smtp+insecure://...` (no encryption, port 25).
     pub fn parse(url: &str) -> Result<Self, String> {
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| format!("`{url}` is not an smtp:// URL"))?;
+            .ok_or("the SMTP URL must start with smtp://, smtps:// or smtp+insecure://")?;
         let (security, default_port) = match scheme {
             "smtp" => (SmtpSecurity::StartTls, 587),
             "smtps" => (SmtpSecurity::Tls, 465),
@@ -221,6 +233,10 @@ mod tests {
         assert_eq!(config.port, 587);
         assert_eq!(config.user.as_deref(), Some("me@example.com"));
         assert_eq!(config.password.as_deref(), Some("p:ss"));
+        assert!(
+            !format!("{config:?}").contains("p:ss"),
+            "Debug leaves the password out"
+        );
         let config = SmtpConfig::parse("smtps://mail.example.com:2465").expect("valid");
         assert_eq!((config.security, config.port), (SmtpSecurity::Tls, 2465));
         let config = SmtpConfig::parse("smtp+insecure://127.0.0.1:2525").expect("valid");

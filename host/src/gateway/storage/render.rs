@@ -130,27 +130,38 @@ async fn render_object(
     transform: &Transform,
     headers: &HeaderMap,
 ) -> StorageResult {
-    let read = app.services.objects.get(id, key, None).await?;
-    if read.len > MAX_SOURCE_BYTES {
+    let meta = app.services.objects.head(id, key).await?;
+    if meta.size > MAX_SOURCE_BYTES {
         return Err(RenderError::FileTooLarge.into());
-    }
-    let mut source = Vec::with_capacity(read.len as usize);
-    let mut body = read.body;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(nimbus_objects::ObjectError::from)?;
-        if (source.len() + chunk.len()) as u64 > MAX_SOURCE_BYTES {
-            return Err(RenderError::FileTooLarge.into());
-        }
-        source.extend_from_slice(&chunk);
     }
     let accepts_webp = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|accept| accept.contains("image/webp"));
+    let load = async {
+        let read = app.services.objects.get(id, key, None).await?;
+        if read.meta.etag != meta.etag {
+            // Replaced since the cache was asked: its render must not go under the old tag.
+            return Err(StorageError::from(
+                nimbus_objects::ObjectError::PreconditionFailed,
+            ));
+        }
+        let mut source = Vec::with_capacity(read.len.min(MAX_SOURCE_BYTES) as usize);
+        let mut body = read.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(nimbus_objects::ObjectError::from)?;
+            if (source.len() + chunk.len()) as u64 > MAX_SOURCE_BYTES {
+                return Err(StorageError::from(RenderError::FileTooLarge));
+            }
+            source.extend_from_slice(&chunk);
+        }
+        Ok(bytes::Bytes::from(source))
+    };
+    // The content tag names the content, so a replaced object is never served from the cache.
     let rendered = host
         .renderer
-        .render(source.into(), &read.meta.etag, transform, accepts_webp)
+        .render(&meta.etag, transform, accepts_webp, load)
         .await?;
     let mut response = Response::new(Body::from(rendered.bytes));
     let out = response.headers_mut();
@@ -158,7 +169,7 @@ async fn render_object(
         header::CONTENT_TYPE,
         HeaderValue::from_static(rendered.content_type),
     );
-    if let Ok(value) = HeaderValue::from_str(cache_control(&read.meta)) {
+    if let Ok(value) = HeaderValue::from_str(cache_control(&meta)) {
         out.insert(header::CACHE_CONTROL, value);
     }
     if transform.format == Format::Auto {
