@@ -75,16 +75,32 @@ impl TryFrom<String> for RedirectPattern {
             return Err(format!("redirect URL `{pattern}` needs a literal scheme"));
         }
         let host = authority.split(':').next().unwrap_or_default();
-        let literal_label = host
-            .split('.')
-            .any(|label| !label.is_empty() && !label.contains('*'));
-        if authority.contains("**") || authority.contains('@') || !literal_label {
+        // Right of the last wildcard label, two literal labels (a registrable domain, not
+        // just `com`); a host without a wildcard needs one.
+        let labels: Vec<&str> = host.split('.').collect();
+        let after_wildcard = labels
+            .iter()
+            .rev()
+            .take_while(|label| !label.contains('*'))
+            .filter(|label| !label.is_empty())
+            .count();
+        let named = if labels.iter().any(|label| label.contains('*')) {
+            after_wildcard >= 2
+        } else {
+            after_wildcard >= 1
+        };
+        if authority.contains("**") || authority.contains('@') || !named {
             return Err(format!(
                 "redirect URL `{pattern}` must name its host: a wildcard may stand for one label or the port, never the whole host (it would let a link send tokens anywhere)"
             ));
         }
         if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("redirect URL `{pattern}` contains whitespace"));
+        }
+        if pattern.matches("**").count() > 2 {
+            return Err(format!(
+                "redirect URL `{pattern}` has more than two `**`; one at the end of the path is usual"
+            ));
         }
         Ok(Self(pattern))
     }
@@ -345,6 +361,8 @@ mod tests {
             "https://",
             "https://*/x",
             "https://app**",
+            "https://*.com/**",
+            "https://a/**/**/**/x",
         ] {
             assert!(RedirectPattern::try_from(bad.to_string()).is_err(), "{bad}");
         }

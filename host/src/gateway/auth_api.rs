@@ -228,9 +228,15 @@ async fn signup(
         let issued = auth
             .issue_link(LinkKind::Signup, &user, &user.email, redirect_to, pkce)
             .await?;
-        super::auth_email_api::send_link(&host, &app, &issued).await?;
-        tracing::info!(user = %user.id, "signed up; confirmation sent");
-        return Ok(Json(user.to_json()).into_response());
+        tracing::info!(user = %user.id, "signed up; confirmation to be sent");
+        // The mail goes after the answer, so that a new address and a taken one (which sends
+        // nothing) take the same time.
+        let answer = Json(user.to_json()).into_response();
+        tokio::spawn(async move {
+            // send_link logs its own failure.
+            let _ = super::auth_email_api::send_link(&host, &app, &issued).await;
+        });
+        return Ok(answer);
     }
     let session = app
         .services
@@ -375,7 +381,9 @@ async fn update_user(
                 .into(),
         )));
     }
-    if update.password.is_some() {
+    if let Some(password) = &update.password {
+        // A password the policy refuses spends no code and sends no mail.
+        nimbus_auth::password::check_policy(password)?;
         match update.nonce.as_deref().filter(|n| !n.is_empty()) {
             Some(nonce) => {
                 let kinds = [LinkKind::Reauthentication];
@@ -449,7 +457,11 @@ fn obfuscated_user(
         email: nimbus_auth::normalize_email(email)?,
         password_hash: String::new(),
         role: nimbus_auth::DEFAULT_ROLE.to_string(),
-        user_metadata: serde_json::Value::Object(data.clone()),
+        user_metadata: {
+            let mut metadata = serde_json::json!({});
+            nimbus_auth::merge_metadata(&mut metadata, data);
+            metadata
+        },
         created_at_ms: now,
         updated_at_ms: now,
         last_sign_in_at_ms: None,

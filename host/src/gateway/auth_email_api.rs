@@ -42,6 +42,7 @@ fn recipient_quota() -> Quota {
 /// Takes one mail from `email`'s bucket.
 pub(super) fn limit_recipient(host: &Host, email: &str) -> Result<(), AuthFailure> {
     let email = email.trim().to_lowercase();
+    // Host-wide on purpose: the inbox is the same whichever app sends to it.
     host.limits
         .check("auth-mail-recipient", email.as_bytes(), recipient_quota())
         .map_err(|retry_after| AuthFailure(AuthError::Throttled { retry_after }))
@@ -392,7 +393,11 @@ async fn verify_link(
                 ("token_type", "bearer".into()),
                 ("type", used.kind.as_str().into()),
             ]);
-            redirect(&format!("{to}#{fragment}"))
+            // The session replaces any fragment the redirect URL had.
+            let address = to
+                .split_once('#')
+                .map_or(to.as_str(), |(address, _)| address);
+            redirect(&format!("{address}#{fragment}"))
         }
         Err(error) => AuthFailure(error).into_response(),
     }
@@ -447,13 +452,9 @@ async fn verify_code(
     if let Some(email) = &request.email {
         // Codes to one address are guessed from many client addresses at once: they share
         // this bucket.
-        let email = email.trim().to_lowercase();
+        let key = format!("{}\n{}", app.manifest.app, email.trim().to_lowercase());
         host.limits
-            .check(
-                "auth-verify-email",
-                email.as_bytes(),
-                Quota::per_minute(5, 5),
-            )
+            .check("auth-verify-email", key.as_bytes(), Quota::per_minute(5, 5))
             .map_err(|retry_after| AuthFailure(AuthError::Throttled { retry_after }))?;
     }
     let auth = &app.services.auth;

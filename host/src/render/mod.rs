@@ -90,12 +90,16 @@ impl Renderer {
         if let Some(rendered) = self.cache.get(&key) {
             return Ok(rendered);
         }
-        let _permit = self
+        let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| RenderError::Internal("the renderer is shutting down".into()))?;
+        // Another request may have made it while this one waited for a slot.
+        if let Some(rendered) = self.cache.get(&key) {
+            return Ok(rendered);
+        }
         let source = load.await?;
         if source.len() as u64 > MAX_SOURCE_BYTES {
             return Err(RenderError::FileTooLarge.into());
@@ -103,10 +107,14 @@ impl Renderer {
         let format =
             process::output_format(transform, process::source_format(&source)?, accepts_webp);
         let transform = *transform;
-        let rendered =
-            tokio::task::spawn_blocking(move || process::render(&source, &transform, format))
-                .await
-                .map_err(|e| RenderError::Internal(format!("the render failed: {e}")))??;
+        // The slot goes with the work: a client that gives up does not free it while the
+        // render it started goes on.
+        let rendered = tokio::task::spawn_blocking(move || {
+            let _slot = permit;
+            process::render(&source, &transform, format)
+        })
+        .await
+        .map_err(|e| RenderError::Internal(format!("the render failed: {e}")))??;
         self.cache.put(key, rendered.clone());
         Ok(rendered)
     }

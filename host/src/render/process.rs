@@ -64,6 +64,9 @@ pub fn render(
     let (width, height) = reader(source)?
         .into_dimensions()
         .map_err(|_| RenderError::Unsupported)?;
+    if width == 0 || height == 0 {
+        return Err(RenderError::Unsupported);
+    }
     if u64::from(width) * u64::from(height) > MAX_SOURCE_PIXELS {
         return Err(RenderError::TooLarge { width, height });
     }
@@ -79,7 +82,8 @@ fn resize(image: DynamicImage, transform: &Transform) -> DynamicImage {
     let (width, height) = (image.width(), image.height());
     let filter = FilterType::Triangle;
     match (transform.width, transform.height) {
-        (None, None) => image,
+        (None, None) if width <= MAX_SIZE && height <= MAX_SIZE => image,
+        (None, None) => image.resize(MAX_SIZE, MAX_SIZE, filter),
         // One side asked for: the other follows the aspect ratio, and neither may pass
         // MAX_SIZE (a 1 × 1,000,000 source at width 2500 would otherwise be 2500 × 2.5e9).
         (Some(w), None) => image.resize(w, MAX_SIZE, filter),

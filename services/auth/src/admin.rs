@@ -67,11 +67,13 @@ impl AuthService {
                 Ok(())
             })
             .await?;
+        // The index lives as long as the link that confirms the change.
         self.kv
-            .set(
+            .set_expiring(
                 &self.store,
                 &Self::pending_email_key(&new_email),
                 id.as_bytes(),
+                std::time::Duration::from_millis(crate::LINK_TTL_MS),
             )
             .await?;
         Ok(user)

@@ -458,3 +458,49 @@ impl AuthService {
 fn expired() -> AuthError {
     AuthError::OtpExpired
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::AuthConfig;
+
+    #[tokio::test]
+    async fn an_expired_link_and_its_code_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let kv = nimbus_kv::RedbKvStore::open(&dir.path().join("kv.redb")).expect("kv");
+        let auth = AuthService::open(Arc::new(kv), AuthConfig::new("app"))
+            .await
+            .expect("auth");
+        let user = auth
+            .signup("ann@example.com", "password1", serde_json::Value::Null)
+            .await
+            .expect("signup")
+            .user;
+        let issued = auth
+            .issue_link(LinkKind::Magiclink, &user, "ann@example.com", None, None)
+            .await
+            .expect("issue");
+        // Age the record as an hour would.
+        let key = AuthService::link_key(LinkKind::Magiclink, "ann@example.com");
+        let (mut record, _) = auth
+            .read::<LinkRecord>(&key)
+            .await
+            .expect("read")
+            .expect("record");
+        record.expires_at_ms = now_ms().saturating_sub(1);
+        let bytes = AuthService::encode(&record).expect("encode");
+        auth.kv.set(&auth.store, &key, &bytes).await.expect("write");
+        let kinds = [LinkKind::Magiclink];
+        assert!(matches!(
+            auth.use_link_code("ann@example.com", &issued.code, &kinds).await,
+            Err(AuthError::OtpExpired)
+        ));
+        auth.kv.set(&auth.store, &key, &bytes).await.expect("write");
+        assert!(matches!(
+            auth.use_link_token(&issued.token_hash, &kinds).await,
+            Err(AuthError::OtpExpired)
+        ));
+    }
+}
