@@ -494,7 +494,8 @@ mod tests {
         auth.kv.set(&auth.store, &key, &bytes).await.expect("write");
         let kinds = [LinkKind::Magiclink];
         assert!(matches!(
-            auth.use_link_code("ann@example.com", &issued.code, &kinds).await,
+            auth.use_link_code("ann@example.com", &issued.code, &kinds)
+                .await,
             Err(AuthError::OtpExpired)
         ));
         auth.kv.set(&auth.store, &key, &bytes).await.expect("write");
