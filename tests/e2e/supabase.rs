@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::AppDir;
+use crate::harness::{AppDir, Server};
 
 const COMPAT: &str = r#"
 [app]
@@ -34,21 +34,31 @@ fn the_official_supabase_clients_work_unchanged() {
     let server = app.start(2);
     let key = app.api_key();
     assert!(key.starts_with("nb_publishable_"), "{key}");
+    let stdout = run_node(
+        &scripts,
+        &["compat.mjs"],
+        &[("NIMBUS_URL", server.base.clone()), ("NIMBUS_APIKEY", key)],
+        &server,
+    );
+    assert!(stdout.contains("steps passed"), "{stdout}");
+}
+
+/// Runs `node ARGS` in `scripts` with `env`; its standard output, once it succeeded.
+fn run_node(scripts: &Path, args: &[&str], env: &[(&str, String)], server: &Server) -> String {
     let run = Command::new("node")
-        .arg("compat.mjs")
-        .current_dir(&scripts)
-        .env("NIMBUS_URL", &server.base)
-        .env("NIMBUS_APIKEY", &key)
+        .args(args)
+        .current_dir(scripts)
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
         .output()
         .expect("node must be installed to run the Supabase client test");
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
     assert!(
         run.status.success(),
         "{stdout}\n{}\nserver log:\n{}",
         String::from_utf8_lossy(&run.stderr),
         server.log()
     );
-    assert!(stdout.contains("steps passed"), "{stdout}");
+    stdout
 }
 
 const CLIENT: &str = r#"
@@ -81,21 +91,20 @@ fn the_whole_supabase_js_client_matches_the_readme_table() {
     );
     let app = AppDir::new(CLIENT);
     let server = app.start(1);
-    let run = Command::new("node")
-        .args(["--experimental-websocket", "client.mjs"])
-        .current_dir(&scripts)
-        .env("NIMBUS_URL", &server.base)
-        .env("NIMBUS_APIKEY", app.api_key())
-        .env("NIMBUS_SECRET_KEY", app.secret_key())
-        .env("NIMBUS_README", root.join("README.md"))
-        .output()
-        .expect("node must be installed to run the Supabase client test");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&run.stderr),
-        server.log()
+    let env = [
+        ("NIMBUS_URL", server.base.clone()),
+        ("NIMBUS_APIKEY", app.api_key()),
+        ("NIMBUS_SECRET_KEY", app.secret_key()),
+        (
+            "NIMBUS_README",
+            root.join("README.md").display().to_string(),
+        ),
+    ];
+    let stdout = run_node(
+        &scripts,
+        &["--experimental-websocket", "client.mjs"],
+        &env,
+        &server,
     );
     assert!(stdout.contains("rows checked"), "{stdout}");
 }

@@ -469,11 +469,9 @@ async fn a_link_works_once_and_a_new_issue_voids_the_old_one() {
     ));
 }
 
-#[tokio::test]
-async fn a_code_has_a_few_tries_and_pkce_needs_the_verifier() {
-    let dir = tempfile::tempdir().expect("dir");
-    let auth = service(&dir, "todo").await;
-    let user = signed_up_ann(&auth).await.user;
+/// Ann, a magic link issued to her, and a code that is not its code.
+async fn magic_link_for_ann(auth: &AuthService) -> (User, IssuedLink, &'static str) {
+    let user = signed_up_ann(auth).await.user;
     let issued = auth
         .issue_link(LinkKind::Magiclink, &user, "ann@example.com", None, None)
         .await
@@ -483,6 +481,14 @@ async fn a_code_has_a_few_tries_and_pkce_needs_the_verifier() {
     } else {
         "000000"
     };
+    (user, issued, wrong)
+}
+
+#[tokio::test]
+async fn a_code_has_a_few_tries_and_pkce_needs_the_verifier() {
+    let dir = tempfile::tempdir().expect("dir");
+    let auth = service(&dir, "todo").await;
+    let (user, issued, wrong) = magic_link_for_ann(&auth).await;
     for _ in 0..MAX_CODE_ATTEMPTS {
         assert!(
             auth.use_link_code("ann@example.com", wrong, &[LinkKind::Magiclink])
@@ -524,16 +530,7 @@ async fn a_code_has_a_few_tries_and_pkce_needs_the_verifier() {
 async fn parallel_wrong_codes_each_count() {
     let dir = tempfile::tempdir().expect("dir");
     let auth = Arc::new(service(&dir, "todo").await);
-    let user = signed_up_ann(&auth).await.user;
-    let issued = auth
-        .issue_link(LinkKind::Magiclink, &user, "ann@example.com", None, None)
-        .await
-        .expect("issue");
-    let wrong = if issued.code == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let (_, issued, wrong) = magic_link_for_ann(&auth).await;
     let guesses: Vec<_> = (0..MAX_CODE_ATTEMPTS)
         .map(|_| {
             let auth = Arc::clone(&auth);
