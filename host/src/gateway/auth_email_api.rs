@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -106,6 +106,37 @@ struct CheckedMail {
     request: MailRequest,
 }
 
+/// Every mail endpoint takes its request through [`check_mail_request`] before it reads it.
+impl FromRequest<Arc<Host>> for CheckedMail {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, host: &Arc<Host>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let app = super::version::of(&mut parts, host);
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, host)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Query(query) = Query::<RedirectQuery>::from_request_parts(&mut parts, host)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let credentials = Credentials::read(&app, &parts.headers, parts.uri.query()).await;
+        let headers = parts.headers.clone();
+        let body = axum::body::Bytes::from_request(Request::from_parts(parts, body), host)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_mail_request(
+            host,
+            &app,
+            peer,
+            &headers,
+            &credentials,
+            query.redirect_to,
+            &body,
+        )
+        .map_err(IntoResponse::into_response)
+    }
+}
+
 fn check_mail_request(
     host: &Host,
     app: &AppVersion,
@@ -147,21 +178,8 @@ fn check_mail_request(
 async fn otp(
     State(host): State<Arc<Host>>,
     Current(app): Current,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(query): Query<RedirectQuery>,
-    credentials: Credentials,
-    body: axum::body::Bytes,
+    checked: CheckedMail,
 ) -> AuthResult {
-    let checked = check_mail_request(
-        &host,
-        &app,
-        peer,
-        &headers,
-        &credentials,
-        query.redirect_to,
-        &body,
-    )?;
     let auth = &app.services.auth;
     let (user, kind) = match auth.user_by_email(&checked.email).await {
         Ok(user) => (user, LinkKind::Magiclink),
@@ -198,21 +216,8 @@ async fn otp(
 async fn recover(
     State(host): State<Arc<Host>>,
     Current(app): Current,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(query): Query<RedirectQuery>,
-    credentials: Credentials,
-    body: axum::body::Bytes,
+    checked: CheckedMail,
 ) -> AuthResult {
-    let checked = check_mail_request(
-        &host,
-        &app,
-        peer,
-        &headers,
-        &credentials,
-        query.redirect_to,
-        &body,
-    )?;
     // Known and unknown addresses answer alike and at once: the mail goes out after the
     // answer, so neither its time nor a failure of the mail server tells them apart.
     let email = checked.email;
@@ -248,21 +253,8 @@ async fn recover(
 async fn resend(
     State(host): State<Arc<Host>>,
     Current(app): Current,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(query): Query<RedirectQuery>,
-    credentials: Credentials,
-    body: axum::body::Bytes,
+    checked: CheckedMail,
 ) -> AuthResult {
-    let checked = check_mail_request(
-        &host,
-        &app,
-        peer,
-        &headers,
-        &credentials,
-        query.redirect_to,
-        &body,
-    )?;
     let (email, redirect_to) = (&checked.email, checked.redirect_to);
     let auth = &app.services.auth;
     let user = match checked.request.kind.as_deref() {
