@@ -3,6 +3,8 @@
 # with wrk in one run, so the ratios compare like with like on this machine today.
 #   (a) nimbus, record-based `hello` guest      (b) nimbus, wasi:http hello guest
 #   (c) native axum hello (the limit)           (d) `wasmtime serve` on (b)'s component
+#   (e) nimbus, a record handler answering exactly what (b) does, so that (e) against (b)
+#       compares the host's two paths and not two guests' work
 # (a) and (b) each fresh (an instance per request, the default) and warm (`reuse = 1000`), and
 # (d) fresh and with `--max-instance-reuse-count 1000`; beside (c), nimbus' built-in /healthz:
 # its HTTP stack with no guest. The wasmtime CLI is the pinned one bench/wasmtime-cli.sh
@@ -66,6 +68,9 @@ routes = ["GET /hello"]
 [component.wasi-hello]
 source = "$PWD/$HTTP_WASM"
 routes = ["GET /wasi-hello"]
+[component.record-twin]
+source = "$PWD/target/wasm32-wasip2/release/record_hello.wasm"
+routes = ["GET /record-twin"]
 [component.hello-warm]
 source = "$PWD/target/wasm32-wasip2/release/hello.wasm"
 routes = ["GET /hello-warm"]
@@ -79,6 +84,7 @@ NIMBUS_LOG=warn $NIMBUS up "$work/app" --listen "127.0.0.1:$port" --data "$work/
 pids+=($!)
 URL[nimbus-hello]="http://127.0.0.1:$port/hello"
 URL[nimbus-wasi-http]="http://127.0.0.1:$port/wasi-hello"
+URL[nimbus-record-twin]="http://127.0.0.1:$port/record-twin"
 URL[nimbus-hello-warm]="http://127.0.0.1:$port/hello-warm"
 URL[nimbus-wasi-warm]="http://127.0.0.1:$port/wasi-hello-warm"
 # nimbus' built-in health check runs no guest: its HTTP stack alone, to set beside native axum.
@@ -91,7 +97,7 @@ pids+=($!)
 URL[native-axum]="http://127.0.0.1:$port/hello"
 
 # (d) wasmtime serve, fresh and reusing instances.
-servers=(nimbus-hello nimbus-hello-warm nimbus-wasi-http nimbus-wasi-warm nimbus-no-guest native-axum)
+servers=(nimbus-hello nimbus-hello-warm nimbus-record-twin nimbus-wasi-http nimbus-wasi-warm nimbus-no-guest native-axum)
 WASMTIME=$(bash bench/wasmtime-cli.sh)
 echo "baseline: $("$WASMTIME" --version)"
 for mode in fresh reuse; do
@@ -145,6 +151,7 @@ ratio "wasi:http hello, reuse 1000 / native axum" nimbus-wasi-warm native-axum "
 ratio "wasi:http, reuse 1000 / wasmtime serve reuse" nimbus-wasi-warm wasmtime-reuse ">= 1.3x"
 ratio "wasi:http, reuse 1000 / wasmtime serve fresh" nimbus-wasi-warm wasmtime-fresh ">= 5x"
 ratio "wasi:http, fresh / wasmtime serve fresh" nimbus-wasi-http wasmtime-fresh "90% of the ceiling below"
+ratio "record twin of (b), fresh / wasi:http fresh" nimbus-record-twin nimbus-wasi-http "none"
 ratio "nimbus without a guest (/healthz) / native" nimbus-no-guest native-axum "none"
 
 # The most that a fresh instance per request allows here: one invocation's own cost, measured
@@ -158,19 +165,21 @@ invocations=$(for _ in 1 2 3 4 5 6; do
     --warm-up-time 0.5 --measurement-time 1 2>/dev/null
 done | awk '/bench:/ {
     for (i = 1; i <= NF; i++) if ($i == "bench:") { ns = $(i + 1); gsub(",", "", ns) }
-    name = ($2 == "hello:") ? "hello" : "http"
+    name = ($2 == "hello:") ? "hello" : ($2 == "record_hello:") ? "twin" : "http"
     if (!(name in low) || ns + 0 < low[name]) low[name] = ns + 0
   }
-  END { print low["hello"], low["http"] }')
-read -r hello_ns http_ns <<<"$invocations"
-if [ -n "${hello_ns:-}" ] && [ -n "${http_ns:-}" ]; then
+  END { print low["hello"], low["http"], low["twin"] }')
+read -r hello_ns http_ns twin_ns <<<"$invocations"
+if [ -n "${hello_ns:-}" ] && [ -n "${http_ns:-}" ] && [ -n "${twin_ns:-}" ]; then
   echo
   awk -v cores="$(nproc)" -v c="${MEDIAN[native-axum]}" -v d="${MEDIAN[wasmtime-fresh]:-0}" \
-      -v a="${MEDIAN[nimbus-hello]}" -v b="${MEDIAN[nimbus-wasi-http]}" -v h="$hello_ns" -v w="$http_ns" 'BEGIN {
+      -v a="${MEDIAN[nimbus-hello]}" -v b="${MEDIAN[nimbus-wasi-http]}" -v e="${MEDIAN[nimbus-record-twin]}" \
+      -v h="$hello_ns" -v w="$http_ns" -v t="$twin_ns" 'BEGIN {
     native = cores / c                              # core-seconds per native request, wrk included
-    amax = cores / (native + h / 1e9); bmax = cores / (native + w / 1e9)
-    printf "one invocation in-process (criterion): hello %.1f us, wasi:http hello %.1f us\n", h / 1000, w / 1000
+    amax = cores / (native + h / 1e9); bmax = cores / (native + w / 1e9); emax = cores / (native + t / 1e9)
+    printf "one invocation in-process (criterion): hello %.1f us, wasi:http hello %.1f us, record twin %.1f us\n", h / 1000, w / 1000, t / 1000
     printf "ceiling for (a): %.0f req/s = %.2fx native; nimbus reaches %.0f%% of it\n", amax, amax / c, 100 * a / amax
+    printf "ceiling for (e): %.0f req/s = %.2fx native; nimbus reaches %.0f%% of it\n", emax, emax / c, 100 * e / emax
     if (d > 0) printf "ceiling for (b): %.0f req/s = %.2fx wasmtime serve; nimbus reaches %.0f%% of it\n", bmax, bmax / d, 100 * b / bmax
   }'
 fi

@@ -1,7 +1,9 @@
 //! One invocation end to end inside the host, through the invoker as every trigger goes, for
 //! both kinds of guest: slot, a fresh store from the component's `InstancePre`, instantiate,
-//! call, drop. `hello` is the record-based handler;
-//! `http_hello` is the standard wasi:http component, whose response body is read to the end.
+//! call, drop. `hello` is the record-based handler (the primer's, which formats a time and
+//! builds a JSON map); `record_hello` is a record handler that answers exactly what
+//! `http_hello` does; `http_hello` is the standard wasi:http component, whose response body is
+//! read to the end.
 //! No sockets: the difference between these figures and a request's whole cost in
 //! `bench/run.sh` is the HTTP server's share. Build the guests first (`make guests`).
 
@@ -24,9 +26,11 @@ fn load(dir: &Path, executor: &tokio::runtime::Runtime) -> Host {
     let manifest_text = format!(
         "[app]\nname = \"bench\"\n\
          [component.hello]\nsource = \"{}\"\nroutes = [\"/hello\"]\n\
-         [component.http-hello]\nsource = \"{}\"\nroutes = [\"/http-hello\"]\n",
+         [component.http-hello]\nsource = \"{}\"\nroutes = [\"/http-hello\"]\n\
+         [component.record-hello]\nsource = \"{}\"\nroutes = [\"/record-hello\"]\n",
         release.join("hello.wasm").display(),
         release.join("http_hello.wasm").display(),
+        release.join("record_hello.wasm").display(),
     );
     let manifest = Manifest::parse(&dir.join("nimbus.toml"), manifest_text).expect("manifest");
     executor
@@ -82,6 +86,11 @@ fn bench_invoke(c: &mut Criterion) {
     let hello = app.component("hello").expect("hello");
     c.bench_function("hello: instantiate + call + drop", |b| {
         b.iter(|| executor.block_on(invoke(hello, "/hello")))
+    });
+
+    let record_hello = app.component("record-hello").expect("record-hello");
+    c.bench_function("record_hello: instantiate + call + drop", |b| {
+        b.iter(|| executor.block_on(invoke(record_hello, "/record-hello")))
     });
 
     let http_hello = app.component("http-hello").expect("http-hello");

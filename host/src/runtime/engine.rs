@@ -16,7 +16,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 /// guests that run long on one worker.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Ticks the epoch ticker goes on for with nothing in flight before it parks. Between the
+/// How many ticks the ticker keeps going with nothing in flight before it parks. Between the
 /// requests of a steady stream, one at a time, nothing is in flight for a moment; a ticker that
 /// parked then would have to be woken (a futex call and a thread switch) for nearly every
 /// request.
@@ -317,7 +317,6 @@ fn start_epoch_ticker(engine: Engine) -> std::io::Result<Ticker> {
                 } else {
                     // `in_flight` unparks us; a wake-up that raced ahead is kept as a token.
                     std::thread::park();
-                    idle_ticks = 0;
                     continue;
                 }
                 std::thread::sleep(EPOCH_TICK);
