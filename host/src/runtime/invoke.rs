@@ -351,7 +351,8 @@ pub(crate) async fn call_record(
     );
     let budget = deadline.saturating_duration_since(Instant::now());
     let mut cpu = Duration::ZERO;
-    let invocation = async {
+    // Boxed: the guest call's state is kilobytes, and the wrappers below would each move it.
+    let invocation = Box::pin(async {
         let ready = match ready {
             None => entry.instantiate(&mut store).await?,
             Some(ready) => ready,
@@ -374,7 +375,7 @@ pub(crate) async fn call_record(
             _ => return Err(wrong_kind(loaded)),
         };
         Ok((ready, answer))
-    };
+    });
     let metered = runtime.usage().enabled().then_some(&mut cpu);
     let hop = match &call {
         RecordCall::Http(_) => 0,

@@ -153,8 +153,11 @@ impl Runtime {
             component = %component.spec.name,
             attempt = meta.attempt,
         );
+        // Boxed, like the guest call in `call_record`: the states of these futures run to
+        // kilobytes, and every future that holds one unboxed is copied whole each time it
+        // moves (into its wrappers, into a spawned task, out of it), on every request.
         let verdict = tracing::Instrument::instrument(
-            self.invoke_once(component, trigger, meta, &mut line.facts),
+            Box::pin(self.invoke_once(component, trigger, meta, &mut line.facts)),
             span,
         )
         .await;
