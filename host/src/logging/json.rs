@@ -1,10 +1,12 @@
 //! One JSON object per log event, written straight into the line: `timestamp` (RFC 3339, UTC,
 //! microseconds), `level`, then the event's fields at the top level (`message` first), then
 //! `target`. The same shape as `tracing-subscriber`'s JSON format with `flatten_event`, without
-//! building a map or checking UTF-8 piece by piece: the invocation line is written on every
-//! request.
+//! building a map or checking UTF-8 piece by piece. The invocation line is written on every
+//! request, so the line is put together by plain appends to a `String` this thread reuses and
+//! handed to the writer whole: each piece written through the writer's `fmt::Write` would be a
+//! dynamic call, and numbers through `fmt` cost more than `itoa`.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -14,6 +16,14 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The event format.
 pub struct JsonLines;
+
+/// The largest line buffer a thread keeps for its next event.
+const KEPT_LINE_CAPACITY: usize = 16 << 10;
+
+thread_local! {
+    /// The line being built, reused by the thread's next event.
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
 
 impl<S, N> FormatEvent<S, N> for JsonLines
 where
@@ -26,112 +36,199 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
-        writer.write_str("{\"timestamp\":\"")?;
-        write!(
-            writer,
-            "{}",
-            humantime::format_rfc3339_micros(std::time::SystemTime::now())
-        )?;
-        write!(writer, "\",\"level\":\"{}\"", meta.level())?;
-        let mut fields = Fields {
-            writer: &mut writer,
-            result: Ok(()),
-            log_target: None,
-        };
-        event.record(&mut fields);
-        fields.result?;
-        // A record of the `log` crate names its real target in `log.target`.
-        let target = fields.log_target.take();
-        writer.write_str(",\"target\":")?;
-        string(&mut writer, target.as_deref().unwrap_or(meta.target()))?;
-        writer.write_str("}\n")
+        // An event logged while this thread builds a line (from a field's `Debug`, say) gets a
+        // line of its own.
+        let reused = LINE.try_with(|line| {
+            line.try_borrow_mut()
+                .map(|mut line| std::mem::take(&mut *line))
+                .ok()
+        });
+        let mut line = reused.ok().flatten().unwrap_or_default();
+        line.clear();
+        let written = build(&mut line, event).and_then(|()| writer.write_str(&line));
+        // A rare long line (a guest's output, say) is not kept for the thread's lifetime.
+        if line.capacity() <= KEPT_LINE_CAPACITY {
+            let _ = LINE.try_with(|slot| {
+                if let Ok(mut slot) = slot.try_borrow_mut() {
+                    *slot = line;
+                }
+            });
+        }
+        written
     }
 }
 
-/// Writes each field as `,"name":value`, but the `log.*` fields a record of the `log` crate
+/// Appends `event`'s line to `line`.
+fn build(line: &mut String, event: &Event<'_>) -> fmt::Result {
+    let meta = event.metadata();
+    line.push_str("{\"timestamp\":\"");
+    write!(
+        line,
+        "{}",
+        humantime::format_rfc3339_micros(std::time::SystemTime::now())
+    )?;
+    line.push_str("\",\"level\":\"");
+    line.push_str(meta.level().as_str());
+    line.push('"');
+    let mut fields = Fields {
+        line,
+        log_target: None,
+    };
+    event.record(&mut fields);
+    // A record of the `log` crate names its real target in `log.target`.
+    let target = fields.log_target.take();
+    line.push_str(",\"target\":");
+    push_string(line, target.as_deref().unwrap_or(meta.target()));
+    line.push_str("}\n");
+    Ok(())
+}
+
+/// Appends each field as `,"name":value`, but the `log.*` fields a record of the `log` crate
 /// carries (its target is kept for the line's `target`).
-struct Fields<'a, 'w> {
-    writer: &'a mut Writer<'w>,
-    result: fmt::Result,
+struct Fields<'a> {
+    line: &'a mut String,
     log_target: Option<String>,
 }
 
-impl Fields<'_, '_> {
-    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
-        if self.result.is_err() || field.name().starts_with("log.") {
-            return;
+impl Fields<'_> {
+    /// Appends `,"name":` and says whether the field's value should follow.
+    fn key(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        if name.starts_with("log.") {
+            return false;
         }
-        self.result = (|| {
-            self.writer.write_str(",")?;
-            string(self.writer, field.name())?;
-            self.writer.write_str(":")?;
-            value(self.writer)
-        })();
+        self.line.push(',');
+        push_string(self.line, name);
+        self.line.push(':');
+        true
     }
 }
 
-impl Visit for Fields<'_, '_> {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "log.target" {
             self.log_target = Some(value.to_string());
         }
-        self.entry(field, |w| string(w, value));
+        if self.key(field) {
+            push_string(self.line, value);
+        }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.entry(field, |w| write!(w, "{value}"));
+        if self.key(field) {
+            self.line.push_str(itoa::Buffer::new().format(value));
+        }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.entry(field, |w| write!(w, "{value}"));
+        if self.key(field) {
+            self.line.push_str(itoa::Buffer::new().format(value));
+        }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.entry(field, |w| write!(w, "{value}"));
+        if self.key(field) {
+            self.line.push_str(if value { "true" } else { "false" });
+        }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if value.is_finite() {
-            self.entry(field, |w| write!(w, "{value}"));
-        } else {
-            self.entry(field, |w| string(w, &value.to_string()));
+        if self.key(field) {
+            if value.is_finite() {
+                let _ = write!(self.line, "{value}");
+            } else {
+                push_string(self.line, &value.to_string());
+            }
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // `message` comes as format arguments; any other value is shown as its Debug text.
-        let text = format!("{value:?}");
-        self.entry(field, |w| string(w, &text));
+        // `message` comes as format arguments; any other value is shown as its Debug text,
+        // escaped as it is written. A `Debug` that fails leaves its text cut short, still a
+        // valid string: a panic here could be one while unwinding, which aborts.
+        if self.key(field) {
+            self.line.push('"');
+            let _ = write!(EscapingWriter(self.line), "{value:?}");
+            self.line.push('"');
+        }
     }
 }
 
-/// `text` as a JSON string.
-fn string(writer: &mut Writer<'_>, text: &str) -> fmt::Result {
-    writer.write_str("\"")?;
+/// Appends `text` as a JSON string.
+fn push_string(line: &mut String, text: &str) {
+    line.push('"');
+    push_escaped(line, text);
+    line.push('"');
+}
+
+/// Appends `text` escaped for the inside of a JSON string.
+fn push_escaped(line: &mut String, text: &str) {
     let bytes = text.as_bytes();
+    if !any_needs_escape(bytes) {
+        line.push_str(text);
+        return;
+    }
     let mut plain = 0;
     for (index, &byte) in bytes.iter().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // Bytes below 0x80 are whole characters, so these are character boundaries.
-        writer.write_str(&text[plain..index])?;
-        if escape.is_empty() {
-            write!(writer, "\\u{:04x}", byte)?;
-        } else {
-            writer.write_str(escape)?;
+        if !needs_escape(byte) {
+            continue;
+        }
+        // Only ASCII bytes need an escape, and they are whole characters: these are character
+        // boundaries.
+        debug_assert!(byte.is_ascii());
+        line.push_str(&text[plain..index]);
+        match byte {
+            b'"' => line.push_str("\\\""),
+            b'\\' => line.push_str("\\\\"),
+            b'\n' => line.push_str("\\n"),
+            b'\r' => line.push_str("\\r"),
+            b'\t' => line.push_str("\\t"),
+            _ => {
+                let _ = write!(line, "\\u{byte:04x}");
+            }
         }
         plain = index + 1;
     }
-    writer.write_str(&text[plain..])?;
-    writer.write_str("\"")
+    line.push_str(&text[plain..]);
+}
+
+/// Whether any of `bytes` needs an escape, eight bytes at a time: nearly every text needs none.
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Nonzero exactly when `word` holds a zero byte: the subtraction borrows only above the
+    // lowest-order zero byte, so the lowest-order one always shows and none shows without one.
+    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(word);
+        // A byte below 0x20 has none of the bits 0x20 to 0x80 set.
+        let control = zero_byte(word & u64::from_ne_bytes([0xe0; 8]));
+        let quote = zero_byte(word ^ u64::from_ne_bytes([b'"'; 8]));
+        let backslash = zero_byte(word ^ u64::from_ne_bytes([b'\\'; 8]));
+        if control | quote | backslash != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&byte| needs_escape(byte))
+}
+
+/// Whether `byte` must be escaped in a JSON string. Only ASCII bytes may ever be: the text
+/// is sliced next to them, which must fall on character boundaries.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// Escapes what is written through it into the line.
+struct EscapingWriter<'a>(&'a mut String);
+
+impl fmt::Write for EscapingWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        push_escaped(self.0, text);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +239,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_event_is_one_line_of_valid_json_with_its_fields_at_the_top() {
+    fn every_byte_that_needs_an_escape_is_found_wherever_it_is() {
+        for length in 0..20 {
+            for position in 0..length {
+                for byte in 0..=u8::MAX {
+                    let mut text = vec![b'a'; length];
+                    text[position] = byte;
+                    assert_eq!(
+                        any_needs_escape(&text),
+                        needs_escape(byte),
+                        "{byte:#x} at {position} of {length}"
+                    );
+                }
+            }
+        }
+        assert!(!any_needs_escape("naïve ünïcode, plain".as_bytes()));
+        assert!(any_needs_escape("ünï\u{1}".as_bytes()));
+    }
+
+    /// Formats events with [`JsonLines`] and parses each line back.
+    fn lines_of(log: impl FnOnce()) -> Vec<serde_json::Value> {
         let sink = Sink::default();
         let writer = sink.clone();
         let subscriber = tracing_subscriber::registry().with(
@@ -150,7 +266,59 @@ mod tests {
                 .event_format(JsonLines)
                 .with_writer(move || writer.clone()),
         );
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+            .collect()
+    }
+
+    #[test]
+    fn every_character_reads_back_as_itself_wherever_it_stands() {
+        let mut characters: Vec<char> = (0..=0x7f_u8).map(char::from).collect();
+        characters.extend(['é', '€', '\u{2028}', '\u{10348}']);
+        for &character in &characters {
+            for before in 0..10 {
+                let text = format!(
+                    "{}{character}{}",
+                    "a".repeat(before),
+                    "b".repeat(9 - before)
+                );
+                let mut line = String::new();
+                push_string(&mut line, &text);
+                assert!(!line.contains('\n') && !line.contains('\r'), "{line:?}");
+                let back: String = serde_json::from_str(&line).expect("a JSON string");
+                assert_eq!(back, text);
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_debug_values_and_odd_floats_keep_their_meaning() {
+        let lines = lines_of(|| {
+            tracing::info!(
+                low = i64::MIN,
+                high = u64::MAX,
+                nan = f64::NAN,
+                infinite = f64::INFINITY,
+                ratio = 0.25_f64,
+                shown = ?"quote \" newline \n",
+                "done"
+            );
+        });
+        let line = &lines[0];
+        assert_eq!(line["low"], i64::MIN);
+        assert_eq!(line["high"], u64::MAX);
+        assert_eq!(line["nan"], "NaN");
+        assert_eq!(line["infinite"], "inf");
+        assert_eq!(line["ratio"], 0.25);
+        // Debug shows a string with its quotes and escapes, which the line escapes again.
+        assert_eq!(line["shown"], "\"quote \\\" newline \\n\"");
+    }
+
+    #[test]
+    fn an_event_is_one_line_of_valid_json_with_its_fields_at_the_top() {
+        let lines = lines_of(|| {
             let route: Option<&str> = None;
             tracing::info!(
                 target: "nimbus::invocation",
@@ -166,15 +334,12 @@ mod tests {
             // How a record of the `log` crate arrives.
             tracing::info!(target: "log", { "log.target" = "wasmtime::module", "log.line" = 7u64 }, "compiled");
         });
-        let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
-        assert_eq!(text.lines().count(), 2, "{text}");
-        let from_log: serde_json::Value =
-            serde_json::from_str(text.lines().nth(1).expect("second line")).expect("JSON");
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let from_log = &lines[1];
         assert_eq!(from_log["target"], "wasmtime::module");
         assert_eq!(from_log["message"], "compiled");
         assert!(from_log.get("log.line").is_none(), "{from_log}");
-        let line: serde_json::Value =
-            serde_json::from_str(text.lines().next().expect("first line")).expect("JSON");
+        let line = &lines[0];
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["message"], "invoked now");
         assert_eq!(line["request_id"], "id-1");

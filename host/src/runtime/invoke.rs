@@ -452,7 +452,8 @@ pub(crate) async fn call_proxy(
     let task = tokio::spawn(tracing::Instrument::instrument(
         async move {
             let mut cpu = Duration::ZERO;
-            let call = async {
+            // Boxed, as in `call_record`.
+            let call = Box::pin(async {
                 let ready = match ready {
                     None => entry.instantiate(&mut store).await?,
                     Some(ready) => ready,
@@ -465,7 +466,7 @@ pub(crate) async fn call_proxy(
                     .call_handle(&mut store, incoming, outparam)
                     .await?;
                 Ok(ready)
-            };
+            });
             let metered = meter.enabled().then_some(&mut cpu);
             let outcome = tokio::time::timeout(budget, CpuTimed::new(call, metered)).await;
             output.log(&request_id, &component.spec.name);

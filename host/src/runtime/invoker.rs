@@ -155,7 +155,8 @@ impl Runtime {
         );
         // Boxed, like the guest call in `call_record`: the states of these futures run to
         // kilobytes, and every future that holds one unboxed is copied whole each time it
-        // moves (into its wrappers, into a spawned task, out of it), on every request.
+        // moves (into its wrappers, and through `tokio::spawn`'s layers into the task that the
+        // gateway spawns), on every request.
         let verdict = tracing::Instrument::instrument(
             Box::pin(self.invoke_once(component, trigger, meta, &mut line.facts)),
             span,
