@@ -102,6 +102,12 @@ impl Fields<'_> {
         self.line.push(':');
         true
     }
+
+    fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
+        if self.key(field) {
+            self.line.push_str(itoa::Buffer::new().format(value));
+        }
+    }
 }
 
 impl Visit for Fields<'_> {
@@ -115,15 +121,11 @@ impl Visit for Fields<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.key(field) {
-            self.line.push_str(itoa::Buffer::new().format(value));
-        }
+        self.integer(field, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.key(field) {
-            self.line.push_str(itoa::Buffer::new().format(value));
-        }
+        self.integer(field, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
