@@ -1,6 +1,7 @@
 //! The compiled-code cache. What it holds is native code the host maps and runs, so it lives in
 //! a directory only the host's user may write (checked at start), and every entry is checked
-//! before it is loaded: it is stored beside an HMAC-SHA256 of the engine it was compiled for,
+//! before it is loaded: it is stored beside a MAC (keyed BLAKE3, which checks a large entry in a
+//! small part of a cold start) of the engine it was compiled for,
 //! the content hash of its source and its bytes, under a key kept in the cache directory
 //! (owner-only). An entry that was truncated, corrupted, renamed to stand for another
 //! component, or written by anything that cannot read the key is ignored and compiled again.
@@ -19,13 +20,15 @@ use std::hash::{Hash as _, Hasher as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// Length of the MAC key, in bytes.
 const KEY_BYTES: usize = 32;
+/// The extension of an entry's MAC file. Entries whose MAC was made another way (`.mac`, an
+/// HMAC-SHA256) have none, and are compiled again rather than reported as corrupt.
+const MAC_EXTENSION: &str = "b3mac";
 /// How long a source must have been unchanged before its content hash is remembered.
 const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -50,14 +53,13 @@ pub fn fingerprint(path: &Path) -> Option<String> {
 }
 
 /// The MAC of an entry: what engine it is for, what source it is of, and its bytes.
-fn mac(key: &[u8], engine_hash: u64, digest: &str, bytes: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256>>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+fn mac(key: &[u8; KEY_BYTES], engine_hash: u64, digest: &str, bytes: &[u8]) -> [u8; 32] {
+    let mut mac = blake3::Hasher::new_keyed(key);
     mac.update(&engine_hash.to_le_bytes());
     mac.update(&(digest.len() as u64).to_le_bytes());
     mac.update(digest.as_bytes());
     mac.update(bytes);
-    mac.finalize().into_bytes().to_vec()
+    *mac.finalize().as_bytes()
 }
 
 /// Whether `digest` is a hex SHA-256, as every name in the cache is built from one.
@@ -158,8 +160,9 @@ impl CodeCache {
             return None;
         }
         let entry = self.entry(digest);
+        // No MAC file: an entry from before the MAC's current kind, or one half written.
+        let stored_mac = std::fs::read(entry.with_extension(MAC_EXTENSION)).ok()?;
         let bytes = std::fs::read(&entry).ok()?;
-        let stored_mac = std::fs::read(entry.with_extension("mac")).unwrap_or_default();
         let expected = mac(&self.key, self.engine_hash, digest, &bytes);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
             expected.as_slice(),
@@ -200,7 +203,7 @@ impl CodeCache {
         // The MAC first: an entry without a valid MAC is ignored, so a crash between the two
         // writes costs a compile, never a bad load.
         write_atomically(
-            &entry.with_extension("mac"),
+            &entry.with_extension(MAC_EXTENSION),
             &mac(&self.key, self.engine_hash, digest, &bytes),
         );
         write_atomically(&entry, &bytes);
@@ -251,7 +254,7 @@ mod tests {
         std::fs::write(&entry, &bytes).expect("tamper");
         assert!(cache.load(&engine, A).is_none(), "a changed byte");
         cache.store(A, &component);
-        std::fs::remove_file(entry.with_extension("mac")).expect("remove mac");
+        std::fs::remove_file(entry.with_extension(MAC_EXTENSION)).expect("remove mac");
         assert!(cache.load(&engine, A).is_none(), "no MAC");
     }
 
@@ -261,7 +264,11 @@ mod tests {
         cache.store(A, &component);
         let (from, to) = (cache.entry(A), cache.entry(B));
         std::fs::copy(&from, &to).expect("copy entry");
-        std::fs::copy(from.with_extension("mac"), to.with_extension("mac")).expect("copy mac");
+        std::fs::copy(
+            from.with_extension(MAC_EXTENSION),
+            to.with_extension(MAC_EXTENSION),
+        )
+        .expect("copy mac");
         assert!(cache.load(&engine, B).is_none());
         assert!(cache.load(&engine, "../escape").is_none(), "not a digest");
     }
