@@ -1,10 +1,11 @@
 //! The compiled-code cache. What it holds is native code the host maps and runs, so it lives in
 //! a directory only the host's user may write (checked at start), and every entry is checked
-//! before it is loaded: it is stored beside a MAC (keyed BLAKE3, which checks a large entry in a
-//! small part of a cold start) of the engine it was compiled for,
-//! the content hash of its source and its bytes, under a key kept in the cache directory
-//! (owner-only). An entry that was truncated, corrupted, renamed to stand for another
-//! component, or written by anything that cannot read the key is ignored and compiled again.
+//! before it is loaded: it is stored beside a MAC of the engine it was compiled for, the
+//! content hash of its source and its bytes, under a key kept in the cache directory
+//! (owner-only). The MAC is a keyed BLAKE3 hash, which checks a large entry in a small part of a
+//! cold start. An entry that was truncated, corrupted, renamed to stand for another component,
+//! or written by anything that cannot read the key is ignored and compiled again; one with no
+//! MAC (made by an earlier version, whose MAC was of another kind) counts as no entry.
 //! Whoever can read the key (this user) can forge entries; the directory's ownership is what
 //! keeps everyone else out.
 //!
@@ -148,20 +149,34 @@ impl CodeCache {
         write_atomically(&record, format!("{seen} {digest}").as_bytes());
     }
 
-    /// The compiled code of the component with content hash `digest`, when the cache has an
-    /// entry for it that passes its integrity check.
-    /// Whether compiled code for `digest` is stored (not checked: [`CodeCache::load`] does).
+    /// Whether compiled code for `digest` is stored with its MAC (not checked:
+    /// [`CodeCache::load`] does).
     pub fn holds(&self, digest: &str) -> bool {
-        is_digest(digest) && self.entry(digest).is_file()
+        is_digest(digest) && {
+            let entry = self.entry(digest);
+            entry.is_file() && entry.with_extension(MAC_EXTENSION).is_file()
+        }
     }
 
+    /// The compiled code of the component with content hash `digest`, when the cache has an
+    /// entry for it that passes its integrity check.
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
         if !is_digest(digest) {
             return None;
         }
         let entry = self.entry(digest);
-        // No MAC file: an entry from before the MAC's current kind, or one half written.
-        let stored_mac = std::fs::read(entry.with_extension(MAC_EXTENSION)).ok()?;
+        // No MAC file: an entry from an earlier version, or one whose MAC could not be written.
+        let stored_mac = match std::fs::read(entry.with_extension(MAC_EXTENSION)) {
+            Ok(stored) => stored,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(error) => {
+                tracing::warn!(
+                    "ignoring compiled-code cache entry {}: its MAC cannot be read: {error}",
+                    entry.display()
+                );
+                return None;
+            }
+        };
         let bytes = std::fs::read(&entry).ok()?;
         let expected = mac(&self.key, self.engine_hash, digest, &bytes);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -202,15 +217,20 @@ impl CodeCache {
         let entry = self.entry(digest);
         // The MAC first: an entry without a valid MAC is ignored, so a crash between the two
         // writes costs a compile, never a bad load.
-        write_atomically(
+        let vouched = write_atomically(
             &entry.with_extension(MAC_EXTENSION),
             &mac(&self.key, self.engine_hash, digest, &bytes),
         );
-        write_atomically(&entry, &bytes);
+        if vouched {
+            write_atomically(&entry, &bytes);
+            // What an earlier version kept beside the entry it replaced.
+            let _ = std::fs::remove_file(entry.with_extension("mac"));
+        }
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) {
+/// Whether it was written.
+fn write_atomically(path: &Path, bytes: &[u8]) -> bool {
     // The temporary name extends the whole name, so an entry and its MAC never share one.
     let mut temp = path.as_os_str().to_owned();
     temp.push(format!(".tmp{}", std::process::id()));
@@ -219,7 +239,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) {
     if let Err(e) = result {
         let _ = std::fs::remove_file(&temp);
         tracing::warn!("cannot write compiled-code cache {}: {e}", path.display());
+        return false;
     }
+    true
 }
 
 #[cfg(test)]
@@ -256,6 +278,27 @@ mod tests {
         cache.store(A, &component);
         std::fs::remove_file(entry.with_extension(MAC_EXTENSION)).expect("remove mac");
         assert!(cache.load(&engine, A).is_none(), "no MAC");
+        assert!(!cache.holds(A), "an entry without its MAC is not held");
+    }
+
+    #[test]
+    fn a_short_mac_or_one_of_the_earlier_kind_vouches_for_nothing() {
+        let (_dir, engine, cache, component) = setup();
+        cache.store(A, &component);
+        let mac_path = cache.entry(A).with_extension(MAC_EXTENSION);
+        let stored = std::fs::read(&mac_path).expect("mac");
+        for short in [&stored[..0], &stored[..31]] {
+            std::fs::write(&mac_path, short).expect("shorten");
+            assert!(cache.load(&engine, A).is_none(), "{} bytes", short.len());
+        }
+        std::fs::rename(&mac_path, cache.entry(A).with_extension("mac")).expect("rename");
+        assert!(cache.load(&engine, A).is_none(), "a `.mac` is not read");
+        cache.store(A, &component);
+        assert!(cache.load(&engine, A).is_some());
+        assert!(
+            !cache.entry(A).with_extension("mac").exists(),
+            "the earlier kind's MAC is removed when the entry is stored again"
+        );
     }
 
     #[test]
