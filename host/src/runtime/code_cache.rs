@@ -27,9 +27,12 @@ use wasmtime::component::Component;
 
 /// Length of the MAC key, in bytes.
 const KEY_BYTES: usize = 32;
-/// The extension of an entry's MAC file. Entries whose MAC was made another way (`.mac`, an
-/// HMAC-SHA256) have none, and are compiled again rather than reported as corrupt.
+/// The extension of an entry's MAC file. Entries whose MAC was made another way (an
+/// HMAC-SHA256, under [`EARLIER_MAC_EXTENSION`]) have none, and are compiled again rather than
+/// reported as corrupt.
 const MAC_EXTENSION: &str = "b3mac";
+/// Where an earlier version kept an entry's MAC; removed when the entry is stored again.
+const EARLIER_MAC_EXTENSION: &str = "mac";
 /// How long a source must have been unchanged before its content hash is remembered.
 const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -223,8 +226,7 @@ impl CodeCache {
         );
         if vouched {
             write_atomically(&entry, &bytes);
-            // What an earlier version kept beside the entry it replaced.
-            let _ = std::fs::remove_file(entry.with_extension("mac"));
+            let _ = std::fs::remove_file(entry.with_extension(EARLIER_MAC_EXTENSION));
         }
     }
 }
@@ -291,12 +293,19 @@ mod tests {
             std::fs::write(&mac_path, short).expect("shorten");
             assert!(cache.load(&engine, A).is_none(), "{} bytes", short.len());
         }
-        std::fs::rename(&mac_path, cache.entry(A).with_extension("mac")).expect("rename");
+        std::fs::rename(
+            &mac_path,
+            cache.entry(A).with_extension(EARLIER_MAC_EXTENSION),
+        )
+        .expect("rename");
         assert!(cache.load(&engine, A).is_none(), "a `.mac` is not read");
         cache.store(A, &component);
         assert!(cache.load(&engine, A).is_some());
         assert!(
-            !cache.entry(A).with_extension("mac").exists(),
+            !cache
+                .entry(A)
+                .with_extension(EARLIER_MAC_EXTENSION)
+                .exists(),
             "the earlier kind's MAC is removed when the entry is stored again"
         );
     }
