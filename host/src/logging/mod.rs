@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 
 use batched::{Batched, Guard};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -80,11 +80,24 @@ fn only_exported_spans() -> tracing_subscriber::filter::Targets {
 pub fn init(format: LogFormat) -> impl Drop {
     let (stderr, guard) = batched::batched(std::io::stderr(), "nimbus-log");
     let tracer = exporting_tracer();
-    let registry = tracing_subscriber::registry().with(filter(tracer.is_some()));
+    let filter = filter(tracer.is_some());
+    let most_verbose = Layer::<tracing_subscriber::Registry>::max_level_hint(&filter);
+    let registry = tracing_subscriber::registry().with(filter);
     let traces = move || {
         tracer.clone().map(|tracer| {
+            // Only the attributes the spans name themselves: the layer's defaults would add
+            // where in nimbus' source and on which thread each span was made, its busy and
+            // idle time and its `tracing` target, which tell an operator nothing about the
+            // app, and would activate an OpenTelemetry context on every poll of an
+            // instrumented future, which nothing here reads (a span's context is taken from
+            // the span itself).
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                .with_location(false)
+                .with_threads(false)
+                .with_tracked_inactivity(false)
+                .with_target(false)
+                .with_context_activation(false)
                 .with_filter(only_exported_spans())
         })
     };
@@ -119,7 +132,20 @@ pub fn init(format: LogFormat) -> impl Drop {
             )
             .try_init(),
     };
+    limit_log_crate(most_verbose);
     guard
+}
+
+/// Lets through the `log` crate (which wasmtime and others log with) only what the
+/// `NIMBUS_LOG` filter can keep. The subscriber's own hint is no help: the per-layer filters above let everything
+/// through for the global filter to judge, so the hint says TRACE, and every `log::trace!`
+/// on an instance's path (dozens per instantiation) would be made into an event only for the
+/// filter to drop it.
+fn limit_log_crate(most_verbose: Option<tracing_subscriber::filter::LevelFilter>) {
+    use tracing_log::AsLog as _;
+    if let Some(level) = most_verbose {
+        tracing_log::log::set_max_level(level.as_log());
+    }
 }
 
 /// Everything but the spans made for trace export, which log lines neither show nor need:
