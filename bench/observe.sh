@@ -36,6 +36,9 @@ PORT[receiver]=$(free_port)
 python3 - "${PORT[receiver]}" <<'PY' &
 import http.server, sys
 class Receiver(http.server.BaseHTTPRequestHandler):
+    # Keep-alive, as a collector serves an exporter: a new connection (and thread) per batch
+    # would bill the exporter and this receiver for set-up no deployment pays.
+    protocol_version = "HTTP/1.1"
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length", 0)))
         self.send_response(200)
