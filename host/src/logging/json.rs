@@ -62,11 +62,7 @@ where
 fn build(line: &mut String, event: &Event<'_>) -> fmt::Result {
     let meta = event.metadata();
     line.push_str("{\"timestamp\":\"");
-    write!(
-        line,
-        "{}",
-        humantime::format_rfc3339_micros(std::time::SystemTime::now())
-    )?;
+    push_timestamp(line, std::time::SystemTime::now())?;
     line.push_str("\",\"level\":\"");
     line.push_str(meta.level().as_str());
     line.push('"');
@@ -80,6 +76,44 @@ fn build(line: &mut String, event: &Event<'_>) -> fmt::Result {
     line.push_str(",\"target\":");
     push_string(line, target.as_deref().unwrap_or(meta.target()));
     line.push_str("}\n");
+    Ok(())
+}
+
+thread_local! {
+    /// The second a thread's last line was logged in, and its text up to the fraction
+    /// (`2026-12-01T03:14:25`): lines come many to a second, and the date is the dear part.
+    static SECOND: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((0, String::new())) };
+}
+
+/// Appends `now` in RFC 3339, UTC, with microseconds (`2026-12-01T03:14:25.123456Z`).
+fn push_timestamp(line: &mut String, now: std::time::SystemTime) -> fmt::Result {
+    let Ok(since_epoch) = now.duration_since(std::time::UNIX_EPOCH) else {
+        return write!(line, "{}", humantime::format_rfc3339_micros(now));
+    };
+    let second = since_epoch.as_secs();
+    let cached = SECOND.try_with(|cache| {
+        let mut cache = cache.try_borrow_mut().ok()?;
+        if cache.1.is_empty() || cache.0 != second {
+            let whole = now - std::time::Duration::from_nanos(since_epoch.subsec_nanos().into());
+            let text = humantime::format_rfc3339_seconds(whole).to_string();
+            cache.1 = text.strip_suffix('Z')?.to_string();
+            cache.0 = second;
+        }
+        line.push_str(&cache.1);
+        Some(())
+    });
+    if cached.ok().flatten().is_none() {
+        return write!(line, "{}", humantime::format_rfc3339_micros(now));
+    }
+    let mut fraction = *b".000000Z";
+    let mut micros = since_epoch.subsec_micros();
+    for digit in fraction[1..7].iter_mut().rev() {
+        // `micros % 10` is a single digit.
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    line.push_str(std::str::from_utf8(&fraction).map_err(|_| fmt::Error)?);
     Ok(())
 }
 
@@ -196,25 +230,34 @@ fn push_escaped(line: &mut String, text: &str) {
 
 /// Whether any of `bytes` needs an escape, eight bytes at a time: nearly every text needs none.
 fn any_needs_escape(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        if word_needs_escape(word) {
+            return true;
+        }
+    }
+    // The last few bytes, padded with spaces (which need no escape), as one more word.
+    let rest = chunks.remainder();
+    let mut word = [b' '; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    word_needs_escape(word)
+}
+
+/// Whether any of eight bytes needs an escape.
+fn word_needs_escape(bytes: [u8; 8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // Nonzero exactly when `word` holds a zero byte: the subtraction borrows only above the
     // lowest-order zero byte, so the lowest-order one always shows and none shows without one.
     let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_ne_bytes(word);
-        // A byte below 0x20 has none of the bits 0x20 to 0x80 set.
-        let control = zero_byte(word & u64::from_ne_bytes([0xe0; 8]));
-        let quote = zero_byte(word ^ u64::from_ne_bytes([b'"'; 8]));
-        let backslash = zero_byte(word ^ u64::from_ne_bytes([b'\\'; 8]));
-        if control | quote | backslash != 0 {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&byte| needs_escape(byte))
+    let word = u64::from_ne_bytes(bytes);
+    // A byte below 0x20 has none of the bits 0x20 to 0x80 set.
+    let control = zero_byte(word & u64::from_ne_bytes([0xe0; 8]));
+    let quote = zero_byte(word ^ u64::from_ne_bytes([b'"'; 8]));
+    let backslash = zero_byte(word ^ u64::from_ne_bytes([b'\\'; 8]));
+    control | quote | backslash != 0
 }
 
 /// Whether `byte` must be escaped in a JSON string. Only ASCII bytes may ever be: the text
@@ -257,6 +300,38 @@ mod tests {
         }
         assert!(!any_needs_escape("naïve ünïcode, plain".as_bytes()));
         assert!(any_needs_escape("ünï\u{1}".as_bytes()));
+    }
+
+    #[test]
+    fn a_timestamp_reads_as_rfc_3339_with_microseconds_within_and_across_seconds() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let seconds = [
+            0,
+            59,
+            60,
+            951_782_400,
+            1_764_558_865,
+            4_102_444_799,
+            4_102_444_800,
+        ];
+        let micros = [0, 1, 9, 10, 99_999, 100_000, 999_999];
+        // Each second twice, and its neighbours between: the thread's cached second is used
+        // and replaced.
+        for &second in seconds.iter().chain(seconds.iter().rev()) {
+            for &micro in &micros {
+                let now = UNIX_EPOCH
+                    + Duration::from_secs(second)
+                    + Duration::from_micros(micro)
+                    + Duration::from_nanos(456);
+                let mut line = String::from("x");
+                push_timestamp(&mut line, now).expect("formatted");
+                assert_eq!(
+                    line,
+                    format!("x{}", humantime::format_rfc3339_micros(now)),
+                    "{second} s {micro} µs"
+                );
+            }
+        }
     }
 
     /// Formats events with [`JsonLines`] and parses each line back.
