@@ -55,24 +55,21 @@ pub fn request_span(
     route: impl FnOnce() -> String,
     trace_parent: Option<&str>,
 ) -> Span {
-    // The name and route are made only for a span that is exported, and given when it is
-    // made: recording them afterwards would pass each through every layer once more.
-    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
-        return Span::none();
-    }
-    let route = route();
     let span = tracing::info_span!(
         target: TARGET,
         "request",
-        otel.name = format!("{method} {route}"),
+        otel.name = tracing::field::Empty,
         otel.kind = "server",
         http.request.method = method,
-        http.route = route.as_str(),
+        http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
     if span.is_disabled() {
         return span;
     }
+    let route = route();
+    span.record("otel.name", format!("{method} {route}"));
+    span.record("http.route", route.as_str());
     if let Some(parent) = trace_parent {
         use opentelemetry::propagation::TextMapPropagator as _;
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;

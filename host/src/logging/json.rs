@@ -81,26 +81,41 @@ fn build(line: &mut String, event: &Event<'_>) -> fmt::Result {
 
 thread_local! {
     /// The second a thread's last line was logged in, and its text up to the fraction
-    /// (`2026-12-01T03:14:25`): lines come many to a second, and the date is the dear part.
-    static SECOND: std::cell::RefCell<(u64, String)> =
+    /// (`2026-12-01T03:14:25`): lines come many to a second, and the date is the costly part.
+    static CACHED_SECOND: std::cell::RefCell<(u64, String)> =
         const { std::cell::RefCell::new((0, String::new())) };
 }
 
+/// The first second RFC 3339's four-digit years cannot show (year 10000).
+const YEAR_10000: u64 = 253_402_300_800;
+
 /// Appends `now` in RFC 3339, UTC, with microseconds (`2026-12-01T03:14:25.123456Z`).
 fn push_timestamp(line: &mut String, now: std::time::SystemTime) -> fmt::Result {
-    let Ok(since_epoch) = now.duration_since(std::time::UNIX_EPOCH) else {
-        return write!(line, "{}", humantime::format_rfc3339_micros(now));
+    // A clock set outside what the format can show still gets its line, stamped with the
+    // nearest time it can show, so that the event is kept and `nimbus logs` can read it.
+    let since_epoch = match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) if since.as_secs() < YEAR_10000 => since,
+        Ok(_) => {
+            line.push_str("9999-12-31T23:59:59.999999Z");
+            return Ok(());
+        }
+        Err(_) => {
+            line.push_str("1970-01-01T00:00:00.000000Z");
+            return Ok(());
+        }
     };
     let second = since_epoch.as_secs();
-    let cached = SECOND.try_with(|cache| {
-        let mut cache = cache.try_borrow_mut().ok()?;
-        if cache.1.is_empty() || cache.0 != second {
-            let whole = now - std::time::Duration::from_nanos(since_epoch.subsec_nanos().into());
-            let text = humantime::format_rfc3339_seconds(whole).to_string();
-            cache.1 = text.strip_suffix('Z')?.to_string();
-            cache.0 = second;
+    let cached = CACHED_SECOND.try_with(|cache| {
+        let (cached_second, text) = &mut *cache.try_borrow_mut().ok()?;
+        if text.is_empty() || *cached_second != second {
+            text.clear();
+            let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(second);
+            write!(text, "{}", humantime::format_rfc3339_seconds(whole)).ok()?;
+            // Without its `Z`: the fraction comes first.
+            text.pop();
+            *cached_second = second;
         }
-        line.push_str(&cache.1);
+        line.push_str(text);
         Some(())
     });
     if cached.ok().flatten().is_none() {
@@ -311,8 +326,8 @@ mod tests {
             60,
             951_782_400,
             1_764_558_865,
-            4_102_444_799,
             4_102_444_800,
+            YEAR_10000 - 1,
         ];
         let micros = [0, 1, 9, 10, 99_999, 100_000, 999_999];
         // Each second twice, and its neighbours between: the thread's cached second is used
@@ -332,6 +347,14 @@ mod tests {
                 );
             }
         }
+        // Beyond what the format can show, the nearest time it can show.
+        let mut line = String::new();
+        push_timestamp(&mut line, UNIX_EPOCH + Duration::from_secs(YEAR_10000)).expect("kept");
+        push_timestamp(&mut line, UNIX_EPOCH - Duration::from_secs(1)).expect("kept");
+        assert_eq!(
+            line,
+            "9999-12-31T23:59:59.999999Z1970-01-01T00:00:00.000000Z"
+        );
     }
 
     /// Formats events with [`JsonLines`] and parses each line back.

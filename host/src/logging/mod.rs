@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 
 use batched::{Batched, Guard};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -32,13 +32,18 @@ static HOST_LOG_GUARD: Mutex<Option<Guard>> = Mutex::new(None);
 /// What flushes exported traces at exit, when they are.
 static TRACES: Mutex<Option<crate::traces::Exporting>> = Mutex::new(None);
 
-fn filter(tracing_spans: bool) -> EnvFilter {
-    let filter = std::env::var("NIMBUS_LOG")
+/// The log filter the operator gave (`NIMBUS_LOG`, else `RUST_LOG`, else the default).
+fn operator_filter() -> EnvFilter {
+    std::env::var("NIMBUS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|spec| EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn"));
-    // The spans made for export are off unless they are exported, whatever else is logged.
+        .unwrap_or_else(|| EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn"))
+}
+
+/// `filter` with the spans made for export turned off unless they are exported, whatever
+/// else is logged.
+fn with_exported_spans(filter: EnvFilter, tracing_spans: bool) -> EnvFilter {
     let level = if tracing_spans { "info" } else { "off" };
     match format!("{}={level}", crate::traces::TARGET).parse() {
         Ok(directive) => filter.add_directive(directive),
@@ -80,17 +85,19 @@ fn only_exported_spans() -> tracing_subscriber::filter::Targets {
 pub fn init(format: LogFormat) -> impl Drop {
     let (stderr, guard) = batched::batched(std::io::stderr(), "nimbus-log");
     let tracer = exporting_tracer();
-    let filter = filter(tracer.is_some());
-    let most_verbose = Layer::<tracing_subscriber::Registry>::max_level_hint(&filter);
-    let registry = tracing_subscriber::registry().with(filter);
+    let operator_filter = operator_filter();
+    let log_crate_level = log_crate_level(&operator_filter);
+    let registry =
+        tracing_subscriber::registry().with(with_exported_spans(operator_filter, tracer.is_some()));
     let traces = move || {
         tracer.clone().map(|tracer| {
             // Only the attributes the spans name themselves: the layer's defaults would add
             // where in nimbus' source and on which thread each span was made, its busy and
             // idle time and its `tracing` target, which tell an operator nothing about the
             // app, and would activate an OpenTelemetry context on every poll of an
-            // instrumented future, which nothing here reads (a span's context is taken from
-            // the span itself).
+            // instrumented future, which nothing here reads: a span's parent comes from
+            // tracing's own span stack, and its context from the span itself (code that read
+            // OpenTelemetry's current context would find it empty).
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
                 .with_location(false)
@@ -132,20 +139,21 @@ pub fn init(format: LogFormat) -> impl Drop {
             )
             .try_init(),
     };
-    limit_log_crate(most_verbose);
+    // What `try_init` set the `log` crate to let through is the subscriber's hint, which is
+    // no help: the per-layer filters above let everything through for the global filter to
+    // judge, so it says TRACE, and every `log::trace!` on an instance's path (wasmtime logs
+    // with the `log` crate) would be made into an event only for the filter to drop it.
+    tracing_log::log::set_max_level(log_crate_level);
     guard
 }
 
-/// Lets through the `log` crate (which wasmtime and others log with) only what the
-/// `NIMBUS_LOG` filter can keep. The subscriber's own hint is no help: the per-layer filters above let everything
-/// through for the global filter to judge, so the hint says TRACE, and every `log::trace!`
-/// on an instance's path (dozens per instantiation) would be made into an event only for the
-/// filter to drop it.
-fn limit_log_crate(most_verbose: Option<tracing_subscriber::filter::LevelFilter>) {
+/// The most the `log` crate needs to let through for `filter`: no record of it is ever a
+/// span exported as a trace, so the operator's filter alone says.
+fn log_crate_level(filter: &EnvFilter) -> tracing_log::log::LevelFilter {
     use tracing_log::AsLog as _;
-    if let Some(level) = most_verbose {
-        tracing_log::log::set_max_level(level.as_log());
-    }
+    filter
+        .max_level_hint()
+        .map_or(tracing_log::log::LevelFilter::Trace, |level| level.as_log())
 }
 
 /// Everything but the spans made for trace export, which log lines neither show nor need:
@@ -234,5 +242,36 @@ mod test_sink {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_log::log::LevelFilter;
+
+    use super::*;
+
+    #[test]
+    fn the_log_crate_lets_through_what_the_operators_filter_can_keep_and_no_more() {
+        let level = |spec: &str| log_crate_level(&EnvFilter::new(spec));
+        assert_eq!(level("off"), LevelFilter::Off);
+        assert_eq!(level("warn"), LevelFilter::Warn);
+        assert_eq!(
+            level("info,wasmtime_cranelift=warn,cranelift=warn"),
+            LevelFilter::Info
+        );
+        // A single target asking for more raises the whole crate's level: the filter itself
+        // keeps the rest out.
+        assert_eq!(level("warn,wasmtime=debug"), LevelFilter::Debug);
+        // A filter on span field values can let anything through inside such a span.
+        assert_eq!(
+            level("warn,[request{status=500}]=trace"),
+            LevelFilter::Trace
+        );
+        // Taken after the exported spans' directive is added, the level would be INFO, which
+        // is why `init` takes it before: exporting traces does not make the `log` crate
+        // chattier.
+        let exporting = with_exported_spans(EnvFilter::new("warn"), true);
+        assert_eq!(log_crate_level(&exporting), LevelFilter::Info);
     }
 }
