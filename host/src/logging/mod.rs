@@ -38,8 +38,11 @@ fn operator_filter() -> EnvFilter {
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|spec| EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| EnvFilter::new("info,wasmtime_cranelift=warn,cranelift=warn"))
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER))
 }
+
+/// What is logged when the operator says nothing: INFO, but the compiler's chatter.
+const DEFAULT_FILTER: &str = "info,wasmtime_cranelift=warn,cranelift=warn";
 
 /// `filter` with the spans made for export turned off unless they are exported, whatever
 /// else is logged.
@@ -256,10 +259,7 @@ mod tests {
         let level = |spec: &str| log_crate_level(&EnvFilter::new(spec));
         assert_eq!(level("off"), LevelFilter::Off);
         assert_eq!(level("warn"), LevelFilter::Warn);
-        assert_eq!(
-            level("info,wasmtime_cranelift=warn,cranelift=warn"),
-            LevelFilter::Info
-        );
+        assert_eq!(level(DEFAULT_FILTER), LevelFilter::Info);
         // A single target asking for more raises the whole crate's level: the filter itself
         // keeps the rest out.
         assert_eq!(level("warn,wasmtime=debug"), LevelFilter::Debug);
