@@ -3,15 +3,26 @@
 //! invocation, and a child of that for each host call a guest makes (key-value, objects, auth,
 //! outbound HTTP), in the trace of the request's `traceparent` when it came with one.
 //!
-//! The spans are `tracing` spans of target [`TARGET`] at INFO level, which the log filter turns
-//! off unless traces are exported: then no span is made at all. (Not TRACE: letting TRACE
-//! through the filter would wake every `trace!` and `log::trace!` in the dependencies.)
+//! Spans are made with the OpenTelemetry API itself rather than as `tracing` spans bridged to
+//! it: a bridged span goes through the subscriber's span registry and every layer's filter on
+//! each poll of the future it instruments, for attributes and parents this module can set
+//! directly. A span's parent is the OpenTelemetry context current when it is made, which
+//! [`InSpan::in_span`] keeps current while the future it wraps is polled. Without an exporter no
+//! span is made and a [`Span`] is an empty value.
 
-use opentelemetry::trace::TracerProvider as _;
-use tracing::Span;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::Poll;
 
-/// The target of every span meant for export.
-pub const TARGET: &str = "nimbus::span";
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+
+/// What makes the spans of this process, once [`export`] has set it up.
+static TRACER: OnceLock<opentelemetry_sdk::trace::SdkTracer> = OnceLock::new();
 
 /// Whether this process exports traces: an OTLP endpoint is configured.
 pub fn configured() -> bool {
@@ -32,8 +43,10 @@ impl Drop for Exporting {
     }
 }
 
-/// The tracer whose finished spans go to the OTLP exporter, and what flushes it at exit.
-pub fn tracer() -> Result<(opentelemetry_sdk::trace::SdkTracer, Exporting), String> {
+/// Makes this process's spans from now on and exports them when they end; the returned value
+/// flushes what is still queued when it is dropped. A second call in the same process keeps
+/// the first exporter.
+pub fn export() -> Result<Exporting, String> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
@@ -45,63 +58,181 @@ pub fn tracer() -> Result<(opentelemetry_sdk::trace::SdkTracer, Exporting), Stri
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build();
-    Ok((provider.tracer("nimbus"), Exporting(provider)))
+    let _ = TRACER.set(provider.tracer("nimbus"));
+    Ok(Exporting(provider))
 }
 
-/// The span of one HTTP request to `route` (made only when traces are exported), in the
-/// trace `trace_parent` names when there is one.
-pub fn request_span(
-    method: &str,
-    route: impl FnOnce() -> String,
-    trace_parent: Option<&str>,
-) -> Span {
-    let span = tracing::info_span!(
-        target: TARGET,
-        "request",
-        otel.name = tracing::field::Empty,
-        otel.kind = "server",
-        http.request.method = method,
-        http.route = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-    );
-    if span.is_disabled() {
-        return span;
-    }
-    let route = route();
-    span.record("otel.name", format!("{method} {route}"));
-    span.record("http.route", route.as_str());
-    if let Some(parent) = trace_parent {
-        use opentelemetry::propagation::TextMapPropagator as _;
-        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        // The caller's trace id is kept, its sampling decision is not: a client must not be
-        // able to keep its requests out of the export (the edge checked the header's shape).
-        let sampled = match parent.rsplit_once('-') {
-            Some((head, _flags)) => format!("{head}-01"),
-            None => parent.to_string(),
+/// A span in the making, carried as the OpenTelemetry context whose span it is; empty when
+/// traces are not exported. Clones are the same span, which ends when the last is dropped.
+#[derive(Clone, Default)]
+pub struct Span(Option<Context>);
+
+impl Span {
+    /// The span of one HTTP request to `route`, in the trace `trace_parent` names when there
+    /// is one (a header the edge has checked the shape of).
+    pub fn request(
+        method: &str,
+        route: impl FnOnce() -> String,
+        trace_parent: Option<&str>,
+    ) -> Self {
+        let Some(tracer) = TRACER.get() else {
+            return Self(None);
         };
-        let carrier = std::collections::HashMap::from([("traceparent".to_string(), sampled)]);
-        let context =
-            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
-        let _ = span.set_parent(context);
+        let route = route();
+        let builder = tracer
+            .span_builder(format!("{method} {route}"))
+            .with_kind(SpanKind::Server)
+            .with_attributes([
+                KeyValue::new("http.request.method", method.to_string()),
+                KeyValue::new("http.route", route),
+            ]);
+        let parent = match trace_parent.and_then(remote_parent) {
+            Some(remote) => Context::new().with_remote_span_context(remote),
+            None => Context::new(),
+        };
+        let span = tracer.build_with_context(builder, &parent);
+        Self(Some(parent.with_span(span)))
     }
-    span
+
+    /// The span of one invocation of `component`, a child of the current span.
+    pub fn invocation(component: &str, attempt: u32) -> Self {
+        let Some(tracer) = TRACER.get() else {
+            return Self(None);
+        };
+        let builder = tracer
+            .span_builder(format!("invoke {component}"))
+            .with_attributes([
+                KeyValue::new("component", component.to_string()),
+                KeyValue::new("attempt", i64::from(attempt)),
+            ]);
+        Self::child(tracer, builder)
+    }
+
+    /// The span of one host call a guest makes (`kv.get`, `objects.put`, `http.client`, ...),
+    /// a child of the current span (the invocation's).
+    pub fn host_call(name: &'static str) -> Self {
+        let Some(tracer) = TRACER.get() else {
+            return Self(None);
+        };
+        Self::child(tracer, tracer.span_builder(name))
+    }
+
+    fn child(
+        tracer: &opentelemetry_sdk::trace::SdkTracer,
+        builder: opentelemetry::trace::SpanBuilder,
+    ) -> Self {
+        Self(Some(Context::map_current(|current| {
+            current.with_span(tracer.build_with_context(builder, current))
+        })))
+    }
+
+    /// Records the HTTP status the request was answered with.
+    pub fn record_status(&self, status: u16) {
+        if let Some(context) = &self.0 {
+            context.span().set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+        }
+    }
+
+    /// The W3C `traceparent` naming this span as the parent, for a request it makes; `None`
+    /// when the span is not exported.
+    pub fn trace_parent(&self) -> Option<String> {
+        let context = self.0.as_ref()?;
+        let span = context.span();
+        let span = span.span_context();
+        Some(format!(
+            "00-{:032x}-{:016x}-{:02x}",
+            span.trace_id(),
+            span.span_id(),
+            span.trace_flags()
+        ))
+    }
 }
 
-/// The span of one host call a guest makes (`kv.get`, `objects.put`, `http.client`, ...).
-pub fn host_call(name: &'static str) -> Span {
-    tracing::info_span!(target: TARGET, "host call", otel.name = name)
+/// Runs a future within a [`Span`], as `tracing::Instrument` does for `tracing`'s spans.
+pub trait InSpan: Future + Sized {
+    /// This future, with `span` current while it is polled (the parent of the spans made
+    /// inside it); the span ends once the future is done with and dropped.
+    fn in_span(self, span: Span) -> Within<Self> {
+        Within { inner: self, span }
+    }
 }
 
-/// The W3C `traceparent` naming `span` as the parent, for a request it makes; `None` when the
-/// span is not exported.
-pub fn trace_parent_of(span: &Span) -> Option<String> {
-    if span.is_disabled() {
+impl<F: Future> InSpan for F {}
+
+pin_project_lite::pin_project! {
+    /// A future run within a [`Span`]; see [`InSpan::in_span`].
+    pub struct Within<F> {
+        #[pin]
+        inner: F,
+        span: Span,
+    }
+}
+
+impl<F: Future> Future for Within<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _current = this.span.0.as_ref().map(|context| context.clone().attach());
+        this.inner.poll(task)
+    }
+}
+
+/// The caller's span from its `traceparent`. Its trace id is kept and its sampling decision
+/// is not: a client must not be able to keep its requests out of the export.
+fn remote_parent(trace_parent: &str) -> Option<SpanContext> {
+    let mut parts = trace_parent.split('-');
+    let (_version, trace_id, span_id) = (parts.next()?, parts.next()?, parts.next()?);
+    let trace_id = TraceId::from_hex(trace_id).ok()?;
+    let span_id = SpanId::from_hex(span_id).ok()?;
+    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
         return None;
     }
-    use opentelemetry::propagation::TextMapPropagator as _;
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let mut carrier = std::collections::HashMap::new();
-    opentelemetry_sdk::propagation::TraceContextPropagator::new()
-        .inject_context(&span.context(), &mut carrier);
-    carrier.remove("traceparent")
+    Some(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callers_span_is_taken_from_its_traceparent_and_always_sampled() {
+        let parent = remote_parent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+            .expect("a valid traceparent");
+        assert_eq!(
+            parent.trace_id(),
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").expect("hex")
+        );
+        assert_eq!(
+            parent.span_id(),
+            SpanId::from_hex("00f067aa0ba902b7").expect("hex")
+        );
+        assert!(parent.is_sampled());
+        assert!(parent.is_remote());
+        for invalid in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736",
+            "00-not-hex-01",
+        ] {
+            assert!(remote_parent(invalid).is_none(), "{invalid}");
+        }
+    }
+
+    #[test]
+    fn without_an_exporter_no_span_is_made() {
+        let span = Span::request("GET", || unreachable!("no route is formatted"), None);
+        assert!(span.0.is_none());
+        assert_eq!(span.trace_parent(), None);
+        assert!(Span::host_call("kv.get").0.is_none());
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tracing::Instrument as _;
+use crate::traces::{InSpan as _, Span};
 
 use nimbus_auth::{AuthError, AuthService, DEFAULT_ROLE, User};
 use wasmtime::component::HasData;
@@ -100,7 +100,7 @@ impl auth::Host for &AuthCtx {
         let claims = self
             .service()
             .verify_live(&token)
-            .instrument(crate::traces::host_call("auth.verify-token"))
+            .in_span(Span::host_call("auth.verify-token"))
             .await
             .map_err(|e| match self.guest_error(e) {
                 PlatformError::Invalid(why) => PlatformError::AccessDenied(why),
@@ -118,7 +118,7 @@ impl auth::Host for &AuthCtx {
         match self
             .service()
             .user(&id)
-            .instrument(crate::traces::host_call("auth.get-user"))
+            .in_span(Span::host_call("auth.get-user"))
             .await
             .map_err(|e| self.guest_error(e))
         {

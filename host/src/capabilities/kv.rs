@@ -12,8 +12,7 @@ use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{PLATFORM_VERSION, key_value, types};
 use crate::manifest::{ComponentSpec, Manifest};
 use crate::metrics::{KvOp, KvStoreMetrics};
-use crate::traces::host_call;
-use tracing::Instrument as _;
+use crate::traces::{InSpan as _, Span};
 
 /// The host side of an opened `store` resource.
 pub struct OpenStore {
@@ -167,7 +166,7 @@ impl KvCtxView<'_> {
             )));
         };
         let value = {
-            let _span = host_call("kv.get").entered();
+            let _span = Span::host_call("kv.get");
             reads.get_now(id, key).map_err(|e| self.guest_error(e))?
         };
         self.count(store, KvOp::Get, value.as_ref().map_or(0, Vec::len), 0);
@@ -214,7 +213,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let value = kv
             .get(id, &key)
-            .instrument(host_call("kv.get"))
+            .in_span(Span::host_call("kv.get"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Get, value.as_ref().map_or(0, Vec::len), 0);
@@ -229,7 +228,7 @@ impl key_value::HostStore for KvCtxView<'_> {
     ) -> Result<(), PlatformError> {
         let (id, kv) = self.open_store(&store)?;
         kv.set(id, &key, &value)
-            .instrument(host_call("kv.set"))
+            .in_span(Span::host_call("kv.set"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Set, 0, value.len());
@@ -244,7 +243,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let deleted = kv
             .delete(id, &key)
-            .instrument(host_call("kv.delete"))
+            .in_span(Span::host_call("kv.delete"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Delete, 0, 0);
@@ -261,7 +260,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let ttl = Duration::from_secs(u64::from(ttl_seconds));
         kv.set_expiring(id, &key, &value, ttl)
-            .instrument(host_call("kv.set"))
+            .in_span(Span::host_call("kv.set"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Set, 0, value.len());
@@ -276,7 +275,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let exists = kv
             .exists(id, &key)
-            .instrument(host_call("kv.exists"))
+            .in_span(Span::host_call("kv.exists"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Exists, 0, 0);
@@ -292,7 +291,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let page = kv
             .list_keys(id, &prefix, cursor.as_deref())
-            .instrument(host_call("kv.list-keys"))
+            .in_span(Span::host_call("kv.list-keys"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::ListKeys, 0, 0);
@@ -312,7 +311,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let page = kv
             .scan(id, &prefix, cursor.as_deref(), limit as usize)
-            .instrument(host_call("kv.list-entries"))
+            .in_span(Span::host_call("kv.list-entries"))
             .await
             .map_err(|e| self.guest_error(e))?;
         let read = page.entries.iter().map(|(_, value)| value.len()).sum();
@@ -332,7 +331,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let value = kv
             .increment(id, &key, delta)
-            .instrument(host_call("kv.increment"))
+            .in_span(Span::host_call("kv.increment"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::Increment, 0, 0);
@@ -349,7 +348,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let swapped = kv
             .compare_and_swap(id, &key, old.as_deref(), &new)
-            .instrument(host_call("kv.compare-and-swap"))
+            .in_span(Span::host_call("kv.compare-and-swap"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(
@@ -370,7 +369,7 @@ impl key_value::HostStore for KvCtxView<'_> {
         let (id, kv) = self.open_store(&store)?;
         let deleted = kv
             .compare_and_delete(id, &key, &old)
-            .instrument(host_call("kv.compare-and-delete"))
+            .in_span(Span::host_call("kv.compare-and-delete"))
             .await
             .map_err(|e| self.guest_error(e))?;
         self.count(&store, KvOp::CompareAndDelete, 0, 0);

@@ -11,12 +11,10 @@ use nimbus_objects::{
 };
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use tracing::Instrument as _;
-
 use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{object_store, types};
 use crate::manifest::{BucketMode, BucketSpec, ComponentSpec, Manifest};
-use crate::traces::host_call;
+use crate::traces::{InSpan as _, Span};
 
 /// The host side of an opened `bucket` resource.
 pub struct OpenBucket {
@@ -221,7 +219,7 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         self.ctx
             .clone()
             .read(id, key, None)
-            .instrument(host_call("objects.get"))
+            .in_span(Span::host_call("objects.get"))
             .await
     }
 
@@ -240,7 +238,7 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
         self.ctx
             .clone()
             .read(id, key, Some(RangeSpec::Bounded(offset, end)))
-            .instrument(host_call("objects.get"))
+            .in_span(Span::host_call("objects.get"))
             .await
     }
 
@@ -268,7 +266,7 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
             .0
             .store
             .put(&id, &key, body, options)
-            .instrument(host_call("objects.put"))
+            .in_span(Span::host_call("objects.put"))
             .await
         {
             Ok(meta) => Ok(info(&meta)),
@@ -287,7 +285,7 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
             .0
             .store
             .head(&id, &key)
-            .instrument(host_call("objects.head"))
+            .in_span(Span::host_call("objects.head"))
             .await
         {
             Ok(meta) => Ok(Some(info(&meta))),
@@ -307,7 +305,7 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
             .0
             .store
             .delete(&id, &key)
-            .instrument(host_call("objects.delete"))
+            .in_span(Span::host_call("objects.delete"))
             .await
         {
             Ok(deleted) => Ok(deleted),
@@ -346,7 +344,7 @@ impl object_store::HostBucket for ObjectsCtxView<'_> {
             .0
             .store
             .list(&id, query)
-            .instrument(host_call("objects.list"))
+            .in_span(Span::host_call("objects.list"))
             .await
         {
             Ok(page) => Ok(object_store::ObjectPage {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::manifest::OutboundHost;
+use crate::traces::{InSpan as _, Span};
 
 /// The origins one component may call, how many requests one invocation may make, and how
 /// long each may wait.
@@ -178,9 +179,10 @@ impl WasiHttpHooks for OutboundHooks {
         }
         self.sent += 1;
         let mut request = request;
-        let span = crate::traces::host_call("http.client");
+        let span = Span::host_call("http.client");
         // The callee's parent is this call's span when traces are exported, else the caller's.
-        let parent = crate::traces::trace_parent_of(&span)
+        let parent = span
+            .trace_parent()
             .and_then(|parent| http::HeaderValue::from_str(&parent).ok())
             .or_else(|| self.trace_parent.clone());
         if let Some(parent) = parent
@@ -189,7 +191,7 @@ impl WasiHttpHooks for OutboundHooks {
             request.headers_mut().insert(TRACE_PARENT_HEADER, parent);
         }
         let options = Some(self.policy.bounded(options));
-        Box::new(tracing::Instrument::instrument(
+        Box::new(
             async move {
                 use http_body_util::BodyExt;
                 let (response, io) =
@@ -198,9 +200,9 @@ impl WasiHttpHooks for OutboundHooks {
                     response.map(BodyExt::boxed_unsync),
                     Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
                 ))
-            },
-            span,
-        ))
+            }
+            .in_span(span),
+        )
     }
 }
 

@@ -12,8 +12,7 @@ use wasmtime::component::HasData;
 use super::{CapabilityHost, Interface, PlatformError, Services};
 use crate::bindings::{queue, types};
 use crate::manifest::ComponentSpec;
-use crate::traces::host_call;
-use tracing::Instrument as _;
+use crate::traces::{InSpan as _, Span};
 
 /// What one component may publish to.
 #[derive(Clone)]
@@ -119,7 +118,7 @@ impl queue::Host for QueueView<'_> {
         let published = grant
             .log
             .publish(&name, publish)
-            .instrument(host_call("queue.publish"))
+            .in_span(Span::host_call("queue.publish"))
             .await
             .map_err(platform_error)?;
         Ok(published.id)

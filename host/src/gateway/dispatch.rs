@@ -3,7 +3,6 @@
 //! `x-request-id`.
 
 use std::sync::Arc;
-use tracing::Instrument as _;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -18,6 +17,7 @@ use crate::host::Host;
 use crate::manifest::RouteAuth;
 use crate::routes::RouteMatch;
 use crate::runtime::{LoadedComponent, Meta, Output, Trigger};
+use crate::traces::{InSpan as _, Span};
 
 /// Request headers that carry the verified identity to `wasi:http` components. Whatever a
 /// client sends under these names is removed first.
@@ -104,7 +104,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                     .map(|route| route.pattern.to_string())
                     .unwrap_or_default()
             };
-            let span = crate::traces::request_span(
+            let span = Span::request(
                 request.method().as_str(),
                 route,
                 meta.trace_parent.as_deref(),
@@ -126,7 +126,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 None => {
                     let mut task = CancelOnDrop(tokio::spawn(
                         async move { invoke(&host, &component, trigger, meta).await }
-                            .instrument(span.clone()),
+                            .in_span(span.clone()),
                     ));
                     (&mut task.0).await
                 }
@@ -139,7 +139,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                             let response = invoke(&host, &component, trigger, meta).await;
                             claim.settle(response).await
                         }
-                        .instrument(span.clone()),
+                        .in_span(span.clone()),
                     )
                     .await
                 }
@@ -155,7 +155,7 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 )
                 .into_response()
             });
-            span.record("http.response.status_code", response.status().as_u16());
+            span.record_status(response.status().as_u16());
             response
         }
         RouteMatch::MethodNotAllowed(allowed) => {

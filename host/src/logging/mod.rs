@@ -44,41 +44,19 @@ fn operator_filter() -> EnvFilter {
 /// What is logged when the operator says nothing: INFO, but the compiler's chatter.
 const DEFAULT_FILTER: &str = "info,wasmtime_cranelift=warn,cranelift=warn";
 
-/// `filter` with the spans made for export turned off unless they are exported, whatever
-/// else is logged.
-fn with_exported_spans(filter: EnvFilter, tracing_spans: bool) -> EnvFilter {
-    let level = if tracing_spans { "info" } else { "off" };
-    match format!("{}={level}", crate::traces::TARGET).parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    }
-}
-
-/// The tracer that exports spans, when an OTLP endpoint is configured and the exporter could
-/// be built.
-fn exporting_tracer() -> Option<opentelemetry_sdk::trace::SdkTracer> {
+/// Sets up trace export when an OTLP endpoint is configured, keeping what flushes it at exit.
+fn export_traces() {
     if !crate::traces::configured() {
-        return None;
+        return;
     }
-    match crate::traces::tracer() {
-        Ok((tracer, exporting)) => {
+    match crate::traces::export() {
+        Ok(exporting) => {
             if let Ok(mut slot) = TRACES.lock() {
                 *slot = Some(exporting);
             }
-            Some(tracer)
         }
-        Err(why) => {
-            eprintln!("nimbus: {why}; traces are not exported");
-            None
-        }
+        Err(why) => eprintln!("nimbus: {why}; traces are not exported"),
     }
-}
-
-/// Only the spans made for export, for the exporting layer: log events inside them (a guest's
-/// output, say) are not sent along.
-fn only_exported_spans() -> tracing_subscriber::filter::Targets {
-    tracing_subscriber::filter::Targets::new()
-        .with_target(crate::traces::TARGET, tracing::Level::INFO)
 }
 
 /// Installs the log subscriber once; the returned guard writes what is still waiting for
@@ -87,87 +65,52 @@ fn only_exported_spans() -> tracing_subscriber::filter::Targets {
 /// gets its JSON from a second formatting.
 pub fn init(format: LogFormat) -> impl Drop {
     let (stderr, guard) = batched::batched(std::io::stderr(), "nimbus-log");
-    let tracer = exporting_tracer();
+    export_traces();
     let operator_filter = operator_filter();
     let log_crate_level = log_crate_level(&operator_filter);
-    let registry =
-        tracing_subscriber::registry().with(with_exported_spans(operator_filter, tracer.is_some()));
-    let traces = move || {
-        tracer.clone().map(|tracer| {
-            // Only the attributes the spans name themselves: the layer's defaults would add
-            // where in nimbus' source and on which thread each span was made, its busy and
-            // idle time and its `tracing` target, which tell an operator nothing about the
-            // app, and would activate an OpenTelemetry context on every poll of an
-            // instrumented future, which nothing here reads: a span's parent comes from
-            // tracing's own span stack, and its context from the span itself (code that read
-            // OpenTelemetry's current context would find it empty).
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_location(false)
-                .with_threads(false)
-                .with_tracked_inactivity(false)
-                .with_target(false)
-                .with_context_activation(false)
-                .with_filter(only_exported_spans())
-        })
-    };
+    let registry = tracing_subscriber::registry().with(operator_filter);
     let _ = match format {
         LogFormat::Json => registry
-            .with(traces())
             .with(
                 tracing_subscriber::fmt::layer()
                     .event_format(json::JsonLines)
                     .with_writer(move || Tee {
                         stderr: stderr.clone(),
                         host_log: HOST_LOG.get().cloned(),
-                    })
-                    .with_filter(not_exported_spans()),
+                    }),
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(traces())
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(move || stderr.clone())
-                    .with_ansi(std::io::stderr().is_terminal())
-                    .with_filter(not_exported_spans()),
+                    .with_ansi(std::io::stderr().is_terminal()),
             )
             .with(
                 tracing_subscriber::fmt::layer()
                     .event_format(json::JsonLines)
                     .with_writer(|| HostLogWriter(HOST_LOG.get().cloned()))
-                    .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                        HOST_LOG.get().is_some() && meta.target() != crate::traces::TARGET
+                    .with_filter(tracing_subscriber::filter::filter_fn(|_| {
+                        HOST_LOG.get().is_some()
                     })),
             )
             .try_init(),
     };
     // What `try_init` set the `log` crate to let through is the subscriber's hint, which is
-    // no help: the per-layer filters above let everything through for the global filter to
-    // judge, so it says TRACE, and every `log::trace!` on an instance's path (wasmtime logs
-    // with the `log` crate) would be made into an event only for the filter to drop it.
+    // no help with text: the host log's per-layer filter lets everything through for the
+    // global filter to judge, so it says TRACE, and every `log::trace!` on an instance's path
+    // (wasmtime logs with the `log` crate) would be made into an event only for the filter to
+    // drop it.
     tracing_log::log::set_max_level(log_crate_level);
     guard
 }
 
-/// The most the `log` crate needs to let through for `filter`: no record of it is ever a
-/// span exported as a trace, so the operator's filter alone says.
+/// The most the `log` crate needs to let through for `filter`.
 fn log_crate_level(filter: &EnvFilter) -> tracing_log::log::LevelFilter {
     use tracing_log::AsLog as _;
     filter
         .max_level_hint()
         .map_or(tracing_log::log::LevelFilter::Trace, |level| level.as_log())
-}
-
-/// Everything but the spans made for trace export, which log lines neither show nor need:
-/// a log layer that saw them would format their fields for nothing.
-fn not_exported_spans() -> tracing_subscriber::filter::Targets {
-    tracing_subscriber::filter::Targets::new()
-        .with_default(tracing::Level::TRACE)
-        .with_target(
-            crate::traces::TARGET,
-            tracing_subscriber::filter::LevelFilter::OFF,
-        )
 }
 
 /// One event's JSON line, to stderr and (once opened) the host log.
@@ -268,10 +211,5 @@ mod tests {
             level("warn,[request{status=500}]=trace"),
             LevelFilter::Trace
         );
-        // Taken after the exported spans' directive is added, the level would be INFO, which
-        // is why `init` takes it before: exporting traces does not make the `log` crate
-        // chattier.
-        let exporting = with_exported_spans(EnvFilter::new("warn"), true);
-        assert_eq!(log_crate_level(&exporting), LevelFilter::Info);
     }
 }

@@ -18,6 +18,7 @@ use super::invoke::{
 use super::kept::Instance;
 use super::slot::acquire_slot;
 use crate::bindings::{event_handler, http_handler, types};
+use crate::traces::{InSpan as _, Span};
 
 /// Largest request body passed to a record-based handler.
 pub const MAX_REQUEST_BODY: usize = 16 << 20;
@@ -146,22 +147,14 @@ impl Runtime {
             began: Instant::now(),
             written: false,
         };
-        let span = tracing::info_span!(
-            target: crate::traces::TARGET,
-            "invoke",
-            otel.name = format!("invoke {}", component.spec.name),
-            component = %component.spec.name,
-            attempt = meta.attempt,
-        );
         // Boxed, like the guest call in `call_record`: the states of these futures run to
         // kilobytes, and every future that holds one unboxed is copied whole each time it
         // moves (into its wrappers, and through `tokio::spawn`'s layers into the task that the
         // gateway spawns), on every request.
-        let verdict = tracing::Instrument::instrument(
-            Box::pin(self.invoke_once(component, trigger, meta, &mut line.facts)),
-            span,
-        )
-        .await;
+        let span = Span::invocation(&component.spec.name, meta.attempt);
+        let verdict = Box::pin(self.invoke_once(component, trigger, meta, &mut line.facts))
+            .in_span(span)
+            .await;
         line.write(&verdict);
         verdict
     }
