@@ -46,6 +46,14 @@ impl TryFrom<String> for RoutePattern {
 }
 
 impl RoutePattern {
+    /// The pattern's path, without the method it may name: `/todos/:id` for `GET /todos/:id`.
+    pub fn path(&self) -> &str {
+        match self.text.split_once(' ') {
+            Some((_method, path)) => path.trim_start(),
+            None => &self.text,
+        }
+    }
+
     /// Parses `"[METHOD ]/path/:param/..."`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
@@ -298,6 +306,18 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_patterns_path_leaves_its_method_out() {
+        let path = |text: &str| {
+            RoutePattern::parse(text)
+                .expect("valid pattern")
+                .path()
+                .to_string()
+        };
+        assert_eq!(path("GET  /todos/:id"), "/todos/:id");
+        assert_eq!(path(" /files/... "), "/files/...");
     }
 
     #[test]

@@ -58,6 +58,25 @@ async fn collector() -> (Arc<Mutex<Vec<Span>>>, Arc<Mutex<Vec<String>>>, String)
     (spans, parents, address)
 }
 
+/// A span's attributes, sorted by key, each value as text.
+fn attributes(span: &Span) -> Vec<(String, String)> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let mut attributes: Vec<(String, String)> = span
+        .attributes
+        .iter()
+        .map(|attribute| {
+            let value = match attribute.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(text)) => text.clone(),
+                Some(Value::IntValue(number)) => number.to_string(),
+                other => format!("{other:?}"),
+            };
+            (attribute.key.clone(), value)
+        })
+        .collect();
+    attributes.sort();
+    attributes
+}
+
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test]
@@ -123,6 +142,14 @@ allowed_outbound_hosts = ["http://127.0.0.1:*"]
         .find(|s| s.name == "GET /count/..." && hex::encode(&s.trace_id) == TRACE_ID)
         .unwrap_or_else(|| panic!("no request span in the caller's trace: {names:?}"));
     assert_eq!(hex::encode(&request.parent_span_id), "00f067aa0ba902b7");
+    assert_eq!(
+        attributes(request),
+        [
+            ("http.request.method".to_string(), "GET".to_string()),
+            ("http.response.status_code".to_string(), "200".to_string()),
+            ("http.route".to_string(), "/count/...".to_string()),
+        ]
+    );
     let invoke = spans
         .iter()
         .find(|s| s.name == "invoke counter")

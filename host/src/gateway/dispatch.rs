@@ -96,17 +96,13 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 trace_parent,
                 ..Meta::new(request_id)
             };
-            let route = || {
+            let span = Span::request(
+                request.method(),
                 component
                     .spec
                     .routes
                     .get(target.route)
-                    .map(|route| route.pattern.to_string())
-                    .unwrap_or_default()
-            };
-            let span = Span::request(
-                request.method().as_str(),
-                route,
+                    .map(|route| route.pattern.path()),
                 meta.trace_parent.as_deref(),
             );
             let trigger = Trigger::Http {
