@@ -124,6 +124,15 @@ impl Span {
         Self::child(tracer, tracer.span_builder(name))
     }
 
+    /// The span current where this is called, to carry into a task spawned from there, whose
+    /// spans are then its children.
+    pub fn current() -> Self {
+        if TRACER.get().is_none() {
+            return Self(None);
+        }
+        Self(Some(Context::current()))
+    }
+
     fn child(
         tracer: &opentelemetry_sdk::trace::SdkTracer,
         builder: opentelemetry::trace::SpanBuilder,

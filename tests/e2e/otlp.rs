@@ -1,6 +1,8 @@
 //! Traces over OTLP: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, a request becomes a span in the
 //! trace of its `traceparent`, with the invocation as its child and each host call (key-value,
-//! outbound HTTP) as the invocation's child, received by a collector the test runs.
+//! outbound HTTP) as the invocation's child, received by a collector the test runs. A
+//! `wasi:http` guest runs in a task of its own; its host calls are the invocation's children
+//! all the same.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,6 +98,11 @@ key_value = ["counter"]
 source = "{probe}"
 routes = ["/probe/..."]
 allowed_outbound_hosts = ["http://127.0.0.1:*"]
+
+[component.wasi]
+source = "{http_counter}"
+routes = ["/wasi/..."]
+allowed_outbound_hosts = ["http://127.0.0.1:*"]
 "#,
     );
     let endpoint = format!("http://{address}");
@@ -119,6 +126,14 @@ allowed_outbound_hosts = ["http://127.0.0.1:*"]
         .await
         .expect("answer");
     assert_eq!(fetched.status().as_u16(), 200);
+    let wasi_fetched = client()
+        .get(server.url(&format!("/wasi/fetch?{address}")))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wasi_fetched.status().as_u16(), 200);
+    let wasi_body = wasi_fetched.text().await.expect("body");
+    assert!(wasi_body.contains(r#""fetched":"200""#), "{wasi_body}");
 
     let named = |spans: &[Span], name: &str| -> Vec<Span> {
         spans.iter().filter(|s| s.name == name).cloned().collect()
@@ -126,7 +141,7 @@ allowed_outbound_hosts = ["http://127.0.0.1:*"]
     let deadline = Instant::now() + Duration::from_secs(15);
     let spans = loop {
         let seen = spans.lock().expect("spans").clone();
-        if (!named(&seen, "kv.increment").is_empty() && !named(&seen, "http.client").is_empty())
+        if (!named(&seen, "kv.increment").is_empty() && named(&seen, "http.client").len() >= 2)
             || Instant::now() > deadline
         {
             break seen;
@@ -172,17 +187,38 @@ allowed_outbound_hosts = ["http://127.0.0.1:*"]
         .unwrap_or_else(|| panic!("no probe invocation span: {names:?}"));
     assert_eq!(probe_invoke.parent_span_id, probe_request.span_id);
     let outbound = named(&spans, "http.client");
-    assert_eq!(outbound.len(), 1, "{names:?}");
-    assert_eq!(outbound[0].parent_span_id, probe_invoke.span_id);
-    assert_eq!(outbound[0].trace_id, probe_request.trace_id);
-    // The callee learns that call as its parent, so its own spans join the trace.
+    assert_eq!(outbound.len(), 2, "{names:?}");
+    let probe_outbound = outbound
+        .iter()
+        .find(|s| s.parent_span_id == probe_invoke.span_id)
+        .unwrap_or_else(|| panic!("no outbound span under the probe's invocation: {names:?}"));
+    assert_eq!(probe_outbound.trace_id, probe_request.trace_id);
+    // The wasi:http guest's request, invocation and outbound call, the same way.
+    let wasi_request = spans
+        .iter()
+        .find(|s| s.name == "GET /wasi/...")
+        .unwrap_or_else(|| panic!("no wasi:http request span: {names:?}"));
+    let wasi_invoke = spans
+        .iter()
+        .find(|s| s.name == "invoke wasi")
+        .unwrap_or_else(|| panic!("no wasi:http invocation span: {names:?}"));
+    assert_eq!(wasi_invoke.parent_span_id, wasi_request.span_id);
+    let wasi_outbound = outbound
+        .iter()
+        .find(|s| s.parent_span_id == wasi_invoke.span_id)
+        .unwrap_or_else(|| panic!("no outbound span under the wasi:http invocation: {names:?}"));
+    assert_eq!(wasi_outbound.trace_id, wasi_request.trace_id);
+    // Each callee learns its call as its parent, so its own spans join the trace.
+    let traceparent = |span: &Span| {
+        format!(
+            "00-{}-{}-01",
+            hex::encode(&span.trace_id),
+            hex::encode(&span.span_id)
+        )
+    };
     let sent = parents.lock().expect("parents").clone();
     assert_eq!(
         sent,
-        [format!(
-            "00-{}-{}-01",
-            hex::encode(&outbound[0].trace_id),
-            hex::encode(&outbound[0].span_id)
-        )]
+        [traceparent(probe_outbound), traceparent(wasi_outbound)]
     );
 }

@@ -20,6 +20,7 @@ use super::kept::{HttpReady, Instance, Ready};
 use super::slot::Slot;
 use super::state::InvocationState;
 use crate::bindings::{event_handler, http_handler, types};
+use crate::traces::{InSpan as _, Span};
 use crate::usage;
 
 /// Why an invocation produced no response.
@@ -448,8 +449,8 @@ pub(crate) async fn call_proxy(
     let (component, entry) = (Arc::clone(loaded), Arc::clone(entry));
     // The instance's task stays in the invocation's span, so that its host calls are its
     // children in an exported trace.
-    let span = tracing::Span::current();
-    let task = tokio::spawn(tracing::Instrument::instrument(
+    let span = Span::current();
+    let task = tokio::spawn(
         async move {
             let mut cpu = Duration::ZERO;
             // Boxed, as in `call_record`.
@@ -499,9 +500,9 @@ pub(crate) async fn call_proxy(
                     Err(error)
                 }
             }
-        },
-        span,
-    ));
+        }
+        .in_span(span),
+    );
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(code)) => Err(trap(format!("the guest answered with error {code:?}"))),
