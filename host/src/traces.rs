@@ -153,11 +153,14 @@ impl Span {
     }
 
     /// The W3C `traceparent` naming this span as the parent, for a request it makes; `None`
-    /// when the span is not exported.
+    /// when the span is not exported (or is no span: the current one outside any).
     pub fn trace_parent(&self) -> Option<String> {
         let context = self.0.as_ref()?;
         let span = context.span();
         let span = span.span_context();
+        if !span.is_valid() {
+            return None;
+        }
         Some(format!(
             "00-{:032x}-{:016x}-{:02x}",
             span.trace_id(),
@@ -260,6 +263,15 @@ mod tests {
         ] {
             assert!(remote_parent(invalid).is_none(), "{invalid}");
         }
+    }
+
+    #[test]
+    fn a_spans_traceparent_keeps_its_leading_zeros_and_an_empty_context_has_none() {
+        let parent = "00-004bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01";
+        let remote = remote_parent(parent).expect("a valid traceparent");
+        let span = Span(Some(Context::new().with_remote_span_context(remote)));
+        assert_eq!(span.trace_parent().as_deref(), Some(parent));
+        assert_eq!(Span(Some(Context::new())).trace_parent(), None);
     }
 
     #[test]
