@@ -1,7 +1,7 @@
 //! OpenTelemetry traces, exported over OTLP (HTTP/protobuf) when `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set: one span per request, a child for the
 //! invocation, and a child of that for each host call a guest makes (key-value, objects, auth,
-//! outbound HTTP), in the trace of the request's `traceparent` when it came with one.
+//! queues, outbound HTTP), in the trace of the request's `traceparent` when it came with one.
 //!
 //! Spans are made with the OpenTelemetry API itself rather than as `tracing` spans bridged to
 //! it: a bridged span goes through the subscriber's span registry and every layer's filter on
@@ -44,9 +44,12 @@ impl Drop for Exporting {
 }
 
 /// Makes this process's spans from now on and exports them when they end; the returned value
-/// flushes what is still queued when it is dropped. A second call in the same process keeps
-/// the first exporter.
+/// flushes what is still queued when it is dropped. Once per process: a second call is an
+/// error and leaves the first exporter as it is.
 pub fn export() -> Result<Exporting, String> {
+    if TRACER.get().is_some() {
+        return Err("traces are exported already".to_string());
+    }
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
@@ -58,7 +61,9 @@ pub fn export() -> Result<Exporting, String> {
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build();
-    let _ = TRACER.set(provider.tracer("nimbus"));
+    if TRACER.set(provider.tracer("nimbus")).is_err() {
+        return Err("traces are exported already".to_string());
+    }
     Ok(Exporting(provider))
 }
 
@@ -115,13 +120,27 @@ impl Span {
         Self::child(tracer, builder)
     }
 
-    /// The span of one host call a guest makes (`kv.get`, `objects.put`, `http.client`, ...),
-    /// a child of the current span (the invocation's).
+    /// The span of one host call a guest makes (`kv.get`, `objects.put`, ...), a child of the
+    /// current span (the invocation's).
     pub fn host_call(name: &'static str) -> Self {
         let Some(tracer) = TRACER.get() else {
             return Self(None);
         };
         Self::child(tracer, tracer.span_builder(name))
+    }
+
+    /// The span of one outbound HTTP request a guest makes (`http.client`), a child of the
+    /// current span: a client span, in the conventions' words.
+    pub fn outbound_request() -> Self {
+        let Some(tracer) = TRACER.get() else {
+            return Self(None);
+        };
+        Self::child(
+            tracer,
+            tracer
+                .span_builder("http.client")
+                .with_kind(SpanKind::Client),
+        )
     }
 
     /// The span current where this is called, to carry into a task spawned from there, whose
@@ -142,13 +161,19 @@ impl Span {
         })))
     }
 
-    /// Records the HTTP status the request was answered with.
+    /// Records the HTTP status the request was answered with; a server error marks the span
+    /// failed, as the HTTP server conventions say (a 4xx is the client's doing, not the
+    /// server's).
     pub fn record_status(&self, status: u16) {
         if let Some(context) = &self.0 {
-            context.span().set_attribute(KeyValue::new(
+            let span = context.span();
+            span.set_attribute(KeyValue::new(
                 "http.response.status_code",
                 i64::from(status),
             ));
+            if status >= 500 {
+                span.set_status(opentelemetry::trace::Status::error(""));
+            }
         }
     }
 
@@ -173,7 +198,8 @@ impl Span {
 /// Runs a future within a [`Span`], as `tracing::Instrument` does for `tracing`'s spans.
 pub trait InSpan: Future + Sized {
     /// This future, with `span` current while it is polled (the parent of the spans made
-    /// inside it); the span ends once the future is done with and dropped.
+    /// inside it). The span ends when its last clone is dropped: this future's, once it is
+    /// done with, unless a clone was kept elsewhere.
     fn in_span(self, span: Span) -> Within<Self> {
         Within { inner: self, span }
     }
@@ -195,6 +221,10 @@ impl<F: Future> Future for Within<F> {
 
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        // Made current and undone within this one poll, so no context outlives it on this
+        // thread for the next task to find. That holds as long as nothing inside switches
+        // stacks mid-poll with the guard held: wasmtime's fibers run a guest and its host calls
+        // within the poll of the future that called it, and return to it before it ends.
         let _current = this.span.0.as_ref().map(|context| context.clone().attach());
         this.inner.poll(task)
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
 
 use crate::harness::{AppDir, client};
@@ -193,6 +194,8 @@ allowed_outbound_hosts = ["http://127.0.0.1:*"]
         .find(|s| s.parent_span_id == probe_invoke.span_id)
         .unwrap_or_else(|| panic!("no outbound span under the probe's invocation: {names:?}"));
     assert_eq!(probe_outbound.trace_id, probe_request.trace_id);
+    assert_eq!(probe_outbound.kind, SpanKind::Client as i32);
+    assert_eq!(probe_request.kind, SpanKind::Server as i32);
     // The wasi:http guest's request, invocation and outbound call, the same way.
     let wasi_request = spans
         .iter()

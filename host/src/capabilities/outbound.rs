@@ -179,7 +179,7 @@ impl WasiHttpHooks for OutboundHooks {
         }
         self.sent += 1;
         let mut request = request;
-        let span = Span::host_call("http.client");
+        let span = Span::outbound_request();
         // The callee's parent is this call's span when traces are exported, else the caller's.
         let parent = span
             .trace_parent()

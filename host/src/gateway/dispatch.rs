@@ -40,7 +40,8 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
             let mut request = request;
             // A GET route answers HEAD: the guest answers a GET and the server sends only the
             // head of that answer.
-            if request.method() == http::Method::HEAD {
+            let head = request.method() == http::Method::HEAD;
+            if head {
                 *request.method_mut() = http::Method::GET;
             }
             let trace_parent = super::trace_context::trace_parent(request.headers());
@@ -97,7 +98,11 @@ pub async fn dispatch(State(host): State<Arc<Host>>, request: Request<Body>) -> 
                 ..Meta::new(request_id)
             };
             let span = Span::request(
-                request.method(),
+                if head {
+                    &http::Method::HEAD
+                } else {
+                    request.method()
+                },
                 component
                     .spec
                     .routes

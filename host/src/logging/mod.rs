@@ -59,8 +59,9 @@ fn export_traces() {
     }
 }
 
-/// Installs the log subscriber once; the returned guard writes what is still waiting for
-/// stderr when it is dropped, at the end of `main`. With JSON on stderr, each line is
+/// Installs the log subscriber once, and sets up trace export when an OTLP endpoint is
+/// configured; the returned guard writes what is still waiting for stderr when it is
+/// dropped, at the end of `main`. With JSON on stderr, each line is
 /// formatted once and the same bytes go to stderr and the host log; with text, the host log
 /// gets its JSON from a second formatting.
 pub fn init(format: LogFormat) -> impl Drop {
