@@ -6,6 +6,7 @@ mod batched;
 mod json;
 
 use std::io::IsTerminal as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use batched::{Batched, Guard};
@@ -24,10 +25,17 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where this process's JSON lines for the host log go, once opened.
-static HOST_LOG: OnceLock<Batched> = OnceLock::new();
-/// The host log's writer thread, flushed by [`flush`].
-static HOST_LOG_GUARD: Mutex<Option<Guard>> = Mutex::new(None);
+/// The host log's output in JSON mode, where the one writer of this process's lines writes
+/// each batch to stderr and, once this is set, here too.
+static JSON_HOST_LOG: OnceLock<HostLogOutput> = OnceLock::new();
+/// The host log's own writer in text mode, where its lines are formatted apart from stderr's.
+static TEXT_HOST_LOG: OnceLock<Batched> = OnceLock::new();
+/// This process's log writers, which [`flush`] stops once they have written every line.
+static WRITERS: Mutex<Vec<Guard>> = Mutex::new(Vec::new());
+/// Whether [`init`] chose JSON, which decides where [`open_host_log`] puts the host log.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+type HostLogOutput = Mutex<Box<dyn std::io::Write + Send>>;
 
 /// What flushes exported traces at exit, when they are.
 static TRACES: Mutex<Option<crate::traces::Exporting>> = Mutex::new(None);
@@ -60,42 +68,49 @@ fn export_traces() {
 }
 
 /// Installs the log subscriber once, and sets up trace export when an OTLP endpoint is
-/// configured; the returned guard writes what is still waiting for stderr when it is
-/// dropped, at the end of `main`. With JSON on stderr, each line is
-/// formatted once and the same bytes go to stderr and the host log; with text, the host log
-/// gets its JSON from a second formatting.
+/// configured; what is still waiting to be written is written by [`flush`], or when the
+/// returned guard is dropped, at the end of `main`. With JSON, each line is formatted once and
+/// one writer puts the same bytes on stderr and in the host log; with text, the host log gets
+/// its JSON from a second formatting and a writer of its own.
 pub fn init(format: LogFormat) -> impl Drop {
-    let (stderr, guard) = batched::batched(std::io::stderr(), "nimbus-log");
     export_traces();
     let operator_filter = operator_filter();
     let log_crate_level = log_crate_level(&operator_filter);
     let registry = tracing_subscriber::registry().with(operator_filter);
     let _ = match format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .event_format(json::JsonLines)
-                    .with_writer(move || Tee {
-                        stderr: stderr.clone(),
-                        host_log: HOST_LOG.get().cloned(),
-                    }),
-            )
-            .try_init(),
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(move || stderr.clone())
-                    .with_ansi(std::io::stderr().is_terminal()),
-            )
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .event_format(json::JsonLines)
-                    .with_writer(|| HostLogWriter(HOST_LOG.get().cloned()))
-                    .with_filter(tracing_subscriber::filter::filter_fn(|_| {
-                        HOST_LOG.get().is_some()
-                    })),
-            )
-            .try_init(),
+        LogFormat::Json => {
+            JSON.store(true, Ordering::Relaxed);
+            let output = StderrAndHostLog {
+                stderr: std::io::stderr(),
+                host_log: &JSON_HOST_LOG,
+            };
+            let lines = keep_writer(output, "nimbus-log");
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .event_format(json::JsonLines)
+                        .with_writer(move || lines.clone()),
+                )
+                .try_init()
+        }
+        LogFormat::Text => {
+            let stderr = keep_writer(std::io::stderr(), "nimbus-log");
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(move || stderr.clone())
+                        .with_ansi(std::io::stderr().is_terminal()),
+                )
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .event_format(json::JsonLines)
+                        .with_writer(|| HostLogWriter(TEXT_HOST_LOG.get().cloned()))
+                        .with_filter(tracing_subscriber::filter::filter_fn(|_| {
+                            TEXT_HOST_LOG.get().is_some()
+                        })),
+                )
+                .try_init()
+        }
     };
     // What `try_init` set the `log` crate to let through is the subscriber's hint, which is
     // no help with text: the host log's per-layer filter lets everything through for the
@@ -103,7 +118,25 @@ pub fn init(format: LogFormat) -> impl Drop {
     // (wasmtime logs with the `log` crate) would be made into an event only for the filter to
     // drop it.
     tracing_log::log::set_max_level(log_crate_level);
-    guard
+    Flush
+}
+
+/// A batched writer into `output`, whose thread [`flush`] stops.
+fn keep_writer(output: impl std::io::Write + Send + 'static, name: &str) -> Batched {
+    let (writer, guard) = batched::batched(output, name);
+    if let Ok(mut writers) = WRITERS.lock() {
+        writers.push(guard);
+    }
+    writer
+}
+
+/// Calls [`flush`] when dropped.
+struct Flush;
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        flush();
+    }
 }
 
 /// The most the `log` crate needs to let through for `filter`.
@@ -114,43 +147,55 @@ fn log_crate_level(filter: &EnvFilter) -> tracing_log::log::LevelFilter {
         .map_or(tracing_log::log::LevelFilter::Trace, |level| level.as_log())
 }
 
-/// One event's JSON line, to stderr and (once opened) the host log.
-struct Tee {
-    stderr: Batched,
-    host_log: Option<Batched>,
+/// The JSON mode's output: each batch of lines to the host log, once it is open, and to stderr.
+struct StderrAndHostLog<E> {
+    stderr: E,
+    host_log: &'static OnceLock<HostLogOutput>,
 }
 
-impl std::io::Write for Tee {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        if let Some(host_log) = &mut self.host_log {
-            host_log.write_all(line)?;
+impl<E: std::io::Write> std::io::Write for StderrAndHostLog<E> {
+    fn write(&mut self, lines: &[u8]) -> std::io::Result<usize> {
+        // A log cannot report its own failure: one output failing does not keep the lines
+        // from the other.
+        if let Some(host_log) = self.host_log.get()
+            && let Ok(mut host_log) = host_log.lock()
+        {
+            let _ = host_log.write_all(lines).and_then(|()| host_log.flush());
         }
-        self.stderr.write(line)
+        self.stderr.write_all(lines)?;
+        Ok(lines.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.stderr.flush()
     }
 }
 
 /// Sends this process's log lines, as JSON, to `writer` too (once per process).
 pub fn open_host_log(writer: impl std::io::Write + Send + 'static) {
-    let (writer, guard) = batched::batched(writer, "nimbus-host-log");
-    if HOST_LOG.set(writer).is_ok()
-        && let Ok(mut slot) = HOST_LOG_GUARD.lock()
-    {
-        *slot = Some(guard);
+    if JSON.load(Ordering::Relaxed) {
+        let _ = JSON_HOST_LOG.set(Mutex::new(Box::new(writer)));
+    } else {
+        let (writer, guard) = batched::batched(writer, "nimbus-host-log");
+        if TEXT_HOST_LOG.set(writer).is_ok()
+            && let Ok(mut writers) = WRITERS.lock()
+        {
+            writers.push(guard);
+        }
     }
 }
 
-/// Writes what is still queued for the host log, and exports the last traces.
+/// Exports the last traces and writes every line still waiting; lines logged after this are
+/// dropped.
 pub fn flush() {
     if let Ok(mut slot) = TRACES.lock() {
         drop(slot.take());
     }
-    if let Ok(mut slot) = HOST_LOG_GUARD.lock() {
-        drop(slot.take());
-    }
+    let writers = WRITERS
+        .lock()
+        .map(|mut writers| std::mem::take(&mut *writers))
+        .unwrap_or_default();
+    drop(writers);
 }
 
 /// One event's writer to the host log, or nowhere before it is opened.
@@ -197,6 +242,46 @@ mod tests {
     use tracing_log::log::LevelFilter;
 
     use super::*;
+
+    /// A host log that refuses every line.
+    struct Refusing;
+
+    impl std::io::Write for Refusing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_reach_the_host_log_once_it_is_open_and_stderr_whatever_the_host_log_does() {
+        use std::io::Write as _;
+        let host_log: &'static OnceLock<HostLogOutput> = Box::leak(Box::new(OnceLock::new()));
+        let stderr = test_sink::Sink::default();
+        let mut output = StderrAndHostLog {
+            stderr: stderr.clone(),
+            host_log,
+        };
+        output.write_all(b"before\n").expect("write");
+        let file = test_sink::Sink::default();
+        assert!(host_log.set(Mutex::new(Box::new(file.clone()))).is_ok());
+        output.write_all(b"after\n").expect("write");
+        assert_eq!(&*stderr.0.lock().expect("stderr"), b"before\nafter\n");
+        assert_eq!(&*file.0.lock().expect("file"), b"after\n");
+
+        let refusing: &'static OnceLock<HostLogOutput> = Box::leak(Box::new(OnceLock::new()));
+        assert!(refusing.set(Mutex::new(Box::new(Refusing))).is_ok());
+        let stderr = test_sink::Sink::default();
+        let mut output = StderrAndHostLog {
+            stderr: stderr.clone(),
+            host_log: refusing,
+        };
+        output.write_all(b"kept\n").expect("write");
+        assert_eq!(&*stderr.0.lock().expect("stderr"), b"kept\n");
+    }
 
     #[test]
     fn the_log_crate_lets_through_what_the_operators_filter_can_keep_and_no_more() {
