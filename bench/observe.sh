@@ -73,6 +73,15 @@ p99_us() {
     printf "%.0f", v * f }'
 }
 
+# A pass over every side and path before the rounds: a side's first seconds under load run
+# slower (its instance slots and buffers are touched for the first time), which would count
+# against whichever side round 1 measures first.
+for path in "${PATHS[@]}"; do
+  for side in off on traced; do
+    wrk -t1 -c"$CONNECTIONS" -d1s "http://127.0.0.1:${PORT[$side]}$path" >/dev/null
+  done
+done
+
 declare -A RPS P99
 for round in $(seq 1 "$ROUNDS"); do
   for path in "${PATHS[@]}"; do
