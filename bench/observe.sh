@@ -5,6 +5,8 @@
 # accept and drop them), and with all of it off (NIMBUS_LOG=off --metrics=false
 # --metering=false); measured with wrk in turn over interleaved rounds of one run. Prints each
 # side's median requests/s and p99 latency per path, and the ratios to the side with all off.
+# A one-second pass over every side and path comes first and is not counted (the host log's
+# line count at the end includes it).
 # `bench/observe.sh [BINARY] [PATH...]` (default: target/release/nimbus; /hello and /wasi-hello).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -279,7 +279,6 @@ pub fn main() -> ExitCode {
     let log = crate::logging::init(cli.log_format);
     let result = run(cli);
     // What is still queued is written before the final error, not after it.
-    crate::logging::flush();
     drop(log);
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,14 +26,15 @@ pub enum LogFormat {
 }
 
 /// The host log's output in JSON mode, where the one writer of this process's lines writes
-/// each batch to stderr and, once this is set, here too.
+/// each batch to stderr and, from the first batch it takes after this is set, here too.
 static JSON_HOST_LOG: OnceLock<HostLogOutput> = OnceLock::new();
 /// The host log's own writer in text mode, where its lines are formatted apart from stderr's.
 static TEXT_HOST_LOG: OnceLock<Batched> = OnceLock::new();
 /// This process's log writers, which [`flush`] stops once they have written every line.
 static WRITERS: Mutex<Vec<Guard>> = Mutex::new(Vec::new());
-/// Whether [`init`] chose JSON, which decides where [`open_host_log`] puts the host log.
-static JSON: AtomicBool = AtomicBool::new(false);
+/// Whether [`init`] installed the JSON format, which decides where [`open_host_log`] puts the
+/// host log.
+static JSON_LINES: AtomicBool = AtomicBool::new(false);
 
 type HostLogOutput = Mutex<Box<dyn std::io::Write + Send>>;
 
@@ -79,22 +80,25 @@ pub fn init(format: LogFormat) -> impl Drop {
     let registry = tracing_subscriber::registry().with(operator_filter);
     let _ = match format {
         LogFormat::Json => {
-            JSON.store(true, Ordering::Relaxed);
             let output = StderrAndHostLog {
                 stderr: std::io::stderr(),
                 host_log: &JSON_HOST_LOG,
             };
-            let lines = keep_writer(output, "nimbus-log");
-            registry
+            let lines = registered_writer(output, "nimbus-log");
+            let installed = registry
                 .with(
                     tracing_subscriber::fmt::layer()
                         .event_format(json::JsonLines)
                         .with_writer(move || lines.clone()),
                 )
-                .try_init()
+                .try_init();
+            if installed.is_ok() {
+                JSON_LINES.store(true, Ordering::Relaxed);
+            }
+            installed
         }
         LogFormat::Text => {
-            let stderr = keep_writer(std::io::stderr(), "nimbus-log");
+            let stderr = registered_writer(std::io::stderr(), "nimbus-log");
             registry
                 .with(
                     tracing_subscriber::fmt::layer()
@@ -122,12 +126,18 @@ pub fn init(format: LogFormat) -> impl Drop {
 }
 
 /// A batched writer into `output`, whose thread [`flush`] stops.
-fn keep_writer(output: impl std::io::Write + Send + 'static, name: &str) -> Batched {
+fn registered_writer(output: impl std::io::Write + Send + 'static, name: &str) -> Batched {
     let (writer, guard) = batched::batched(output, name);
-    if let Ok(mut writers) = WRITERS.lock() {
-        writers.push(guard);
-    }
+    writers().push(guard);
     writer
+}
+
+/// The registered writers, even after a panic while they were held: a log that stopped
+/// writing for that reason would hide what followed the panic.
+fn writers() -> std::sync::MutexGuard<'static, Vec<Guard>> {
+    WRITERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Calls [`flush`] when dropped.
@@ -148,6 +158,10 @@ fn log_crate_level(filter: &EnvFilter) -> tracing_log::log::LevelFilter {
 }
 
 /// The JSON mode's output: each batch of lines to the host log, once it is open, and to stderr.
+/// One thread writes both, so a line is copied once on the path of the request that logs it; the
+/// price is that an output that blocks (a stalled disk under the host log, a stderr nobody
+/// reads) holds the other's lines back until it moves, as it would hold back the requests that
+/// log once the batch buffer is full.
 struct StderrAndHostLog<E> {
     stderr: E,
     host_log: &'static OnceLock<HostLogOutput>,
@@ -156,7 +170,7 @@ struct StderrAndHostLog<E> {
 impl<E: std::io::Write> std::io::Write for StderrAndHostLog<E> {
     fn write(&mut self, lines: &[u8]) -> std::io::Result<usize> {
         // A log cannot report its own failure: one output failing does not keep the lines
-        // from the other.
+        // from the other. The host log goes first: it is the one `nimbus logs` reads.
         if let Some(host_log) = self.host_log.get()
             && let Ok(mut host_log) = host_log.lock()
         {
@@ -173,14 +187,12 @@ impl<E: std::io::Write> std::io::Write for StderrAndHostLog<E> {
 
 /// Sends this process's log lines, as JSON, to `writer` too (once per process).
 pub fn open_host_log(writer: impl std::io::Write + Send + 'static) {
-    if JSON.load(Ordering::Relaxed) {
+    if JSON_LINES.load(Ordering::Relaxed) {
         let _ = JSON_HOST_LOG.set(Mutex::new(Box::new(writer)));
     } else {
         let (writer, guard) = batched::batched(writer, "nimbus-host-log");
-        if TEXT_HOST_LOG.set(writer).is_ok()
-            && let Ok(mut writers) = WRITERS.lock()
-        {
-            writers.push(guard);
+        if TEXT_HOST_LOG.set(writer).is_ok() {
+            writers().push(guard);
         }
     }
 }
@@ -191,11 +203,8 @@ pub fn flush() {
     if let Ok(mut slot) = TRACES.lock() {
         drop(slot.take());
     }
-    let writers = WRITERS
-        .lock()
-        .map(|mut writers| std::mem::take(&mut *writers))
-        .unwrap_or_default();
-    drop(writers);
+    let stopping = std::mem::take(&mut *writers());
+    drop(stopping);
 }
 
 /// One event's writer to the host log, or nowhere before it is opened.
@@ -257,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn json_lines_reach_the_host_log_once_it_is_open_and_stderr_whatever_the_host_log_does() {
+    fn json_lines_reach_the_host_log_once_it_is_open_and_stderr_when_the_host_log_fails() {
         use std::io::Write as _;
         let host_log: &'static OnceLock<HostLogOutput> = Box::leak(Box::new(OnceLock::new()));
         let stderr = test_sink::Sink::default();
