@@ -46,6 +46,11 @@ impl TryFrom<String> for RoutePattern {
 }
 
 impl RoutePattern {
+    /// The pattern as the manifest wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// The pattern's path, without the method it may name: `/todos/:id` for `GET /todos/:id`.
     pub fn path(&self) -> &str {
         match self.text.split_once(' ') {

@@ -128,3 +128,46 @@ routes = ["/probe/..."]
     }
     assert!(cut(), "{}", log());
 }
+
+/// The operator's filter holds for invocation lines with JSON too: with
+/// `nimbus::invocation=off`, a request's guest output (a line on stdout, one on stderr) is
+/// logged and its invocation line is not.
+#[tokio::test]
+async fn a_filter_that_turns_invocation_lines_off_holds_with_json() {
+    let app = AppDir::new(
+        r#"
+[app]
+name = "quiet"
+
+[component.probe]
+source = "{probe}"
+routes = ["/probe/..."]
+"#,
+    );
+    let server = app.start_configured(&["--processes", "1", "--log-format", "json"], |command| {
+        command.env("NIMBUS_LOG", "info,nimbus::invocation=off");
+    });
+    let response = fresh_connection_client()
+        .get(server.url("/probe/print"))
+        .header("x-request-id", "filtered-invocation")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    let events = |target: &str| {
+        server
+            .log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| {
+                event["request_id"] == "filtered-invocation" && event["target"] == target
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events("guest") < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(events("guest"), 2, "{}", server.log());
+    assert_eq!(events("nimbus::invocation"), 0, "{}", server.log());
+}

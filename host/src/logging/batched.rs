@@ -130,19 +130,31 @@ fn write_until_closed(shared: &Shared, mut output: impl Write) {
 
 impl Write for Batched {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.append(line);
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Batched {
+    /// Appends `line` to what waits for the writer.
+    pub fn append(&self, line: &[u8]) {
         let shared = &self.0;
         let Ok(mut waiting) = shared.waiting.lock() else {
-            return Ok(line.len());
+            return;
         };
         while waiting.bytes.len() >= MAX_WAITING && !waiting.closed && !waiting.dead {
             waiting = match shared.taken.wait(waiting) {
                 Ok(waiting) => waiting,
-                Err(_) => return Ok(line.len()),
+                Err(_) => return,
             };
         }
         // Nobody will write what comes now: drop it rather than gather it without end.
         if waiting.dead || (waiting.closed && waiting.bytes.len() >= MAX_WAITING) {
-            return Ok(line.len());
+            return;
         }
         let was_empty = waiting.bytes.is_empty();
         waiting.bytes.extend_from_slice(line);
@@ -150,11 +162,6 @@ impl Write for Batched {
         if was_empty {
             shared.arrived.notify_one();
         }
-        Ok(line.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -36,36 +36,37 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        // An event logged while this thread builds a line (from a field's `Debug`, say) gets a
-        // line of its own.
-        let reused = LINE.try_with(|line| {
-            line.try_borrow_mut()
-                .map(|mut line| std::mem::take(&mut *line))
-                .ok()
-        });
-        let mut line = reused.ok().flatten().unwrap_or_default();
-        line.clear();
-        let written = build(&mut line, event).and_then(|()| writer.write_str(&line));
-        // A rare long line (a guest's output, say) is not kept for the thread's lifetime.
-        if line.capacity() <= KEPT_LINE_CAPACITY {
-            let _ = LINE.try_with(|slot| {
-                if let Ok(mut slot) = slot.try_borrow_mut() {
-                    *slot = line;
-                }
-            });
-        }
-        written
+        with_reused_line(|line| build(line, event).and_then(|()| writer.write_str(line)))
     }
+}
+
+/// Runs `write` on this thread's line buffer, emptied.
+fn with_reused_line<R>(write: impl FnOnce(&mut String) -> R) -> R {
+    // An event logged while this thread builds a line (from a field's `Debug`, say) gets a
+    // line of its own.
+    let reused = LINE.try_with(|line| {
+        line.try_borrow_mut()
+            .map(|mut line| std::mem::take(&mut *line))
+            .ok()
+    });
+    let mut line = reused.ok().flatten().unwrap_or_default();
+    line.clear();
+    let result = write(&mut line);
+    // A rare long line (a guest's output, say) is not kept for the thread's lifetime.
+    if line.capacity() <= KEPT_LINE_CAPACITY {
+        let _ = LINE.try_with(|slot| {
+            if let Ok(mut slot) = slot.try_borrow_mut() {
+                *slot = line;
+            }
+        });
+    }
+    result
 }
 
 /// Appends `event`'s line to `line`.
 fn build(line: &mut String, event: &Event<'_>) -> fmt::Result {
     let meta = event.metadata();
-    line.push_str("{\"timestamp\":\"");
-    push_timestamp(line, std::time::SystemTime::now())?;
-    line.push_str("\",\"level\":\"");
-    line.push_str(meta.level().as_str());
-    line.push('"');
+    push_head(line, meta.level().as_str())?;
     let mut fields = Fields {
         line,
         log_target: None,
@@ -73,10 +74,25 @@ fn build(line: &mut String, event: &Event<'_>) -> fmt::Result {
     event.record(&mut fields);
     // A record of the `log` crate names its real target in `log.target`.
     let target = fields.log_target.take();
-    line.push_str(",\"target\":");
-    push_string(line, target.as_deref().unwrap_or(meta.target()));
-    line.push_str("}\n");
+    push_tail(line, target.as_deref().unwrap_or(meta.target()));
     Ok(())
+}
+
+/// Opens a line: `{"timestamp":"...","level":"LEVEL"`.
+fn push_head(line: &mut String, level: &str) -> fmt::Result {
+    line.push_str("{\"timestamp\":\"");
+    push_timestamp(line, std::time::SystemTime::now())?;
+    line.push_str("\",\"level\":\"");
+    line.push_str(level);
+    line.push('"');
+    Ok(())
+}
+
+/// Closes a line: `,"target":"TARGET"}` and its newline.
+fn push_tail(line: &mut String, target: &str) {
+    line.push_str(",\"target\":");
+    push_string(line, target);
+    line.push_str("}\n");
 }
 
 thread_local! {
@@ -203,6 +219,50 @@ impl Visit for Fields<'_> {
             self.line.push('"');
         }
     }
+}
+
+/// An event's line built without a `tracing` event: keys are constants, values appended as
+/// they are.
+pub struct DirectLine<'a>(&'a mut String);
+
+impl DirectLine<'_> {
+    /// `,"key":"value"`.
+    pub fn str(&mut self, key: &'static str, value: &str) {
+        self.key(key);
+        push_string(self.0, value);
+    }
+
+    /// `,"key":number`.
+    pub fn int(&mut self, key: &'static str, value: impl itoa::Integer) {
+        self.key(key);
+        self.0.push_str(itoa::Buffer::new().format(value));
+    }
+
+    /// `,"key":`, for a key the code names, which needs no escape.
+    fn key(&mut self, key: &'static str) {
+        self.0.push_str(",\"");
+        self.0.push_str(key);
+        self.0.push_str("\":");
+    }
+}
+
+/// Builds one INFO line of `target` whose message is `message` and hands it to `write`.
+pub fn direct_line(
+    target: &str,
+    message: &str,
+    fields: impl FnOnce(&mut DirectLine<'_>),
+    write: impl FnOnce(&[u8]),
+) {
+    with_reused_line(|line| {
+        if push_head(line, "INFO").is_err() {
+            return;
+        }
+        line.push_str(",\"message\":");
+        push_string(line, message);
+        fields(&mut DirectLine(line));
+        push_tail(line, target);
+        write(line.as_bytes());
+    });
 }
 
 /// Appends `text` as a JSON string.

@@ -3,6 +3,7 @@
 //! [`crate::host_log`]), which `nimbus logs` reads.
 
 mod batched;
+mod invocation;
 mod json;
 
 use std::io::IsTerminal as _;
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use batched::{Batched, Guard};
+pub use invocation::InvocationRecord;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -35,19 +37,24 @@ static WRITERS: Mutex<Vec<Guard>> = Mutex::new(Vec::new());
 /// Whether [`init`] installed the JSON format, which decides where [`open_host_log`] puts the
 /// host log.
 static JSON_LINES: AtomicBool = AtomicBool::new(false);
+/// The JSON mode's writer, for lines appended without a `tracing` event; unset when such
+/// lines must go through `tracing` (text, or a filter that names fields).
+static DIRECT: OnceLock<Batched> = OnceLock::new();
 
 type HostLogOutput = Mutex<Box<dyn std::io::Write + Send>>;
 
 /// What flushes exported traces at exit, when they are.
 static TRACES: Mutex<Option<crate::traces::Exporting>> = Mutex::new(None);
 
-/// The log filter the operator gave (`NIMBUS_LOG`, else `RUST_LOG`, else the default).
-fn operator_filter() -> EnvFilter {
+/// The log filter the operator gave (`NIMBUS_LOG`, else `RUST_LOG`, else the default), and
+/// whether it names fields (`target[{field=value}]=level`), which only `tracing` events can
+/// be judged by.
+fn operator_filter() -> (EnvFilter, bool) {
     std::env::var("NIMBUS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
-        .and_then(|spec| EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER))
+        .and_then(|spec| Some((EnvFilter::try_new(&spec).ok()?, spec.contains('['))))
+        .unwrap_or_else(|| (EnvFilter::new(DEFAULT_FILTER), false))
 }
 
 /// What is logged when the operator says nothing: INFO, but the compiler's chatter.
@@ -75,7 +82,7 @@ fn export_traces() {
 /// its JSON from a second formatting and a writer of its own.
 pub fn init(format: LogFormat) -> impl Drop {
     export_traces();
-    let operator_filter = operator_filter();
+    let (operator_filter, names_fields) = operator_filter();
     let log_crate_level = log_crate_level(&operator_filter);
     let registry = tracing_subscriber::registry().with(operator_filter);
     let _ = match format {
@@ -85,6 +92,7 @@ pub fn init(format: LogFormat) -> impl Drop {
                 host_log: &JSON_HOST_LOG,
             };
             let lines = registered_writer(output, "nimbus-log");
+            let lines_for_direct = lines.clone();
             let installed = registry
                 .with(
                     tracing_subscriber::fmt::layer()
@@ -94,6 +102,9 @@ pub fn init(format: LogFormat) -> impl Drop {
                 .try_init();
             if installed.is_ok() {
                 JSON_LINES.store(true, Ordering::Relaxed);
+                if !names_fields {
+                    let _ = DIRECT.set(lines_for_direct);
+                }
             }
             installed
         }

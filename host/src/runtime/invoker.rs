@@ -328,52 +328,21 @@ impl InvocationLine<'_> {
             outcome.unwrap_or_else(|(_, status)| status),
             elapsed.as_secs_f64(),
         );
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let start = self.facts.start.map_or("none", start_kind_name);
-        let (request_id, component) = (self.request_id.as_str(), &*self.component.spec.name);
-        let (app, attempt) = (&*self.component.app, self.attempt);
-        let (trigger, method) = (
-            trigger_name(self.trigger),
-            self.method.as_ref().map(http::Method::as_str),
-        );
-        let (route, peak_memory) = (
-            self.route.map(tracing::field::display),
-            self.facts.peak_memory,
-        );
-        match outcome {
-            Ok(status) => tracing::info!(
-                target: "nimbus::invocation",
-                request_id,
-                app,
-                component,
-                trigger,
-                method,
-                route,
-                start,
-                status,
-                micros,
-                peak_memory,
-                attempt,
-                "invoked"
-            ),
-            // The error's detail is logged once, with the response it became.
-            Err((failure, status)) => tracing::info!(
-                target: "nimbus::invocation",
-                request_id,
-                app,
-                component,
-                trigger,
-                method,
-                route,
-                start,
-                status,
-                failure,
-                micros,
-                peak_memory,
-                attempt,
-                "invocation failed"
-            ),
+        crate::logging::InvocationRecord {
+            request_id: &self.request_id,
+            app: &self.component.app,
+            component: &self.component.spec.name,
+            trigger: trigger_name(self.trigger),
+            method: self.method.as_ref().map(http::Method::as_str),
+            route: self.route,
+            start: self.facts.start.map_or("none", start_kind_name),
+            status: outcome.unwrap_or_else(|(_, status)| status),
+            failure: outcome.err().map(|(failure, _)| failure),
+            micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            peak_memory: self.facts.peak_memory,
+            attempt: self.attempt,
         }
+        .log();
     }
 }
 
