@@ -53,7 +53,7 @@ impl InvocationRecord<'_> {
 
     /// Builds the JSON line, in the shape the `tracing` event's would have, for `write`.
     fn build_json(&self, write: impl FnOnce(&[u8])) {
-        json::direct_line(TARGET, self.message(), |line| self.json_fields(line), write);
+        json::info_line(TARGET, self.message(), |line| self.json_fields(line), write);
     }
 
     fn json_fields(&self, line: &mut DirectLine<'_>) {
@@ -89,31 +89,47 @@ impl InvocationRecord<'_> {
             method,
             start,
             status,
-            failure,
             micros,
             peak_memory,
             attempt,
             ..
         } = *self;
         let route = self.route.map(tracing::field::display);
-        // An absent field (no method, no failure, ...) is left out of the line.
-        tracing::info!(
-            target: TARGET,
-            request_id,
-            app,
-            component,
-            trigger,
-            method,
-            route,
-            start,
-            status,
-            failure,
-            micros,
-            peak_memory,
-            attempt,
-            "{}",
-            self.message()
-        );
+        // Two callsites, because a filter can ask for the events that have a field
+        // (`nimbus::invocation[{failure}]=info` keeps only failures): only the second has one.
+        match self.failure {
+            None => tracing::info!(
+                target: TARGET,
+                request_id,
+                app,
+                component,
+                trigger,
+                method,
+                route,
+                start,
+                status,
+                micros,
+                peak_memory,
+                attempt,
+                "invoked"
+            ),
+            Some(failure) => tracing::info!(
+                target: TARGET,
+                request_id,
+                app,
+                component,
+                trigger,
+                method,
+                route,
+                start,
+                status,
+                failure,
+                micros,
+                peak_memory,
+                attempt,
+                "invocation failed"
+            ),
+        }
     }
 }
 
@@ -124,44 +140,81 @@ mod tests {
     use super::super::test_sink::Sink;
     use super::*;
 
-    /// The line `record` logs through a `tracing` event, parsed.
-    fn through_tracing(record: &InvocationRecord<'_>) -> serde_json::Value {
+    /// The lines `records` log through `tracing` events, under `filter`.
+    fn through_tracing(filter: &str, records: &[&InvocationRecord<'_>]) -> String {
         let sink = Sink::default();
         let writer = sink.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .event_format(json::JsonLines)
-                .with_writer(move || writer.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, || record.event());
-        let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
-        serde_json::from_str(text.trim_end()).expect("one JSON line")
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new(filter))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(json::JsonLines)
+                    .with_writer(move || writer.clone()),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            for record in records {
+                record.event();
+            }
+        });
+        String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8")
     }
 
-    /// The line `record` appends directly, as text.
+    /// The line `record` appends directly.
     fn direct(record: &InvocationRecord<'_>) -> String {
         let mut text = Vec::new();
         record.build_json(|line| text.extend_from_slice(line));
         String::from_utf8(text).expect("utf-8")
     }
 
-    #[test]
-    fn the_direct_line_is_the_events_line_whatever_the_invocation_was() {
-        let route = RoutePattern::parse("GET /items/:id").expect("route");
-        let answered = InvocationRecord {
-            request_id: "req-\"1\"",
+    /// A line's keys, in order.
+    fn keys(line: &str) -> Vec<String> {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).expect("a JSON object");
+        // serde_json keeps no order without its `preserve_order` feature: find each key's
+        // place in the text instead.
+        let mut keys: Vec<(usize, String)> = object
+            .keys()
+            .map(|key| {
+                let quoted = format!("\"{key}\":");
+                (
+                    line.find(&quoted).expect("the key is in the line"),
+                    key.clone(),
+                )
+            })
+            .collect();
+        keys.sort();
+        keys.into_iter().map(|(_, key)| key).collect()
+    }
+
+    fn without_timestamp(line: &str) -> serde_json::Value {
+        let mut value: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        assert!(value["timestamp"].is_string(), "{line}");
+        value["timestamp"] = serde_json::Value::Null;
+        value
+    }
+
+    fn answered(route: &RoutePattern) -> InvocationRecord<'_> {
+        InvocationRecord {
+            request_id: "req-1",
             app: "hello",
             component: "api",
             trigger: "http",
             method: Some("GET"),
-            route: Some(&route),
+            route: Some(route),
             start: "fresh",
             status: 200,
             failure: None,
             micros: 1234,
             peak_memory: Some(196_608),
             attempt: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn the_direct_line_is_the_events_line_whatever_the_invocation_was() {
+        let route = RoutePattern::parse("GET /items/:id").expect("route");
+        let odd_route = RoutePattern::parse("/caf\u{e9}/\"q\"\\x").expect("route");
+        let answered = answered(&route);
         let failed = InvocationRecord {
             method: None,
             route: None,
@@ -172,18 +225,23 @@ mod tests {
             attempt: 3,
             ..answered
         };
-        for record in [&answered, &failed] {
+        let odd = InvocationRecord {
+            request_id: "id\u{1}\"\\",
+            component: "comp\tonent\u{7f}\u{2028}",
+            route: Some(&odd_route),
+            failure: Some("trap"),
+            status: 500,
+            ..answered
+        };
+        for record in [&answered, &failed, &odd] {
             let text = direct(record);
             assert!(
                 text.ends_with("}\n") && text.matches('\n').count() == 1,
                 "{text}"
             );
-            let mut direct: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-            let mut event = through_tracing(record);
-            assert!(direct["timestamp"].is_string() && event["timestamp"].is_string());
-            direct["timestamp"] = serde_json::Value::Null;
-            event["timestamp"] = serde_json::Value::Null;
-            assert_eq!(direct, event);
+            let event = through_tracing("info", &[record]);
+            assert_eq!(without_timestamp(&text), without_timestamp(&event));
+            assert_eq!(keys(&text), keys(&event), "{text}{event}");
         }
         let text = direct(&failed);
         assert!(text.contains(r#""message":"invocation failed""#), "{text}");
@@ -192,32 +250,28 @@ mod tests {
             !text.contains("route") && !text.contains("peak_memory"),
             "{text}"
         );
-        // The keys come in the event's order: serde_json's map would hide a difference.
-        let keys = |line: &str| -> Vec<String> {
-            line.split(",\"")
-                .skip(1)
-                .filter_map(|piece| piece.split_once("\":").map(|(key, _)| key.to_string()))
-                .collect()
+        let odd_line = without_timestamp(&direct(&odd));
+        assert_eq!(odd_line["request_id"], "id\u{1}\"\\");
+        assert_eq!(odd_line["route"], "/caf\u{e9}/\"q\"\\x");
+    }
+
+    #[test]
+    fn a_filter_on_the_failure_field_keeps_only_failed_invocations() {
+        let route = RoutePattern::parse("/items").expect("route");
+        let answered = answered(&route);
+        let failed = InvocationRecord {
+            status: 500,
+            failure: Some("trap"),
+            ..answered
         };
-        let text = direct(&answered);
-        assert_eq!(
-            keys(&text),
-            [
-                "level",
-                "message",
-                "request_id",
-                "app",
-                "component",
-                "trigger",
-                "method",
-                "route",
-                "start",
-                "status",
-                "micros",
-                "peak_memory",
-                "attempt",
-                "target"
-            ]
+        let lines = through_tracing(
+            "warn,nimbus::invocation[{failure}]=info",
+            &[&answered, &failed],
         );
+        let statuses: Vec<u64> = lines
+            .lines()
+            .map(|line| without_timestamp(line)["status"].as_u64().expect("status"))
+            .collect();
+        assert_eq!(statuses, [500]);
     }
 }

@@ -221,8 +221,8 @@ impl Visit for Fields<'_> {
     }
 }
 
-/// An event's line built without a `tracing` event: keys are constants, values appended as
-/// they are.
+/// A line built without a `tracing` event: its keys are constants, its values escaped as they
+/// are appended.
 pub struct DirectLine<'a>(&'a mut String);
 
 impl DirectLine<'_> {
@@ -240,6 +240,7 @@ impl DirectLine<'_> {
 
     /// `,"key":`, for a key the code names, which needs no escape.
     fn key(&mut self, key: &'static str) {
+        debug_assert!(!any_needs_escape(key.as_bytes()), "{key}");
         self.0.push_str(",\"");
         self.0.push_str(key);
         self.0.push_str("\":");
@@ -247,7 +248,7 @@ impl DirectLine<'_> {
 }
 
 /// Builds one INFO line of `target` whose message is `message` and hands it to `write`.
-pub fn direct_line(
+pub fn info_line(
     target: &str,
     message: &str,
     fields: impl FnOnce(&mut DirectLine<'_>),

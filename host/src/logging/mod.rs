@@ -38,7 +38,7 @@ static WRITERS: Mutex<Vec<Guard>> = Mutex::new(Vec::new());
 /// host log.
 static JSON_LINES: AtomicBool = AtomicBool::new(false);
 /// The JSON mode's writer, for lines appended without a `tracing` event; unset when such
-/// lines must go through `tracing` (text, or a filter that names fields).
+/// lines must go through `tracing` (text, or a filter that judges by the event).
 static DIRECT: OnceLock<Batched> = OnceLock::new();
 
 type HostLogOutput = Mutex<Box<dyn std::io::Write + Send>>;
@@ -46,15 +46,35 @@ type HostLogOutput = Mutex<Box<dyn std::io::Write + Send>>;
 /// What flushes exported traces at exit, when they are.
 static TRACES: Mutex<Option<crate::traces::Exporting>> = Mutex::new(None);
 
-/// The log filter the operator gave (`NIMBUS_LOG`, else `RUST_LOG`, else the default), and
-/// whether it names fields (`target[{field=value}]=level`), which only `tracing` events can
-/// be judged by.
-fn operator_filter() -> (EnvFilter, bool) {
-    std::env::var("NIMBUS_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .and_then(|spec| Some((EnvFilter::try_new(&spec).ok()?, spec.contains('['))))
-        .unwrap_or_else(|| (EnvFilter::new(DEFAULT_FILTER), false))
+/// The log filter the operator gave (`NIMBUS_LOG`, else `RUST_LOG`, else the default).
+fn operator_filter() -> OperatorFilter {
+    filter_from(
+        std::env::var("NIMBUS_LOG")
+            .ok()
+            .or_else(|| std::env::var("RUST_LOG").ok()),
+    )
+}
+
+struct OperatorFilter {
+    filter: EnvFilter,
+    /// Whether it has a directive in brackets (`[span]`, `target[{field}]`, ...): such a
+    /// directive judges an event by its span or by the fields its callsite declares, which a
+    /// check made without the event (`tracing::enabled!`) cannot see.
+    judges_by_event: bool,
+}
+
+/// The filter `spec` says, or the default when there is none or it does not parse.
+fn filter_from(spec: Option<String>) -> OperatorFilter {
+    spec.and_then(|spec| {
+        Some(OperatorFilter {
+            filter: EnvFilter::try_new(&spec).ok()?,
+            judges_by_event: spec.contains('['),
+        })
+    })
+    .unwrap_or_else(|| OperatorFilter {
+        filter: EnvFilter::new(DEFAULT_FILTER),
+        judges_by_event: false,
+    })
 }
 
 /// What is logged when the operator says nothing: INFO, but the compiler's chatter.
@@ -82,7 +102,10 @@ fn export_traces() {
 /// its JSON from a second formatting and a writer of its own.
 pub fn init(format: LogFormat) -> impl Drop {
     export_traces();
-    let (operator_filter, names_fields) = operator_filter();
+    let OperatorFilter {
+        filter: operator_filter,
+        judges_by_event,
+    } = operator_filter();
     let log_crate_level = log_crate_level(&operator_filter);
     let registry = tracing_subscriber::registry().with(operator_filter);
     let _ = match format {
@@ -102,7 +125,7 @@ pub fn init(format: LogFormat) -> impl Drop {
                 .try_init();
             if installed.is_ok() {
                 JSON_LINES.store(true, Ordering::Relaxed);
-                if !names_fields {
+                if !judges_by_event {
                     let _ = DIRECT.set(lines_for_direct);
                 }
             }
@@ -301,6 +324,17 @@ mod tests {
         };
         output.write_all(b"kept\n").expect("write");
         assert_eq!(&*stderr.0.lock().expect("stderr"), b"kept\n");
+    }
+
+    #[test]
+    fn only_a_filter_with_brackets_judges_by_the_event() {
+        let judges = |spec: Option<&str>| filter_from(spec.map(str::to_string)).judges_by_event;
+        assert!(!judges(None));
+        assert!(!judges(Some("info,nimbus::invocation=off")));
+        assert!(judges(Some("warn,nimbus::invocation[{failure}]=info")));
+        assert!(judges(Some("[request]=debug")));
+        // A spec that does not parse falls back to the default, which has no brackets.
+        assert!(!judges(Some("info,[{=")));
     }
 
     #[test]
