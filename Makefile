@@ -11,7 +11,7 @@ APP ?= guests/apps/hello
 
 .DELETE_ON_ERROR:
 
-.PHONY: up test bench fuzz setup guests rust-guests host host-release lint unit e2e clean-data node-deps tools js-toolchain py-toolchain js-types warm-cache mail-tools
+.PHONY: up test bench bench-tools fuzz setup guests rust-guests host host-release lint unit e2e clean-data node-deps tools js-toolchain py-toolchain js-types warm-cache mail-tools
 
 ## Install the wasm32-wasip2 target (idempotent).
 setup:
@@ -119,7 +119,12 @@ test: guests lint js-types node-deps tools mail-tools warm-cache
 ## downloading the original (bench/images.sh), a mail-sending endpoint against the same
 ## endpoint sending nothing (bench/mail.sh), and the criterion
 ## bench of token and password checks.
-bench: guests host-release
+## wrk, which the bench scripts load the servers with, from Debian's package when missing.
+bench-tools:
+	@command -v wrk >/dev/null || { command -v apt-get >/dev/null && { apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; }; } \
+	  || { echo "wrk is needed to run the benchmarks (Debian: apt-get install wrk)"; exit 1; }
+
+bench: guests host-release bench-tools
 	./bench/run.sh
 	./bench/cold.sh
 	./bench/baas.sh

@@ -5,6 +5,7 @@
 # path and the ratio new/old in every round. `OLD_APP=DIR` serves the old binary another copy of
 # the app (guests built against its platform version). `SIGNUP=1` signs a user up on each
 # server first and sends its access token with every request (for routes with `auth`).
+# `UP_ARGS="--log-format json"` passes more arguments to both servers' `nimbus up`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ APP=${APP:-guests/apps/hello}
 CACHE=$PWD/target/bench-cache
 # The old binary may need guests built against its own platform version.
 OLD_APP=${OLD_APP:-$APP}
+read -r -a UP_ARGS <<<"${UP_ARGS:-}"
 unset RUST_BACKTRACE
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 
@@ -35,7 +37,7 @@ declare -A PORT
 for side in old new; do
   binary=$OLD app=$OLD_APP; [ "$side" = new ] && binary=$NEW app=$APP
   PORT[$side]=$(free_port)
-  NIMBUS_CACHE_DIR=$CACHE "$binary" up "$app" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" >/dev/null 2>"$work/$side.log" &
+  NIMBUS_CACHE_DIR=$CACHE "$binary" up "$app" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" "${UP_ARGS[@]}" >/dev/null 2>"$work/$side.log" &
   pids+=($!)
 done
 for side in old new; do
@@ -52,6 +54,15 @@ for side in old new; do
       python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
     AUTH[$side]="authorization: Bearer $token"
   fi
+done
+
+# A pass over both sides and every path before the rounds, not counted: a server's first
+# seconds under load run slower (its instance slots and buffers are touched for the first
+# time), which would count against whichever side round 1 measures first.
+for path in "${PATHS[@]}"; do
+  for side in old new; do
+    wrk -t1 -c"$CONNECTIONS" -d1s -H "${AUTH[$side]}" "http://127.0.0.1:${PORT[$side]}$path" >/dev/null
+  done
 done
 
 declare -A RPS
