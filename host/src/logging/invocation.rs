@@ -1,8 +1,9 @@
 //! The line every invocation logs (target `nimbus::invocation`). With JSON it is appended to
 //! the log writer as it is built, its keys constants, instead of going through a `tracing`
 //! event whose fields are visited one by one through the subscriber: it is written on every
-//! request. The `tracing` event stays for text, and for a filter that names fields; a test holds
-//! the two to one line.
+//! request. The `tracing` event stays for text, and for a filter with a bracketed directive
+//! (`[span]`, `target[{field}]`), which judges the event itself; a test holds the two to one
+//! line.
 
 use nimbus_manifest::routes::RoutePattern;
 
