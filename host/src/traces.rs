@@ -57,14 +57,43 @@ pub fn export() -> Result<Exporting, String> {
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name("nimbus")
         .build();
+    let (queue, batch) = batch_sizes(|name| std::env::var_os(name).is_some());
+    let mut config = opentelemetry_sdk::trace::BatchConfigBuilder::default();
+    if let Some(queue) = queue {
+        config = config.with_max_queue_size(queue);
+    }
+    if let Some(batch) = batch {
+        config = config.with_max_export_batch_size(batch);
+    }
+    let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
+        .with_batch_config(config.build())
+        .build();
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_span_processor(processor)
         .with_resource(resource)
         .build();
     if TRACER.set(provider.tracer("nimbus")).is_err() {
         return Err("traces are exported already".to_string());
     }
     Ok(Exporting(provider))
+}
+
+/// Spans queued for export, and spans one export request carries, where the operator's
+/// `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` do not say: four times the
+/// SDK's defaults (2048 and 512). Every export request costs the same fixed work on both ends,
+/// whatever it carries, and a busy host ends two spans per request; the collector's own batch
+/// processor sends 8192 at a time.
+const QUEUED_SPANS: usize = 8192;
+const SPANS_PER_EXPORT: usize = 2048;
+
+/// The queue and batch sizes to set, each `None` where the environment variable `is_set` names
+/// already sets it (the SDK reads those itself).
+fn batch_sizes(is_set: impl Fn(&str) -> bool) -> (Option<usize>, Option<usize>) {
+    use opentelemetry_sdk::trace::{OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE};
+    (
+        (!is_set(OTEL_BSP_MAX_QUEUE_SIZE)).then_some(QUEUED_SPANS),
+        (!is_set(OTEL_BSP_MAX_EXPORT_BATCH_SIZE)).then_some(SPANS_PER_EXPORT),
+    )
 }
 
 /// A span in the making, carried as the OpenTelemetry context whose span it is; empty when
@@ -302,6 +331,23 @@ mod tests {
         let span = Span(Some(Context::new().with_remote_span_context(remote)));
         assert_eq!(span.trace_parent().as_deref(), Some(parent));
         assert_eq!(Span(Some(Context::new())).trace_parent(), None);
+    }
+
+    #[test]
+    fn larger_batches_unless_the_operator_sets_them() {
+        assert_eq!(
+            batch_sizes(|_| false),
+            (Some(QUEUED_SPANS), Some(SPANS_PER_EXPORT))
+        );
+        assert_eq!(
+            batch_sizes(|name| name == "OTEL_BSP_MAX_QUEUE_SIZE"),
+            (None, Some(SPANS_PER_EXPORT))
+        );
+        assert_eq!(
+            batch_sizes(|name| name == "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+            (Some(QUEUED_SPANS), None)
+        );
+        assert_eq!(batch_sizes(|_| true), (None, None));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Bytes waiting before a caller that logs has to wait for the writer.
 const MAX_WAITING: usize = 4 << 20;
 /// How long the writer lets lines gather after the first one arrives.
-const GATHER: Duration = Duration::from_millis(2);
+const GATHER: Duration = Duration::from_millis(10);
 
 #[derive(Default)]
 struct Waiting {
