@@ -57,14 +57,10 @@ pub fn export() -> Result<Exporting, String> {
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name("nimbus")
         .build();
-    let (queue, batch) = batch_sizes(|name| std::env::var_os(name).is_some());
-    let mut config = opentelemetry_sdk::trace::BatchConfigBuilder::default();
-    if let Some(queue) = queue {
-        config = config.with_max_queue_size(queue);
-    }
-    if let Some(batch) = batch {
-        config = config.with_max_export_batch_size(batch);
-    }
+    let (queue, batch) = batch_sizes(|name| std::env::var(name).ok());
+    let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
+        .with_max_queue_size(queue)
+        .with_max_export_batch_size(batch);
     let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
         .with_batch_config(config.build())
         .build();
@@ -81,18 +77,25 @@ pub fn export() -> Result<Exporting, String> {
 /// Spans queued for export, and spans one export request carries, where the operator's
 /// `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` do not say: four times the
 /// SDK's defaults (2048 and 512). Every export request costs the same fixed work on both ends,
-/// whatever it carries, and a busy host ends two spans per request; the collector's own batch
-/// processor sends 8192 at a time.
+/// whatever it carries, and a busy host ends two spans or more per request; the collector's
+/// own batch processor sends 8192 at a time.
 const QUEUED_SPANS: usize = 8192;
 const SPANS_PER_EXPORT: usize = 2048;
 
-/// The queue and batch sizes to set, each `None` where the environment variable `is_set` names
-/// already sets it (the SDK reads those itself).
-fn batch_sizes(is_set: impl Fn(&str) -> bool) -> (Option<usize>, Option<usize>) {
+/// The queue and batch sizes: each from its environment variable (`var`) where that holds a
+/// number, as the SDK reads it, and ours otherwise. Both are always set, so that the SDK's
+/// one clamp (a batch no larger than the queue) applies to the sizes in force, not to its own
+/// defaults.
+fn batch_sizes(var: impl Fn(&str) -> Option<String>) -> (usize, usize) {
     use opentelemetry_sdk::trace::{OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE};
+    let size = |name, ours| {
+        var(name)
+            .and_then(|value| value.parse::<usize>().ok())
+            .unwrap_or(ours)
+    };
     (
-        (!is_set(OTEL_BSP_MAX_QUEUE_SIZE)).then_some(QUEUED_SPANS),
-        (!is_set(OTEL_BSP_MAX_EXPORT_BATCH_SIZE)).then_some(SPANS_PER_EXPORT),
+        size(OTEL_BSP_MAX_QUEUE_SIZE, QUEUED_SPANS),
+        size(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, SPANS_PER_EXPORT),
     )
 }
 
@@ -333,21 +336,39 @@ mod tests {
         assert_eq!(Span(Some(Context::new())).trace_parent(), None);
     }
 
+    /// An environment holding `pairs`.
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_string())
+        }
+    }
+
     #[test]
-    fn larger_batches_unless_the_operator_sets_them() {
+    fn larger_batches_unless_the_operator_sets_a_number() {
+        assert_eq!(batch_sizes(env(&[])), (QUEUED_SPANS, SPANS_PER_EXPORT));
         assert_eq!(
-            batch_sizes(|_| false),
-            (Some(QUEUED_SPANS), Some(SPANS_PER_EXPORT))
+            batch_sizes(env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "1000")])),
+            (1000, SPANS_PER_EXPORT)
         );
+        // A batch larger than the SDK's default queue, set alone, stands against ours.
         assert_eq!(
-            batch_sizes(|name| name == "OTEL_BSP_MAX_QUEUE_SIZE"),
-            (None, Some(SPANS_PER_EXPORT))
+            batch_sizes(env(&[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")])),
+            (QUEUED_SPANS, 4096)
         );
-        assert_eq!(
-            batch_sizes(|name| name == "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
-            (Some(QUEUED_SPANS), None)
-        );
-        assert_eq!(batch_sizes(|_| true), (None, None));
+        for unreadable in ["", "8k", " 4096", "-1"] {
+            let pairs = [
+                ("OTEL_BSP_MAX_QUEUE_SIZE", unreadable),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", unreadable),
+            ];
+            assert_eq!(
+                batch_sizes(env(&pairs)),
+                (QUEUED_SPANS, SPANS_PER_EXPORT),
+                "{unreadable:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! A log writer for hot paths: a line is appended to a buffer in memory, and a thread of its
-//! own writes whatever has gathered, a few milliseconds' worth at a time. A request that logs
+//! own writes whatever has gathered, about ten milliseconds' worth at a time. A request that logs
 //! pays for a copy under a lock, not for a system call or for waking a thread (only the first
 //! line into an empty buffer wakes the writer); the buffer is bounded, and a caller that finds
 //! it full waits for the writer rather than losing lines.
