@@ -35,21 +35,7 @@ trap cleanup EXIT
 
 declare -A PORT
 PORT[receiver]=$(free_port)
-python3 - "${PORT[receiver]}" <<'PY' &
-import http.server, sys
-class Receiver(http.server.BaseHTTPRequestHandler):
-    # Keep-alive, as a collector serves an exporter: a new connection (and thread) per batch
-    # would bill the exporter and this receiver for set-up no deployment pays.
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(200)
-        self.send_header("content-length", "0")
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
-PY
+otlp_receiver "${PORT[receiver]}" &
 pids+=($!)
 PORT[traced]=$(free_port)
 NIMBUS_LOG=info OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:${PORT[receiver]}" "$BINARY" up "$APP" \
