@@ -12,17 +12,9 @@ SIDE=${1:-on} TARGET_PATH=${2:-/hello} BINARY=${3:-target/release/nimbus}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 APP=${APP:-guests/apps/hello}
-CACHE=$PWD/target/bench-cache
-unset RUST_BACKTRACE
-command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
-[ -x "$BINARY" ] || { echo "$BINARY is missing: make host-release" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+serve_and_load
 
 receiver=$(free_port)
 otlp_receiver "${receiver}" &

@@ -25,3 +25,24 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
 PY
 }
+
+# The set-up of a script that serves nimbus ($BINARY) and loads it with wrk: checks that both
+# are there, names the shared compiled-code cache $CACHE, and makes $work, removed at exit, and
+# $pids, the background processes stopped at exit.
+serve_and_load() {
+  # One compiled-code cache across runs: the example app's JavaScript and Python components
+  # take about a minute to compile the first time.
+  CACHE=$PWD/target/bench-cache
+  unset RUST_BACKTRACE
+  command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+  [ -x "$BINARY" ] || { echo "$BINARY is missing: make host-release" >&2; exit 1; }
+  work=$(mktemp -d)
+  pids=()
+  trap stop_and_remove EXIT
+}
+
+stop_and_remove() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}

@@ -19,19 +19,9 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 APP=${APP:-guests/apps/hello}
-# One compiled-code cache across runs: the example app's JavaScript and Python components
-# take about a minute to compile the first time.
-CACHE=$PWD/target/bench-cache
-unset RUST_BACKTRACE
-command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
-[ -x "$BINARY" ] || { echo "$BINARY is missing: make host-release" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+serve_and_load
 
 declare -A PORT
 PORT[receiver]=$(free_port)
