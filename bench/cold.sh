@@ -8,15 +8,16 @@
 #    Rust hello with `min = 2` against the same without, fresh mode, 3 interleaved rounds;
 #  - process start: from starting the server to its first answered request, nimbus serving one
 #    Rust component from cached compiled code against native axum, ROUNDS starts each.
-# Times are curl's total per request on loopback.
+# Request times are curl's total per request on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="$PWD/target"
 ROUNDS=${ROUNDS:-20}
 unset RUST_BACKTRACE
-cargo build -q --release -p nimbus --bin nimbus --example native_hello
+cargo build -q --release -p nimbus --bin nimbus --example native_hello --example first_response
 NIMBUS=$PWD/target/release/nimbus
 NATIVE=$PWD/target/release/examples/native_hello
+FIRST=$PWD/target/release/examples/first_response
 
 work=$(mktemp -d)
 pids=()
@@ -101,33 +102,20 @@ done
 kill "$server" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
 
-# Process start to first response.
-first_response() {  # command... : ms from start to the first 200
+# Process start to first response, timed by a poller that starts no process of its own.
+first_response() {  # command... with {port} where the port goes: ms from start to the first 200
   local port; port=$(free_port)
-  local start; start=$(date +%s%N)
-  "$@" "$port" >/dev/null 2>"$work/start.log" &
-  local pid=$!
-  pids+=("$pid")
-  local tries=0
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/hello" 2>/dev/null; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 20000 ] || { echo "$1 did not answer:" >&2; cat "$work/start.log" >&2; exit 1; }
-    sleep 0.0005   # leave the cores to the starting server
-  done
-  local end; end=$(date +%s%N)
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", (e - s) / 1e6 }'
+  "$FIRST" "$port" /hello "${@//\{port\}/$port}" 2>"$work/start.log" ||
+    { echo "$1 did not answer:" >&2; cat "$work/start.log" >&2; exit 1; }
 }
-start_nimbus() {
-  exec "$NIMBUS" up "$work/app" --listen "127.0.0.1:$1" --data "$work/start-data" \
-    --cache-dir "$work/cache" --processes 1 --workers 1
-}
-start_native() { exec "$NATIVE" "127.0.0.1:$1"; }
+start_nimbus=("$NIMBUS" up "$work/app" --listen "127.0.0.1:{port}" --data "$work/start-data"
+  --cache-dir "$work/cache" --processes 1 --workers 1)
+start_native=("$NATIVE" "127.0.0.1:{port}")
 : >"$work/nimbus-start" && : >"$work/native-start"
-first_response start_nimbus >/dev/null   # makes the data directory: not a start to measure
+first_response "${start_nimbus[@]}" >/dev/null   # makes the data directory: not a start to measure
 for _ in $(seq 1 "$ROUNDS"); do
-  first_response start_nimbus >>"$work/nimbus-start"
-  first_response start_native >>"$work/native-start"
+  first_response "${start_nimbus[@]}" >>"$work/nimbus-start"
+  first_response "${start_native[@]}" >>"$work/native-start"
 done
 n=$(median <"$work/nimbus-start")
 a=$(median <"$work/native-start")

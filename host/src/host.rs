@@ -86,16 +86,28 @@ impl Host {
             "compiled-code cache",
             "--cache-dir",
         )?;
-        let backends = crate::services::open(&config)?;
-        let limits = crate::services::open_limits(&config)?;
         let max_memory = manifest
             .components
             .iter()
             .map(|c| c.limits.memory)
             .max()
             .unwrap_or(crate::manifest::DEFAULT_MEMORY);
-        let runtime = Runtime::new(max_memory, Some(config.cache_dir()))
+        // The instance pool maps a stack and its guard page for every instance it may hold,
+        // a thousand system calls that need none of the backends: they run on a thread of
+        // their own while this one opens the stores, and a start waits for the longer of the
+        // two instead of both.
+        let cache_dir = config.cache_dir();
+        let engine = std::thread::Builder::new()
+            .name("nimbus-engine-setup".to_string())
+            .spawn(move || Runtime::new(max_memory, Some(cache_dir)))
+            .context("cannot start the engine's set-up")?;
+        let backends = crate::services::open(&config);
+        let limits = crate::services::open_limits(&config);
+        let runtime = engine
+            .join()
+            .map_err(|_| anyhow::anyhow!("the engine's set-up panicked"))?
             .context("cannot configure the WebAssembly engine")?;
+        let (backends, limits) = (backends?, limits?);
         let version =
             AppVersion::load(manifest, &runtime, &backends, pin.map(|p| &p.components)).await?;
         backends

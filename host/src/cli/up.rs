@@ -107,6 +107,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         process_index,
         process_count,
     } = args;
+    if observe.metrics {
+        crate::metrics::calibrate_clock_in_background();
+    }
     if let (Some(socket), Some(pin)) = (kv_socket, version_pin) {
         crate::supervisor::die_with_supervisor();
         // The supervisor reads these lines into the host log.

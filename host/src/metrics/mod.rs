@@ -44,6 +44,22 @@ const DURATION_BUCKETS: [f64; 16] = [
     10.0, 30.0,
 ];
 
+/// Begins the calibration of the clock the recorder's histograms read, on a thread of its
+/// own. The first quanta clock a process makes spins, measuring the CPU's counter against the
+/// OS clock (for up to 200 ms, as quanta documents), and [`install`] waits for it; begun as
+/// the process starts, it runs beside the manifest's parsing and the host log's opening
+/// instead of after them. quanta is a direct dependency only for this: it must be the version
+/// `metrics-exporter-prometheus` uses, or this calibrates a clock nothing reads.
+pub fn calibrate_clock_in_background() {
+    let calibrate = || drop(quanta::Clock::new());
+    if let Err(error) = std::thread::Builder::new()
+        .name("nimbus-clock-calibration".to_string())
+        .spawn(calibrate)
+    {
+        tracing::debug!("the metrics clock calibrates when metrics are installed: {error}");
+    }
+}
+
 /// Installs this process's recorder: every series carries `app` and `process` (0 for the
 /// supervisor, 1.. for worker processes), so that summing over `process` gives the host's
 /// total. Does nothing when a recorder is already installed.
