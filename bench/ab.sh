@@ -33,16 +33,15 @@ trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-declare -A PORT
+declare -A PORT PID
 for side in old new; do
   binary=$OLD app=$OLD_APP; [ "$side" = new ] && binary=$NEW app=$APP
   PORT[$side]=$(free_port)
   NIMBUS_CACHE_DIR=$CACHE "$binary" up "$app" --listen "127.0.0.1:${PORT[$side]}" --data "$work/$side" "${UP_ARGS[@]}" >/dev/null 2>"$work/$side.log" &
+  PID[$side]=$!
   pids+=($!)
 done
-for side in old new; do
-  for _ in $(seq 1 2400); do curl -fs "http://127.0.0.1:${PORT[$side]}/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
-done
+for side in old new; do wait_ready "${PID[$side]}" "${PORT[$side]}" "$work/$side.log"; done
 
 declare -A AUTH
 for side in old new; do

@@ -29,7 +29,7 @@ case $SIDE in
   *) echo "the side is off, on or traced" >&2; exit 2 ;;
 esac
 pids+=($!)
-for _ in $(seq 1 2400); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+wait_ready "$!" "$port" "$work/log"
 wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port$TARGET_PATH" >/dev/null
 
 # Every thread on the machine: "process/thread id ticks" (user + system), read with shell

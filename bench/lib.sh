@@ -6,6 +6,20 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # The median of the numbers on standard input, one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# Waits until the nimbus server with pid $1 answers /healthz on loopback port $2, for up to two
+# minutes (a first start compiles the example app's JavaScript and Python components). Ends the
+# script with the last lines of the server's log $3 if it exits first or never answers, instead
+# of measuring a server that is not there.
+wait_ready() {
+  local pid=$1 port=$2 log=$3
+  for _ in $(seq 1 2400); do
+    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "the server for port $port exited:" >&2; tail -n 5 "$log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "the server for port $port did not answer in two minutes:" >&2; tail -n 5 "$log" >&2; exit 1
+}
+
 # An OTLP/HTTP receiver on loopback port $1 that accepts and drops what it is sent, as a
 # collector elsewhere would take it; run in the background by the caller.
 otlp_receiver() {

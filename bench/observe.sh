@@ -23,25 +23,26 @@ APP=${APP:-guests/apps/hello}
 . bench/lib.sh
 serve_and_load
 
-declare -A PORT
+declare -A PORT PID
 PORT[receiver]=$(free_port)
 otlp_receiver "${PORT[receiver]}" &
 pids+=($!)
 PORT[traced]=$(free_port)
 NIMBUS_LOG=info OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:${PORT[receiver]}" "$BINARY" up "$APP" \
   --listen "127.0.0.1:${PORT[traced]}" --data "$work/traced" --cache-dir "$CACHE" --log-format json >/dev/null 2>"$work/traced.log" &
+PID[traced]=$!
 pids+=($!)
 PORT[on]=$(free_port)
 NIMBUS_LOG=info "$BINARY" up "$APP" --listen "127.0.0.1:${PORT[on]}" --data "$work/on" --cache-dir "$CACHE" \
   --log-format json >/dev/null 2>"$work/on.log" &
+PID[on]=$!
 pids+=($!)
 PORT[off]=$(free_port)
 NIMBUS_LOG=off "$BINARY" up "$APP" --listen "127.0.0.1:${PORT[off]}" --data "$work/off" --cache-dir "$CACHE" \
   --metrics=false --metering=false >/dev/null 2>"$work/off.log" &
+PID[off]=$!
 pids+=($!)
-for side in on off traced; do
-  for _ in $(seq 1 2400); do curl -fs "http://127.0.0.1:${PORT[$side]}/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
-done
+for side in on off traced; do wait_ready "${PID[$side]}" "${PORT[$side]}" "$work/$side.log"; done
 
 # p99 in microseconds from wrk's latency distribution.
 p99_us() {
