@@ -4,12 +4,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("{path}: cannot read the manifest: {source}")]
+    #[error("{path}: cannot read the manifest: {error}")]
     Read {
         /// The manifest path.
         path: PathBuf,
-        /// The I/O failure.
-        source: std::io::Error,
+        /// The I/O failure, shown in the message rather than chained as its source, so that
+        /// an error printed with its causes does not say it twice.
+        error: std::io::Error,
     },
     /// A problem found while parsing or validating, located in the file.
     #[error("{path}:{line}:{column}: {message}")]
@@ -57,5 +58,24 @@ mod tests {
         assert_eq!(line_and_column(text, 0), (1, 1));
         assert_eq!(line_and_column(text, 6), (2, 1));
         assert_eq!(line_and_column(text, 9), (2, 4));
+    }
+
+    #[test]
+    fn a_missing_manifest_names_the_failure_once_with_its_causes() {
+        let dir = std::env::temp_dir().join("nimbus-no-such-dir-for-this-test");
+        let Err(error) = crate::Manifest::load(&dir.join("nimbus.toml")) else {
+            panic!("a manifest that does not exist loaded");
+        };
+        let mut with_causes = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(inner) = cause {
+            with_causes.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        assert_eq!(with_causes.matches("(os error").count(), 1, "{with_causes}");
+        assert!(
+            with_causes.contains("cannot read the manifest"),
+            "{with_causes}"
+        );
     }
 }

@@ -32,12 +32,13 @@ pub enum EngineError {
     #[error("{0}")]
     Wasmtime(String),
     /// The component file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The failure.
-        source: std::io::Error,
+        /// The failure, shown in the message rather than chained as its source, so that an
+        /// error printed with its causes does not say it twice.
+        error: std::io::Error,
     },
     /// The component's code is not the code of the version being loaded.
     #[error(
@@ -257,9 +258,9 @@ impl Runtime {
         }
         let read_at = std::time::SystemTime::now();
         let before = super::code_cache::fingerprint(path);
-        let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
+        let bytes = std::fs::read(path).map_err(|error| EngineError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let digest = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = expected

@@ -30,12 +30,13 @@ const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
 #[derive(Debug, thiserror::Error)]
 pub enum LimitsError {
     /// The file could not be created, opened or mapped.
-    #[error("rate-limit table {path}: {source}")]
+    #[error("rate-limit table {path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The failure.
-        source: std::io::Error,
+        /// The failure, shown in the message rather than chained as its source, so that
+        /// an error printed with its causes does not say it twice.
+        error: std::io::Error,
     },
     /// The file is not a table this version made.
     #[error("rate-limit table {0} is not one nimbus made; remove it and restart the host")]
@@ -56,9 +57,9 @@ fn unix_ms() -> u64 {
 impl SharedLimiter {
     /// Makes a fresh table at `path` (replacing any), for the process that starts a host.
     pub fn create(path: &Path) -> Result<Self, LimitsError> {
-        let io = |source| LimitsError::Io {
+        let io = |error| LimitsError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|e| io(std::io::Error::other(e.to_string())))?;
@@ -92,9 +93,9 @@ impl SharedLimiter {
     /// A table of this process alone, for commands that serve nothing to other processes
     /// (`nimbus check`, `nimbus invoke`): it never touches the running host's file.
     pub fn private() -> Result<Self, LimitsError> {
-        let io = |source| LimitsError::Io {
+        let io = |error| LimitsError::Io {
             path: "(anonymous)".into(),
-            source,
+            error,
         };
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|e| io(std::io::Error::other(e.to_string())))?;
@@ -109,9 +110,9 @@ impl SharedLimiter {
 
     /// Maps the table a host's first process made at `path`.
     pub fn open(path: &Path) -> Result<Self, LimitsError> {
-        let io = |source| LimitsError::Io {
+        let io = |error| LimitsError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let file = OpenOptions::new()
             .read(true)
