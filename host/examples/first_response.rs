@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -25,39 +25,51 @@ fn main() -> anyhow::Result<()> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 
     let started = Instant::now();
-    let mut child = Command::new(&program)
+    let child = Command::new(&program)
         .args(args)
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {program}"))?;
-    let answered = loop {
-        if let Some(status) = child.try_wait()? {
+    let mut server = Server(child);
+    loop {
+        if let Some(status) = server.0.try_wait()? {
             bail!("{program} exited before it answered: {status}");
         }
-        if started.elapsed() > DEADLINE {
-            break None;
-        }
-        if let Ok(true) = answers_200(address, &request) {
-            break Some(started.elapsed());
+        let Some(left) = DEADLINE.checked_sub(started.elapsed()) else {
+            bail!("{program} did not answer 200 on {path} within {DEADLINE:?}");
+        };
+        if let Ok(true) = answers_200(address, &request, left) {
+            let elapsed = started.elapsed();
+            drop(server);
+            println!("{:.3}", elapsed.as_secs_f64() * 1000.0);
+            return Ok(());
         }
         std::thread::sleep(POLL);
-    };
-    let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
-    // SAFETY: kill(2) with a pid this process started and has not yet waited for.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    child.wait()?;
-    match answered {
-        Some(elapsed) => println!("{:.3}", elapsed.as_secs_f64() * 1000.0),
-        None => bail!("{program} did not answer 200 on {path} within {DEADLINE:?}"),
     }
-    Ok(())
 }
 
-/// Whether the server at `address` answers `request` with a 200; an error while it is not
-/// yet listening.
-fn answers_200(address: SocketAddr, request: &str) -> std::io::Result<bool> {
+/// The server, stopped with SIGTERM and waited for however this program ends, so that no run
+/// leaves one listening.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.0.id()) {
+            // SAFETY: kill(2) on a child this process started and has not yet waited for, so
+            // its pid cannot have been reused.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        } else {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether the server at `address` answers `request` with a 200 within `left`; an error while
+/// it is not yet listening.
+fn answers_200(address: SocketAddr, request: &str, left: Duration) -> std::io::Result<bool> {
     let mut stream = TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(DEADLINE))?;
+    stream.set_read_timeout(Some(left.max(POLL)))?;
     stream.write_all(request.as_bytes())?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;

@@ -95,19 +95,29 @@ impl Host {
         // The instance pool maps a stack and its guard page for every instance it may hold,
         // a thousand system calls that need none of the backends: they run on a thread of
         // their own while this one opens the stores, and a start waits for the longer of the
-        // two instead of both.
+        // two instead of their sum.
         let cache_dir = config.cache_dir();
         let engine = std::thread::Builder::new()
             .name("nimbus-engine-setup".to_string())
             .spawn(move || Runtime::new(max_memory, Some(cache_dir)))
             .context("cannot start the engine's set-up")?;
-        let backends = crate::services::open(&config);
-        let limits = crate::services::open_limits(&config);
+        // The rate-limit table only once the store is open: the store's lock is what stops a
+        // second host on this data directory, and making the table replaces the one a running
+        // host's processes share.
+        let stores = crate::services::open(&config)
+            .and_then(|backends| Ok((backends, crate::services::open_limits(&config)?)));
+        let engine = engine.join();
+        let (backends, limits) = stores?;
         let runtime = engine
-            .join()
-            .map_err(|_| anyhow::anyhow!("the engine's set-up panicked"))?
+            .map_err(|panic| {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                anyhow::anyhow!("the engine's set-up panicked: {reason}")
+            })?
             .context("cannot configure the WebAssembly engine")?;
-        let (backends, limits) = (backends?, limits?);
         let version =
             AppVersion::load(manifest, &runtime, &backends, pin.map(|p| &p.components)).await?;
         backends

@@ -62,8 +62,9 @@ mod tests {
 
     #[test]
     fn a_missing_manifest_names_the_failure_once_with_its_causes() {
-        let dir = std::env::temp_dir().join("nimbus-no-such-dir-for-this-test");
-        let Err(error) = crate::Manifest::load(&dir.join("nimbus.toml")) else {
+        // Beneath a file, so that it cannot exist.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml/nimbus.toml");
+        let Err(error) = crate::Manifest::load(&path) else {
             panic!("a manifest that does not exist loaded");
         };
         let mut with_causes = error.to_string();

@@ -203,3 +203,50 @@ routes = ["/probe/..."]
     let again = refresh("198.51.100.1", 0).await.expect("answer");
     assert_eq!(again.status(), 429);
 }
+
+#[tokio::test]
+async fn a_second_host_on_a_serving_data_directory_is_refused_and_leaves_its_limits_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let app = AppDir::new(
+        r#"
+[app]
+name = "limited"
+
+[component.probe]
+source = "{probe}"
+routes = [{ route = "/limited/...", rate_limit = { per = "ip", requests = 5, window = "1h" } }]
+"#,
+    );
+    let server = app.start_processes(2);
+    let table = app.data().join("limits.shm");
+    let shared = std::fs::metadata(&table)
+        .expect("the host's rate-limit table")
+        .ino();
+    let (app_dir, data) = (app.path().to_string_lossy(), app.data());
+    let second = app.run(&[
+        "up",
+        &app_dir,
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().expect("path"),
+        "--processes",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Database already open"), "{stderr}");
+    // The worker processes the serving host starts again later map this file: a table made
+    // by the refused host would give them an allowance apart from the others'.
+    let after = std::fs::metadata(&table)
+        .expect("the host's rate-limit table")
+        .ino();
+    assert_eq!(after, shared, "the refused host replaced the shared table");
+    let status = fresh_connection_client()
+        .get(server.url("/limited/static"))
+        .send()
+        .await
+        .expect("answer")
+        .status();
+    assert_eq!(status, 200);
+}
