@@ -60,11 +60,19 @@ pub enum AuthError {
     #[error("{0}")]
     Invalid(String),
     /// The storage behind the service failed.
+    /// The failure is shown in the message, not chained as the source, so that an error
+    /// printed with its causes (the CLI's) says it once.
     #[error("auth storage failed: {0}")]
-    Storage(#[from] KvError),
+    Storage(KvError),
     /// Anything else the service could not do (a corrupt record, a crypto failure).
     #[error("auth failed: {0}")]
     Internal(String),
+}
+
+impl From<KvError> for AuthError {
+    fn from(error: KvError) -> Self {
+        AuthError::Storage(error)
+    }
 }
 
 impl AuthError {
@@ -107,5 +115,20 @@ impl AuthError {
             Self::AnonymousDisabled => "anonymous_provider_disabled",
             Self::Storage(_) | Self::Internal(_) => "unexpected_failure",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_failure_is_named_once_with_its_causes() {
+        let error = AuthError::from(KvError::Storage("table locked".into()));
+        assert!(std::error::Error::source(&error).is_none());
+        assert_eq!(
+            error.to_string(),
+            "auth storage failed: storage failure: table locked"
+        );
     }
 }

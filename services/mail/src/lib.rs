@@ -40,11 +40,19 @@ pub enum MailError {
     #[error("the mail server failed: {0}")]
     Transport(String),
     /// The development mailbox could not store it.
+    /// The failure is shown in the message, not chained as the source, so that an error
+    /// printed with its causes (the CLI's) says it once.
     #[error("the development mailbox failed: {0}")]
-    Mailbox(#[from] nimbus_kv::KvError),
+    Mailbox(nimbus_kv::KvError),
     /// Anything else.
     #[error("{0}")]
     Other(String),
+}
+
+impl From<nimbus_kv::KvError> for MailError {
+    fn from(error: nimbus_kv::KvError) -> Self {
+        MailError::Mailbox(error)
+    }
 }
 
 /// Sends mail.
@@ -54,4 +62,19 @@ pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, mail: &Mail) -> Result<(), MailError>;
     /// Whether mails really leave the host (false for the development mailbox).
     fn delivers(&self) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mailbox_failure_is_named_once_with_its_causes() {
+        let error = MailError::from(nimbus_kv::KvError::Storage("table locked".into()));
+        assert!(std::error::Error::source(&error).is_none());
+        assert_eq!(
+            error.to_string(),
+            "the development mailbox failed: storage failure: table locked"
+        );
+    }
 }

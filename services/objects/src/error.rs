@@ -35,11 +35,52 @@ pub enum ObjectError {
     Interrupted(String),
     /// The filesystem failed.
     #[error("object storage I/O failed: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The metadata store failed.
     #[error("object metadata store failed: {0}")]
-    Metadata(#[from] KvError),
+    Metadata(KvError),
     /// A stored record could not be read back.
     #[error("corrupt object metadata: {0}")]
     Corrupt(String),
+}
+
+// The failures below are shown in the variants' messages rather than chained as their
+// sources, so that an error printed with its causes (the CLI's) says them once.
+impl From<std::io::Error> for ObjectError {
+    fn from(error: std::io::Error) -> Self {
+        ObjectError::Io(error)
+    }
+}
+
+impl From<KvError> for ObjectError {
+    fn from(error: KvError) -> Self {
+        ObjectError::Metadata(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each cause once: in the message, and no second time as a chained source.
+    fn causes(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut cause = error.source();
+        while let Some(inner) = cause {
+            text.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        text
+    }
+
+    #[test]
+    fn a_failure_beneath_is_named_once_with_its_causes() {
+        let io = ObjectError::from(std::io::Error::other("disk on fire"));
+        assert_eq!(causes(&io), "object storage I/O failed: disk on fire");
+        let kv = ObjectError::from(KvError::Storage("table locked".into()));
+        assert_eq!(
+            causes(&kv),
+            "object metadata store failed: storage failure: table locked"
+        );
+    }
 }
