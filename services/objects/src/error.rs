@@ -34,9 +34,12 @@ pub enum ObjectError {
     #[error("the upload was interrupted: {0}")]
     Interrupted(String),
     /// The filesystem failed.
+    /// The failure is shown in the message, not chained as the source, so that an error
+    /// printed with its causes (the CLI's) says it once.
     #[error("object storage I/O failed: {0}")]
     Io(std::io::Error),
     /// The metadata store failed.
+    /// The failure is shown in the message, not chained as the source, as for `Io`.
     #[error("object metadata store failed: {0}")]
     Metadata(KvError),
     /// A stored record could not be read back.
@@ -44,8 +47,6 @@ pub enum ObjectError {
     Corrupt(String),
 }
 
-// The failures below are shown in the variants' messages rather than chained as their
-// sources, so that an error printed with its causes (the CLI's) says them once.
 impl From<std::io::Error> for ObjectError {
     fn from(error: std::io::Error) -> Self {
         ObjectError::Io(error)
@@ -62,7 +63,7 @@ impl From<KvError> for ObjectError {
 mod tests {
     use super::*;
 
-    /// Each cause once: in the message, and no second time as a chained source.
+    /// The error's message followed by each of its sources, as the CLI prints an error.
     fn causes(error: &dyn std::error::Error) -> String {
         let mut text = error.to_string();
         let mut cause = error.source();
